@@ -1,0 +1,213 @@
+"""The data-source plugin protocol.
+
+A source knows how to talk to one platform. It knows nothing of storage or Slack: it is given
+decrypted credentials at the moment of use and returns plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class AuthType(StrEnum):
+    OAUTH = "oauth"
+    LOGIN_PASSWORD = "login_password"
+    TOKEN = "token"
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One input of the connect / re-connect forms."""
+
+    name: str
+    label: str
+    secret: bool = True
+    hint: str = ""
+    optional: bool = False
+
+
+class Credentials(Mapping[str, str]):
+    """Decrypted credential values. Never shows its values in repr/str."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str]):
+        self._values = {str(k): str(v) for k, v in values.items()}
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Credentials({', '.join(sorted(self._values))}: ***)"
+
+    __str__ = __repr__
+
+    def to_dict(self) -> dict[str, str]:
+        """The clear values, for the vault only."""
+        return dict(self._values)
+
+
+def mask(value: str) -> str:
+    """A masked form that tells which secret is in use without revealing it."""
+    if len(value) <= 8:
+        return "•" * len(value) if value else ""
+    return f"{value[:2]}…{value[-4:]}"
+
+
+class CheckStatus(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"  # definitive: the credentials do not work
+    NO_PERMISSION = "no_permission"  # they work but lack a permission
+    TRANSIENT = "transient"  # could not tell now (timeouts, rate limits, 5xx); never "invalid"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: CheckStatus
+    reason: str = ""
+    code: str = ""
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is CheckStatus.VALID
+
+
+@dataclass(frozen=True)
+class BusinessAccount:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SourceAccount:
+    external_id: str
+    name: str
+    currency: str = ""
+    timezone: str = ""
+    active: bool = True
+    status: str = "ACTIVE"  # the platform's own word for the state (DISABLED, CLOSED, ...)
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"  # money
+    FLOAT = "float"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    BOOLEAN = "boolean"
+
+
+class FieldKind(StrEnum):
+    DIMENSION = "dimension"
+    METRIC = "metric"
+
+
+@dataclass(frozen=True)
+class TemplateField:
+    name: str
+    label: str
+    type: FieldType
+    kind: FieldKind
+    default: bool = True  # preselected in the set-up modal
+
+
+@dataclass(frozen=True)
+class ExtractionTemplate:
+    """A report type of the source."""
+
+    name: str
+    title: str
+    description: str
+    fields: tuple[TemplateField, ...]
+    primary_key: tuple[str, ...]  # dimension names; always extracted
+
+    def field(self, name: str) -> TemplateField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def dimensions(self) -> tuple[TemplateField, ...]:
+        return tuple(f for f in self.fields if f.kind is FieldKind.DIMENSION)
+
+    @property
+    def metrics(self) -> tuple[TemplateField, ...]:
+        return tuple(f for f in self.fields if f.kind is FieldKind.METRIC)
+
+
+class SourceError(Exception):
+    """A failure talking to a source. `code` is the platform's code; the message is safe to show."""
+
+    status: CheckStatus = CheckStatus.TRANSIENT
+
+    def __init__(self, message: str, code: str = "", retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retry_after = retry_after
+
+    def as_check(self) -> CheckResult:
+        return CheckResult(self.status, self.message, self.code, self.retry_after)
+
+
+class InvalidCredentials(SourceError):
+    status = CheckStatus.INVALID
+
+
+class NoPermission(SourceError):
+    status = CheckStatus.NO_PERMISSION
+
+
+class TransientSourceError(SourceError):
+    status = CheckStatus.TRANSIENT
+
+
+# A batch of extracted rows: a list of row dicts, or a pyarrow.Table with the template's columns.
+Batch = Any
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str  # stable id, stored with each connection ("demo", "facebook_ads")
+    title: str  # shown to people ("Facebook Ads")
+    auth_type: AuthType
+    credential_fields: tuple[CredentialField, ...]
+
+    def check_credentials(self, credentials: Credentials) -> CheckResult:
+        """Never raises for a platform answer; returns the classified result."""
+
+    def business_account(self, credentials: Credentials) -> BusinessAccount:
+        """The login the credentials belong to. Raises SourceError."""
+
+    def list_accounts(self, credentials: Credentials) -> Iterator[Sequence[SourceAccount]]:
+        """Pages of accounts, streamed as they are read. Raises SourceError."""
+
+    def templates(self) -> tuple[ExtractionTemplate, ...]:
+        """The report types, in display order."""
+
+    def extract(
+        self,
+        credentials: Credentials,
+        account_ids: Sequence[str],
+        template: str,
+        fields: Sequence[str],
+        start: date,
+        end: date,
+    ) -> Iterator[Batch]:
+        """Batches of rows for the accounts and the inclusive date range. Raises SourceError.
+
+        Every row carries the template's primary-key dimensions and `account_id`.
+        """

@@ -1,0 +1,34 @@
+"""Finds the installed data sources through the `connbot.sources` entry-point group."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from sources.base import Source
+
+ENTRY_POINT_GROUP = "connbot.sources"
+
+
+class UnknownSource(LookupError):
+    def __init__(self, name: str):
+        super().__init__(f"No data source named {name!r} is installed")
+        self.name = name
+
+
+@cache
+def installed_sources() -> dict[str, Source]:
+    """Every installed source by name, loaded once. Built-ins register the same way as plugins."""
+    found: dict[str, Source] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        factory = ep.load()
+        source = factory()
+        found[source.name] = source
+    return found
+
+
+def get_source(name: str) -> Source:
+    try:
+        return installed_sources()[name]
+    except KeyError:
+        raise UnknownSource(name) from None
