@@ -1,0 +1,47 @@
+"""The bolt App: one per process, with every listener registered and one error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, ServerErrorRetryHandler
+
+from bot import errors
+from bot.handlers import cards, commands, connection_actions, home
+from bot.roles import RoleResolver
+from bot.services import Services
+from engine.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def make_client(token: str, base_url: str | None) -> WebClient:
+    """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx)."""
+    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10)
+    client.retry_handlers.extend(
+        [
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ]
+    )
+    return client
+
+
+def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, Services]:
+    settings = ctx.settings
+    client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
+        process_before_response=False,
+        token_verification_enabled=False,
+    )
+    services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
+    errors.register(app, services)
+    for module in (commands, cards, connection_actions, home):
+        module.register(app, services)
+    return app, services

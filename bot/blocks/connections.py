@@ -1,0 +1,352 @@
+"""The connected sources list and the connection details card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.common import (
+    actions,
+    button,
+    confirm,
+    context,
+    divider,
+    escape,
+    fields_section,
+    header,
+    mrkdwn,
+    option,
+    overflow,
+    plain,
+    plural,
+    section,
+    slack_date,
+    user_mention,
+)
+from bot.ids import Action, OrderAction, Tab
+from bot.routing import CardRef, ListRef, OrderRef, pack
+from operations.cards import (
+    AccountsTab,
+    Card,
+    ConnectionList,
+    ConnectionSummary,
+    OrdersTab,
+    SettingsTab,
+    Tombstone,
+)
+from storage.repositories import Page
+
+STATUS_ICON = {"active": ":large_green_circle:", "error": ":red_circle:", "unknown": ":white_circle:"}
+STATUS_WORD = {"active": "Active", "error": "Error", "unknown": "Not checked"}
+ORDER_ICON = {"Active": ":large_green_circle:", "Paused": ":double_vertical_bar:", "Error": ":red_circle:", "Syncing": ":arrows_counterclockwise:"}
+RUN_WORD = {"running": "running", "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+ACTIONS_TEXT = {
+    "connection.create": "made the connection",
+    "connection.reconnect": "re-connected",
+    "connection.delete": "deleted the connection",
+    "accounts.sync": "synced accounts",
+    "order.create": "created an order",
+    "order.run": "ran an order",
+    "order.pause": "paused an order",
+    "order.resume": "resumed an order",
+    "order.delete": "deleted an order",
+}
+
+
+def credentials_text(c: ConnectionSummary) -> str:
+    return f"{STATUS_ICON.get(c.credentials_status, '')} {STATUS_WORD.get(c.credentials_status, c.credentials_status)}"
+
+
+# ---- list ------------------------------------------------------------------------------------
+
+
+def connection_list(data: ConnectionList) -> list[dict[str, Any]]:
+    title = "Connected sources" if not data.search else f"Connected sources matching “{data.search}”"
+    blocks: list[dict[str, Any]] = [header(title)]
+    if not data.items:
+        if data.search:
+            blocks.append(section(plain(f"No connection matches “{data.search}”.")))
+            blocks.append(context(mrkdwn("Try part of a data source, business account or ID, or `/connections` for all.")))
+        else:
+            blocks.append(section(mrkdwn("No connections yet. Use *Make a new connection* on the connbot App Home, or `/connections new`.")))
+        return blocks
+    blocks.append(context(mrkdwn(f"{plural(data.page.total, 'connection')} · errors first · `/connections <id>` opens one")))
+    for c in data.items:
+        blocks.append(divider())
+        blocks.append(
+            section(
+                plain(f"{c.source_title} · {c.business_account_name}", 300),
+                fields=[
+                    plain(f"Business account ID: {c.business_account_id or '—'}", 300),
+                    mrkdwn(f"*Credentials:* {credentials_text(c)}"),
+                    mrkdwn(f"*Accounts:* {c.account_status}"),
+                    mrkdwn(f"*Created:* {slack_date(c.created_at, '{date_short}')}"),
+                    mrkdwn(f"*Last authorization:* {slack_date(c.last_authorized_at, '{date_short}')}"),
+                    mrkdwn(f"*ID:* {c.id}"),
+                ],
+                accessory=button("Open", Action.OPEN, pack(CardRef(c.id)), style="primary" if not c.credentials_ok else None),
+            )
+        )
+    nav = _list_nav(data.page, data.search)
+    if nav:
+        blocks.append(nav)
+    return blocks
+
+
+def _list_nav(page: Page, search: str | None) -> dict[str, Any] | None:
+    elements = []
+    if page.has_previous:
+        elements.append(button("Previous", f"{Action.LIST_PAGE}.prev", pack(ListRef(page.offset - page.limit, search))))
+    if page.has_next:
+        elements.append(button("Next", f"{Action.LIST_PAGE}.next", pack(ListRef(page.offset + page.limit, search))))
+    if not elements:
+        return None
+    return actions(*elements, block_id=f"nav:{page.offset}")
+
+
+# ---- card ------------------------------------------------------------------------------------
+
+
+def connection_card(card: Card) -> list[dict[str, Any]]:
+    c = card.connection
+    blocks: list[dict[str, Any]] = [header(f"{c.source_title} · {c.business_account_name}")]
+    extract = None
+    if card.extract_blocker is None:
+        extract = button("Extract", Action.EXTRACT, pack(CardRef(c.id, card.tab)), style="primary")
+    blocks.append(
+        fields_section(
+            [
+                plain(f"Data source: {c.source_title}", 300),
+                mrkdwn(f"*Credentials status:* {credentials_text(c)}"),
+                plain(f"Business account: {c.business_account_name}", 300),
+                mrkdwn(f"*Active accounts:* {c.accounts.active:,} active of {c.accounts.total:,}"),
+                plain(f"Business account ID: {c.business_account_id or '—'}", 300),
+                mrkdwn(f"*Last authorization:* {slack_date(c.last_authorized_at)}"),
+            ],
+            accessory=extract,
+        )
+    )
+    if c.credentials_status == "error":
+        blocks.append(section(plain(f"Credentials error: {c.error_message or 'unknown reason'}", 1000)))
+        blocks.append(
+            context(
+                plain(f"Code: {c.error_code or '—'}", 200),
+                mrkdwn(f"since {slack_date(c.error_since)} · checked {slack_date(c.checked_at)} · *Re-connect* in Settings fixes it"),
+            )
+        )
+    if card.extract_blocker:
+        blocks.append(context(mrkdwn(f":no_entry_sign: Extract is unavailable: {card.extract_blocker}")))
+    blocks.append(_tabs(c.id, card.tab))
+    blocks.append(divider())
+    if isinstance(card.content, OrdersTab):
+        blocks += _orders(c, card.content)
+    elif isinstance(card.content, AccountsTab):
+        blocks += _accounts(c, card.content)
+    elif isinstance(card.content, SettingsTab):
+        blocks += _settings(c, card.content)
+    blocks.append(context(mrkdwn(f"Connection {c.id} · `/connections {c.id}` opens this card")))
+    return blocks
+
+
+def _tabs(connection_id: int, selected: str) -> dict[str, Any]:
+    elements = [
+        button(tab.title, f"{Action.TAB}.{tab.value}", pack(CardRef(connection_id, tab.value)),
+               style="primary" if tab.value == selected else None)
+        for tab in Tab
+    ]
+    elements.append(button("Share in channel", Action.SHARE, pack(CardRef(connection_id, selected))))
+    return actions(*elements, block_id="tabs")
+
+
+def _pager(connection_id: int, tab: str, page: Page) -> dict[str, Any] | None:
+    index = page.offset // page.limit
+    elements = []
+    if page.has_previous:
+        elements.append(button("Previous", f"{Action.TAB}.prev", pack(CardRef(connection_id, tab, index - 1))))
+    if page.has_next:
+        elements.append(button("Next", f"{Action.TAB}.next", pack(CardRef(connection_id, tab, index + 1))))
+    if not elements:
+        return None
+    return actions(*elements, block_id=f"pager:{tab}:{index}")
+
+
+def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
+    if not tab.orders:
+        hint = "Click *Extract* above to set one up." if c.credentials_ok and c.accounts.active else "Once Extract is available, click it to set one up."
+        return [section(mrkdwn(f"*No extraction orders yet.* {hint}"))]
+    blocks = [context(mrkdwn(f"*Extraction orders* · {plural(tab.page.total, 'order')} · page {tab.page.number} of {tab.page.count}"))]
+    for order in tab.orders:
+        blocks.append(
+            section(
+                plain(f"{order.name}", 500),
+                accessory=overflow(Action.ORDER_MENU, _order_options(c.id, order.id, order.status)),
+            )
+        )
+        run = order.last_run
+        last = "no run yet"
+        if run is not None:
+            last = f"last run {slack_date(run.at)} · {run.rows:,} rows · {RUN_WORD.get(run.status, run.status)}"
+        next_run = f"next {slack_date(order.next_run_at)}" if order.next_run_at else "no next run"
+        blocks.append(
+            context(
+                mrkdwn(f"{ORDER_ICON.get(order.status, '')} *{order.status}*"),
+                plain(f"{order.template_title} · {plural(order.accounts, 'account')} · {order.schedule}", 300),
+                mrkdwn(f"{last} · {next_run}"),
+            )
+        )
+        if run is not None and run.status == "failed" and run.error:
+            blocks.append(context(plain(f"Last error: {run.error}", 500)))
+    pager = _pager(c.id, "orders", tab.page)
+    if pager:
+        blocks.append(pager)
+    return blocks
+
+
+def _order_options(connection_id: int, order_id: int, status: str) -> list[dict[str, Any]]:
+    def ref(action: OrderAction) -> str:
+        return pack(OrderRef(connection_id, order_id, action.value))
+
+    options = [option("Run now", ref(OrderAction.RUN_NOW))]
+    if status == "Paused":
+        options.append(option("Resume", ref(OrderAction.RESUME)))
+    else:
+        options.append(option("Pause", ref(OrderAction.PAUSE)))
+    options.append(option("Delete order…", ref(OrderAction.DELETE)))
+    return options
+
+
+def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
+    sync_button = None
+    if tab.running_sync is None:
+        sync_button = button("Sync accounts", Action.SYNC_ACCOUNTS, pack(CardRef(c.id, "accounts")))
+    blocks = [
+        section(
+            mrkdwn(f"*Accounts* · {c.accounts.active:,} active of {c.accounts.total:,} · page {tab.page.number} of {tab.page.count}"),
+            accessory=sync_button,
+        )
+    ]
+    if tab.running_sync is not None:
+        blocks.append(context(mrkdwn(f":arrows_counterclockwise: {sync_progress_text(tab.running_sync.accounts_read, tab.running_sync.triggered_by, tab.running_sync.started_at)}")))
+    blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
+    if not tab.accounts:
+        blocks.append(section(mrkdwn("No accounts yet. *Sync accounts* reads them from the data source.")))
+    for account in tab.accounts:
+        state = "Active" if account.active else f"Inactive ({account.status.lower()})"
+        blocks.append(
+            section(
+                plain(f"{account.name}", 500),
+                fields=[
+                    plain(f"ID: {account.external_id}", 300),
+                    plain(f"{state}{'' if account.enabled else ' · not enabled for extraction'}", 300),
+                    plain(f"{account.currency or '—'} · {account.timezone or '—'}", 300),
+                    mrkdwn(f"Added {slack_date(account.added_at, '{date_short}')}"),
+                ],
+            )
+        )
+    pager = _pager(c.id, "accounts", tab.page)
+    if pager:
+        blocks.append(pager)
+    return blocks
+
+
+def sync_progress_text(read: int, by: str | None, started_at) -> str:
+    who = user_mention(by, system="the daily schedule")
+    return f"Syncing accounts… {read:,} read · started by {who} {slack_date(started_at)}"
+
+
+def _last_sync_text(tab: AccountsTab) -> str:
+    s = tab.last_sync
+    next_text = f"Next daily sync {slack_date(tab.next_sync_at)}."
+    if s is None:
+        return f"Never synced. {next_text}"
+    who = "daily schedule" if s.trigger == "schedule" else user_mention(s.triggered_by)
+    took = ""
+    if s.finished_at:
+        took = f" in {max(0, int((s.finished_at - s.started_at).total_seconds())):,}s"
+    if s.status == "failed":
+        return f"Last sync {slack_date(s.started_at)} by {who} failed. {next_text}"
+    return (
+        f"Last sync {slack_date(s.started_at)} by {who}{took}: "
+        f"+{s.added:,} added, −{s.removed:,} removed, {s.changed:,} changed. {next_text}"
+    )
+
+
+def _settings(c: ConnectionSummary, tab: SettingsTab) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        section(mrkdwn("*Settings* · what is used to pull data from your account into the warehouse")),
+        fields_section(
+            [
+                mrkdwn(f"*Auth type:* {tab.auth_type.replace('_', ' ')}"),
+                plain(f"Business account: {c.business_account_name}", 300),
+                plain(f"Business account ID: {c.business_account_id or '—'}", 300),
+                mrkdwn(f"*Account sync:* {'Sync all accounts' if tab.account_sync_mode == 'all' else 'Selected accounts only'}"),
+                mrkdwn(f"*Connected by:* {user_mention(c.created_by)} {slack_date(c.created_at)}"),
+                mrkdwn(f"*Last authorization:* {slack_date(c.last_authorized_at)} by {user_mention(tab.last_authorized_by)}"),
+                mrkdwn(f"*Credentials status:* {credentials_text(c)} · checked {slack_date(c.checked_at)}"),
+                mrkdwn(f"*Alert channel:* {f'<#{tab.alert_channel}>' if tab.alert_channel else 'default'}"),
+            ]
+        ),
+    ]
+    if tab.credentials_hint:
+        blocks.append(context(plain("In use: " + ", ".join(f"{label} {value}" for label, value in tab.credentials_hint), 1000)))
+    blocks.append(
+        actions(
+            button("Re-connect", Action.RECONNECT, pack(CardRef(c.id, "settings"))),
+            button(
+                "Delete connection",
+                Action.DELETE,
+                pack(CardRef(c.id, "settings")),
+                style="danger",
+                confirm_dialog=confirm(
+                    "Delete this connection?",
+                    "Deleting a connection stops extracting data for it immediately. It removes our reference to the "
+                    "connection but does not affect the data already in the warehouse. You cannot undo this.",
+                    "Delete",
+                    danger=True,
+                ),
+            ),
+            block_id="settings_actions",
+        )
+    )
+    if tab.audit:
+        lines = [
+            f"{slack_date(e.at, '{date_short} {time}')} {user_mention(e.user_id)} "
+            f"{ACTIONS_TEXT.get(e.action, escape(e.action))}{'' if e.outcome == 'ok' else f' ({e.outcome})'}"
+            for e in tab.audit
+        ]
+        blocks.append(context(mrkdwn("*Recent activity*\n" + "\n".join(lines))))
+    return blocks
+
+
+def tombstone(t: Tombstone) -> list[dict[str, Any]]:
+    return [
+        section(plain(f"🗑 {t.title} was deleted.", 500)),
+        context(mrkdwn(f"Deleted by {user_mention(t.deleted_by)} {slack_date(t.deleted_at)}. Its warehouse data is untouched.")),
+    ]
+
+
+def card_fallback(card: Card | Tombstone) -> str:
+    """Notification text: no user data beyond what `escape` makes inert."""
+    if isinstance(card, Tombstone):
+        return f"Connection {card.id} was deleted"
+    return f"Connection {card.connection.id}: {escape(card.connection.source_title)} · {escape(card.connection.business_account_name)}"
+
+
+def help_message() -> list[dict[str, Any]]:
+    return [
+        header("connbot: your data-source connections"),
+        section(
+            mrkdwn(
+                "`/connections` lists the connected sources (errors first)\n"
+                "`/connections <text>` searches data source, title, business account and ID\n"
+                "`/connections <id>` opens a connection's details\n"
+                "`/connections new` makes a new connection\n"
+                "`/connections help` shows this help"
+            )
+        ),
+        context(mrkdwn("In a thread, `@connbot status <id>` replies with the connection's card.")),
+    ]
+
+
+def text_message(text: str) -> list[dict[str, Any]]:
+    """A short notice of ours (no user data)."""
+    return [section(mrkdwn(text))]

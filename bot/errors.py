@@ -1,0 +1,91 @@
+"""The one place where failures become messages. Nobody sees a traceback or Slack's error banner."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks.common import mrkdwn, plain, section
+from bot.services import Services
+from bot.surface import Surface
+from core.errors import ConnbotError, NotAllowed
+from operations.audit import audit_refusal
+from operations.auth import Actor, Role
+
+log = logging.getLogger(__name__)
+
+
+def user_message(error: Exception) -> str:
+    if isinstance(error, ConnbotError):
+        return error.message
+    ref = uuid.uuid4().hex[:8].upper()
+    log.error("unexpected error, reference %s", ref, exc_info=error)
+    return f"Something went wrong on our side (reference {ref}). Nothing you did caused it; please try again, and quote the reference if it happens again."
+
+
+def register(app: App, services: Services) -> None:
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        report(services, error, body)
+
+
+def report(services: Services, error: Exception, body: dict[str, Any]) -> None:
+    text = user_message(error)
+    if isinstance(error, NotAllowed):
+        surface = Surface.of(body)
+        actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
+        connection_id = _connection_id(body)
+        try:
+            audit_refusal(services.ctx, actor, error.action or "unknown", connection_id=connection_id, reason=error.role)
+        except Exception:
+            log.exception("could not audit a refusal")
+    deliver(services, body, text)
+
+
+def deliver(services: Services, body: dict[str, Any], text: str) -> None:
+    """Show `text` where the user is: ephemeral beside a message, a pushed view in a modal, a
+    thread reply for a mention."""
+    client = services.client
+    blocks = [section(mrkdwn(text))]
+    try:
+        event = body.get("event") or {}
+        if event.get("type") == "app_mention":
+            client.chat_postMessage(
+                channel=event["channel"], thread_ts=event.get("thread_ts") or event.get("ts"), text=text, blocks=blocks
+            )
+            return
+        surface = Surface.of(body)
+        if surface.kind == "view" or body.get("type") == "view_submission":
+            trigger = body.get("trigger_id")
+            view = {
+                "type": "modal",
+                "title": plain("connbot", 24),
+                "close": plain("OK", 24),
+                "blocks": blocks,
+            }
+            if trigger:
+                client.views_push(trigger_id=trigger, view=view)
+            else:
+                client.chat_postMessage(channel=surface.user_id, text=text, blocks=blocks)
+            return
+        surface.tell(client, text, blocks)
+    except SlackApiError as failure:
+        log.warning("could not deliver an error message: %s", failure.response.get("error"))
+
+
+def _connection_id(body: dict[str, Any]) -> int | None:
+    import json
+
+    for action in body.get("actions") or []:
+        try:
+            value = json.loads(action.get("value") or (action.get("selected_option") or {}).get("value") or "{}")
+            return int(value.get("c")) if isinstance(value, dict) and value.get("c") is not None else None
+        except (ValueError, TypeError):
+            return None
+    return None
+
+

@@ -1,0 +1,42 @@
+"""/connections — the connected sources list, search, a card by id, help."""
+
+from __future__ import annotations
+
+import re
+
+from slack_bolt import Ack, App
+
+from bot.blocks.connections import help_message
+from bot.cards import card_message, list_message
+from bot.errors import user_message
+from bot.services import Services
+from core.errors import InvalidInput, NotYetAvailable
+from operations.cards import MAX_SEARCH
+
+COMMAND = "/connections"
+
+
+def register(app: App, services: Services) -> None:
+    @app.command(COMMAND)
+    def connections(ack: Ack, command: dict, body: dict) -> None:
+        # The ack body carries the answer: the fastest visible response, and ephemeral.
+        try:
+            blocks, text = answer(services, command)
+        except Exception as error:  # rendered here: the ack is the only reply
+            ack(text=user_message(error))
+            return
+        ack(blocks=blocks, text=text)
+
+
+def answer(services: Services, command: dict) -> tuple[list[dict], str]:
+    text = " ".join((command.get("text") or "").split())
+    actor = services.roles.viewer(command["team_id"], command["user_id"])
+    if text.lower() in ("help", "?", "-h", "--help"):
+        return help_message(), "connbot help"
+    if text.lower() == "new":
+        raise NotYetAvailable("Making a new connection from Slack")
+    if match := re.fullmatch(r"#?(\d{1,18})", text):
+        return card_message(services, actor, int(match[1]))
+    if len(text) > MAX_SEARCH:
+        raise InvalidInput(f"Searches are limited to {MAX_SEARCH} characters; type a shorter part of the name or ID.")
+    return list_message(services, actor, search=text or None)

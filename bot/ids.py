@@ -1,0 +1,42 @@
+"""Action, block and callback ids: named once, used everywhere."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    LIST_PAGE = "connections.page"
+    OPEN = "connection.open"
+    TAB = "connection.tab"  # also carries paging within a tab
+    SHARE = "connection.share"
+    EXTRACT = "connection.extract"
+    SYNC_ACCOUNTS = "connection.sync_accounts"
+    RECONNECT = "connection.reconnect"
+    DELETE = "connection.delete"
+    ESCALATE = "connection.escalate"
+    ORDER_MENU = "order.menu"
+    NEW_CONNECTION = "connection.new"
+    HELP = "connections.help"
+
+
+class Callback(StrEnum):
+    DELETE_ORDER = "order.delete.confirm"
+    NEW_CONNECTION_SOURCE = "connection.new.source"
+    NEW_CONNECTION_CREDENTIALS = "connection.new.credentials"
+    RECONNECT = "connection.reconnect.submit"
+
+
+class Tab(StrEnum):
+    ORDERS = "orders"
+    ACCOUNTS = "accounts"
+    SETTINGS = "settings"
+
+    @property
+    def title(self) -> str:
+        return {"orders": "Extraction orders", "accounts": "Accounts", "settings": "Settings"}[self.value]
+
+
+class OrderAction(StrEnum):
+    RUN_NOW = "run"
+    PAUSE = "pause"
+    RESUME = "resume"
+    DELETE = "delete"

@@ -1,0 +1,95 @@
+"""Roles from settings and Slack: CONNBOT_ADMINS / CONNBOT_OPERATORS (user and user-group ids),
+else workspace admins and owners (users.info, cached a few minutes) are admins and every member
+is an operator."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from core.clock import Clock
+from core.errors import Unavailable
+from core.settings import Settings
+from operations.auth import Actor, Role
+
+log = logging.getLogger(__name__)
+
+CACHE_FOR = timedelta(minutes=5)
+
+
+class RoleResolver:
+    def __init__(self, settings: Settings, client: WebClient, clock: Clock):
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self._cache: dict[tuple[str, str], tuple[object, object]] = {}
+        self._lock = threading.Lock()
+
+    def actor(self, team_id: str, user_id: str) -> Actor:
+        return Actor(
+            team_id=team_id,
+            user_id=user_id,
+            role=self.role(team_id, user_id),
+            admins_hint=self._hint(self.settings.admins, "the workspace admins and owners"),
+            operators_hint=self._hint(self.settings.operators, "all members"),
+        )
+
+    def viewer(self, team_id: str, user_id: str) -> Actor:
+        """For reading: every member may see lists and cards, so no Slack call is needed."""
+        return Actor(team_id=team_id, user_id=user_id, role=Role.VIEWER)
+
+    def role(self, team_id: str, user_id: str) -> Role:
+        if self._in(team_id, user_id, self.settings.admins):
+            return Role.ADMIN
+        if not self.settings.admins and self._is_workspace_admin(team_id, user_id):
+            return Role.ADMIN
+        if not self.settings.operators or self._in(team_id, user_id, self.settings.operators):
+            return Role.OPERATOR
+        return Role.VIEWER
+
+    def _in(self, team_id: str, user_id: str, ids: tuple[str, ...]) -> bool:
+        if user_id in ids:
+            return True
+        return any(user_id in self._group_members(team_id, gid) for gid in ids if gid.startswith("S"))
+
+    def _cached(self, key: tuple[str, str], load):
+        now = self.clock.now()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit and hit[1] > now:
+                return hit[0]
+        value = load()
+        with self._lock:
+            self._cache[key] = (value, now + CACHE_FOR)
+        return value
+
+    def _is_workspace_admin(self, team_id: str, user_id: str) -> bool:
+        def load() -> bool:
+            try:
+                user = self.client.users_info(user=user_id)["user"]
+            except SlackApiError as error:
+                log.warning("users.info failed for a role check: %s", error.response.get("error"))
+                raise Unavailable("Could not check your role with Slack just now. Please try again in a minute.") from None
+            return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+        return self._cached(("user", user_id), load)
+
+    def _group_members(self, team_id: str, group_id: str) -> frozenset[str]:
+        def load() -> frozenset[str]:
+            try:
+                return frozenset(self.client.usergroups_users_list(usergroup=group_id)["users"])
+            except SlackApiError as error:
+                log.warning("usergroups.users.list %s failed: %s", group_id, error.response.get("error"))
+                return frozenset()
+
+        return self._cached(("group", group_id), load)
+
+    @staticmethod
+    def _hint(ids: tuple[str, ...], default: str) -> str:
+        if not ids:
+            return default
+        return ", ".join(f"<!subteam^{i}>" if i.startswith("S") else f"<@{i}>" for i in ids)

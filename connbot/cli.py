@@ -1,0 +1,196 @@
+"""The `connbot` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, datetime
+
+from core.errors import ConfigError, ConnbotError
+from core.settings import Settings, load_settings
+
+SLACK_SETUP = """\
+connbot needs a Slack app to talk to Slack, and none is configured.
+
+  1. Create the app from the manifest: https://api.slack.com/apps?new_app=1 → "From a manifest",
+     paste manifest.yml from this repository.
+  2. Install it to your workspace, then set in the environment (or in a .env file):
+       SLACK_BOT_TOKEN=xoxb-…        (OAuth & Permissions → Bot User OAuth Token)
+       SLACK_SIGNING_SECRET=…        (Basic Information → Signing Secret)
+       SLACK_APP_TOKEN=xapp-…        (optional: Socket Mode, an app-level token with connections:write)
+  3. Run `connbot run` again.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings()
+        return args.handler(settings, args) or 0
+    except ConfigError as error:
+        print(f"connbot: {error.message}", file=sys.stderr)
+        return 2
+    except ConnbotError as error:
+        print(f"connbot: {error.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="connbot", description="Manage data-source connections from Slack.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the app (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on (default 0.0.0.0)")
+    run.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    run.set_defaults(handler=_run)
+
+    serve = commands.add_parser("serve", help="serve HTTP: POST /slack/events, GET /healthz")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(title="db commands", metavar="COMMAND")
+    db.add_parser("upgrade", help="apply the migrations up to the newest").set_defaults(handler=_db_upgrade)
+
+    keys = commands.add_parser("keys", help="credential encryption keys").add_subparsers(title="keys commands", metavar="COMMAND")
+    keys.add_parser("generate", help="print a new Fernet key").set_defaults(handler=_keys_generate)
+    keys.add_parser("rotate", help="re-encrypt every credential with the current (first) key").set_defaults(handler=_keys_rotate)
+
+    sources = commands.add_parser("sources", help="data-source plugins").add_subparsers(title="sources commands", metavar="COMMAND")
+    sources.add_parser("list", help="list installed data sources").set_defaults(handler=_sources_list)
+
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(title="demo commands", metavar="COMMAND")
+    seed = demo.add_parser("seed", help="create demo connections in several states")
+    seed.add_argument("--team", help="Slack team ID (default: the bot token's team, from auth.test)")
+    seed.set_defaults(handler=_demo_seed)
+
+    audit = commands.add_parser("audit", help="print the audit trail")
+    audit.add_argument("--connection", type=int, help="only this connection id")
+    audit.add_argument("--since", type=_date, help="only events since this date (YYYY-MM-DD)")
+    audit.add_argument("--team", help="only this Slack team ID")
+    audit.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
+    audit.set_defaults(handler=_audit)
+    return parser
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _require_slack(settings: Settings) -> None:
+    if not settings.has_slack:
+        raise ConfigError(SLACK_SETUP.rstrip())
+
+
+def _run(settings: Settings, args) -> int:
+    _require_slack(settings)
+    from connbot.server import run_app
+
+    return run_app(settings, host=args.host, port=args.port)
+
+
+def _serve(settings: Settings, args) -> int:
+    _require_slack(settings)
+    from connbot.server import run_app
+
+    return run_app(settings, host=args.host, port=args.port, force_http=True)
+
+
+def _db_upgrade(settings: Settings, args) -> int:
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    db.upgrade()
+    print(f"Database schema is at revision {db.current_revision()}.")
+    return 0
+
+
+def _keys_generate(settings: Settings, args) -> int:
+    from storage.vault import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def _keys_rotate(settings: Settings, args) -> int:
+    from connbot.runtime import build_context
+    from storage.vault import rotate_all
+
+    ctx = build_context(settings)
+    with ctx.db.begin() as session:
+        count = rotate_all(ctx.vault, session)
+    print(f"Re-encrypted the credentials of {count} connection(s) with the current key.")
+    return 0
+
+
+def _sources_list(settings: Settings, args) -> int:
+    from sources.registry import installed_sources
+
+    for name, source in installed_sources().items():
+        print(f"{name:<16} {source.title:<20} auth: {source.auth_type}")
+    return 0
+
+
+def _demo_seed(settings: Settings, args) -> int:
+    from connbot.runtime import build_context
+    from operations.demo_seed import seed_demo
+
+    team = args.team or _team_from_slack(settings)
+    ctx = build_context(settings)
+    created = seed_demo(ctx, team)
+    if not created:
+        print(f"Team {team} already has connections; nothing seeded.")
+    for line in created:
+        print(line)
+    return 0
+
+
+def _team_from_slack(settings: Settings) -> str:
+    if not settings.slack_bot_token:
+        raise ConfigError("demo seed: give --team TEAM_ID, or set SLACK_BOT_TOKEN so the team is read from auth.test")
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+    try:
+        return client.auth_test()["team_id"]
+    except SlackApiError as error:
+        raise ConfigError(f"SLACK_BOT_TOKEN: auth.test answered {error.response.get('error')!r}") from None
+
+
+def _audit(settings: Settings, args) -> int:
+    from connbot.runtime import build_context
+    from storage.repositories import all_audit_events
+
+    ctx = build_context(settings)
+    with ctx.db.begin() as session:
+        events = all_audit_events(
+            session, team_id=args.team, connection_id=args.connection, since=args.since, limit=args.limit
+        )
+        for e in events:
+            details = " ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
+            print(
+                f"{e.at:%Y-%m-%d %H:%M:%S} {e.team_id} {e.user_id or 'system':<11} {e.action:<22} "
+                f"{e.outcome:<8} conn={e.connection_id or '-'} order={e.order_id or '-'} {details}".rstrip()
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Builds the running application from settings: database, vault, clock, sources."""
+
+from __future__ import annotations
+
+import logging
+
+from core.clock import Clock
+from core.errors import ConfigError
+from core.settings import Settings
+from engine.context import Context
+from storage.db import Database
+from storage.vault import Vault, resolve_keys, verify_keys
+
+log = logging.getLogger(__name__)
+
+
+def open_database(settings: Settings) -> Database:
+    """The embedded SQLite default upgrades itself; PostgreSQL must be upgraded on purpose."""
+    db = Database(settings.database_url)
+    if settings.is_sqlite:
+        db.upgrade()
+        return db
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    try:
+        current = db.current_revision()
+    except Exception as exc:  # the driver's own error may carry the URL
+        raise ConfigError(
+            f"CONNBOT_DATABASE_URL: cannot reach the database ({type(exc).__name__}); check the host, port and user"
+        ) from None
+    if current != head:
+        raise ConfigError(
+            "CONNBOT_DATABASE_URL: the database schema is not up to date; run `connbot db upgrade` first"
+        )
+    return db
+
+
+def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
+    db = open_database(settings)
+    vault = Vault(resolve_keys(settings.secret_keys, settings.data_dir))
+    with db.begin() as session:
+        verify_keys(vault, session)
+    return Context(settings=settings, db=db, vault=vault, clock=clock or Clock())

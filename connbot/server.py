@@ -1,0 +1,65 @@
+"""HTTP serving: POST /slack/events (slash commands, interactivity, events), GET /healthz.
+
+Served by waitress, a production WSGI server, not bolt's development server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True):
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def application(environ: dict, start_response) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            ok = health()
+            body = json.dumps({"ok": ok}).encode()
+            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
+            return [body]
+        if path == EVENTS_PATH:
+            if environ.get("REQUEST_METHOD") != "POST":
+                start_response("405 Method Not Allowed", [("Allow", "POST")])
+                return [b""]
+            return slack(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+    return application
+
+
+def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
+    from bot.app import create_app
+    from connbot.runtime import build_context
+
+    ctx = build_context(settings)
+    app, services = create_app(ctx)
+    if settings.socket_mode and not force_http:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        log.info("connbot: Socket Mode")
+        SocketModeHandler(app, settings.slack_app_token).start()
+        return 0
+    import waitress
+
+    def healthy() -> bool:
+        try:
+            return ctx.db.current_revision() is not None
+        except Exception:
+            return False
+
+    log.info("connbot: HTTP on %s:%s, Slack request URL path %s", host, port, EVENTS_PATH)
+    waitress.serve(wsgi_app(app, health=healthy), host=host, port=port, threads=8, ident="connbot")
+    return 0

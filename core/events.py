@@ -1,0 +1,56 @@
+"""Domain events, published after a unit of work commits, so that the Slack layer can react
+(post or resolve an alert, refresh the App Home) without the engine knowing about Slack."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    team_id: str
+    connection_id: int
+
+
+@dataclass(frozen=True)
+class CredentialsBroke(Event):
+    code: str
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CredentialsFixed(Event):
+    by: str | None  # user id, or None when a check by the system found them working
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConnectionChanged(Event):
+    """Anything shown on a card or list changed (sync finished, order created, deleted...)."""
+
+    what: str
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: dict[type, list[Callable[[Event], None]]] = defaultdict(list)
+
+    def subscribe(self, event_type: type, handler: Callable[[Event], None]) -> None:
+        self._subscribers[event_type].append(handler)
+
+    def publish(self, event: Event) -> None:
+        for event_type, handlers in list(self._subscribers.items()):
+            if isinstance(event, event_type):
+                for handler in handlers:
+                    try:
+                        handler(event)
+                    except Exception:
+                        # A subscriber's failure must not undo the committed change that raised it.
+                        log.exception("event handler %s failed for %s", getattr(handler, "__name__", handler), type(event).__name__)

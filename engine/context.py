@@ -1,0 +1,31 @@
+"""What every operation needs, built once at start-up (see connbot/runtime.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.clock import Clock
+from core.events import EventBus
+from core.settings import Settings
+from sources.base import Source
+from sources.registry import get_source, installed_sources
+from storage.db import Database
+from storage.vault import Vault
+
+
+@dataclass(eq=False)
+class Context:
+    settings: Settings
+    db: Database
+    vault: Vault
+    clock: Clock = field(default_factory=Clock)
+    events: EventBus = field(default_factory=EventBus)
+    source: Callable[[str], Source] = get_source
+    sources: Callable[[], dict[str, Source]] = installed_sources
+    # Back-off waits go through here, so tests do not sleep.
+    sleep: Callable[[float], None] = time.sleep
+
+    def __repr__(self) -> str:
+        return f"Context(db={self.db.dialect})"

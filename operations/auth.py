@@ -1,0 +1,42 @@
+"""Who is acting, and what their role allows. Checked by every operation, whatever a message shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from core.errors import NotAllowed
+
+
+class Role(IntEnum):
+    VIEWER = 1  # see lists and cards
+    OPERATOR = 2  # Extract, Sync accounts, Run now, Pause/Resume
+    ADMIN = 3  # Make a new connection, Re-connect, Delete connection, Delete order
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Actor:
+    team_id: str
+    user_id: str | None  # None: the system (scheduler, CLI)
+    role: Role
+    # Who holds the roles, to tell a refused user whom to ask ("<@U1>, <!subteam^S2>").
+    admins_hint: str = "the workspace admins"
+    operators_hint: str = "all members"
+
+    @classmethod
+    def system(cls, team_id: str) -> Actor:
+        return cls(team_id=team_id, user_id=None, role=Role.ADMIN)
+
+    def require(self, role: Role, action: str) -> None:
+        if self.role >= role:
+            return
+        holders = self.admins_hint if role is Role.ADMIN else f"{self.operators_hint} and admins"
+        raise NotAllowed(
+            f"You need the {role.label} role to {action}. It is held by {holders}; ask one of them.",
+            role=role.label,
+            action=action,
+        )

@@ -1,0 +1,355 @@
+"""Read models for the connected sources list and the connection details card.
+
+Plain frozen dataclasses: the block builders render them without touching the database.
+Every query is paged in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from engine.context import Context
+from engine.schedules import account_sync_trigger, describe, next_fire, order_trigger
+from operations.auth import Actor
+from sources.registry import UnknownSource
+from storage.models import (
+    AccountSyncRun,
+    Connection,
+    CredentialsStatus,
+    ExtractionOrder,
+    ExtractionRun,
+    OrderStatus,
+    RunStatus,
+)
+from storage.repositories import (
+    AccountCounts,
+    Accounts,
+    Audit,
+    Connections,
+    Orders,
+    Page,
+    SyncRuns,
+    account_counts_for,
+)
+
+LIST_PAGE_SIZE = 10
+ACCOUNTS_PAGE_SIZE = 15
+ORDERS_PAGE_SIZE = 8
+AUDIT_SHOWN = 5
+MAX_SEARCH = 200
+
+TABS = ("orders", "accounts", "settings")
+
+
+@dataclass(frozen=True)
+class ConnectionSummary:
+    id: int
+    source: str
+    source_title: str
+    title: str
+    business_account_name: str
+    business_account_id: str
+    credentials_ok: bool
+    credentials_status: str  # active | error | unknown
+    error_code: str | None
+    error_message: str | None
+    checked_at: datetime | None
+    error_since: datetime | None
+    account_status: str  # "Loading accounts", "No accounts", "N accounts", "Error"
+    accounts: AccountCounts
+    created_at: datetime
+    created_by: str
+    last_authorized_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConnectionList:
+    items: tuple[ConnectionSummary, ...]
+    page: Page
+    search: str | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    at: datetime
+    finished_at: datetime | None
+    rows: int
+    status: str  # running | succeeded | failed | cancelled
+    error: str | None
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    id: int
+    name: str
+    template_title: str
+    accounts: int
+    schedule: str
+    status: str  # Active | Paused | Error | Syncing
+    last_run: RunSummary | None
+    next_run_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OrdersTab:
+    orders: tuple[OrderRow, ...]
+    page: Page
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    external_id: str
+    name: str
+    active: bool
+    status: str
+    currency: str
+    timezone: str
+    added_at: datetime
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    started_at: datetime
+    finished_at: datetime | None
+    trigger: str
+    triggered_by: str | None
+    status: str
+    accounts_read: int
+    added: int
+    removed: int
+    changed: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class AccountsTab:
+    accounts: tuple[AccountRow, ...]
+    page: Page
+    last_sync: SyncSummary | None
+    running_sync: SyncSummary | None
+    next_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    at: datetime
+    user_id: str | None
+    action: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class SettingsTab:
+    auth_type: str
+    account_sync_mode: str
+    credentials_hint: tuple[tuple[str, str], ...]  # (label, masked value)
+    last_authorized_by: str | None
+    alert_channel: str | None
+    audit: tuple[AuditRow, ...]
+
+
+@dataclass(frozen=True)
+class Card:
+    connection: ConnectionSummary
+    extract_blocker: str | None  # why Extract is unavailable, or None
+    tab: str
+    content: OrdersTab | AccountsTab | SettingsTab
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    id: int
+    title: str
+    deleted_by: str | None
+    deleted_at: datetime
+
+
+def _source_title(ctx: Context, name: str) -> str:
+    try:
+        return ctx.source(name).title
+    except UnknownSource:
+        return name
+
+
+def _account_status(counts: AccountCounts, sync: AccountSyncRun | None) -> str:
+    if sync is None or (sync.status == RunStatus.RUNNING and counts.total == 0):
+        return "Loading accounts"
+    if sync.status == RunStatus.FAILED and counts.total == 0:
+        return "Error"
+    if counts.total == 0:
+        return "No accounts"
+    return f"{counts.total:,} account{'s' if counts.total != 1 else ''}"
+
+
+def _summary(ctx: Context, c: Connection, counts: AccountCounts, sync: AccountSyncRun | None) -> ConnectionSummary:
+    return ConnectionSummary(
+        id=c.id,
+        source=c.source,
+        source_title=_source_title(ctx, c.source),
+        title=c.title,
+        business_account_name=c.business_account_name,
+        business_account_id=c.business_account_id,
+        credentials_ok=c.credentials_status == CredentialsStatus.ACTIVE,
+        credentials_status=c.credentials_status,
+        error_code=c.credentials_error_code,
+        error_message=c.credentials_error_message,
+        checked_at=c.credentials_checked_at,
+        error_since=c.credentials_error_since,
+        account_status=_account_status(counts, sync),
+        accounts=counts,
+        created_at=c.created_at,
+        created_by=c.created_by,
+        last_authorized_at=c.last_authorized_at,
+    )
+
+
+def clean_search(text: str | None) -> str | None:
+    text = " ".join((text or "").split())[:MAX_SEARCH]
+    return text or None
+
+
+def connection_list(ctx: Context, actor: Actor, *, offset: int = 0, search: str | None = None) -> ConnectionList:
+    search = clean_search(search)
+    with ctx.db.begin() as session:
+        repo = Connections(session, actor.team_id)
+        total = repo.count(search)
+        offset = _clamp_offset(offset, total, LIST_PAGE_SIZE)
+        rows = repo.list(offset=offset, limit=LIST_PAGE_SIZE, search=search)
+        ids = [c.id for c in rows]
+        counts = account_counts_for(session, ids)
+        syncs = SyncRuns(session).latest_for(ids)
+        items = tuple(_summary(ctx, c, counts[c.id], syncs.get(c.id)) for c in rows)
+    return ConnectionList(items, Page(offset, LIST_PAGE_SIZE, total), search)
+
+
+def _clamp_offset(offset: int, total: int, size: int) -> int:
+    """A page beyond the end (the list shrank) shows the last page instead."""
+    if offset < 0:
+        return 0
+    if offset >= total:
+        return max(0, (total - 1) // size * size)
+    return offset - offset % size
+
+
+def extract_blocker(summary: ConnectionSummary) -> str | None:
+    """The seed: Extract only for an active connection with at least one active account."""
+    if not summary.credentials_ok:
+        return "credentials error" if summary.credentials_status == CredentialsStatus.ERROR else "credentials not checked yet"
+    if summary.accounts.active == 0:
+        return "no active accounts"
+    return None
+
+
+def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
+    tab = tab if tab in TABS else "orders"
+    with ctx.db.begin() as session:
+        connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True)
+        if connection.is_deleted:
+            return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)
+        summary = _summary(ctx, connection, Accounts(session, connection.id).counts(), SyncRuns(session).latest(connection.id))
+        if tab == "orders":
+            content = _orders_tab(ctx, session, actor, connection, page)
+        elif tab == "accounts":
+            content = _accounts_tab(ctx, session, connection, page)
+        else:
+            content = _settings_tab(ctx, session, actor, connection)
+    return Card(summary, extract_blocker(summary), tab, content)
+
+
+def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Connection, page: int) -> OrdersTab:
+    repo = Orders(session, actor.team_id)
+    total = repo.count(connection.id)
+    offset = _clamp_offset(page * ORDERS_PAGE_SIZE, total, ORDERS_PAGE_SIZE)
+    orders = repo.page(connection.id, offset=offset, limit=ORDERS_PAGE_SIZE)
+    ids = [o.id for o in orders]
+    account_counts = repo.account_counts(ids)
+    runs = repo.latest_runs(ids)
+    now = ctx.clock.now()
+    rows = tuple(_order_row(ctx, connection, o, account_counts[o.id], runs.get(o.id), now) for o in orders)
+    return OrdersTab(rows, Page(offset, ORDERS_PAGE_SIZE, total))
+
+
+def _template_title(ctx: Context, source: str, template: str) -> str:
+    try:
+        for t in ctx.source(source).templates():
+            if t.name == template:
+                return t.title
+    except UnknownSource:
+        pass
+    return template
+
+
+def order_status(order: ExtractionOrder, last_run: ExtractionRun | None) -> str:
+    if last_run is not None and last_run.status == RunStatus.RUNNING:
+        return "Syncing"
+    return {OrderStatus.PAUSED: "Paused", OrderStatus.ERROR: "Error"}.get(order.status, "Active")
+
+
+def _order_row(ctx, connection, order: ExtractionOrder, accounts: int, run: ExtractionRun | None, now) -> OrderRow:
+    next_run = None
+    if order.status != OrderStatus.PAUSED:
+        next_run = next_fire(order_trigger(order.schedule, order.timezone), now)
+    return OrderRow(
+        id=order.id,
+        name=order.name,
+        template_title=_template_title(ctx, connection.source, order.template),
+        accounts=accounts,
+        schedule=describe(order.schedule, order.timezone),
+        status=order_status(order, run),
+        last_run=RunSummary(run.started_at, run.finished_at, run.rows, run.status, run.error) if run else None,
+        next_run_at=next_run,
+    )
+
+
+def _sync_summary(run: AccountSyncRun | None) -> SyncSummary | None:
+    if run is None:
+        return None
+    return SyncSummary(
+        run.started_at, run.finished_at, run.trigger, run.triggered_by, run.status,
+        run.accounts_read, run.added, run.removed, run.changed, run.error,
+    )
+
+
+def _accounts_tab(ctx: Context, session: Session, connection: Connection, page: int) -> AccountsTab:
+    repo = Accounts(session, connection.id)
+    total = repo.count()
+    offset = _clamp_offset(page * ACCOUNTS_PAGE_SIZE, total, ACCOUNTS_PAGE_SIZE)
+    accounts = tuple(
+        AccountRow(a.id, a.external_id, a.name, a.active, a.status, a.currency, a.timezone, a.added_at, a.enabled)
+        for a in repo.page(offset=offset, limit=ACCOUNTS_PAGE_SIZE)
+    )
+    syncs = SyncRuns(session)
+    trigger = account_sync_trigger(connection.id, ctx.settings.sync_at, ctx.settings.timezone)
+    return AccountsTab(
+        accounts=accounts,
+        page=Page(offset, ACCOUNTS_PAGE_SIZE, total),
+        last_sync=_sync_summary(syncs.latest_finished(connection.id)),
+        running_sync=_sync_summary(syncs.running(connection.id)),
+        next_sync_at=next_fire(trigger, ctx.clock.now()),
+    )
+
+
+def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: Connection) -> SettingsTab:
+    labels = {}
+    try:
+        labels = {f.name: f.label for f in ctx.source(connection.source).credential_fields}
+    except UnknownSource:
+        pass
+    hint = tuple((labels.get(k, k), v) for k, v in sorted(connection.credentials_hint.items()))
+    audit = tuple(
+        AuditRow(e.at, e.user_id, e.action, e.outcome)
+        for e in Audit(session, actor.team_id).recent(connection_id=connection.id, limit=AUDIT_SHOWN)
+    )
+    return SettingsTab(
+        auth_type=connection.auth_type,
+        account_sync_mode=connection.account_sync_mode,
+        credentials_hint=hint,
+        last_authorized_by=connection.last_authorized_by,
+        alert_channel=connection.alert_channel,
+        audit=audit,
+    )

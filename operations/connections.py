@@ -1,0 +1,105 @@
+"""Make a new connection, re-connect, delete: the state changes of a connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.errors import InvalidInput
+from engine.context import Context
+from engine.credentials import record_auth_success
+from operations.audit import audit
+from operations.auth import Actor, Role
+from operations.validation import clean_text
+from sources.base import CheckStatus, Credentials, Source, SourceError, mask
+from storage.models import Connection, SyncMode
+from storage.repositories import Connections
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckedCredentials:
+    credentials: Credentials
+    business_account_id: str
+    business_account_name: str
+
+
+def credentials_from_form(source: Source, values: Mapping[str, str | None]) -> Credentials:
+    """The source's credential fields from a form; errors are keyed by field name."""
+    cleaned = {}
+    for spec in source.credential_fields:
+        text = clean_text(values.get(spec.name), field=spec.name, label=spec.label, required=not spec.optional)
+        if text:
+            cleaned[spec.name] = text
+    return Credentials(cleaned)
+
+
+def check_new_credentials(source: Source, credentials: Credentials) -> CheckedCredentials:
+    """Checks the credentials and reads the business account; nothing is stored here."""
+    field = next((f.name for f in source.credential_fields if f.secret), source.credential_fields[0].name)
+    result = source.check_credentials(credentials)
+    if result.status is CheckStatus.TRANSIENT:
+        raise InvalidInput(
+            "Could not check the credentials right now.",
+            {field: f"{source.title} did not answer ({result.reason}). Nothing was saved; try again in a minute."},
+        )
+    if not result.ok:
+        what = "These credentials do not work" if result.status is CheckStatus.INVALID else "These credentials lack a permission"
+        raise InvalidInput(f"{what}: {result.reason}", {field: f"{what}: {result.reason}"})
+    try:
+        business = source.business_account(credentials)
+    except SourceError as error:
+        raise InvalidInput(
+            f"Could not read the business account: {error.message}",
+            {field: f"Could not read the business account: {error.message}. Nothing was saved."},
+        ) from None
+    return CheckedCredentials(credentials, business.id, business.name)
+
+
+def parse_sync_mode(value: str | None) -> SyncMode:
+    try:
+        return SyncMode(value or SyncMode.ALL)
+    except ValueError:
+        raise InvalidInput("Choose how accounts are synced.", {"sync_mode": "Choose one of the two options."}) from None
+
+
+def make_connection(
+    ctx: Context, actor: Actor, source_name: str, values: Mapping[str, str | None], sync_mode: str | None = None
+) -> int:
+    """Check, then store. Returns the new connection's id; the caller starts the first account sync."""
+    actor.require(Role.ADMIN, "make a new connection")
+    source = ctx.source(source_name)
+    mode = parse_sync_mode(sync_mode)
+    checked = check_new_credentials(source, credentials_from_form(source, values))
+    with ctx.db.begin() as session:
+        now = ctx.clock.now()
+        connection = Connection(
+            team_id=actor.team_id,
+            source=source.name,
+            title=f"{source.title} · {checked.business_account_name}"[:255],
+            business_account_id=checked.business_account_id,
+            business_account_name=checked.business_account_name,
+            auth_type=source.auth_type,
+            account_sync_mode=mode,
+            credentials=ctx.vault.encrypt(checked.credentials),
+            credentials_hint=_hint(source, checked.credentials),
+            created_by=actor.user_id or "system",
+            created_at=now,
+            last_authorized_at=now,
+            last_authorized_by=actor.user_id,
+        )
+        record_auth_success(connection, now)
+        Connections(session, actor.team_id).add(connection)
+        audit(
+            ctx, session, actor, "connection.create", connection_id=connection.id,
+            source=source.name, business_account_id=checked.business_account_id, sync_mode=mode.value,
+        )
+        return connection.id
+
+
+def _hint(source: Source, credentials: Credentials) -> dict[str, str]:
+    """What the re-connect form shows of the credentials in use: secrets masked."""
+    secret = {f.name: f.secret for f in source.credential_fields}
+    return {k: mask(v) if secret.get(k, True) else v for k, v in credentials.items()}

@@ -1,0 +1,323 @@
+"""SQLAlchemy models: the system of record. Every row belongs to a Slack team (`team_id`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Integer primary keys that autoincrement on both SQLite and PostgreSQL.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC; always returns aware datetimes (SQLite keeps no time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class CredentialsStatus(StrEnum):
+    ACTIVE = "active"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+class SyncMode(StrEnum):
+    ALL = "all"  # new accounts found by a sync are enabled for extraction
+    SELECTED = "selected"  # new accounts are added but not enabled
+
+
+class Connection(Base):
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(255))
+    business_account_id: Mapped[str] = mapped_column(String(255), default="")
+    business_account_name: Mapped[str] = mapped_column(String(255), default="")
+    auth_type: Mapped[str] = mapped_column(String(32))
+    account_sync_mode: Mapped[str] = mapped_column(String(16), default=SyncMode.ALL)
+    # Ciphertext only (Fernet); NULL once the connection is deleted.
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Masked form of the credentials in use, for the re-connect form ("ab…1234").
+    credentials_hint: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    credentials_status: Mapped[str] = mapped_column(String(16), default=CredentialsStatus.UNKNOWN)
+    credentials_error_code: Mapped[str | None] = mapped_column(String(128))
+    credentials_error_message: Mapped[str | None] = mapped_column(Text)
+    credentials_checked_at: Mapped[datetime | None]
+    credentials_error_since: Mapped[datetime | None]
+    auth_failures: Mapped[int] = mapped_column(Integer, default=0)
+    alert_channel: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_authorized_at: Mapped[datetime | None]
+    last_authorized_by: Mapped[str | None] = mapped_column(String(32))
+    deleted_at: Mapped[datetime | None]
+    deleted_by: Mapped[str | None] = mapped_column(String(32))
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="connection", lazy="raise")
+
+    __table_args__ = (Index("ix_connections_team_live", "team_id", "deleted_at"),)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(512))
+    currency: Mapped[str] = mapped_column(String(16), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(64), default="ACTIVE")
+    active: Mapped[bool] = mapped_column(default=True)
+    enabled: Mapped[bool] = mapped_column(default=True)  # enabled for extraction
+    added_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]  # vanished from the source; never hard-deleted
+
+    connection: Mapped[Connection] = relationship(back_populates="accounts", lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint("connection_id", "external_id"),
+        Index("ix_accounts_connection_active", "connection_id", "active"),
+    )
+
+
+class OrderStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ERROR = "error"
+
+
+class ExtractionOrder(Base):
+    __tablename__ = "extraction_orders"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    template: Mapped[str] = mapped_column(String(128))
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    history_days: Mapped[int | None] = mapped_column(Integer)
+    load_since: Mapped[date | None] = mapped_column(Date)
+    # {"kind": "hourly"|"daily"|"weekly"|"monthly", "every_hours": 6, "at": "06:00", "weekday": 0, "day": 1}
+    schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.ACTIVE)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    # The submission that created the order; a double submit finds the same row.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    deleted_at: Mapped[datetime | None]
+    deleted_by: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_extraction_orders_team", "team_id"),)
+
+
+class OrderAccount(Base):
+    __tablename__ = "extraction_order_accounts"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("extraction_orders.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ExtractionRun(Base):
+    __tablename__ = "extraction_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("extraction_orders.id"))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | created | manual
+    triggered_by: Mapped[str | None] = mapped_column(String(32))
+    # For scheduled runs: the occurrence; unique so two schedulers cannot run it twice.
+    scheduled_for: Mapped[datetime | None]
+    range_start: Mapped[date | None] = mapped_column(Date)
+    range_end: Mapped[date | None] = mapped_column(Date)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "scheduled_for"),
+        Index("ix_extraction_runs_order_started", "order_id", "started_at"),
+        # At most one run of an order at a time.
+        Index(
+            "uq_extraction_runs_one_running",
+            "order_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+
+class AccountSyncRun(Base):
+    __tablename__ = "account_sync_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | manual | connect | reconnect
+    triggered_by: Mapped[str | None] = mapped_column(String(32))
+    scheduled_for: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING)
+    accounts_read: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("connection_id", "scheduled_for"),
+        Index("ix_account_sync_runs_connection_started", "connection_id", "started_at"),
+        Index(
+            "uq_account_sync_runs_one_running",
+            "connection_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+
+class AuditEvent(Base):
+    """Who did what, refusals included. Never deleted with a connection."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    user_id: Mapped[str | None] = mapped_column(String(32))  # None: the system (scheduler)
+    action: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[int | None] = mapped_column(BigInteger)  # no FK: outlives the row's meaning
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | refused | failed
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (
+        Index("ix_audit_events_team_at", "team_id", "at"),
+        Index("ix_audit_events_connection_at", "connection_id", "at"),
+    )
+
+
+class Alert(Base):
+    """A credentials alert posted for on-call; one open alert per connection."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))  # None until posted
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    post_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_post_error: Mapped[str | None] = mapped_column(Text)
+    last_reminded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index(
+            "uq_alerts_one_open",
+            "connection_id",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+
+class Escalation(Base):
+    """A CSM escalation thread; later events of the connection are replied into it."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class JobClaim(Base):
+    """A scheduled occurrence claimed before it runs, so no two schedulers run it."""
+
+    __tablename__ = "job_claims"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    job_key: Mapped[str] = mapped_column(String(128))
+    scheduled_for: Mapped[datetime]
+    claimed_by: Mapped[str] = mapped_column(String(128))
+    claimed_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("job_key", "scheduled_for"),)

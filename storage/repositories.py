@@ -1,0 +1,335 @@
+"""Queries and writes, always scoped by the Slack team. No Slack, no sources here.
+
+Counting and paging happen in SQL so that cost depends on the page size, not on the data size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from storage.models import (
+    Account,
+    AccountSyncRun,
+    AuditEvent,
+    Connection,
+    CredentialsStatus,
+    ExtractionOrder,
+    ExtractionRun,
+    OrderAccount,
+    RunStatus,
+)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    limit: int
+    total: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + self.limit < self.total
+
+    @property
+    def number(self) -> int:
+        return self.offset // self.limit + 1
+
+    @property
+    def count(self) -> int:
+        return max(1, -(-self.total // self.limit))
+
+
+@dataclass(frozen=True)
+class AccountCounts:
+    total: int  # not removed by a sync
+    active: int
+
+
+class Connections:
+    def __init__(self, session: Session, team_id: str):
+        self.session = session
+        self.team_id = team_id
+
+    def get(self, connection_id: int, *, include_deleted: bool = False, for_update: bool = False) -> Connection:
+        query = select(Connection).where(Connection.id == connection_id, Connection.team_id == self.team_id)
+        if for_update:
+            query = query.with_for_update()
+        connection = self.session.scalars(query).first()
+        if connection is None or (connection.is_deleted and not include_deleted):
+            raise NotFound(f"There is no connection {connection_id}. Type `/connections` to see the list.")
+        return connection
+
+    def add(self, connection: Connection) -> Connection:
+        if connection.team_id != self.team_id:
+            raise ValueError("connection belongs to another team")
+        self.session.add(connection)
+        self.session.flush()
+        return connection
+
+    def _live(self, search: str | None):
+        query = select(Connection).where(Connection.team_id == self.team_id, Connection.deleted_at.is_(None))
+        if search:
+            pattern = _like(search)
+            conditions = [
+                func.lower(Connection.source).like(pattern, escape="\\"),
+                func.lower(Connection.title).like(pattern, escape="\\"),
+                func.lower(Connection.business_account_name).like(pattern, escape="\\"),
+                func.lower(Connection.business_account_id).like(pattern, escape="\\"),
+            ]
+            if search.strip().isdigit():
+                conditions.append(Connection.id == int(search.strip()))
+            query = query.where(or_(*conditions))
+        return query
+
+    def count(self, search: str | None = None) -> int:
+        return self.session.scalar(select(func.count()).select_from(self._live(search).subquery()))
+
+    def list(self, *, offset: int, limit: int, search: str | None = None) -> Sequence[Connection]:
+        """Errors first, then by data source and title."""
+        errors_first = case((Connection.credentials_status == CredentialsStatus.ERROR, 0), else_=1)
+        query = self._live(search).order_by(errors_first, Connection.source, Connection.title, Connection.id)
+        return self.session.scalars(query.offset(offset).limit(limit)).all()
+
+    def all_live(self) -> Sequence[Connection]:
+        return self.session.scalars(self._live(None).order_by(Connection.id)).all()
+
+
+def live_connection_ids(session: Session) -> list[tuple[str, int]]:
+    """(team, id) of every live connection of every team: for the scheduler only."""
+    return session.execute(
+        select(Connection.team_id, Connection.id).where(Connection.deleted_at.is_(None)).order_by(Connection.id)
+    ).all()
+
+
+class Accounts:
+    """Accounts of one connection (the caller has already scoped the connection to its team)."""
+
+    def __init__(self, session: Session, connection_id: int):
+        self.session = session
+        self.connection_id = connection_id
+
+    def _current(self, search: str | None = None, *, active_only: bool = False):
+        query = select(Account).where(Account.connection_id == self.connection_id, Account.removed_at.is_(None))
+        if active_only:
+            query = query.where(Account.active.is_(True))
+        if search:
+            pattern = _like(search)
+            query = query.where(
+                or_(
+                    func.lower(Account.name).like(pattern, escape="\\"),
+                    func.lower(Account.external_id).like(pattern, escape="\\"),
+                )
+            )
+        return query
+
+    def counts(self) -> AccountCounts:
+        row = self.session.execute(
+            select(func.count(), func.coalesce(func.sum(case((Account.active.is_(True), 1), else_=0)), 0)).where(
+                Account.connection_id == self.connection_id, Account.removed_at.is_(None)
+            )
+        ).one()
+        return AccountCounts(total=row[0], active=row[1])
+
+    def count(self, search: str | None = None, *, active_only: bool = False) -> int:
+        return self.session.scalar(
+            select(func.count()).select_from(self._current(search, active_only=active_only).subquery())
+        )
+
+    def page(self, *, offset: int, limit: int, search: str | None = None, active_only: bool = False) -> Sequence[Account]:
+        query = self._current(search, active_only=active_only).order_by(
+            Account.active.desc(), func.lower(Account.name), Account.id
+        )
+        return self.session.scalars(query.offset(offset).limit(limit)).all()
+
+    def by_ids(self, ids: Sequence[int]) -> Sequence[Account]:
+        if not ids:
+            return []
+        return self.session.scalars(
+            select(Account).where(Account.connection_id == self.connection_id, Account.id.in_(ids)).order_by(Account.id)
+        ).all()
+
+
+def account_counts_for(session: Session, connection_ids: Sequence[int]) -> dict[int, AccountCounts]:
+    """Counts for a page of connections in one query."""
+    if not connection_ids:
+        return {}
+    rows = session.execute(
+        select(
+            Account.connection_id,
+            func.count(),
+            func.coalesce(func.sum(case((Account.active.is_(True), 1), else_=0)), 0),
+        )
+        .where(Account.connection_id.in_(connection_ids), Account.removed_at.is_(None))
+        .group_by(Account.connection_id)
+    ).all()
+    found = {cid: AccountCounts(total, active) for cid, total, active in rows}
+    return {cid: found.get(cid, AccountCounts(0, 0)) for cid in connection_ids}
+
+
+class SyncRuns:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def latest(self, connection_id: int) -> AccountSyncRun | None:
+        return self.session.scalars(
+            select(AccountSyncRun)
+            .where(AccountSyncRun.connection_id == connection_id)
+            .order_by(AccountSyncRun.started_at.desc(), AccountSyncRun.id.desc())
+            .limit(1)
+        ).first()
+
+    def latest_finished(self, connection_id: int) -> AccountSyncRun | None:
+        return self.session.scalars(
+            select(AccountSyncRun)
+            .where(AccountSyncRun.connection_id == connection_id, AccountSyncRun.status != RunStatus.RUNNING)
+            .order_by(AccountSyncRun.started_at.desc(), AccountSyncRun.id.desc())
+            .limit(1)
+        ).first()
+
+    def running(self, connection_id: int) -> AccountSyncRun | None:
+        return self.session.scalars(
+            select(AccountSyncRun).where(
+                AccountSyncRun.connection_id == connection_id, AccountSyncRun.status == RunStatus.RUNNING
+            )
+        ).first()
+
+    def latest_for(self, connection_ids: Sequence[int]) -> dict[int, AccountSyncRun]:
+        """The newest sync run of each connection, in one query."""
+        if not connection_ids:
+            return {}
+        newest = (
+            select(AccountSyncRun.connection_id, func.max(AccountSyncRun.id).label("id"))
+            .where(AccountSyncRun.connection_id.in_(connection_ids))
+            .group_by(AccountSyncRun.connection_id)
+            .subquery()
+        )
+        runs = self.session.scalars(select(AccountSyncRun).join(newest, AccountSyncRun.id == newest.c.id)).all()
+        return {run.connection_id: run for run in runs}
+
+
+class Orders:
+    """Extraction orders of one team."""
+
+    def __init__(self, session: Session, team_id: str):
+        self.session = session
+        self.team_id = team_id
+
+    def _live(self, connection_id: int):
+        return select(ExtractionOrder).where(
+            ExtractionOrder.team_id == self.team_id,
+            ExtractionOrder.connection_id == connection_id,
+            ExtractionOrder.deleted_at.is_(None),
+        )
+
+    def get(self, order_id: int, *, connection_id: int | None = None) -> ExtractionOrder:
+        query = select(ExtractionOrder).where(
+            ExtractionOrder.id == order_id,
+            ExtractionOrder.team_id == self.team_id,
+            ExtractionOrder.deleted_at.is_(None),
+        )
+        if connection_id is not None:
+            query = query.where(ExtractionOrder.connection_id == connection_id)
+        order = self.session.scalars(query).first()
+        if order is None:
+            raise NotFound(f"Extraction order {order_id} no longer exists.")
+        return order
+
+    def count(self, connection_id: int) -> int:
+        return self.session.scalar(select(func.count()).select_from(self._live(connection_id).subquery()))
+
+    def page(self, connection_id: int, *, offset: int, limit: int) -> Sequence[ExtractionOrder]:
+        query = self._live(connection_id).order_by(ExtractionOrder.created_at.desc(), ExtractionOrder.id.desc())
+        return self.session.scalars(query.offset(offset).limit(limit)).all()
+
+    def all_live(self, connection_id: int) -> Sequence[ExtractionOrder]:
+        return self.session.scalars(self._live(connection_id).order_by(ExtractionOrder.id)).all()
+
+    def account_counts(self, order_ids: Sequence[int]) -> dict[int, int]:
+        if not order_ids:
+            return {}
+        rows = self.session.execute(
+            select(OrderAccount.order_id, func.count())
+            .where(OrderAccount.order_id.in_(order_ids))
+            .group_by(OrderAccount.order_id)
+        ).all()
+        return {oid: 0 for oid in order_ids} | dict(rows)
+
+    def latest_runs(self, order_ids: Sequence[int]) -> dict[int, ExtractionRun]:
+        if not order_ids:
+            return {}
+        newest = (
+            select(ExtractionRun.order_id, func.max(ExtractionRun.id).label("id"))
+            .where(ExtractionRun.order_id.in_(order_ids))
+            .group_by(ExtractionRun.order_id)
+            .subquery()
+        )
+        runs = self.session.scalars(select(ExtractionRun).join(newest, ExtractionRun.id == newest.c.id)).all()
+        return {run.order_id: run for run in runs}
+
+
+class Audit:
+    def __init__(self, session: Session, team_id: str):
+        self.session = session
+        self.team_id = team_id
+
+    def record(
+        self,
+        *,
+        at: datetime,
+        user_id: str | None,
+        action: str,
+        outcome: str = "ok",
+        connection_id: int | None = None,
+        order_id: int | None = None,
+        details: dict | None = None,
+    ) -> AuditEvent:
+        event = AuditEvent(
+            team_id=self.team_id,
+            at=at,
+            user_id=user_id,
+            action=action,
+            outcome=outcome,
+            connection_id=connection_id,
+            order_id=order_id,
+            details=details or {},
+        )
+        self.session.add(event)
+        return event
+
+    def recent(self, *, connection_id: int | None = None, since: datetime | None = None, limit: int = 5) -> Sequence[AuditEvent]:
+        query = select(AuditEvent).where(AuditEvent.team_id == self.team_id)
+        if connection_id is not None:
+            query = query.where(AuditEvent.connection_id == connection_id)
+        if since is not None:
+            query = query.where(AuditEvent.at >= since)
+        return self.session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)).all()
+
+
+def all_audit_events(session: Session, *, team_id: str | None, connection_id: int | None, since: datetime | None, limit: int):
+    """For the CLI, which may look across teams."""
+    query = select(AuditEvent)
+    conditions = []
+    if team_id:
+        conditions.append(AuditEvent.team_id == team_id)
+    if connection_id is not None:
+        conditions.append(AuditEvent.connection_id == connection_id)
+    if since is not None:
+        conditions.append(AuditEvent.at >= since)
+    if conditions:
+        query = query.where(and_(*conditions))
+    return session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)).all()

@@ -1,0 +1,113 @@
+"""Encryption of credentials at rest (Fernet, with key rotation through MultiFernet).
+
+Clear credentials exist only between `decrypt` and the source call that uses them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import ConfigError
+from sources.base import Credentials
+from storage.models import Connection
+
+log = logging.getLogger(__name__)
+
+KEY_FILE_NAME = "secret.key"
+
+
+class VaultError(Exception):
+    """Stored credentials cannot be decrypted with the configured keys."""
+
+
+class Vault:
+    def __init__(self, keys: Sequence[str]):
+        if not keys:
+            raise ConfigError("CONNBOT_SECRET_KEYS: at least one Fernet key is needed")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+
+    def __repr__(self) -> str:
+        return "Vault(***)"
+
+    def encrypt(self, credentials: Credentials) -> bytes:
+        payload = json.dumps(credentials.to_dict(), sort_keys=True).encode()
+        return self._fernet.encrypt(payload)
+
+    def decrypt(self, token: bytes) -> Credentials:
+        try:
+            payload = self._fernet.decrypt(token)
+        except InvalidToken:
+            raise VaultError("none of the configured keys can decrypt these credentials") from None
+        return Credentials(json.loads(payload))
+
+    def can_decrypt(self, token: bytes) -> bool:
+        try:
+            self._fernet.decrypt(token)
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, token: bytes) -> bytes:
+        """Re-encrypt with the current (first) key."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise VaultError("none of the configured keys can decrypt these credentials") from None
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+def resolve_keys(configured: Sequence[str], data_dir: Path) -> tuple[str, ...]:
+    """The configured keys, or the embedded default's key file (created once, mode 0600)."""
+    if configured:
+        return tuple(configured)
+    path = data_dir / KEY_FILE_NAME
+    if path.exists():
+        key = path.read_text().strip()
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{path}: not a Fernet key; restore it from a backup or set CONNBOT_SECRET_KEYS") from None
+        return (key,)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_key()
+    # O_EXCL: two processes starting together must not both write a key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return resolve_keys(configured, data_dir)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    log.warning("Created a new credentials key in %s (keep it safe: without it stored credentials are lost)", path)
+    return (key,)
+
+
+def verify_keys(vault: Vault, session: Session) -> None:
+    """Refuse to start when the keys cannot read the stored credentials (never lose them silently)."""
+    token = session.scalars(
+        select(Connection.credentials).where(Connection.credentials.is_not(None)).order_by(Connection.id.desc()).limit(1)
+    ).first()
+    if token is not None and not vault.can_decrypt(token):
+        raise ConfigError(
+            "CONNBOT_SECRET_KEYS: none of the configured keys can decrypt the stored credentials; "
+            "add the key they were written with (keys are comma-separated, the first is current)"
+        )
+
+
+def rotate_all(vault: Vault, session: Session) -> int:
+    """Re-encrypt every stored credential with the current key; returns how many."""
+    count = 0
+    for connection in session.scalars(select(Connection).where(Connection.credentials.is_not(None))):
+        connection.credentials = vault.rotate(connection.credentials)
+        count += 1
+    return count
