@@ -1,0 +1,124 @@
+"""Account sync against the demo source, on SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import event, select
+
+from core.errors import Conflict
+from core.events import CredentialsBroke, CredentialsFixed
+from engine.account_sync import run_sync, start_sync, sync_accounts
+from operations.auth import Actor
+from operations.connections import make_connection
+from sources.base import Credentials
+from storage.models import Account, Connection, RunStatus
+
+ADMIN = Actor("T1", "UADMIN", Actor.system("T1").role)
+
+
+def _connect(ctx, token="demo:accounts=30", mode="all"):
+    return make_connection(ctx, ADMIN, "demo", {"token": token}, mode)
+
+
+def _set_token(ctx, cid, token):
+    with ctx.db.begin() as session:
+        session.get(Connection, cid).credentials = ctx.vault.encrypt(Credentials({"token": token}))
+
+
+def _accounts(ctx, cid):
+    with ctx.db.begin() as session:
+        return {a.external_id: a for a in session.scalars(select(Account).where(Account.connection_id == cid))}
+
+
+def test_first_sync_adds_every_account_enabled_in_all_mode(ctx):
+    cid = _connect(ctx)
+    seen = []
+    result = sync_accounts(ctx, "T1", cid, trigger="connect", progress=seen.append)
+    assert (result.status, result.added, result.removed, result.accounts_read) == (RunStatus.SUCCEEDED, 30, 0, 30)
+    accounts = _accounts(ctx, cid)
+    assert len(accounts) == 30 and all(a.enabled for a in accounts.values())
+    assert any(not a.active for a in accounts.values())  # the demo has DISABLED/CLOSED ones
+    assert seen == [30]
+
+
+def test_selected_mode_adds_accounts_not_enabled(ctx):
+    cid = _connect(ctx, mode="selected")
+    sync_accounts(ctx, "T1", cid, trigger="connect")
+    assert not any(a.enabled for a in _accounts(ctx, cid).values())
+
+
+def test_resync_marks_vanished_and_adds_new_writing_only_changes(ctx):
+    cid = _connect(ctx, "demo:accounts=30")
+    sync_accounts(ctx, "T1", cid, trigger="connect")
+    _set_token(ctx, cid, "demo:accounts=20")
+    writes = []
+
+    @event.listens_for(ctx.db.engine, "before_cursor_execute")
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith(("INSERT INTO ACCOUNTS", "UPDATE ACCOUNTS")):
+            writes.append(statement)
+
+    result = sync_accounts(ctx, "T1", cid, trigger="manual", user_id="U1")
+    event.remove(ctx.db.engine, "before_cursor_execute", count)
+    assert (result.added, result.removed, result.changed) == (0, 10, 0)
+    assert len(writes) == 1  # one bulk update of the vanished ones, nothing for the unchanged 20
+    accounts = _accounts(ctx, cid)
+    assert len(accounts) == 30  # never hard-deleted
+    gone = [a for a in accounts.values() if a.removed_at is not None]
+    assert len(gone) == 10 and all(not a.active for a in gone)
+
+    _set_token(ctx, cid, "demo:accounts=30")
+    result = sync_accounts(ctx, "T1", cid, trigger="manual")
+    assert (result.added, result.removed, result.changed) == (0, 0, 10)  # they came back
+    assert all(a.removed_at is None for a in _accounts(ctx, cid).values())
+
+
+def test_transient_errors_are_retried_and_never_touch_credentials(ctx):
+    cid = _connect(ctx)
+    _set_token(ctx, cid, "demo-flaky:accounts=5")
+    result = sync_accounts(ctx, "T1", cid, trigger="manual")
+    assert result.status == RunStatus.SUCCEEDED and result.added == 5
+    assert ctx.waits == [1.0]  # the source's retry_after, honoured without sleeping in tests
+    with ctx.db.begin() as session:
+        assert session.get(Connection, cid).credentials_status == "active"
+
+
+def test_two_definitive_auth_errors_in_a_row_set_error_and_success_fixes(ctx):
+    cid = _connect(ctx)
+    sync_accounts(ctx, "T1", cid, trigger="connect")
+    events = []
+    ctx.events.subscribe(CredentialsBroke, events.append)
+    ctx.events.subscribe(CredentialsFixed, events.append)
+    _set_token(ctx, cid, "demo-expired")
+    first = sync_accounts(ctx, "T1", cid, trigger="schedule")
+    assert first.status == RunStatus.FAILED
+    with ctx.db.begin() as session:
+        assert session.get(Connection, cid).credentials_status == "active"  # one failure may be a fluke
+    sync_accounts(ctx, "T1", cid, trigger="schedule")
+    with ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        assert (c.credentials_status, c.credentials_error_code) == ("error", "token_expired")
+        assert c.credentials_error_since == ctx.clock.now()
+    sync_accounts(ctx, "T1", cid, trigger="schedule")  # still broken: no second "broke" event
+    assert [type(e) for e in events] == [CredentialsBroke]
+    _set_token(ctx, cid, "demo:accounts=30")
+    sync_accounts(ctx, "T1", cid, trigger="schedule")
+    assert [type(e) for e in events] == [CredentialsBroke, CredentialsFixed]
+    assert len(_accounts(ctx, cid)) == 30  # failures never removed accounts
+
+
+def test_a_second_sync_while_one_runs_is_refused_with_who_started_it(ctx):
+    cid = _connect(ctx)
+    run_id = start_sync(ctx, "T1", cid, trigger="manual", user_id="U42")
+    with pytest.raises(Conflict, match="already syncing, started by <@U42>"):
+        start_sync(ctx, "T1", cid, trigger="manual", user_id="U7")
+    run_sync(ctx, "T1", run_id)
+    start_sync(ctx, "T1", cid, trigger="manual", user_id="U7")  # free again
+
+
+def test_sync_of_a_deleted_connection_stops_and_is_recorded_cancelled(ctx):
+    cid = _connect(ctx, "demo:accounts=2000")
+    run_id = start_sync(ctx, "T1", cid, trigger="manual")
+    with ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        c.deleted_at, c.credentials = ctx.clock.now(), None
+    assert run_sync(ctx, "T1", run_id).status == RunStatus.CANCELLED
+    assert _accounts(ctx, cid) == {}

@@ -1,0 +1,117 @@
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import IntegrityError
+
+from core.errors import NotFound
+from storage.db import Database
+from storage.models import Account, AccountSyncRun, Base, Connection, RunStatus
+from storage.repositories import Accounts, Audit, Connections, account_counts_for
+
+
+def test_migrations_from_empty_match_the_models_on_sqlite(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/fresh.db")
+    assert not db.has_schema()
+    db.upgrade()
+    assert db.has_schema() and db.current_revision() is not None
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    db.upgrade()  # idempotent
+
+
+@pytest.mark.postgres
+def test_migrations_from_empty_match_the_models_on_postgres(fresh_pg_url):
+    db = Database(fresh_pg_url)
+    assert not db.has_schema()
+    db.upgrade()
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    db.dispose()
+
+
+def _add(ctx, team="T1", **kw):
+    with ctx.db.begin() as session:
+        c = Connection(
+            team_id=team, source="demo", title=kw.pop("title", "Demo · Acme"), auth_type="token",
+            created_by="U1", created_at=ctx.clock.now(), **kw,
+        )
+        Connections(session, team).add(c)
+        return c.id
+
+
+def test_round_trip_keeps_aware_utc_times(ctx):
+    cid = _add(ctx, business_account_name="Acme", last_authorized_at=ctx.clock.now())
+    with ctx.db.begin() as session:
+        c = Connections(session, "T1").get(cid)
+        assert c.created_at == ctx.clock.now() and c.created_at.tzinfo is not None
+        assert c.credentials_hint == {} and c.credentials_status == "unknown"
+
+
+def test_every_lookup_is_scoped_by_team(ctx):
+    cid = _add(ctx, team="T1")
+    with ctx.db.begin() as session:
+        with pytest.raises(NotFound):
+            Connections(session, "T2").get(cid)
+        assert Connections(session, "T2").count() == 0
+        assert Connections(session, "T1").count() == 1
+
+
+def test_deleted_connections_leave_every_list(ctx):
+    cid = _add(ctx)
+    with ctx.db.begin() as session:
+        Connections(session, "T1").get(cid).deleted_at = ctx.clock.now()
+    with ctx.db.begin() as session:
+        repo = Connections(session, "T1")
+        assert repo.count() == 0
+        with pytest.raises(NotFound):
+            repo.get(cid)
+        assert repo.get(cid, include_deleted=True).is_deleted
+
+
+def test_list_sorts_errors_first_and_searches_safely(ctx):
+    ok = _add(ctx, title="Demo · Acme", business_account_name="Acme 100%")
+    bad = _add(ctx, title="Demo · Zed", credentials_status="error")
+    with ctx.db.begin() as session:
+        repo = Connections(session, "T1")
+        assert [c.id for c in repo.list(offset=0, limit=10)] == [bad, ok]
+        assert [c.id for c in repo.list(offset=0, limit=10, search="100%")] == [ok]
+        assert repo.count("1_0") == 0  # LIKE wildcards are literal: "_" does not match "0"
+        assert [c.id for c in repo.list(offset=0, limit=10, search=str(bad))] == [bad]
+
+
+def test_accounts_unique_per_connection_and_counted_in_sql(ctx):
+    cid = _add(ctx)
+    now = ctx.clock.now()
+    with ctx.db.begin() as session:
+        for i in range(5):
+            session.add(Account(connection_id=cid, external_id=f"a{i}", name=f"n{i}", active=i % 2 == 0, added_at=now, last_seen_at=now))
+    with ctx.db.begin() as session:
+        counts = Accounts(session, cid).counts()
+        assert (counts.total, counts.active) == (5, 3)
+        assert account_counts_for(session, [cid, 999])[999].total == 0
+    with pytest.raises(IntegrityError):
+        with ctx.db.begin() as session:
+            session.add(Account(connection_id=cid, external_id="a1", name="dup", added_at=now, last_seen_at=now))
+
+
+def test_one_running_sync_per_connection(ctx):
+    cid = _add(ctx)
+    with ctx.db.begin() as session:
+        session.add(AccountSyncRun(connection_id=cid, trigger="manual", started_at=ctx.clock.now()))
+    with pytest.raises(IntegrityError):
+        with ctx.db.begin() as session:
+            session.add(AccountSyncRun(connection_id=cid, trigger="manual", started_at=ctx.clock.now()))
+    with ctx.db.begin() as session:  # a finished one does not count
+        session.add(AccountSyncRun(connection_id=cid, trigger="x", started_at=ctx.clock.now(), status=RunStatus.SUCCEEDED))
+
+
+def test_audit_is_scoped_and_newest_first(ctx):
+    with ctx.db.begin() as session:
+        audit = Audit(session, "T1")
+        audit.record(at=ctx.clock.now(), user_id="U1", action="a.first", connection_id=1)
+        audit.record(at=ctx.clock.now() + timedelta(seconds=1), user_id="U1", action="a.second", connection_id=1)
+        Audit(session, "T2").record(at=ctx.clock.now(), user_id="U9", action="other", connection_id=1)
+    with ctx.db.begin() as session:
+        assert [e.action for e in Audit(session, "T1").recent(connection_id=1)] == ["a.second", "a.first"]
