@@ -14,7 +14,7 @@ MAX_VALUE = 2000  # Slack's limit for a button value
 
 
 def pack(data: Any) -> str:
-    text = json.dumps({k: v for k, v in asdict(data).items() if v is not None}, separators=(",", ":"))
+    text = json.dumps({k: v for k, v in asdict(data).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)
     if len(text) > MAX_VALUE:
         raise ValueError("routing value too long")
     return text

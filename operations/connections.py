@@ -6,14 +6,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.errors import InvalidInput
+from sqlalchemy import select
+
+from core.errors import Conflict, InvalidInput
+from core.events import ConnectionChanged
 from engine.context import Context
 from engine.credentials import record_auth_success
 from operations.audit import audit
 from operations.auth import Actor, Role
 from operations.validation import clean_text
 from sources.base import CheckStatus, Credentials, Source, SourceError, mask
-from storage.models import Connection, SyncMode
+from storage.models import Alert, Connection, SyncMode
 from storage.repositories import Connections
 
 log = logging.getLogger(__name__)
@@ -103,3 +106,82 @@ def _hint(source: Source, credentials: Credentials) -> dict[str, str]:
     """What the re-connect form shows of the credentials in use: secrets masked."""
     secret = {f.name: f.secret for f in source.credential_fields}
     return {k: mask(v) if secret.get(k, True) else v for k, v in credentials.items()}
+
+
+@dataclass(frozen=True)
+class Reconnected:
+    connection_id: int
+    business_account_changed: bool
+
+
+CONFIRM_BUSINESS_FIELD = "confirm_business"
+
+
+def reconnect(
+    ctx: Context, actor: Actor, connection_id: int, values: Mapping[str, str | None], sync_mode: str | None = None,
+    *, confirm_business_change: bool = False,
+) -> Reconnected:
+    """New credentials replace the old ones only after they pass the check; a failed check leaves
+    the old ones in force."""
+    actor.require(Role.ADMIN, "re-connect a connection")
+    with ctx.db.begin() as session:
+        connection = Connections(session, actor.team_id).get(connection_id)
+        source = ctx.source(connection.source)
+        old_business = connection.business_account_id
+    mode = parse_sync_mode(sync_mode)
+    checked = check_new_credentials(source, credentials_from_form(source, values))
+    changed = checked.business_account_id != old_business
+    if changed and not confirm_business_change:
+        message = (
+            f"These credentials belong to business account {checked.business_account_name} "
+            f"({checked.business_account_id}), not {old_business}. Tick the box to confirm the switch."
+        )
+        raise InvalidInput(message, {CONFIRM_BUSINESS_FIELD: message})
+    with ctx.db.begin() as session:
+        connection = Connections(session, actor.team_id).get(connection_id, for_update=True)
+        now = ctx.clock.now()
+        connection.credentials = ctx.vault.encrypt(checked.credentials)
+        connection.credentials_hint = _hint(source, checked.credentials)
+        connection.business_account_id = checked.business_account_id
+        connection.business_account_name = checked.business_account_name
+        connection.account_sync_mode = mode
+        connection.last_authorized_at = now
+        connection.last_authorized_by = actor.user_id
+        events = record_auth_success(connection, now, by=actor.user_id)
+        audit(
+            ctx, session, actor, "connection.reconnect", connection_id=connection.id,
+            business_account_changed=changed, business_account_id=checked.business_account_id, sync_mode=mode.value,
+        )
+    for event in events + [ConnectionChanged(actor.team_id, connection_id, "reconnected")]:
+        ctx.events.publish(event)
+    return Reconnected(connection_id, changed)
+
+
+def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
+    """Stops extraction at once, destroys the credentials, keeps the warehouse data and the audit trail.
+
+    A second delete (a double click, a colleague at the same time) raises Conflict("already deleted").
+    """
+    actor.require(Role.ADMIN, "delete a connection")
+    with ctx.db.begin() as session:
+        connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True, for_update=True)
+        if connection.is_deleted:
+            raise Conflict(
+                f"This connection was already deleted by {_who(connection.deleted_by)} "
+                f"at {connection.deleted_at:%Y-%m-%d %H:%M} UTC."
+            )
+        now = ctx.clock.now()
+        connection.deleted_at = now
+        connection.deleted_by = actor.user_id or "system"
+        connection.credentials = None  # destroyed, not just hidden
+        connection.credentials_hint = {}
+        # Runs in progress see the marker at their next batch boundary and stop; no new run starts.
+        for alert in session.scalars(select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))):
+            alert.resolved_at, alert.resolved_by = now, actor.user_id
+        audit(ctx, session, actor, "connection.delete", connection_id=connection.id, source=connection.source,
+              business_account_id=connection.business_account_id)
+    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "deleted"))
+
+
+def _who(user_id: str | None) -> str:
+    return f"<@{user_id}>" if user_id and user_id[:1] in "UW" else (user_id or "someone")

@@ -25,6 +25,7 @@ from bot.blocks.common import (
 from bot.ids import Action, OrderAction, Tab
 from bot.routing import CardRef, ListRef, OrderRef, pack
 from operations.cards import (
+    MAX_SEARCH,
     AccountsTab,
     Card,
     ConnectionList,
@@ -93,6 +94,7 @@ def connection_list(data: ConnectionList) -> list[dict[str, Any]]:
 
 
 def _list_nav(page: Page, search: str | None) -> dict[str, Any] | None:
+    search = search[:MAX_SEARCH] if search else None
     elements = []
     if page.has_previous:
         elements.append(button("Previous", f"{Action.LIST_PAGE}.prev", pack(ListRef(page.offset - page.limit, search))))

@@ -10,7 +10,8 @@ from bot.blocks.connections import help_message
 from bot.cards import card_message, list_message
 from bot.errors import user_message
 from bot.services import Services
-from core.errors import InvalidInput, NotYetAvailable
+from bot.handlers.connect import open_new_connection
+from core.errors import InvalidInput
 from operations.cards import MAX_SEARCH
 
 COMMAND = "/connections"
@@ -19,6 +20,10 @@ COMMAND = "/connections"
 def register(app: App, services: Services) -> None:
     @app.command(COMMAND)
     def connections(ack: Ack, command: dict, body: dict) -> None:
+        if (command.get("text") or "").strip().lower() == "new":
+            ack()
+            open_new_connection(services, command["trigger_id"], command["team_id"], command["user_id"])
+            return
         # The ack body carries the answer: the fastest visible response, and ephemeral.
         try:
             blocks, text = answer(services, command)
@@ -33,8 +38,6 @@ def answer(services: Services, command: dict) -> tuple[list[dict], str]:
     actor = services.roles.viewer(command["team_id"], command["user_id"])
     if text.lower() in ("help", "?", "-h", "--help"):
         return help_message(), "connbot help"
-    if text.lower() == "new":
-        raise NotYetAvailable("Making a new connection from Slack")
     if match := re.fullmatch(r"#?(\d{1,18})", text):
         return card_message(services, actor, int(match[1]))
     if len(text) > MAX_SEARCH:

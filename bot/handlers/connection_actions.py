@@ -54,16 +54,6 @@ def register(app: App, services: Services) -> None:
             raise StaleAction(f"Extract is unavailable: {blocker}.")
         raise NotYetAvailable("Setting up an extraction from Slack")
 
-    @app.action(Action.RECONNECT)
-    def reconnect(ack: Ack, body: dict) -> None:
-        ack()
-        raise NotYetAvailable("Re-connect from Slack")
-
-    @app.action(Action.DELETE)
-    def delete(ack: Ack, body: dict) -> None:
-        ack()
-        raise NotYetAvailable("Deleting a connection from Slack")
-
     @app.action(Action.ORDER_MENU)
     def order_menu(ack: Ack, body: dict, action: dict) -> None:
         ack()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 
 from bot.cards import publish_home
-from bot.ids import Action
 from bot.services import Services
-from core.errors import NotYetAvailable
 
 
 def register(app: App, services: Services) -> None:
@@ -17,8 +15,3 @@ def register(app: App, services: Services) -> None:
             return
         actor = services.roles.viewer(body.get("team_id") or event.get("view", {}).get("team_id", ""), event["user"])
         publish_home(services, actor)
-
-    @app.action(Action.NEW_CONNECTION)
-    def new_connection(ack: Ack) -> None:
-        ack()
-        raise NotYetAvailable("Making a new connection from Slack")

@@ -1,0 +1,141 @@
+"""Modals of Make a new connection and Re-connect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.common import context, mrkdwn, option, plain, section
+from sources.base import CredentialField
+
+VALUE = "value"  # the action_id of every input's element
+SOURCE_BLOCK = "source"
+SYNC_MODE_BLOCK = "sync_mode"
+CONFIRM_BUSINESS_BLOCK = "confirm_business"
+
+SYNC_MODES = (
+    ("all", "Sync all accounts", "New accounts found later are added and enabled for extraction."),
+    ("selected", "Select specific accounts", "New accounts are added only through Sync accounts, not enabled."),
+)
+
+
+def _modal(title: str, callback_id: str, blocks: list[dict], *, submit: str | None, metadata: str = "", close: str = "Cancel") -> dict:
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(title, 24),
+        "close": plain(close, 24),
+        "blocks": blocks,
+        "private_metadata": metadata,
+    }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    return view
+
+
+def source_picker(callback_id: str, sources: list[tuple[str, str]]) -> dict:
+    """Step 1: which data source."""
+    picker = {
+        "type": "input",
+        "block_id": SOURCE_BLOCK,
+        "label": plain("Data source"),
+        "element": {
+            "type": "static_select",
+            "action_id": VALUE,
+            "placeholder": plain("Choose a data source"),
+            "options": [option(title, name) for name, title in sources][:100],
+        },
+    }
+    return _modal("New connection", callback_id, [picker], submit="Continue")
+
+
+def _input(spec: CredentialField, initial: str | None, error: str | None) -> list[dict]:
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE, "max_length": 3000}
+    if initial and not spec.secret:
+        element["initial_value"] = initial
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": spec.name,
+        "label": plain(spec.label, 2000),
+        "element": element,
+        "optional": spec.optional,
+    }
+    if spec.hint:
+        block["hint"] = plain(spec.hint, 2000)
+    blocks = [block]
+    if error:
+        blocks.append(context(plain(f"⚠️ {error}", 2000)))
+    return blocks
+
+
+def credentials_form(
+    *,
+    title: str,
+    callback_id: str,
+    source_title: str,
+    fields: tuple[CredentialField, ...],
+    metadata: str,
+    sync_mode: str = "all",
+    in_use: tuple[tuple[str, str], ...] = (),
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    confirm_business: bool = False,
+) -> dict:
+    """Step 2 (or the Re-connect form). Secrets are never pre-filled; what is in use shows masked."""
+    errors = errors or {}
+    values = values or {}
+    blocks: list[dict] = [section(plain(f"Data source: {source_title}", 300))]
+    if in_use:
+        blocks.append(context(plain("In use now: " + ", ".join(f"{label} {masked}" for label, masked in in_use), 2000)))
+    for spec in fields:
+        blocks += _input(spec, values.get(spec.name), errors.get(spec.name))
+    modes = [
+        {"text": plain(label), "value": value, "description": plain(description)}
+        for value, label, description in SYNC_MODES
+    ]
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": SYNC_MODE_BLOCK,
+            "label": plain("Account sync"),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": VALUE,
+                "options": modes,
+                "initial_option": next(m for m in modes if m["value"] == sync_mode),
+            },
+        }
+    )
+    if errors.get(SYNC_MODE_BLOCK):
+        blocks.append(context(plain(f"⚠️ {errors[SYNC_MODE_BLOCK]}", 2000)))
+    if confirm_business:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": CONFIRM_BUSINESS_BLOCK,
+                "optional": True,
+                "label": plain("Business account"),
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": VALUE,
+                    "options": [option("These credentials may belong to another business account: switch to it", "yes")],
+                },
+            }
+        )
+        if errors.get(CONFIRM_BUSINESS_BLOCK):
+            blocks.append(context(plain(f"⚠️ {errors[CONFIRM_BUSINESS_BLOCK]}", 2000)))
+    general = errors.get("")
+    if general:
+        blocks.insert(1, section(plain(f"⚠️ {general}", 2000)))
+    return _modal(title, callback_id, blocks, submit="Check and save", metadata=metadata)
+
+
+def working(title: str, text: str) -> dict:
+    """Shown at once while the slow part runs."""
+    return _modal(title, "working", [section(mrkdwn(f":hourglass_flowing_sand: {text}"))], submit=None, close="Close")
+
+
+def done(title: str, text_plain: str, note: str = "") -> dict:
+    blocks = [section(plain(text_plain, 2000))]
+    if note:
+        blocks.append(context(mrkdwn(note)))
+    return _modal(title, "done", blocks, submit=None, close="Done")

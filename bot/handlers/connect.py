@@ -1,0 +1,218 @@
+"""Make a new connection, Re-connect, Delete connection.
+
+Modal flow (as Dispatch does it): validate in the 3-second window and answer field errors
+inline; otherwise ack with a "Checking credentials…" view, do the slow check in the background,
+then update the view with the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import connect as forms
+from bot.cards import card_message, publish_home
+from bot.errors import user_message
+from bot.forms import form_values
+from bot.ids import Action, Callback
+from bot.routing import CardRef, pack, unpack
+from bot.services import Services
+from bot.surface import Surface
+from core.errors import Conflict, InvalidInput
+from engine.account_sync import sync_accounts
+from operations.auth import Actor, Role
+from operations.connections import (
+    CONFIRM_BUSINESS_FIELD,
+    credentials_from_form,
+    delete_connection,
+    make_connection,
+    parse_sync_mode,
+    reconnect,
+)
+from storage.repositories import Connections
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FormMeta:
+    """Routing for the credentials modal: ids only."""
+
+    s: str  # source name
+    c: int | None = None  # connection id, for Re-connect
+    ch: str | None = None  # channel of the card to refresh
+    ts: str | None = None  # ts of the card, when it is a channel message
+
+
+def register(app: App, services: Services) -> None:
+    @app.action(Action.NEW_CONNECTION)
+    def new_from_home(ack: Ack, body: dict) -> None:
+        ack()
+        open_new_connection(services, body["trigger_id"], Surface.of(body).team_id, body["user"]["id"])
+
+    @app.view_submission(Callback.NEW_CONNECTION_SOURCE)
+    def chose_source(ack: Ack, view: dict) -> None:
+        name = form_values(view).get(forms.SOURCE_BLOCK)
+        sources = services.ctx.sources()
+        if name not in sources:
+            ack(response_action="errors", errors={forms.SOURCE_BLOCK: "Choose a data source from the list."})
+            return
+        ack(response_action="update", view=_new_form(services, name))
+
+    @app.view_submission(Callback.NEW_CONNECTION_CREDENTIALS)
+    def submit_new(ack: Ack, body: dict, view: dict) -> None:
+        meta = unpack(FormMeta, view.get("private_metadata"))
+        values, mode = _read_form(services, meta, view, ack)
+        if values is None:
+            return
+        ack(response_action="update", view=forms.working("New connection", "Checking credentials…"))
+        actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
+        services.background(_finish_new, services, actor, view["id"], meta, values, mode)
+
+    @app.action(Action.RECONNECT)
+    def open_reconnect(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        ref = unpack(CardRef, action.get("value"))
+        surface = Surface.of(body)
+        actor = services.roles.actor(surface.team_id, surface.user_id)
+        actor.require(Role.ADMIN, "re-connect a connection")
+        with services.ctx.db.begin() as session:
+            connection = Connections(session, actor.team_id).get(ref.c)
+            source, mode, hint = connection.source, connection.account_sync_mode, dict(connection.credentials_hint)
+        meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if surface.kind == "message" else None)
+        services.client.views_open(trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint))
+
+    @app.view_submission(Callback.RECONNECT)
+    def submit_reconnect(ack: Ack, body: dict, view: dict) -> None:
+        meta = unpack(FormMeta, view.get("private_metadata"))
+        values, mode = _read_form(services, meta, view, ack)
+        if values is None:
+            return
+        confirmed = "yes" in (form_values(view).get(forms.CONFIRM_BUSINESS_BLOCK) or [])
+        ack(response_action="update", view=forms.working("Re-connect", "Checking the new credentials…"))
+        actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
+        services.background(_finish_reconnect, services, actor, view["id"], meta, values, mode, confirmed)
+
+    @app.action(Action.DELETE)
+    def delete(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        ref = unpack(CardRef, action.get("value"))
+        surface = Surface.of(body)
+        actor = services.roles.actor(surface.team_id, surface.user_id)
+        try:
+            delete_connection(services.ctx, actor, ref.c)
+        except Conflict as already:
+            surface.tell(services.client, already.message)
+        blocks, text = card_message(services, actor, ref.c)  # the tombstone
+        surface.replace(services.client, blocks, text)
+        publish_home(services, actor)
+
+
+def open_new_connection(services: Services, trigger_id: str, team_id: str, user_id: str) -> None:
+    actor = services.roles.actor(team_id, user_id)
+    actor.require(Role.ADMIN, "make a new connection")
+    sources = services.ctx.sources()
+    if len(sources) == 1:
+        view = _new_form(services, next(iter(sources)))
+    else:
+        view = forms.source_picker(Callback.NEW_CONNECTION_SOURCE, [(n, s.title) for n, s in sources.items()])
+    services.client.views_open(trigger_id=trigger_id, view=view)
+
+
+def _new_form(services: Services, source_name: str, **kw) -> dict:
+    source = services.ctx.source(source_name)
+    return forms.credentials_form(
+        title="New connection", callback_id=Callback.NEW_CONNECTION_CREDENTIALS, source_title=source.title,
+        fields=source.credential_fields, metadata=pack(FormMeta(s=source_name)), **kw,
+    )
+
+
+def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, **kw) -> dict:
+    source = services.ctx.source(meta.s)
+    labels = {f.name: f.label for f in source.credential_fields}
+    return forms.credentials_form(
+        title="Re-connect", callback_id=Callback.RECONNECT, source_title=source.title, fields=source.credential_fields,
+        metadata=pack(meta), sync_mode=mode, in_use=tuple((labels.get(k, k), v) for k, v in sorted(hint.items())),
+        confirm_business=True, **kw,
+    )
+
+
+def _read_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
+    """Fields checked in the 3-second window; errors answered inline. (None, None) when refused."""
+    values = form_values(view)
+    source = services.ctx.source(meta.s)
+    try:
+        credentials_from_form(source, values)
+        mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK))
+    except InvalidInput as bad:
+        ack(response_action="errors", errors=bad.fields or {source.credential_fields[0].name: bad.message})
+        return None, None
+    return {f.name: values.get(f.name) for f in source.credential_fields}, mode.value
+
+
+def _non_secret(services: Services, meta: FormMeta, values: dict) -> dict:
+    secret = {f.name for f in services.ctx.source(meta.s).credential_fields if f.secret}
+    return {k: v for k, v in values.items() if k not in secret and v}
+
+
+def _finish_new(services: Services, actor: Actor, view_id: str, meta: FormMeta, values: dict, mode: str) -> None:
+    client = services.client
+    try:
+        connection_id = make_connection(services.ctx, actor, meta.s, values, mode)
+    except InvalidInput as bad:
+        _update_view(client, view_id, _new_form(services, meta.s, errors=bad.fields or {"": bad.message},
+                                                values=_non_secret(services, meta, values), sync_mode=mode))
+        return
+    except Exception as error:  # shown in the modal; the user is never left with a spinner
+        _update_view(client, view_id, forms.done("New connection", user_message(error)))
+        return
+    blocks, text = card_message(services, actor, connection_id)
+    _update_view(client, view_id, forms.done(
+        "New connection", text.split(": ", 1)[-1] + " is connected.",
+        "Reading its accounts now; the card is in your messages with connbot.",
+    ))
+    try:
+        client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)
+    except SlackApiError as error:
+        log.warning("could not send the new card: %s", error.response.get("error"))
+    sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
+    publish_home(services, actor)
+
+
+def _finish_reconnect(services: Services, actor: Actor, view_id: str, meta: FormMeta, values: dict, mode: str, confirmed: bool) -> None:
+    client = services.client
+    try:
+        result = reconnect(services.ctx, actor, meta.c, values, mode, confirm_business_change=confirmed)
+    except InvalidInput as bad:
+        with services.ctx.db.begin() as session:
+            hint = dict(Connections(session, actor.team_id).get(meta.c).credentials_hint)
+        errors = bad.fields or {"": bad.message}
+        if CONFIRM_BUSINESS_FIELD in errors:
+            errors = {forms.CONFIRM_BUSINESS_BLOCK: errors[CONFIRM_BUSINESS_FIELD]}
+        _update_view(client, view_id, _reconnect_form(services, meta, mode, hint, errors=errors,
+                                                      values=_non_secret(services, meta, values)))
+        return
+    except Exception as error:
+        _update_view(client, view_id, forms.done("Re-connect", user_message(error)))
+        return
+    note = "The business account changed as you confirmed." if result.business_account_changed else ""
+    _update_view(client, view_id, forms.done("Re-connect", "Re-connected: the new credentials work and are in use.", note))
+    blocks, text = card_message(services, actor, meta.c, "settings")
+    try:
+        if meta.ch and meta.ts:
+            client.chat_update(channel=meta.ch, ts=meta.ts, text=text, blocks=blocks)
+        elif meta.ch:
+            client.chat_postEphemeral(channel=meta.ch, user=actor.user_id, text=text, blocks=blocks)
+    except SlackApiError as error:
+        log.warning("could not refresh the card after re-connect: %s", error.response.get("error"))
+    services.background(sync_accounts, services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
+
+
+def _update_view(client, view_id: str, view: dict) -> None:
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except SlackApiError as error:
+        log.warning("views.update failed: %s", error.response.get("error"))

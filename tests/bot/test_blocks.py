@@ -1,0 +1,159 @@
+"""Block builders are pure: golden outputs, Slack's limits for any data, no injection."""
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.blocks.connections import connection_card, connection_list, tombstone
+from bot.blocks.home import home_view
+from connbot.fakeslack.limits import check_message, check_view
+from operations.cards import (
+    AccountRow,
+    AccountsTab,
+    AuditRow,
+    Card,
+    ConnectionList,
+    ConnectionSummary,
+    OrderRow,
+    OrdersTab,
+    RunSummary,
+    SettingsTab,
+    SyncSummary,
+    Tombstone,
+    extract_blocker,
+)
+from storage.repositories import AccountCounts, Page
+
+GOLDEN = Path(__file__).parent / "golden"
+T = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+EVIL = ["<!channel>", "<@U123>", "<https://evil.example|click>", "*bold*", "_it_", "a & b", "~x~", "`code`"]
+
+
+def summary(name="Acme Retail", status="active", active=12, total=15, **kw):
+    base = dict(
+        id=7, source="demo", source_title="Demo Ads", title=f"Demo Ads · {name}", business_account_name=name,
+        business_account_id="biz_0001", credentials_ok=status == "active", credentials_status=status,
+        error_code=None, error_message=None, checked_at=T, error_since=None, account_status=f"{total} accounts",
+        accounts=AccountCounts(total, active), created_at=T - timedelta(days=30), created_by="U0ADMIN",
+        last_authorized_at=T - timedelta(days=2),
+    )
+    base.update(kw)
+    return ConnectionSummary(**base)
+
+
+def card(content, tab, s=None):
+    s = s or summary()
+    return Card(s, extract_blocker(s), tab, content)
+
+
+def orders_tab(n=2, name="Daily campaigns"):
+    run = RunSummary(T, T + timedelta(minutes=3), 12345, "succeeded", None)
+    rows = tuple(
+        OrderRow(i, f"{name} {i}", "Campaign daily", 3, "Every 6 hours", "Active" if i % 2 else "Paused", run if i % 2 else None, T + timedelta(hours=6))
+        for i in range(1, n + 1)
+    )
+    return OrdersTab(rows, Page(0, 8, n))
+
+
+def accounts_tab(n=3, name="Account"):
+    rows = tuple(AccountRow(i, f"act_{i}", f"{name} {i}", i != 2, "ACTIVE" if i != 2 else "CLOSED", "USD", "Europe/Paris", T, True) for i in range(n))
+    sync = SyncSummary(T, T + timedelta(seconds=42), "manual", "U0OPS", "succeeded", 15, 2, 1, 0, None)
+    return AccountsTab(rows, Page(0, 15, n), sync, None, T + timedelta(hours=18))
+
+
+def settings_tab():
+    audit = (AuditRow(T, "U0ADMIN", "connection.reconnect", "ok"), AuditRow(T, "U0VIEW", "connection.delete", "refused"))
+    return SettingsTab("token", "all", (("Token", "de…1234"),), "U0ADMIN", None, audit)
+
+
+def golden(name: str, value) -> None:
+    path = GOLDEN / f"{name}.json"
+    text = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} changed; review and run with UPDATE_GOLDEN=1"
+
+
+def test_golden_list():
+    items = (summary(), summary("Globex", status="error", error_message="Token expired", error_code="token_expired"))
+    golden("list", connection_list(ConnectionList(items, Page(10, 10, 25), None)))
+
+
+def test_golden_card_tabs():
+    golden("card_orders", connection_card(card(orders_tab(), "orders")))
+    golden("card_accounts", connection_card(card(accounts_tab(), "accounts")))
+    golden("card_settings", connection_card(card(settings_tab(), "settings")))
+    broken = summary(status="error", error_message="Token expired", error_code="token_expired", error_since=T)
+    golden("card_error", connection_card(card(orders_tab(0), "orders", broken)))
+    golden("tombstone", tombstone(Tombstone(7, "Demo Ads · Acme", "U0ADMIN", T)))
+
+
+def test_extract_button_only_when_active_with_an_active_account():
+    def has_extract(blocks):
+        return any(b.get("accessory", {}).get("action_id") == "connection.extract" for b in blocks)
+
+    assert has_extract(connection_card(card(orders_tab(), "orders")))
+    for s, reason in [
+        (summary(status="error"), "credentials error"),
+        (summary(active=0, total=4), "no active accounts"),
+    ]:
+        blocks = connection_card(card(orders_tab(), "orders", s))
+        assert not has_extract(blocks)
+        assert f"Extract is unavailable: {reason}" in json.dumps(blocks)
+
+
+def test_selected_tab_is_primary_and_the_only_one():
+    for tab, content in (("orders", orders_tab()), ("accounts", accounts_tab()), ("settings", settings_tab())):
+        tabs = next(b for b in connection_card(card(content, tab)) if b.get("block_id") == "tabs")
+        primary = [e["action_id"] for e in tabs["elements"] if e.get("style") == "primary"]
+        assert primary == [f"connection.tab.{tab}"]
+
+
+def test_delete_carries_the_seed_confirmation():
+    blocks = connection_card(card(settings_tab(), "settings"))
+    delete = next(e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "connection.delete")
+    text = delete["confirm"]["text"]["text"]
+    assert "stops extracting data" in text and "does not affect the data" in text and "cannot undo" in text
+    assert delete["style"] == "danger"
+
+
+def _text_objects(node, out):
+    if isinstance(node, dict):
+        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
+            out.append(node)
+        for value in node.values():
+            _text_objects(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _text_objects(value, out)
+    return out
+
+
+@pytest.mark.parametrize("evil", EVIL)
+def test_user_text_never_reaches_mrkdwn(evil):
+    s = summary(name=f"Acme {evil}", business_account_id=f"id{evil}", error_message=f"bad {evil}", status="error")
+    outputs = [
+        connection_list(ConnectionList((s,), Page(0, 10, 1), evil)),
+        connection_card(card(orders_tab(name=evil), "orders", s)),
+        connection_card(card(accounts_tab(name=evil), "accounts", s)),
+        connection_card(card(settings_tab(), "settings", s)),
+        tombstone(Tombstone(1, evil, "U1", T)),
+    ]
+    for blocks in outputs:
+        for obj in _text_objects(blocks, []):
+            if obj["type"] == "mrkdwn":
+                assert evil not in obj["text"], obj
+
+
+def test_limits_hold_for_huge_names_and_counts():
+    long = "𝕏" * 255 + "<!channel>" + "ש" * 100
+    s = summary(name=long, business_account_id="9" * 255, active=100_000, total=100_000, error_message=long, status="error")
+    for content, tab in ((orders_tab(8, long), "orders"), (accounts_tab(15, long), "accounts"), (settings_tab(), "settings")):
+        blocks = connection_card(card(content, tab, s))
+        assert check_message(blocks, text="x") == []
+    data = ConnectionList(tuple(summary(name=long) for _ in range(10)), Page(10, 10, 10_000), long)
+    assert check_message(connection_list(data), text="x") == []
+    assert check_view(home_view(data)) == []
