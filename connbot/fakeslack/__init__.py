@@ -20,7 +20,7 @@ from .client import (
     wsgi_target,
 )
 from .limits import Problem, check_blocks, check_message, check_view
-from .models import Call, Channel, Confirmation, FakeClock, Failure, Message, Team, User, View, Violation
+from .models import Call, Channel, Confirmation, Failure, FakeClock, Message, Team, User, View, Violation
 from .server import FakeSlack, Fault
 from .webapi import SlackError
 

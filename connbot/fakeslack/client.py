@@ -38,8 +38,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from .models import Confirmation, Failure, Message, Team, User, View, _walk_elements, state_values
@@ -226,7 +227,7 @@ class AppDriver:
         self.ack_timeout = ack_timeout
         self.interactions: list[Interaction] = []
 
-    def user(self, user_id: str) -> "SlackUser":
+    def user(self, user_id: str) -> SlackUser:
         return SlackUser(self, self.fake.users[user_id])
 
     # -- raw delivery -------------------------------------------------------------
@@ -440,7 +441,10 @@ class SlackUser:
             msg = self.fake.show_response(self.team, self.id, channel_id, data, via="ack")
         except SlackError as err:
             result.failure = self.fake.record_failure(
-                "invalid_response", f"ack body refused: {err.body}", interaction="slash_command", user_id=self.id
+                "invalid_response",
+                f"ack body refused: {err.body}",
+                interaction="slash_command",
+                user_id=self.id,
             )
             return None
         rurl = self.fake._response_urls[response_url.rsplit("/", 1)[-1]]
@@ -497,7 +501,9 @@ class SlackUser:
                 raise ElementNotFound(f"view {view.id} is not the modal on top of {self.id}'s stack")
             return view
         if target.ephemeral and target.recipient != self.id:
-            raise ElementNotFound(f"ephemeral message {target.ts} is shown to {target.recipient}, not {self.id}")
+            raise ElementNotFound(
+                f"ephemeral message {target.ts} is shown to {target.recipient}, not {self.id}"
+            )
         if target.deleted:
             raise ElementNotFound(f"message {target.ts} was deleted")
         channel = self.fake.channels[target.channel]
@@ -515,7 +521,9 @@ class SlackUser:
         ]
         if value is not None:
             found = [(b, e) for b, e in found if e.get("value") == value]
-        rendered = [(e.get("type"), e.get("action_id"), e.get("value")) for _, e in _walk_elements(target.blocks)]
+        rendered = [
+            (e.get("type"), e.get("action_id"), e.get("value")) for _, e in _walk_elements(target.blocks)
+        ]
         where = f"view {target.id}" if isinstance(target, View) else f"message {target.ts}"
         if not found:
             raise ElementNotFound(
@@ -525,7 +533,9 @@ class SlackUser:
                 + f" in {where}; rendered (type, action_id, value): {rendered}"
             )
         if len(found) > 1:
-            raise ElementNotFound(f"{len(found)} elements action_id={action_id!r} in {where}: pass value= or block_id=")
+            raise ElementNotFound(
+                f"{len(found)} elements action_id={action_id!r} in {where}: pass value= or block_id="
+            )
         block, el = found[0]
         if el.get("type") not in kinds:
             raise ElementNotFound(f"{action_id!r} is a {el.get('type')}, not one of {sorted(kinds)}")
@@ -607,7 +617,9 @@ class SlackUser:
             channel = self.fake.channels[target.channel]
             thread_ts = target.thread_ts if target.is_reply else None
             source = target if not target.snapshot else self.fake.live_message(target)
-            response_url = self.fake.issue_response_url(self.id, channel.id, source=source, thread_ts=thread_ts)
+            response_url = self.fake.issue_response_url(
+                self.id, channel.id, source=source, thread_ts=thread_ts
+            )
             container: dict[str, Any] = {
                 "type": "message",
                 "message_ts": target.ts,
@@ -616,7 +628,11 @@ class SlackUser:
             }
             if target.thread_ts:
                 container["thread_ts"] = target.thread_ts
-            payload.update(container=container, trigger_id=trigger_id, channel={"id": channel.id, "name": channel.payload_name})
+            payload.update(
+                container=container,
+                trigger_id=trigger_id,
+                channel={"id": channel.id, "name": channel.payload_name},
+            )
             if not target.ephemeral:  # Slack does not send the content of ephemeral messages back
                 payload["message"] = target.to_api()
             payload.update(
@@ -650,14 +666,21 @@ class SlackUser:
             block = next((b for b in view.blocks if b.get("block_id") == block_id), None)
             if block is None or block.get("type") != "input":
                 inputs = [b.get("block_id") for b in view.blocks if b.get("type") == "input"]
-                raise ElementNotFound(f"no input block {block_id!r} in view {view.id}; input blocks: {inputs}")
+                raise ElementNotFound(
+                    f"no input block {block_id!r} in view {view.id}; input blocks: {inputs}"
+                )
             el = block["element"]
             for action_id, value in by_action.items():
                 if el.get("action_id") != action_id:
                     raise ElementNotFound(
                         f"input block {block_id!r} holds action_id {el.get('action_id')!r}, not {action_id!r}"
                     )
-                if el.get("type") in ("plain_text_input", "number_input", "email_text_input", "url_text_input"):
+                if el.get("type") in (
+                    "plain_text_input",
+                    "number_input",
+                    "email_text_input",
+                    "url_text_input",
+                ):
                     state = {"type": el["type"], "value": None if value in (None, "") else str(value)}
                 else:
                     state = _choice_state(el, value)
@@ -692,7 +715,9 @@ class SlackUser:
         fake = self.fake
 
         def fail(detail: str) -> None:
-            result.failure = fake.record_failure("invalid_response", detail, interaction="view_submission", user_id=self.id)
+            result.failure = fake.record_failure(
+                "invalid_response", detail, interaction="view_submission", user_id=self.id
+            )
 
         if not result.response_body.strip():
             fake.close_view(view)
@@ -710,7 +735,9 @@ class SlackUser:
             if not isinstance(errors, dict) or not errors:
                 fail(f"response_action errors needs an errors object, got {errors!r}")
             elif set(errors) - inputs:
-                fail(f"errors for block_ids that are not input blocks of the view: {sorted(set(errors) - inputs)}")
+                fail(
+                    f"errors for block_ids that are not input blocks of the view: {sorted(set(errors) - inputs)}"
+                )
             else:
                 view.errors = dict(errors)
         elif action in ("update", "push"):
@@ -764,7 +791,9 @@ class SlackUser:
     def say(self, channel: str, text: str, *, thread_ts: str | None = None) -> Message:
         """Post a message as this person (stored; no event is sent)."""
         ch = self.fake.channel(channel)
-        return self.fake.post_message(ch, self.team, text=text, blocks=_rich_text(text), thread_ts=thread_ts, user=self.id)
+        return self.fake.post_message(
+            ch, self.team, text=text, blocks=_rich_text(text), thread_ts=thread_ts, user=self.id
+        )
 
     def mention(self, channel: str, text: str, *, thread_ts: str | None = None) -> Interaction:
         """Post ``@app text`` in ``channel`` and deliver the ``app_mention`` event."""
@@ -790,7 +819,12 @@ class SlackUser:
 
 # ------------------------------------------------------------------ helpers
 def _rich_text(text: str) -> list:
-    return [{"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]}]
+    return [
+        {
+            "type": "rich_text",
+            "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}],
+        }
+    ]
 
 
 def _options(el: dict) -> list[dict]:

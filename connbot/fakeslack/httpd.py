@@ -46,7 +46,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         except Exception:  # a bug of the fake itself: answer, and make the test fail
             detail = traceback.format_exc()
             self.server.fake.internal_errors.append(detail)
-            status, headers, body = 500, {}, {"ok": False, "error": "fakeslack_internal_error", "detail": detail[-2000:]}
+            status, headers, body = (
+                500,
+                {},
+                {"ok": False, "error": "fakeslack_internal_error", "detail": detail[-2000:]},
+            )
         try:
             self._send(status, headers, body)
         except (BrokenPipeError, ConnectionResetError):
@@ -69,7 +73,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 method, args, token=token, transport=transport, parse_error=parse_error
             )
         elif parts.path.startswith("/response/") and self.command == "POST":
-            status, headers, body = fake.handle_response_url(parts.path[len("/response/") :], raw, content_type)
+            status, headers, body = fake.handle_response_url(
+                parts.path[len("/response/") :], raw, content_type
+            )
         else:
             status, headers, body = 404, {}, {"ok": False, "error": "not_found"}
         return status, headers, body
@@ -104,5 +110,9 @@ def _parse_api_body(query: str, raw: bytes, content_type: str) -> tuple[dict, st
         transport = "form"
         args.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
     else:  # multipart (file uploads) is not needed by connbot
-        return args, "form", SlackError("invalid_form_data", messages=[f"[ERROR] unsupported body type {content_type}"])
+        return (
+            args,
+            "form",
+            SlackError("invalid_form_data", messages=[f"[ERROR] unsupported body type {content_type}"]),
+        )
     return args, transport, None

@@ -27,8 +27,9 @@ Not covered: rendering details Slack does not reject (e.g. unescaped mrkdwn).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 # --- the numbers (Slack's Block Kit reference) ---------------------------------
 MESSAGE_BLOCKS = 50
@@ -74,40 +75,52 @@ SELECTS = {
 }
 MULTI_SELECTS = {"multi_" + s for s in SELECTS}
 # Elements that can sit in an actions block / a section accessory / an input block.
-ACTION_ELEMENTS = SELECTS | MULTI_SELECTS | {
-    "button",
-    "overflow",
-    "datepicker",
-    "timepicker",
-    "datetimepicker",
-    "checkboxes",
-    "radio_buttons",
-    "workflow_button",
-    "rich_text_input",
-}
-ACCESSORY_ELEMENTS = SELECTS | MULTI_SELECTS | {
-    "button",
-    "overflow",
-    "datepicker",
-    "timepicker",
-    "checkboxes",
-    "radio_buttons",
-    "image",
-    "workflow_button",
-}
-INPUT_ELEMENTS = SELECTS | MULTI_SELECTS | {
-    "plain_text_input",
-    "number_input",
-    "email_text_input",
-    "url_text_input",
-    "datepicker",
-    "timepicker",
-    "datetimepicker",
-    "checkboxes",
-    "radio_buttons",
-    "rich_text_input",
-    "file_input",
-}
+ACTION_ELEMENTS = (
+    SELECTS
+    | MULTI_SELECTS
+    | {
+        "button",
+        "overflow",
+        "datepicker",
+        "timepicker",
+        "datetimepicker",
+        "checkboxes",
+        "radio_buttons",
+        "workflow_button",
+        "rich_text_input",
+    }
+)
+ACCESSORY_ELEMENTS = (
+    SELECTS
+    | MULTI_SELECTS
+    | {
+        "button",
+        "overflow",
+        "datepicker",
+        "timepicker",
+        "checkboxes",
+        "radio_buttons",
+        "image",
+        "workflow_button",
+    }
+)
+INPUT_ELEMENTS = (
+    SELECTS
+    | MULTI_SELECTS
+    | {
+        "plain_text_input",
+        "number_input",
+        "email_text_input",
+        "url_text_input",
+        "datepicker",
+        "timepicker",
+        "datetimepicker",
+        "checkboxes",
+        "radio_buttons",
+        "rich_text_input",
+        "file_input",
+    }
+)
 BLOCK_TYPES = {
     "section",
     "header",
@@ -266,9 +279,7 @@ class _Checker:
             if el.get("style") not in (None, "primary", "danger"):
                 self.fail(at + "/style", "must be primary or danger")
         elif kind == "overflow":
-            self.options(
-                el.get("options"), at + "/options", OVERFLOW_MAX, min_items=OVERFLOW_MIN, plain=True
-            )
+            self.options(el.get("options"), at + "/options", OVERFLOW_MAX, min_items=OVERFLOW_MIN, plain=True)
         elif kind in ("static_select", "multi_static_select"):
             has_opts, has_groups = "options" in el, "option_groups" in el
             if has_opts == has_groups:
@@ -386,9 +397,7 @@ class _Checker:
 
 
 def _has_input(blocks: Any) -> bool:
-    return isinstance(blocks, list) and any(
-        isinstance(b, dict) and b.get("type") == "input" for b in blocks
-    )
+    return isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
 
 
 def check_blocks(blocks: Any, *, limit: int = MESSAGE_BLOCKS, pointer: str = "/blocks") -> list[Problem]:

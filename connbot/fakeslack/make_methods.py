@@ -30,6 +30,7 @@ import json
 import os
 from pathlib import Path
 
+
 def default_spec_dir() -> Path:
     """$SLACK_API_SPEC_DIR, else ``shared/slack-api`` beside the repository
     (where the workplace lays it), else ``/work/shared/slack-api``."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 
 class FakeClock:
@@ -125,7 +126,7 @@ class Channel:
     created: int = 1_600_000_000
     topic: str = ""
     purpose: str = ""
-    messages: list["Message"] = field(default_factory=list, repr=False)
+    messages: list[Message] = field(default_factory=list, repr=False)
 
     def has_member(self, user_id: str) -> bool:
         if self.is_im:
@@ -264,14 +265,22 @@ class Message:
         """The interactive element with this action_id, or None."""
         return next((el for el in self.elements() if el.get("action_id") == action_id), None)
 
-    def copy(self) -> "Message":
+    def copy(self) -> Message:
         """A snapshot, as a stale client still shows it (clicks use its content)."""
         clone = copy.deepcopy(self)
         clone.snapshot = True
         return clone
 
-    def replace(self, *, text: str | None, blocks: list | None, raw_blocks: list | None,
-                attachments: list | None = None, edited_by: str | None = None, ts: str | None = None) -> None:
+    def replace(
+        self,
+        *,
+        text: str | None,
+        blocks: list | None,
+        raw_blocks: list | None,
+        attachments: list | None = None,
+        edited_by: str | None = None,
+        ts: str | None = None,
+    ) -> None:
         self.versions.append({"text": self.text, "blocks": self.blocks})
         self.text = text if text is not None else ""
         self.blocks = blocks

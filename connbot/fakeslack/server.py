@@ -37,9 +37,10 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import limits
 from .httpd import HTTPServer, RequestHandler
@@ -214,7 +215,9 @@ class FakeSlack:
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-        self.add_team(team_id, team_domain, team_name, bot_token=bot_token, bot_user_id=bot_user_id, bot_id=bot_id)
+        self.add_team(
+            team_id, team_domain, team_name, bot_token=bot_token, bot_user_id=bot_user_id, bot_id=bot_id
+        )
 
     # ------------------------------------------------------------------ setup
     @property
@@ -248,7 +251,9 @@ class FakeSlack:
             self.users[team.bot_user_id] = User(id=team.bot_user_id, name="connbot", team_id=id, is_bot=True)
             return team
 
-    def add_user(self, id: str, name: str | None = None, *, team_id: str | None = None, **fields: Any) -> User:
+    def add_user(
+        self, id: str, name: str | None = None, *, team_id: str | None = None, **fields: Any
+    ) -> User:
         """A person; ``fields``: real_name, is_admin, is_owner, tz, tz_offset, email, ..."""
         with self._lock:
             user = User(id=id, name=name or id.lower(), team_id=team_id or self.team.id, **fields)
@@ -282,9 +287,16 @@ class FakeSlack:
             self.channels[id] = channel
             return channel
 
-    def add_usergroup(self, id: str, users: list[str], *, team_id: str | None = None, handle: str = "") -> dict:
+    def add_usergroup(
+        self, id: str, users: list[str], *, team_id: str | None = None, handle: str = ""
+    ) -> dict:
         with self._lock:
-            group = {"id": id, "team_id": team_id or self.team.id, "handle": handle or id.lower(), "users": list(users)}
+            group = {
+                "id": id,
+                "team_id": team_id or self.team.id,
+                "handle": handle or id.lower(),
+                "users": list(users),
+            }
             self.usergroups[id] = group
             return group
 
@@ -306,12 +318,15 @@ class FakeSlack:
         self._handlers[method] = handler
 
     # -------------------------------------------------------------- lifecycle
-    def start(self) -> "FakeSlack":
+    def start(self) -> FakeSlack:
         if self._server is None:
             self._server = HTTPServer((self._host, self._port), RequestHandler)
             self._server.fake = self
             self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fakeslack", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="fakeslack",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -324,7 +339,7 @@ class FakeSlack:
                 self._thread.join(timeout=5)
             self._server = self._thread = None
 
-    def __enter__(self) -> "FakeSlack":
+    def __enter__(self) -> FakeSlack:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -342,6 +357,15 @@ class FakeSlack:
     def base_url(self) -> str:
         """What to pass as ``WebClient(base_url=...)`` / ``SLACK_API_URL``."""
         return self.url + "/api/"
+
+    def env(self, team_id: str | None = None) -> dict[str, str]:
+        """Environment for an app process pointed at this fake."""
+        team = self.teams[team_id] if team_id else self.team
+        return {"SLACK_API_URL": self.base_url, "SLACK_BOT_TOKEN": team.bot_token}
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not started"
+        return f"<FakeSlack {where}: {len(self.teams)} team(s), {len(self._calls)} call(s)>"
 
     # ------------------------------------------------------------- inspection
     def calls(self, method: str | None = None) -> list[Call]:
@@ -417,7 +441,11 @@ class FakeSlack:
     def live_message(self, msg: Message) -> Message | None:
         """The stored message a snapshot (``Message.copy()``) was taken from."""
         with self._lock:
-            pool = self._ephemerals.get(msg.recipient or "", []) if msg.ephemeral else self.channels[msg.channel].messages
+            pool = (
+                self._ephemerals.get(msg.recipient or "", [])
+                if msg.ephemeral
+                else self.channels[msg.channel].messages
+            )
             return next((m for m in pool if m.ts == msg.ts and m.channel == msg.channel), None)
 
     def thread(self, channel: str, ts: str) -> list[Message]:
@@ -438,7 +466,9 @@ class FakeSlack:
         with self._lock:
             cid = self.channel(channel).id if channel else None
             return [
-                m for m in self._ephemerals.get(user, []) if not m.deleted and (cid is None or m.channel == cid)
+                m
+                for m in self._ephemerals.get(user, [])
+                if not m.deleted and (cid is None or m.channel == cid)
             ]
 
     def all_ephemerals(self) -> list[Message]:
@@ -588,12 +618,16 @@ class FakeSlack:
         return f"{int(self.wall())}.{secrets.token_hex(4)}"
 
     # ------------------------------------------------------- limits (record!)
-    def check_message_limits(self, source: str, blocks: Any, text: Any, *, text_limit: int = limits.MESSAGE_TEXT) -> None:
+    def check_message_limits(
+        self, source: str, blocks: Any, text: Any, *, text_limit: int = limits.MESSAGE_TEXT
+    ) -> None:
         problems = limits.check_message(blocks, text, text_limit=text_limit)
         if problems:
             self.violations.append(Violation(source, problems, {"text": text, "blocks": blocks}))
             text_only = all(p.pointer == "/text" for p in problems)
-            raise SlackError("msg_too_long" if text_only else "invalid_blocks", messages=[str(p) for p in problems])
+            raise SlackError(
+                "msg_too_long" if text_only else "invalid_blocks", messages=[str(p) for p in problems]
+            )
 
     def check_view_limits(self, source: str, view: Any) -> None:
         problems = limits.check_view(view)
@@ -725,7 +759,9 @@ class FakeSlack:
             if not stack:
                 return self.open_view(team, user_id, payload)
             top = self._views[stack[-1]]
-            view = self._new_view(team, user_id, payload, root_view_id=top.root_view_id or top.id, previous_view_id=top.id)
+            view = self._new_view(
+                team, user_id, payload, root_view_id=top.root_view_id or top.id, previous_view_id=top.id
+            )
             stack.append(view.id)
             return view
 
@@ -757,7 +793,9 @@ class FakeSlack:
             self._homes[user_id] = view.id
             return view
 
-    def find_view(self, team: Team, *, view_id: str | None = None, external_id: str | None = None) -> View | None:
+    def find_view(
+        self, team: Team, *, view_id: str | None = None, external_id: str | None = None
+    ) -> View | None:
         with self._lock:
             for view in self._views.values():
                 if view.closed or view.team_id != team.id:
@@ -785,7 +823,9 @@ class FakeSlack:
         with self._lock:
             user = self.users[user_id]
             trigger_id = f"{self._next()}.{abs(hash(user.team_id)) % 10**12}.{secrets.token_hex(16)}"
-            self._triggers[trigger_id] = Trigger(trigger_id, user.team_id, user_id, self.clock(), view_id=view_id)
+            self._triggers[trigger_id] = Trigger(
+                trigger_id, user.team_id, user_id, self.clock(), view_id=view_id
+            )
             return trigger_id
 
     def use_trigger(self, team: Team, trigger_id: str) -> Trigger:
@@ -801,7 +841,12 @@ class FakeSlack:
             return trigger
 
     def issue_response_url(
-        self, user_id: str, channel_id: str | None, *, source: Message | None = None, thread_ts: str | None = None
+        self,
+        user_id: str,
+        channel_id: str | None,
+        *,
+        source: Message | None = None,
+        thread_ts: str | None = None,
     ) -> str:
         with self._lock:
             rid = f"{self._next()}-{secrets.token_hex(8)}"
@@ -863,12 +908,22 @@ class FakeSlack:
             thread = payload.get("thread_ts") or thread_ts
             if payload.get("response_type") == "in_channel":
                 # response_url posts do not need the bot in the channel
-                return self.post_message(channel, team, text=text or "", blocks=blocks, attachments=attachments, thread_ts=thread)
+                return self.post_message(
+                    channel, team, text=text or "", blocks=blocks, attachments=attachments, thread_ts=thread
+                )
             return self.post_ephemeral(
-                channel, team, user_id, text=text or "", blocks=blocks, attachments=attachments, thread_ts=thread
+                channel,
+                team,
+                user_id,
+                text=text or "",
+                blocks=blocks,
+                attachments=attachments,
+                thread_ts=thread,
             )
 
-    def record_failure(self, kind: str, detail: str, *, interaction: str = "", user_id: str | None = None) -> Failure:
+    def record_failure(
+        self, kind: str, detail: str, *, interaction: str = "", user_id: str | None = None
+    ) -> Failure:
         with self._changed:
             failure = Failure(kind, detail, interaction, user_id)
             self.failures.append(failure)
@@ -930,7 +985,9 @@ class FakeSlack:
             self._changed.notify_all()
             return status, headers, body
 
-    def _dispatch(self, method: str, args: dict, team: Team | None, token: str | None, transport: str) -> dict:
+    def _dispatch(
+        self, method: str, args: dict, team: Team | None, token: str | None, transport: str
+    ) -> dict:
         spec = self.methods.get(method)
         if spec is None:
             raise SlackError("unknown_method", req_method=method)
@@ -944,11 +1001,15 @@ class FakeSlack:
         if transport == "json" and not spec["json"]:
             raise SlackError(
                 "invalid_arguments",
-                messages=[f"[ERROR] {method} does not accept JSON bodies: send form data or query parameters"],
+                messages=[
+                    f"[ERROR] {method} does not accept JSON bodies: send form data or query parameters"
+                ],
             )
         unknown = sorted(set(args) - set(spec["args"]) - IMPLICIT_ARGS)
         if unknown:
-            raise SlackError("invalid_arg_name", messages=[f"[ERROR] unknown argument: {name}" for name in unknown])
+            raise SlackError(
+                "invalid_arg_name", messages=[f"[ERROR] unknown argument: {name}" for name in unknown]
+            )
         missing = [name for name in spec["required"] if args.get(name) in (None, "")]
         if missing:
             raise SlackError(
@@ -963,7 +1024,9 @@ class FakeSlack:
         assert team is not None or method == "api.test"
         return handler(self, team, args)  # type: ignore[arg-type]
 
-    def handle_response_url(self, rid: str, raw: bytes, content_type: str) -> tuple[int, dict[str, str], dict]:
+    def handle_response_url(
+        self, rid: str, raw: bytes, content_type: str
+    ) -> tuple[int, dict[str, str], dict]:
         """Answer a POST to a response_url."""
         fault = self._take_fault("response_url")
         if fault is not None and fault.delay:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import limits
 from .models import Channel, Message, Team, View
@@ -68,7 +69,7 @@ def json_arg(args: dict, key: str, error: str) -> Any:
     return value
 
 
-def message_content(fake: "FakeSlack", source: str, args: dict, *, text_limit: int, require: bool = True):
+def message_content(fake: FakeSlack, source: str, args: dict, *, text_limit: int, require: bool = True):
     """(text, blocks, attachments) of a chat.* call, checked against the limits."""
     blocks = json_arg(args, "blocks", "invalid_blocks_format")
     if blocks is not None and not isinstance(blocks, list):
@@ -88,7 +89,7 @@ def message_content(fake: "FakeSlack", source: str, args: dict, *, text_limit: i
     return text, blocks, attachments
 
 
-def _channel(fake: "FakeSlack", team: Team, args: dict, *, post: bool) -> Channel:
+def _channel(fake: FakeSlack, team: Team, args: dict, *, post: bool) -> Channel:
     channel = fake.resolve_channel(team, args.get("channel", ""))
     if channel.is_archived and post:
         raise SlackError("is_archived")
@@ -159,9 +160,7 @@ def chat_update(fake, team, args):
     msg = _message(channel, ts)
     if msg.bot_id != team.bot_id:
         raise SlackError("cant_update_message")
-    text, blocks, attachments = message_content(
-        fake, "chat.update", args, text_limit=limits.UPDATE_TEXT
-    )
+    text, blocks, attachments = message_content(fake, "chat.update", args, text_limit=limits.UPDATE_TEXT)
     if "blocks" not in args:
         blocks = msg.blocks  # Slack keeps the previous blocks when none are given
         raw = msg.raw_blocks
@@ -170,8 +169,14 @@ def chat_update(fake, team, args):
         blocks = fake.fill_ids(blocks)
     if "attachments" not in args:
         attachments = msg.attachments
-    msg.replace(text=text, blocks=blocks, raw_blocks=raw, attachments=attachments,
-                edited_by=team.bot_user_id, ts=fake.new_ts())
+    msg.replace(
+        text=text,
+        blocks=blocks,
+        raw_blocks=raw,
+        attachments=attachments,
+        edited_by=team.bot_user_id,
+        ts=fake.new_ts(),
+    )
     return {"ok": True, "channel": channel.id, "ts": msg.ts, "text": msg.text, "message": msg.to_api()}
 
 
@@ -197,7 +202,12 @@ def chat_post_ephemeral(fake, team, args):
         fake, "chat.postEphemeral", args, text_limit=limits.MESSAGE_TEXT
     )
     msg = fake.post_ephemeral(
-        channel, team, user.id, text=text or "", blocks=blocks, attachments=attachments,
+        channel,
+        team,
+        user.id,
+        text=text or "",
+        blocks=blocks,
+        attachments=attachments,
         thread_ts=args.get("thread_ts") or None,
     )
     return {"ok": True, "message_ts": msg.ts}
@@ -229,7 +239,9 @@ def conversations_info(fake, team, args):
 def conversations_join(fake, team, args):
     channel = fake.resolve_channel(team, args["channel"])
     if channel.is_private or channel.is_im:
-        raise SlackError("channel_not_found" if not channel.bot_member else "method_not_supported_for_channel_type")
+        raise SlackError(
+            "channel_not_found" if not channel.bot_member else "method_not_supported_for_channel_type"
+        )
     if channel.is_archived:
         raise SlackError("is_archived")
     if channel.bot_member:
@@ -295,7 +307,9 @@ def usergroups_users_list(fake, team, args):
 def _view_arg(fake, source: str, args: dict, kinds: tuple[str, ...]) -> dict:
     view = json_arg(args, "view", "invalid_arguments")
     if not isinstance(view, dict):
-        raise SlackError("invalid_arguments", messages=["[ERROR] view must be an object [json-pointer:/view]"])
+        raise SlackError(
+            "invalid_arguments", messages=["[ERROR] view must be an object [json-pointer:/view]"]
+        )
     if view.get("type") not in kinds:
         raise SlackError(
             "invalid_arguments",
@@ -333,10 +347,10 @@ def views_push(fake, team, args):
 @method("views.update")
 def views_update(fake, team, args):
     if not args.get("view_id") and not args.get("external_id"):
-        raise SlackError(
-            "invalid_arguments", messages=["[ERROR] either view_id or external_id is required"]
-        )
-    current: View | None = fake.find_view(team, view_id=args.get("view_id"), external_id=args.get("external_id"))
+        raise SlackError("invalid_arguments", messages=["[ERROR] either view_id or external_id is required"])
+    current: View | None = fake.find_view(
+        team, view_id=args.get("view_id"), external_id=args.get("external_id")
+    )
     if current is None:
         raise SlackError("not_found")
     view = _view_arg(fake, "views.update", args, (current.type,))

@@ -14,8 +14,7 @@ from slack_sdk import WebClient
 
 from connbot.fakeslack import FakeClock, FakeSlack
 
-# Plain module beside this file (pytest puts this directory on sys.path).
-from slackworld import (
+from .slackworld import (
     ALICE,
     BOB,
     CAROL,
@@ -142,7 +141,10 @@ def bolt_app(fake, fake_clock, ack_timer):
         elif name == "cancel all":
             ack(response_action="clear")
         elif name == "too long title":
-            ack(response_action="update", view=new_connection_view("C", title="A title far too long for Slack"))
+            ack(
+                response_action="update",
+                view=new_connection_view("C", title="A title far too long for Slack"),
+            )
         else:
             ack()
             kind = values["kind"]["kind"]["selected_option"]["value"]
@@ -161,8 +163,11 @@ def bolt_app(fake, fake_clock, ack_timer):
         client.views_update(
             view_id=view["id"],
             hash=view["hash"],
-            view={"type": view["type"], "blocks": [{"type": "section", "text": mrkdwn("Refreshed")}],
-                  **({"title": view["title"]} if view["type"] == "modal" else {})},
+            view={
+                "type": view["type"],
+                "blocks": [{"type": "section", "text": mrkdwn("Refreshed")}],
+                **({"title": view["title"]} if view["type"] == "modal" else {}),
+            },
         )
 
     @app.view("step_two")
@@ -182,7 +187,8 @@ def bolt_app(fake, fake_clock, ack_timer):
     @app.event("app_home_opened")
     def home_opened(event, client):
         client.views_publish(
-            user_id=event["user"], view={"type": "home", "blocks": [{"type": "section", "text": mrkdwn("Welcome home")}]}
+            user_id=event["user"],
+            view={"type": "home", "blocks": [{"type": "section", "text": mrkdwn("Welcome home")}]},
         )
 
     @app.command("/slow")

@@ -36,7 +36,13 @@ MENU_BLOCKS = [
         "type": "actions",
         "block_id": "menu",
         "elements": [
-            {"type": "button", "action_id": "sync", "text": pt("Sync accounts"), "value": "42", "style": "primary"},
+            {
+                "type": "button",
+                "action_id": "sync",
+                "text": pt("Sync accounts"),
+                "value": "42",
+                "style": "primary",
+            },
             {
                 "type": "button",
                 "action_id": "delete",
@@ -65,13 +71,29 @@ def new_connection_view(channel_id: str, *, title: str = "New connection") -> di
         "notify_on_close": True,
         "private_metadata": channel_id,
         "blocks": [
-            {"type": "input", "block_id": "name", "label": pt("Name"),
-             "element": {"type": "plain_text_input", "action_id": "name", "max_length": 40}},
-            {"type": "input", "block_id": "kind", "label": pt("Data source"),
-             "element": {"type": "static_select", "action_id": "kind",
-                         "options": [option("Demo", "demo"), option("Facebook Ads", "facebook_ads")]}},
-            {"type": "input", "block_id": "note", "label": pt("Note"), "optional": True,
-             "element": {"type": "plain_text_input", "action_id": "note"}},
+            {
+                "type": "input",
+                "block_id": "name",
+                "label": pt("Name"),
+                "element": {"type": "plain_text_input", "action_id": "name", "max_length": 40},
+            },
+            {
+                "type": "input",
+                "block_id": "kind",
+                "label": pt("Data source"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": "kind",
+                    "options": [option("Demo", "demo"), option("Facebook Ads", "facebook_ads")],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "note",
+                "label": pt("Note"),
+                "optional": True,
+                "element": {"type": "plain_text_input", "action_id": "note"},
+            },
         ],
     }
 

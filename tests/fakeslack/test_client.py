@@ -14,9 +14,10 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 from slack_sdk.signature import SignatureVerifier
-from slackworld import ALICE, BOB, GENERAL, OPS
 
 from connbot.fakeslack import ConfirmationRequired, ElementNotFound, NotSubmittable, sign
+
+from .slackworld import ALICE, BOB, GENERAL, OPS
 
 
 # --- signing -------------------------------------------------------------------------------
@@ -45,11 +46,32 @@ def test_slash_command_payload_and_ack_text_becomes_an_ephemeral(fake, alice, bo
     result = alice.command("/hello", "some text", channel=GENERAL)
     assert result.ok and result.status == 200
     [body] = bolt_app.seen["commands"]
-    assert {k: body[k] for k in ("command", "text", "user_id", "user_name", "channel_id", "channel_name",
-                                 "team_id", "team_domain", "api_app_id", "is_enterprise_install")} == {
-        "command": "/hello", "text": "some text", "user_id": ALICE, "user_name": "alice",
-        "channel_id": GENERAL, "channel_name": "general", "team_id": fake.team.id,
-        "team_domain": fake.team.domain, "api_app_id": fake.app_id, "is_enterprise_install": "false"}
+    assert {
+        k: body[k]
+        for k in (
+            "command",
+            "text",
+            "user_id",
+            "user_name",
+            "channel_id",
+            "channel_name",
+            "team_id",
+            "team_domain",
+            "api_app_id",
+            "is_enterprise_install",
+        )
+    } == {
+        "command": "/hello",
+        "text": "some text",
+        "user_id": ALICE,
+        "user_name": "alice",
+        "channel_id": GENERAL,
+        "channel_name": "general",
+        "team_id": fake.team.id,
+        "team_domain": fake.team.domain,
+        "api_app_id": fake.app_id,
+        "is_enterprise_install": "false",
+    }
     assert body["trigger_id"] == result.trigger_id and body["response_url"] == result.response_url
     [eph] = fake.ephemerals(ALICE, GENERAL)
     assert eph.text == f"Hello <@{ALICE}>" and result.message is eph
@@ -96,16 +118,27 @@ def test_click_updates_the_ephemeral_via_response_url(fake, alice, bolt_app):
     fake.wait_for(lambda: menu.text.startswith("Synced"))
     assert fake.ephemerals(ALICE) == [menu] and menu.text == "Synced connection 42" and menu.blocks is None
     [action_body] = bolt_app.seen["actions"]
-    assert action_body["container"] == {"type": "message", "message_ts": menu.ts, "channel_id": GENERAL,
-                                        "is_ephemeral": True}
+    assert action_body["container"] == {
+        "type": "message",
+        "message_ts": menu.ts,
+        "channel_id": GENERAL,
+        "is_ephemeral": True,
+    }
     assert "message" not in action_body  # Slack does not echo ephemeral content
     assert action_body["channel"] == {"id": GENERAL, "name": "general"}
     assert action_body["user"] == {"id": ALICE, "username": "alice", "name": "alice", "team_id": fake.team.id}
     assert action_body["team"] == {"id": fake.team.id, "domain": fake.team.domain}
-    assert action_body["trigger_id"] == result.trigger_id and action_body["response_url"] == result.response_url
+    assert (
+        action_body["trigger_id"] == result.trigger_id and action_body["response_url"] == result.response_url
+    )
     [action] = action_body["actions"]
     assert {k: action[k] for k in ("action_id", "block_id", "type", "value", "style")} == {
-        "action_id": "sync", "block_id": "menu", "type": "button", "value": "42", "style": "primary"}
+        "action_id": "sync",
+        "block_id": "menu",
+        "type": "button",
+        "value": "42",
+        "style": "primary",
+    }
     assert action["text"]["text"] == "Sync accounts" and action["action_ts"]
 
 
@@ -143,7 +176,11 @@ def test_confirm_dialog_must_be_accepted(fake, alice, bolt_app):
     assert fake.ephemerals(ALICE) == []
     [shown] = fake.confirmations
     assert (shown.title, shown.text, shown.confirm, shown.deny) == (
-        "Delete Ads?", "This removes the connection.", "Delete", "Cancel")
+        "Delete Ads?",
+        "This removes the connection.",
+        "Delete",
+        "Cancel",
+    )
 
 
 def test_overflow_choice(fake, alice, bolt_app):
@@ -154,7 +191,9 @@ def test_overflow_choice(fake, alice, bolt_app):
     fake.wait_for(lambda: menu.text == "Chose archive")
     action = bolt_app.seen["actions"][0]["actions"][0]
     assert action["type"] == "overflow" and action["selected_option"] == {
-        "text": {"type": "plain_text", "text": "Archive"}, "value": "archive"}
+        "text": {"type": "plain_text", "text": "Archive"},
+        "value": "archive",
+    }
 
 
 def test_double_click_on_a_stale_copy(fake, alice, bolt_app):
@@ -193,8 +232,12 @@ def test_modal_opened_with_trigger_then_submitted_with_errors_then_success(fake,
     assert submitted["type"] == "view_submission" and submitted["view"]["id"] == view.id
     assert submitted["view"]["state"]["values"] == {
         "name": {"name": {"type": "plain_text_input", "value": "taken"}},
-        "kind": {"kind": {"type": "static_select",
-                          "selected_option": {"text": {"type": "plain_text", "text": "Demo"}, "value": "demo"}}},
+        "kind": {
+            "kind": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": "Demo"}, "value": "demo"},
+            }
+        },
         "note": {"note": {"type": "plain_text_input", "value": None}},
     }
     result = alice.submit(view, {"name": {"name": "Ads EU"}})  # kind is still selected
@@ -241,7 +284,9 @@ def test_close_sends_view_closed_when_asked(fake, alice, bolt_app):
     result = alice.close(view)
     assert result.ok and fake.modal(ALICE) is None
     [closed] = bolt_app.seen["closed"]
-    assert closed["type"] == "view_closed" and closed["view"]["id"] == view.id and closed["is_cleared"] is False
+    assert (
+        closed["type"] == "view_closed" and closed["view"]["id"] == view.id and closed["is_cleared"] is False
+    )
 
 
 def test_expired_trigger_when_the_app_is_too_slow(fake, alice):
@@ -275,7 +320,9 @@ def test_app_mention_delivered_and_retried(fake, alice, bolt_app):
     assert fake.messages(GENERAL)[0].user == ALICE  # the mention itself is in the channel
     retry = alice.driver.retry(first, reason="http_timeout")
     assert retry.ok and retry.body == first.body
-    assert retry.headers["X-Slack-Retry-Num"] == "1" and retry.headers["X-Slack-Retry-Reason"] == "http_timeout"
+    assert (
+        retry.headers["X-Slack-Retry-Num"] == "1" and retry.headers["X-Slack-Retry-Reason"] == "http_timeout"
+    )
     fake.wait_for(lambda: len(bolt_app.seen["events"]) == 2)
     (e1, n1), (e2, n2) = bolt_app.seen["events"]
     assert e1 == e2 and (n1, n2) == (None, "1")
@@ -303,8 +350,13 @@ def test_interaction_bodies_are_form_encoded_payloads(fake, alice):
 
 # --- every input type of a view_submission ----------------------------------------------------------
 def _input(block_id, element, optional=False):
-    return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": block_id},
-            "optional": optional, "element": {"action_id": block_id, **element}}
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": block_id},
+        "optional": optional,
+        "element": {"action_id": block_id, **element},
+    }
 
 
 def _opts(*values):
@@ -321,12 +373,16 @@ ALL_INPUTS = {
         _input("select", {"type": "static_select", "options": _opts("daily", "weekly")}),
         _input("multi", {"type": "multi_static_select", "options": _opts("a", "b", "c")}),
         _input("boxes", {"type": "checkboxes", "options": _opts("x", "y")}, optional=True),
-        _input("radio", {"type": "radio_buttons", "options": _opts("on", "off"),
-                         "initial_option": _opts("on", "off")[0]}),
+        _input(
+            "radio",
+            {"type": "radio_buttons", "options": _opts("on", "off"), "initial_option": _opts("on", "off")[0]},
+        ),
         _input("date", {"type": "datepicker"}),
         _input("time", {"type": "timepicker"}),
-        _input("number", {"type": "number_input", "is_decimal_allowed": False, "min_value": "1",
-                          "max_value": "31"}),
+        _input(
+            "number",
+            {"type": "number_input", "is_decimal_allowed": False, "min_value": "1", "max_value": "31"},
+        ),
     ],
 }
 
@@ -335,8 +391,17 @@ def test_submit_every_input_type(fake, client, alice, bolt_app):
     client.views_open(trigger_id=fake.issue_trigger(ALICE), view=ALL_INPUTS)
     view = fake.modal(ALICE)
     with pytest.raises(NotSubmittable, match="at most 31"):
-        alice.submit(view, {"text": {"text": "hi"}, "select": {"select": "weekly"}, "multi": {"multi": ["a"]},
-                            "date": {"date": "2026-01-31"}, "time": {"time": "09:30"}, "number": {"number": 40}})
+        alice.submit(
+            view,
+            {
+                "text": {"text": "hi"},
+                "select": {"select": "weekly"},
+                "multi": {"multi": ["a"]},
+                "date": {"date": "2026-01-31"},
+                "time": {"time": "09:30"},
+                "number": {"number": 40},
+            },
+        )
     result = alice.submit(view, {"number": {"number": 7}, "multi": {"multi": ["a", "c"]}})
     assert result.ok and view.closed
     values = bolt_app.seen["submissions"][0]["view"]["state"]["values"]
@@ -352,9 +417,18 @@ def test_submit_every_input_type(fake, client, alice, bolt_app):
 
 def test_optional_checkboxes_can_be_ticked(fake, client, alice, bolt_app):
     client.views_open(trigger_id=fake.issue_trigger(ALICE), view=ALL_INPUTS)
-    alice.submit(None, {"text": {"text": "t"}, "select": {"select": "daily"}, "multi": {"multi": "b"},
-                        "boxes": {"boxes": ["x", "y"]}, "date": {"date": "2026-02-01"},
-                        "time": {"time": "10:00"}, "number": {"number": "2"}})
+    alice.submit(
+        None,
+        {
+            "text": {"text": "t"},
+            "select": {"select": "daily"},
+            "multi": {"multi": "b"},
+            "boxes": {"boxes": ["x", "y"]},
+            "date": {"date": "2026-02-01"},
+            "time": {"time": "10:00"},
+            "number": {"number": "2"},
+        },
+    )
     values = bolt_app.seen["submissions"][0]["view"]["state"]["values"]
     assert [o["value"] for o in values["boxes"]["boxes"]["selected_options"]] == ["x", "y"]
 
@@ -363,8 +437,15 @@ def test_optional_checkboxes_can_be_ticked(fake, client, alice, bolt_app):
 REFRESHABLE = {
     "type": "modal",
     "title": {"type": "plain_text", "text": "Accounts"},
-    "blocks": [{"type": "actions", "block_id": "tools", "elements": [
-        {"type": "button", "action_id": "refresh", "text": {"type": "plain_text", "text": "Refresh"}}]}],
+    "blocks": [
+        {
+            "type": "actions",
+            "block_id": "tools",
+            "elements": [
+                {"type": "button", "action_id": "refresh", "text": {"type": "plain_text", "text": "Refresh"}}
+            ],
+        }
+    ],
 }
 
 

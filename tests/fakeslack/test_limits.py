@@ -54,33 +54,89 @@ def pointers(problems):
 MESSAGE_CASES = [
     ("blocks per message", lambda n: [section() for _ in range(n)], L.MESSAGE_BLOCKS, "/blocks"),
     ("section text", lambda n: [section("x" * n)], L.SECTION_TEXT, "/blocks/0/text/text"),
-    ("header text", lambda n: [{"type": "header", "text": pt("x" * n)}], L.HEADER_TEXT, "/blocks/0/text/text"),
-    ("fields per section", lambda n: [{"type": "section", "fields": [md("f")] * n}], L.SECTION_FIELDS,
-     "/blocks/0/fields"),
-    ("field text", lambda n: [{"type": "section", "fields": [md("x" * n)]}], L.FIELD_TEXT,
-     "/blocks/0/fields/0/text"),
-    ("button text", lambda n: [actions(button(text="x" * n))], L.BUTTON_TEXT, "/blocks/0/elements/0/text/text"),
-    ("button value", lambda n: [actions(button(value="x" * n))], L.BUTTON_VALUE, "/blocks/0/elements/0/value"),
-    ("action_id", lambda n: [actions(button(action_id="a" * n))], L.ID_LENGTH, "/blocks/0/elements/0/action_id"),
+    (
+        "header text",
+        lambda n: [{"type": "header", "text": pt("x" * n)}],
+        L.HEADER_TEXT,
+        "/blocks/0/text/text",
+    ),
+    (
+        "fields per section",
+        lambda n: [{"type": "section", "fields": [md("f")] * n}],
+        L.SECTION_FIELDS,
+        "/blocks/0/fields",
+    ),
+    (
+        "field text",
+        lambda n: [{"type": "section", "fields": [md("x" * n)]}],
+        L.FIELD_TEXT,
+        "/blocks/0/fields/0/text",
+    ),
+    (
+        "button text",
+        lambda n: [actions(button(text="x" * n))],
+        L.BUTTON_TEXT,
+        "/blocks/0/elements/0/text/text",
+    ),
+    (
+        "button value",
+        lambda n: [actions(button(value="x" * n))],
+        L.BUTTON_VALUE,
+        "/blocks/0/elements/0/value",
+    ),
+    (
+        "action_id",
+        lambda n: [actions(button(action_id="a" * n))],
+        L.ID_LENGTH,
+        "/blocks/0/elements/0/action_id",
+    ),
     ("block_id", lambda n: [section(block_id="b" * n)], L.ID_LENGTH, "/blocks/0/block_id"),
-    ("confirm title", lambda n: [actions(button(confirm=confirm(title="x" * n)))], L.CONFIRM_TITLE,
-     "/blocks/0/elements/0/confirm/title/text"),
-    ("confirm text", lambda n: [actions(button(confirm=confirm(text="x" * n)))], L.CONFIRM_TEXT,
-     "/blocks/0/elements/0/confirm/text/text"),
-    ("static select options",
-     lambda n: [actions({"type": "static_select", "action_id": "s", "options": options(n)})],
-     L.SELECT_OPTIONS, "/blocks/0/elements/0/options"),
-    ("option text",
-     lambda n: [actions({"type": "static_select", "action_id": "s",
-                         "options": [{"text": pt("x" * n), "value": "v"}]})],
-     L.OPTION_TEXT, "/blocks/0/elements/0/options/0/text/text"),
-    ("context elements", lambda n: [{"type": "context", "elements": [md("c")] * n}], L.CONTEXT_ELEMENTS,
-     "/blocks/0/elements"),
-    ("actions elements", lambda n: [actions(*[button(f"b{i}") for i in range(n)])], L.ACTIONS_ELEMENTS,
-     "/blocks/0/elements"),
-    ("overflow options (max)",
-     lambda n: [actions({"type": "overflow", "action_id": "o", "options": options(n)})],
-     L.OVERFLOW_MAX, "/blocks/0/elements/0/options"),
+    (
+        "confirm title",
+        lambda n: [actions(button(confirm=confirm(title="x" * n)))],
+        L.CONFIRM_TITLE,
+        "/blocks/0/elements/0/confirm/title/text",
+    ),
+    (
+        "confirm text",
+        lambda n: [actions(button(confirm=confirm(text="x" * n)))],
+        L.CONFIRM_TEXT,
+        "/blocks/0/elements/0/confirm/text/text",
+    ),
+    (
+        "static select options",
+        lambda n: [actions({"type": "static_select", "action_id": "s", "options": options(n)})],
+        L.SELECT_OPTIONS,
+        "/blocks/0/elements/0/options",
+    ),
+    (
+        "option text",
+        lambda n: [
+            actions(
+                {"type": "static_select", "action_id": "s", "options": [{"text": pt("x" * n), "value": "v"}]}
+            )
+        ],
+        L.OPTION_TEXT,
+        "/blocks/0/elements/0/options/0/text/text",
+    ),
+    (
+        "context elements",
+        lambda n: [{"type": "context", "elements": [md("c")] * n}],
+        L.CONTEXT_ELEMENTS,
+        "/blocks/0/elements",
+    ),
+    (
+        "actions elements",
+        lambda n: [actions(*[button(f"b{i}") for i in range(n)])],
+        L.ACTIONS_ELEMENTS,
+        "/blocks/0/elements",
+    ),
+    (
+        "overflow options (max)",
+        lambda n: [actions({"type": "overflow", "action_id": "o", "options": options(n)})],
+        L.OVERFLOW_MAX,
+        "/blocks/0/elements/0/options",
+    ),
 ]
 
 
@@ -94,12 +150,21 @@ def test_message_limit(name, make, limit, pointer):
 
 VIEW_CASES = [
     ("blocks per modal", lambda n: modal([section() for _ in range(n)]), L.VIEW_BLOCKS, "/view/blocks"),
-    ("blocks per home", lambda n: {"type": "home", "blocks": [section() for _ in range(n)]}, L.VIEW_BLOCKS,
-     "/view/blocks"),
+    (
+        "blocks per home",
+        lambda n: {"type": "home", "blocks": [section() for _ in range(n)]},
+        L.VIEW_BLOCKS,
+        "/view/blocks",
+    ),
     ("modal title", lambda n: modal(title=pt("x" * n)), L.MODAL_TITLE, "/view/title/text"),
     ("modal submit", lambda n: modal(submit=pt("x" * n)), L.MODAL_TITLE, "/view/submit/text"),
     ("modal close", lambda n: modal(close=pt("x" * n)), L.MODAL_TITLE, "/view/close/text"),
-    ("private_metadata", lambda n: modal(private_metadata="x" * n), L.PRIVATE_METADATA, "/view/private_metadata"),
+    (
+        "private_metadata",
+        lambda n: modal(private_metadata="x" * n),
+        L.PRIVATE_METADATA,
+        "/view/private_metadata",
+    ),
     ("callback_id", lambda n: modal(callback_id="x" * n), L.ID_LENGTH, "/view/callback_id"),
 ]
 
@@ -155,8 +220,12 @@ def test_unknown_block_and_misplaced_element():
 
 
 def test_initial_option_must_be_one_of_the_options():
-    el = {"type": "static_select", "action_id": "s", "options": options(2),
-          "initial_option": {"text": pt("zzz"), "value": "nope"}}
+    el = {
+        "type": "static_select",
+        "action_id": "s",
+        "options": options(2),
+        "initial_option": {"text": pt("zzz"), "value": "nope"},
+    }
     assert pointers(check_message([actions(el)])) == ["/blocks/0/elements/0/initial_option"]
 
 

@@ -6,12 +6,17 @@ import urllib.error
 import urllib.request
 
 from slack_sdk.webhook import WebhookClient
-from slackworld import ALICE, GENERAL
+
+from .slackworld import ALICE, GENERAL
 
 
 def post_menu(fake):
-    return fake.post_message(fake.channel(GENERAL), fake.team, text="menu", blocks=[
-        {"type": "section", "text": {"type": "mrkdwn", "text": "Pick one"}}])
+    return fake.post_message(
+        fake.channel(GENERAL),
+        fake.team,
+        text="menu",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Pick one"}}],
+    )
 
 
 def test_replace_original_replaces_the_channel_message(fake):
@@ -24,8 +29,9 @@ def test_replace_original_replaces_the_channel_message(fake):
 
 def test_replace_original_replaces_an_ephemeral(fake):
     eph = fake.post_ephemeral(fake.channel(GENERAL), fake.team, ALICE, text="only you")
-    WebhookClient(fake.issue_response_url(ALICE, GENERAL, source=eph)).send(text="still only you",
-                                                                            replace_original=True)
+    WebhookClient(fake.issue_response_url(ALICE, GENERAL, source=eph)).send(
+        text="still only you", replace_original=True
+    )
     assert [m.text for m in fake.ephemerals(ALICE)] == ["still only you"]
     assert fake.messages(GENERAL) == []
 
@@ -70,7 +76,9 @@ def test_expires_after_30_minutes(fake, fake_clock):
 
 def test_blocks_are_checked_and_violations_recorded(fake):
     hook = WebhookClient(fake.issue_response_url(ALICE, GENERAL))
-    response = hook.send(text="x", blocks=[{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}])
+    response = hook.send(
+        text="x", blocks=[{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]
+    )
     assert response.status_code == 400 and "invalid_blocks" in response.body
     assert [v.source for v in fake.violations] == ["response_url"]
     assert fake.ephemerals(ALICE) == []
@@ -78,15 +86,18 @@ def test_blocks_are_checked_and_violations_recorded(fake):
 
 
 def test_unknown_field_is_rejected(fake):
-    response = WebhookClient(fake.issue_response_url(ALICE, GENERAL)).send_dict({"text": "x", "replace_orginal": True})
+    response = WebhookClient(fake.issue_response_url(ALICE, GENERAL)).send_dict(
+        {"text": "x", "replace_orginal": True}
+    )
     assert response.status_code == 400 and "invalid_arg_name" in response.body
     fake.clear_records()
 
 
 def test_must_be_json(fake):
     url = fake.issue_response_url(ALICE, GENERAL)
-    req = urllib.request.Request(url, data=b"text=hi", method="POST",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    req = urllib.request.Request(
+        url, data=b"text=hi", method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     try:
         urllib.request.urlopen(req)
         raise AssertionError("form body accepted")
@@ -100,11 +111,15 @@ def test_posts_are_recorded_and_can_be_failed(fake):
     fake.fail_next("response_url", status=500)
     assert WebhookClient(url).send(text="x").status_code == 500
     assert WebhookClient(url).send(text="y").status_code == 200
-    assert [(c.status, c.args.get("text"), c.url) for c in fake.calls("response_url")] == [(500, "x", url), (200, "y", url)]
+    assert [(c.status, c.args.get("text"), c.url) for c in fake.calls("response_url")] == [
+        (500, "x", url),
+        (200, "y", url),
+    ]
 
 
 def test_thread_ts_posts_into_a_thread(fake):
     msg = post_menu(fake)
     WebhookClient(fake.issue_response_url(ALICE, GENERAL)).send_dict(
-        {"text": "in thread", "response_type": "in_channel", "thread_ts": msg.ts})
+        {"text": "in thread", "response_type": "in_channel", "thread_ts": msg.ts}
+    )
     assert [m.text for m in fake.thread(GENERAL, msg.ts)] == ["menu", "in thread"]

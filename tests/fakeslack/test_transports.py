@@ -8,11 +8,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from slackworld import ALICE, GENERAL, SECRET
 
-from connbot.fakeslack import AppDriver, wsgi_target
-from connbot.fakeslack import make_methods
+from connbot.fakeslack import AppDriver, make_methods, wsgi_target
 from connbot.fakeslack.server import METHODS_FILE, load_methods
+
+from .slackworld import ALICE, GENERAL, SECRET
 
 
 class _Quiet(WSGIRequestHandler):
@@ -29,8 +29,9 @@ class _ThreadedWSGIServer(WSGIServer):
 
 @pytest.fixture
 def http_app(bolt_app):
-    server = make_server("127.0.0.1", 0, SlackRequestHandler(bolt_app), server_class=_ThreadedWSGIServer,
-                         handler_class=_Quiet)
+    server = make_server(
+        "127.0.0.1", 0, SlackRequestHandler(bolt_app), server_class=_ThreadedWSGIServer, handler_class=_Quiet
+    )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/slack/events"
@@ -88,7 +89,9 @@ def test_methods_json_has_what_the_fake_needs():
 SPEC_DIR = make_methods.default_spec_dir()
 
 
-@pytest.mark.skipif(not (SPEC_DIR / make_methods.OPENAPI_FILE).exists(), reason="Slack API reference files absent")
+@pytest.mark.skipif(
+    not (SPEC_DIR / make_methods.OPENAPI_FILE).exists(), reason="Slack API reference files absent"
+)
 def test_methods_json_is_what_the_generator_makes(tmp_path):
     out = tmp_path / "methods.json"
     make_methods.main([str(SPEC_DIR), "-o", str(out)])

@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from connbot.fakeslack import FakeSlack
 
-from slackworld import ALICE, BOB, GENERAL, OPS, RANDOM
+from .slackworld import ALICE, BOB, GENERAL, OPS, RANDOM
 
 
 def pt(text):
@@ -38,7 +38,11 @@ def slack_error(excinfo) -> str:
 # --- auth and request checking -------------------------------------------------------
 def test_auth_test_names_team_user_and_bot(fake, client):
     r = client.auth_test()
-    assert (r["team_id"], r["user_id"], r["bot_id"]) == (fake.team.id, fake.team.bot_user_id, fake.team.bot_id)
+    assert (r["team_id"], r["user_id"], r["bot_id"]) == (
+        fake.team.id,
+        fake.team.bot_user_id,
+        fake.team.bot_id,
+    )
 
 
 def test_bad_token_is_invalid_auth(fake):
@@ -54,8 +58,12 @@ def test_bad_token_is_invalid_auth(fake):
 
 def test_token_in_form_body_is_accepted(fake):
     body = f"token={fake.team.bot_token}&channel={GENERAL}&text=hi".encode()
-    req = urllib.request.Request(fake.base_url + "chat.postMessage", data=body, method="POST",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    req = urllib.request.Request(
+        fake.base_url + "chat.postMessage",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(req) as resp:
         assert b'"ok": true' in resp.read()
     assert fake.last("chat.postMessage").transport == "form"
@@ -127,8 +135,9 @@ def test_post_message_returns_ts_channel_message_and_is_stored(fake, client):
 
 
 def test_post_by_channel_name_and_form_encoding(fake, client):
-    r = client.api_call("chat.postMessage", data={"channel": "#general", "text": "form",
-                                                   "blocks": '[{"type": "divider"}]'})
+    r = client.api_call(
+        "chat.postMessage", data={"channel": "#general", "text": "form", "blocks": '[{"type": "divider"}]'}
+    )
     assert r["channel"] == GENERAL
     assert fake.last("chat.postMessage").args["blocks"] == [{"type": "divider"}]  # decoded for tests
     assert fake.messages(GENERAL)[0].blocks[0]["type"] == "divider"
@@ -150,7 +159,9 @@ def test_thread_replies_and_broadcast(fake, client):
     assert replies["messages"][0]["reply_count"] == 2
     page = client.conversations_replies(channel=GENERAL, ts=parent, limit=2)
     assert page["has_more"] and len(page["messages"]) == 2
-    rest = client.conversations_replies(channel=GENERAL, ts=parent, cursor=page["response_metadata"]["next_cursor"])
+    rest = client.conversations_replies(
+        channel=GENERAL, ts=parent, cursor=page["response_metadata"]["next_cursor"]
+    )
     assert [m["text"] for m in rest["messages"]] == ["loud reply"]
 
 
@@ -249,9 +260,11 @@ def test_join_then_post(fake, client):
 
 def test_private_channel_the_bot_is_not_in_is_invisible(fake, client):
     fake.add_channel("C09SECRET", "secret", private=True, bot_member=False, members=[ALICE])
-    for call in (lambda: client.conversations_info(channel="C09SECRET"),
-                 lambda: client.chat_postMessage(channel="C09SECRET", text="x"),
-                 lambda: client.conversations_join(channel="C09SECRET")):
+    for call in (
+        lambda: client.conversations_info(channel="C09SECRET"),
+        lambda: client.chat_postMessage(channel="C09SECRET", text="x"),
+        lambda: client.conversations_join(channel="C09SECRET"),
+    ):
         with pytest.raises(SlackApiError) as err:
             call()
         assert slack_error(err) == "channel_not_found"
@@ -279,7 +292,12 @@ def test_direct_message_by_user_id(fake, client):
 # --- users -------------------------------------------------------------------------------------
 def test_users_info(fake, client):
     user = client.users_info(user=ALICE)["user"]
-    assert (user["name"], user["is_admin"], user["tz"], user["tz_offset"]) == ("alice", True, "Europe/Paris", 3600)
+    assert (user["name"], user["is_admin"], user["tz"], user["tz_offset"]) == (
+        "alice",
+        True,
+        "Europe/Paris",
+        3600,
+    )
     assert client.users_info(user=BOB)["user"]["is_admin"] is False
     with pytest.raises(SlackApiError) as err:
         client.users_info(user="U404")
@@ -326,7 +344,11 @@ def test_views_open_needs_a_fresh_unused_trigger(fake, client, fake_clock):
     with pytest.raises(SlackApiError) as err:
         client.views_open(trigger_id="123.456.abc", view=modal())
     assert slack_error(err) == "invalid_trigger_id"
-    assert {c.error for c in fake.errors()} == {"exchanged_trigger_id", "expired_trigger_id", "invalid_trigger_id"}
+    assert {c.error for c in fake.errors()} == {
+        "exchanged_trigger_id",
+        "expired_trigger_id",
+        "invalid_trigger_id",
+    }
     fake.clear_records()
 
 
@@ -365,7 +387,9 @@ def test_views_publish_home_per_user(fake, client):
     home = {"type": "home", "blocks": [section("Welcome")]}
     first = client.views_publish(user_id=ALICE, view=home)["view"]
     assert fake.home(ALICE).id == first["id"] and fake.home(BOB) is None
-    again = client.views_publish(user_id=ALICE, view={**home, "blocks": [section("Again")]}, hash=first["hash"])
+    again = client.views_publish(
+        user_id=ALICE, view={**home, "blocks": [section("Again")]}, hash=first["hash"]
+    )
     assert again["view"]["id"] == first["id"] and "Again" in fake.home(ALICE).visible_text
     with pytest.raises(SlackApiError) as err:
         client.views_publish(user_id=ALICE, view=home, hash=first["hash"])
@@ -404,10 +428,13 @@ def test_too_many_blocks_is_invalid_blocks_and_a_violation(fake, client):
 
 def test_ephemeral_and_update_are_checked_too(fake, client):
     ts = client.chat_postMessage(channel=GENERAL, text="ok")["ts"]
-    long_button = [{"type": "actions", "elements": [
-        {"type": "button", "action_id": "b", "text": pt("x" * 76)}]}]
-    for call in (lambda: client.chat_postEphemeral(channel=GENERAL, user=ALICE, text="x", blocks=long_button),
-                 lambda: client.chat_update(channel=GENERAL, ts=ts, text="x", blocks=long_button)):
+    long_button = [
+        {"type": "actions", "elements": [{"type": "button", "action_id": "b", "text": pt("x" * 76)}]}
+    ]
+    for call in (
+        lambda: client.chat_postEphemeral(channel=GENERAL, user=ALICE, text="x", blocks=long_button),
+        lambda: client.chat_update(channel=GENERAL, ts=ts, text="x", blocks=long_button),
+    ):
         with pytest.raises(SlackApiError) as err:
             call()
         assert slack_error(err) == "invalid_blocks"
@@ -496,6 +523,12 @@ def test_wait_calls_and_wait_for(fake, client):
         fake.wait_calls("chat.postMessage", 2, timeout=0.05)
 
 
+def test_env_points_an_app_process_at_the_fake(fake):
+    assert fake.env() == {"SLACK_API_URL": fake.base_url, "SLACK_BOT_TOKEN": fake.team.bot_token}
+    assert fake.base_url.startswith("http://127.0.0.1:") and fake.base_url.endswith("/api/")
+    assert "FakeSlack http://127.0.0.1:" in repr(fake)
+
+
 def test_api_in_process(fake):
     assert fake.api("chat.postMessage", channel=GENERAL, text="direct")["ok"]
     assert fake.api("users.info", user=ALICE)["user"]["id"] == ALICE
@@ -504,7 +537,7 @@ def test_api_in_process(fake):
 
 def test_base_url_needs_a_started_server():
     with pytest.raises(RuntimeError, match="not started"):
-        FakeSlack().base_url
+        _ = FakeSlack().base_url
 
 
 def test_a_bug_in_the_fake_is_a_500_and_fails_assert_clean(fake, client):
