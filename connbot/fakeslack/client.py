@@ -219,7 +219,9 @@ class AppDriver:
         ack_timeout: float = ACK_TIMEOUT,
     ) -> None:
         self.fake = fake
-        self.target: Target = http_target(target) if isinstance(target, str) else target
+        self.target: Target = (
+            http_target(target, timeout=ack_timeout + 0.5) if isinstance(target, str) else target
+        )
         self.signing_secret = signing_secret
         self.verification_token = verification_token
         self.clock = clock
@@ -447,9 +449,7 @@ class SlackUser:
                 user_id=self.id,
             )
             return None
-        rurl = self.fake._response_urls[response_url.rsplit("/", 1)[-1]]
-        if rurl.source is None:
-            rurl.source = msg  # replace_original via the response_url replaces this
+        self.fake.bind_response_url(response_url, msg)  # replace_original now acts on it
         return msg
 
     # -- shortcuts ----------------------------------------------------------------------

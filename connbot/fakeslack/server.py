@@ -863,6 +863,14 @@ class FakeSlack:
             )
             return url
 
+    def bind_response_url(self, url: str, message: Message | None) -> None:
+        """Make ``message`` the original a response_url's replace/delete acts on
+        (a slash command's ack message), unless it already has one."""
+        with self._lock:
+            rurl = self._response_urls[url.rsplit("/", 1)[-1]]
+            if rurl.source is None:
+                rurl.source = message
+
     def show_response(
         self,
         team: Team,

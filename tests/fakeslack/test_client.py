@@ -78,6 +78,14 @@ def test_slash_command_payload_and_ack_text_becomes_an_ephemeral(fake, alice, bo
     assert fake.ephemerals(BOB) == [] and fake.messages(GENERAL) == []
 
 
+def test_response_url_of_a_command_replaces_its_ack_message(fake, alice):
+    from slack_sdk.webhook import WebhookClient
+
+    result = alice.command("/hello", channel=GENERAL)
+    WebhookClient(result.response_url).send(text="Updated", replace_original=True)
+    assert [m.text for m in fake.ephemerals(ALICE)] == ["Updated"] and result.message.text == "Updated"
+
+
 def test_in_channel_ack_posts_to_the_channel(fake, alice):
     alice.command("/announce", channel=GENERAL)
     assert [m.text for m in fake.messages(GENERAL)] == ["Announcement for everyone"]
