@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from typing import Any
@@ -31,6 +32,28 @@ def register(app: App, services: Services) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:
         report(services, error, body)
+
+
+def guarded(services: Services):
+    """Listeners report their own failures after ack.
+
+    bolt's runner resets the ack when a listener raises after `ack()`, racing its 10 ms poll:
+    the request then looks unacknowledged for 3 s and Slack shows an error. Catching here and
+    rendering with the same `report` keeps one way of showing errors without that race.
+    Listeners must take `body`.
+    """
+
+    def wrap(listener):
+        @functools.wraps(listener)
+        def run(**kwargs):
+            try:
+                return listener(**kwargs)
+            except Exception as error:  # rendered for the user, never re-raised into bolt
+                report(services, error, kwargs["body"])
+
+        return run
+
+    return wrap
 
 
 def report(services: Services, error: Exception, body: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from bot.ids import Action
 from bot.routing import CardRef, ListRef, unpack
 from bot.services import Services
 from bot.surface import Surface
+from bot.errors import guarded
 from core.errors import ConnbotError
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,10 @@ def _prefix(action: str) -> re.Pattern:
 
 
 def register(app: App, services: Services) -> None:
+    guard = guarded(services)
+
     @app.action(Action.OPEN)
+    @guard
     def open_card(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))
@@ -37,6 +41,7 @@ def register(app: App, services: Services) -> None:
             surface.tell(services.client, text, blocks)
 
     @app.action(_prefix(Action.TAB))
+    @guard
     def switch_tab(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))
@@ -45,6 +50,7 @@ def register(app: App, services: Services) -> None:
         refresh_card(services, surface, actor, ref.c, ref.t, ref.p)
 
     @app.action(_prefix(Action.LIST_PAGE))
+    @guard
     def list_page(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(ListRef, action.get("value"))
@@ -57,6 +63,7 @@ def register(app: App, services: Services) -> None:
         surface.replace(services.client, blocks, text)
 
     @app.action(Action.SHARE)
+    @guard
     def share(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))
@@ -72,14 +79,18 @@ def share_in_channel(services: Services, surface: Surface, blocks: list[dict], t
         raise ConnbotError("Open the card in a channel first, then share it there.")
     client = services.client
     shared_text = f"<@{surface.user_id}> shared {text}"
+    invite = ConnbotError("connbot is not in this channel. Invite it with `/invite @connbot`, then share again.")
     try:
         client.chat_postMessage(channel=channel, text=shared_text, blocks=blocks, thread_ts=surface.thread_ts)
         return
     except SlackApiError as error:
-        if error.response.get("error") != "not_in_channel":
-            raise ConnbotError(f"Slack did not accept the shared card ({error.response.get('error')}).") from None
+        code = error.response.get("error")
+        if code == "channel_not_found":  # a private channel connbot is not in looks like this
+            raise invite from None
+        if code != "not_in_channel":
+            raise ConnbotError(f"Slack did not accept the shared card ({code}).") from None
     try:
         client.conversations_join(channel=channel)
         client.chat_postMessage(channel=channel, text=shared_text, blocks=blocks, thread_ts=surface.thread_ts)
     except SlackApiError:
-        raise ConnbotError("connbot is not in this channel. Invite it with `/invite @connbot`, then share again.") from None
+        raise invite from None

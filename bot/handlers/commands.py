@@ -11,6 +11,7 @@ from bot.cards import card_message, list_message
 from bot.errors import user_message
 from bot.services import Services
 from bot.handlers.connect import open_new_connection
+from bot.errors import guarded
 from core.errors import InvalidInput
 from operations.cards import MAX_SEARCH
 
@@ -18,7 +19,10 @@ COMMAND = "/connections"
 
 
 def register(app: App, services: Services) -> None:
+    guard = guarded(services)
+
     @app.command(COMMAND)
+    @guard
     def connections(ack: Ack, command: dict, body: dict) -> None:
         if (command.get("text") or "").strip().lower() == "new":
             ack()

@@ -21,6 +21,7 @@ from bot.ids import Action, Callback
 from bot.routing import CardRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
+from bot.errors import guarded
 from core.errors import Conflict, InvalidInput
 from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role
@@ -48,13 +49,17 @@ class FormMeta:
 
 
 def register(app: App, services: Services) -> None:
+    guard = guarded(services)
+
     @app.action(Action.NEW_CONNECTION)
+    @guard
     def new_from_home(ack: Ack, body: dict) -> None:
         ack()
         open_new_connection(services, body["trigger_id"], Surface.of(body).team_id, body["user"]["id"])
 
     @app.view_submission(Callback.NEW_CONNECTION_SOURCE)
-    def chose_source(ack: Ack, view: dict) -> None:
+    @guard
+    def chose_source(ack: Ack, body: dict, view: dict) -> None:
         name = form_values(view).get(forms.SOURCE_BLOCK)
         sources = services.ctx.sources()
         if name not in sources:
@@ -63,6 +68,7 @@ def register(app: App, services: Services) -> None:
         ack(response_action="update", view=_new_form(services, name))
 
     @app.view_submission(Callback.NEW_CONNECTION_CREDENTIALS)
+    @guard
     def submit_new(ack: Ack, body: dict, view: dict) -> None:
         meta = unpack(FormMeta, view.get("private_metadata"))
         values, mode = _read_form(services, meta, view, ack)
@@ -73,6 +79,7 @@ def register(app: App, services: Services) -> None:
         services.background(_finish_new, services, actor, view["id"], meta, values, mode)
 
     @app.action(Action.RECONNECT)
+    @guard
     def open_reconnect(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))
@@ -86,6 +93,7 @@ def register(app: App, services: Services) -> None:
         services.client.views_open(trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint))
 
     @app.view_submission(Callback.RECONNECT)
+    @guard
     def submit_reconnect(ack: Ack, body: dict, view: dict) -> None:
         meta = unpack(FormMeta, view.get("private_metadata"))
         values, mode = _read_form(services, meta, view, ack)
@@ -97,6 +105,7 @@ def register(app: App, services: Services) -> None:
         services.background(_finish_reconnect, services, actor, view["id"], meta, values, mode, confirmed)
 
     @app.action(Action.DELETE)
+    @guard
     def delete(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))

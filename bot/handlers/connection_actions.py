@@ -12,6 +12,7 @@ from bot.ids import Action
 from bot.routing import CardRef, OrderRef, unpack
 from bot.services import Services
 from bot.surface import Surface
+from bot.errors import guarded
 from core.errors import Conflict, NotYetAvailable, StaleAction
 from engine.account_sync import run_sync
 from operations.cards import extract_blocker, load_card, Card
@@ -24,7 +25,10 @@ PROGRESS_EVERY_SECONDS = 2.0
 
 
 def register(app: App, services: Services) -> None:
+    guard = guarded(services)
+
     @app.action(Action.SYNC_ACCOUNTS)
+    @guard
     def sync_accounts(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))
@@ -40,6 +44,7 @@ def register(app: App, services: Services) -> None:
         services.background(_run_sync_with_progress, services, surface, actor, ref.c, run_id)
 
     @app.action(Action.EXTRACT)
+    @guard
     def extract(ack: Ack, body: dict, action: dict) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))
@@ -55,6 +60,7 @@ def register(app: App, services: Services) -> None:
         raise NotYetAvailable("Setting up an extraction from Slack")
 
     @app.action(Action.ORDER_MENU)
+    @guard
     def order_menu(ack: Ack, body: dict, action: dict) -> None:
         ack()
         unpack(OrderRef, (action.get("selected_option") or {}).get("value"))

@@ -6,10 +6,14 @@ from slack_bolt import App
 
 from bot.cards import publish_home
 from bot.services import Services
+from bot.errors import guarded
 
 
 def register(app: App, services: Services) -> None:
+    guard = guarded(services)
+
     @app.event("app_home_opened")
+    @guard
     def home_opened(event: dict, body: dict) -> None:
         if event.get("tab", "home") != "home":
             return

@@ -1,0 +1,154 @@
+"""The connection details page in Slack, driven through signed requests."""
+
+import json
+
+import pytest
+
+from sources.base import Credentials
+from storage.models import Connection
+
+
+def texts(blocks) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def test_list_is_ephemeral_sorted_errors_first_with_open_buttons(fake, driver, connect, app_ctx):
+    ok = connect("demo:business=acme,accounts=20")
+    bad = connect("demo:business=globex,accounts=5")
+    with app_ctx.db.begin() as session:
+        session.get(Connection, bad).credentials_status = "error"
+    result = driver.user("UVIEW").command("/connections", channel="C0DATA")
+    assert result.ok and result.message is not None
+    assert fake.messages("C0DATA") == []  # nothing public
+    message = fake.ephemerals("UVIEW")[-1]
+    opens = [e for e in message.elements() if e.get("action_id") == "connection.open"]
+    assert [json.loads(e["value"])["c"] for e in opens] == [bad, ok]
+    assert "20 accounts" in texts(message.blocks)
+
+
+def test_open_then_every_tab_in_place_through_response_url(fake, driver, connect):
+    cid = connect()
+    vera = driver.user("UVIEW")
+    vera.command("/connections", channel="C0DATA")
+    vera.click(fake.ephemerals("UVIEW")[-1], "connection.open")
+    card = fake.wait_for(lambda: len(fake.ephemerals("UVIEW")) == 2 and fake.ephemerals("UVIEW")[-1])
+    assert "Extraction orders" in texts(card.blocks) and "No extraction orders yet" in texts(card.blocks)
+    for tab, expect in (("accounts", "Sync accounts"), ("settings", "Delete connection"), ("orders", "No extraction orders")):
+        vera.click(card, f"connection.tab.{tab}")
+        card = fake.wait_for(lambda: expect in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1])
+    assert len(fake.ephemerals("UVIEW")) == 2  # replaced in place, not posted again
+    assert not fake.calls("chat.update")  # ephemeral messages are never chat.updated
+
+
+def test_card_by_id_and_unknown_id_and_search(fake, driver, connect):
+    cid = connect("demo:business=hooli,accounts=3")
+    vera = driver.user("UVIEW")
+    vera.command("/connections", str(cid), channel="C0DATA")
+    assert "Hooli" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+    vera.command("/connections", "999", channel="C0DATA")
+    assert "There is no connection 999" in fake.ephemerals("UVIEW")[-1].visible_text
+    vera.command("/connections", "nothing-like-this", channel="C0DATA")
+    assert "No connection matches" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+    vera.command("/connections", "help", channel="C0DATA")
+    assert "/connections <id>" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+
+
+def test_another_team_sees_not_found(fake, driver, connect):
+    cid = connect()
+    fake.add_team("T0OTHER")
+    fake.add_user("UOTHER", team_id="T0OTHER")
+    fake.add_channel("C0OTHER", "other", team_id="T0OTHER")
+    driver.user("UOTHER").command("/connections", str(cid), channel="C0OTHER")
+    assert f"There is no connection {cid}" in fake.ephemerals("UOTHER")[-1].visible_text
+    driver.user("UOTHER").command("/connections", channel="C0OTHER")
+    assert "No connections yet" in texts(fake.ephemerals("UOTHER")[-1].blocks)
+
+
+def test_accounts_tab_pages_in_place(fake, driver, connect):
+    cid = connect("demo:accounts=40")
+    vera = driver.user("UVIEW")
+    vera.command("/connections", str(cid), channel="C0DATA")
+    vera.click(fake.ephemerals("UVIEW")[-1], "connection.tab.accounts")
+    card = fake.wait_for(lambda: "page 1 of 3" in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1])
+    vera.click(card, "connection.tab.next")
+    card = fake.wait_for(lambda: "page 2 of 3" in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1])
+    assert card.find("connection.tab.prev") is not None
+
+
+def test_share_in_channel_posts_a_card_that_updates_with_chat_update(fake, driver, connect):
+    cid = connect()
+    vera = driver.user("UVIEW")
+    vera.command("/connections", str(cid), channel="C0DATA")
+    vera.click(fake.ephemerals("UVIEW")[-1], "connection.share")
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    driver.user("UOPS").click(shared, "connection.tab.settings")
+    fake.wait_calls("chat.update")
+    assert "Delete connection" in texts(fake.message("C0DATA", shared.ts).blocks)
+
+
+def test_share_where_the_bot_cannot_join_says_what_to_do(fake, driver, connect):
+    fake.add_channel("C0PRIV", "private", private=True, bot_member=False)
+    cid = connect()
+    vera = driver.user("UVIEW")
+    vera.command("/connections", str(cid), channel="C0PRIV")
+    vera.click(fake.ephemerals("UVIEW", "C0PRIV")[-1], "connection.share")
+    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "/invite @connbot" in m.visible_text])
+    assert note
+    fake.clear_records()  # the refused postMessage is the behaviour under test
+
+
+def test_extract_only_offered_when_possible_and_refused_from_an_old_card(fake, driver, connect, app_ctx):
+    cid = connect()
+    vera = driver.user("UVIEW")
+    vera.command("/connections", str(cid), channel="C0DATA")
+    card = fake.ephemerals("UVIEW")[-1]
+    assert card.find("connection.extract") is not None
+    with app_ctx.db.begin() as session:
+        session.get(Connection, cid).credentials_status = "error"
+    vera.click(card, "connection.extract")  # the old card still shows the button
+    refusal = fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "Extract is unavailable: credentials error" in m.visible_text])
+    assert refusal
+    vera.command("/connections", str(cid), channel="C0DATA")
+    fresh = fake.ephemerals("UVIEW")[-1]
+    assert fresh.find("connection.extract") is None
+    assert "Extract is unavailable: credentials error" in texts(fresh.blocks)
+
+
+def test_a_card_of_a_deleted_connection_becomes_a_tombstone(fake, driver, connect, app_ctx):
+    cid = connect()
+    vera = driver.user("UVIEW")
+    vera.command("/connections", str(cid), channel="C0DATA")
+    card = fake.ephemerals("UVIEW")[-1]
+    with app_ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        c.deleted_at, c.deleted_by, c.credentials = app_ctx.clock.now(), "UADMIN", None
+    vera.click(card, "connection.tab.accounts")
+    fake.wait_for(lambda: "was deleted" in texts(fake.ephemerals("UVIEW")[-1].blocks))
+    assert "<@UADMIN>" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+
+
+def test_forged_button_value_gets_a_clear_message(fake, driver, connect):
+    connect()
+    vera = driver.user("UVIEW")
+    vera.command("/connections", channel="C0DATA")
+    message = fake.ephemerals("UVIEW")[-1]
+    vera.click(message, "connection.open", value=None)
+    # a value the app never produced: the same element, tampered
+    from connbot.fakeslack.client import SlackUser  # noqa: F401
+
+    for block in message.blocks:
+        if block.get("accessory", {}).get("action_id") == "connection.open":
+            block["accessory"]["value"] = "not json"
+            break
+    vera.click(message, "connection.open", value="not json")
+    fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "older version of the message" in m.visible_text])
+
+
+def test_app_home_lists_connections_with_make_a_new_connection(fake, driver, connect):
+    connect("demo:business=initech,accounts=2")
+    driver.user("UVIEW").open_home()
+    home = fake.wait_for(lambda: fake.home("UVIEW"))
+    assert home.find("connection.new") is not None and "Initech" in texts(home.blocks)
+    driver.user("UVIEW").click(home, "connection.open")
+    dm = fake.wait_for(lambda: fake.messages(fake.im("UVIEW").id))
+    assert "Initech" in texts(dm[-1].blocks)
