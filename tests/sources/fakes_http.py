@@ -1,0 +1,131 @@
+"""A local HTTP server for the source tests: 127.0.0.1, an ephemeral port, its own thread.
+
+The platform fakes (`fakes_facebook`, `fakes_google`) answer through a handler function; tests
+script failures in front of it with `fail()` and read what was asked in `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode()))
+
+    @property
+    def bearer(self) -> str:
+        return self.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # JSON-able, or bytes sent as they are
+    headers: dict[str, str] = field(default_factory=dict)
+    chunk_size: int = 0  # > 0: the body goes out in pieces of this size, each flushed
+    stall: bool = False  # answer only when the test ends (to make the client time out)
+
+
+@dataclass
+class _Failure:
+    match: str  # part of "METHOD /path"
+    replies: list[Reply]
+
+
+class FakeServer:
+    def __init__(self, handle: Callable[[Request], Reply]):
+        self.handle = handle
+        self.requests: list[Request] = []
+        self.errors: list[str] = []  # exceptions of the fake itself: a test must fail on them
+        self._failures: list[_Failure] = []
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
+        self._thread.start()
+
+    def fail(self, match: str, *replies: Reply) -> None:
+        """The next requests whose "METHOD /path" contains `match` get these replies, in order."""
+        with self._lock:
+            self._failures.append(_Failure(match, list(replies)))
+
+    def requests_to(self, match: str) -> list[Request]:
+        return [r for r in self.requests if match in f"{r.method} {r.path}"]
+
+    def close(self) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _reply(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            for failure in self._failures:
+                if failure.replies and failure.match in f"{request.method} {request.path}":
+                    return failure.replies.pop(0)
+        try:
+            return self.handle(request)
+        except Exception:  # noqa: BLE001 - reported to the test through `errors`
+            self.errors.append(traceback.format_exc())
+            return Reply(418, {"fake_error": "the fake server failed; see FakeServer.errors"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet tests
+
+    def _serve(self) -> None:
+        fake: FakeServer = self.server.fake  # type: ignore[attr-defined]
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self.rfile.read(length),
+        )
+        reply = fake._reply(request)
+        if reply.stall:
+            fake._release.wait(10)
+            return
+        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        step = reply.chunk_size or len(body) or 1
+        for start in range(0, len(body), step):
+            self.wfile.write(body[start : start + step])
+            self.wfile.flush()
