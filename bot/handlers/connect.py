@@ -8,6 +8,10 @@ then update the view with the result.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 
 from slack_bolt import Ack, App
@@ -36,6 +40,11 @@ from operations.connections import (
 from storage.repositories import Connections
 
 log = logging.getLogger(__name__)
+
+# A check that answers within this time is shown in the ack itself (errors inline).
+QUICK_CHECK_SECONDS = 1.5
+# After acking "Checking…", give Slack this long to show it before updating the view.
+ACK_SETTLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,9 +83,9 @@ def register(app: App, services: Services) -> None:
         values, mode = _read_form(services, meta, view, ack)
         if values is None:
             return
-        ack(response_action="update", view=forms.working("New connection", "Checking credentials…"))
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
-        services.background(_finish_new, services, actor, view["id"], meta, values, mode)
+        working = forms.working("New connection", "Checking credentials…")
+        submit_with_check(services, ack, view["id"], working, lambda: _finish_new(services, actor, meta, values, mode))
 
     @app.action(Action.RECONNECT)
     @guard
@@ -100,9 +109,12 @@ def register(app: App, services: Services) -> None:
         if values is None:
             return
         confirmed = "yes" in (form_values(view).get(forms.CONFIRM_BUSINESS_BLOCK) or [])
-        ack(response_action="update", view=forms.working("Re-connect", "Checking the new credentials…"))
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
-        services.background(_finish_reconnect, services, actor, view["id"], meta, values, mode, confirmed)
+        working = forms.working("Re-connect", "Checking the new credentials…")
+        submit_with_check(
+            services, ack, view["id"], working,
+            lambda: _finish_reconnect(services, actor, meta, values, mode, confirmed),
+        )
 
     @app.action(Action.DELETE)
     @guard
@@ -167,32 +179,86 @@ def _non_secret(services: Services, meta: FormMeta, values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in secret and v}
 
 
-def _finish_new(services: Services, actor: Actor, view_id: str, meta: FormMeta, values: dict, mode: str) -> None:
-    client = services.client
+@dataclass(frozen=True)
+class Outcome:
+    """What a credentials check led to: the view to show, inline errors, and work to do after."""
+
+    view: dict
+    errors: dict[str, str] | None = None  # by input block id, for response_action errors
+    after: Callable[[], None] | None = None
+
+
+def submit_with_check(services: Services, ack: Ack, view_id: str, working: dict, check: Callable[[], Outcome]) -> None:
+    """Answer within Slack's 3 s: the result itself when the check is quick (errors inline on
+    their fields), else "Checking…" at once and the result by views.update when it is done."""
+    started = time.monotonic()
+    future = services.executor.submit(check)
+    try:
+        outcome = future.result(timeout=QUICK_CHECK_SECONDS)
+    except FuturesTimeout:
+        ack(response_action="update", view=working)
+        acked = time.monotonic()
+        future.add_done_callback(lambda done: _show_late(services, view_id, done, acked))
+        return
+    except Exception as error:  # the check itself failed: say so in the modal
+        ack(response_action="update", view=forms.done(working["title"]["text"], user_message(error)))
+        return
+    if outcome.errors:
+        ack(response_action="errors", errors=outcome.errors)
+    else:
+        ack(response_action="update", view=outcome.view)
+    if outcome.after:
+        services.background(outcome.after)
+    log.debug("credentials check answered in %.2fs", time.monotonic() - started)
+
+
+def _show_late(services: Services, view_id: str, done: Future, acked: float) -> None:
+    try:
+        outcome = done.result()
+    except Exception as error:
+        outcome = Outcome(forms.done("connbot", user_message(error)))
+    # Slack applies our ack's "Checking…" view when it reads the response; an update that
+    # overtook it would be overwritten, so let the ack land first.
+    time.sleep(max(0.0, ACK_SETTLE_SECONDS - (time.monotonic() - acked)))
+    try:
+        services.client.views_update(view_id=view_id, view=outcome.view)
+    except SlackApiError as error:
+        log.warning("views.update failed: %s", error.response.get("error"))
+    if outcome.after:
+        outcome.after()
+
+
+def _inline(errors: dict[str, str], view: dict) -> dict[str, str] | None:
+    """Errors Slack can show on input blocks; None when one has no input block to sit on."""
+    inputs = {b.get("block_id") for b in view["blocks"] if b.get("type") == "input"}
+    return errors if errors and set(errors) <= inputs else None
+
+
+def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str) -> Outcome:
     try:
         connection_id = make_connection(services.ctx, actor, meta.s, values, mode)
     except InvalidInput as bad:
-        _update_view(client, view_id, _new_form(services, meta.s, errors=bad.fields or {"": bad.message},
-                                                values=_non_secret(services, meta, values), sync_mode=mode))
-        return
-    except Exception as error:  # shown in the modal; the user is never left with a spinner
-        _update_view(client, view_id, forms.done("New connection", user_message(error)))
-        return
+        errors = bad.fields or {"": bad.message}
+        form = _new_form(services, meta.s, errors=errors, values=_non_secret(services, meta, values), sync_mode=mode)
+        return Outcome(form, _inline(errors, form))
     blocks, text = card_message(services, actor, connection_id)
-    _update_view(client, view_id, forms.done(
+
+    def after() -> None:
+        try:
+            services.client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)
+        except SlackApiError as error:
+            log.warning("could not send the new card: %s", error.response.get("error"))
+        sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
+        publish_home(services, actor)
+
+    done = forms.done(
         "New connection", text.split(": ", 1)[-1] + " is connected.",
         "Reading its accounts now; the card is in your messages with connbot.",
-    ))
-    try:
-        client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)
-    except SlackApiError as error:
-        log.warning("could not send the new card: %s", error.response.get("error"))
-    sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
-    publish_home(services, actor)
+    )
+    return Outcome(done, after=after)
 
 
-def _finish_reconnect(services: Services, actor: Actor, view_id: str, meta: FormMeta, values: dict, mode: str, confirmed: bool) -> None:
-    client = services.client
+def _finish_reconnect(services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, confirmed: bool) -> Outcome:
     try:
         result = reconnect(services.ctx, actor, meta.c, values, mode, confirm_business_change=confirmed)
     except InvalidInput as bad:
@@ -201,27 +267,22 @@ def _finish_reconnect(services: Services, actor: Actor, view_id: str, meta: Form
         errors = bad.fields or {"": bad.message}
         if CONFIRM_BUSINESS_FIELD in errors:
             errors = {forms.CONFIRM_BUSINESS_BLOCK: errors[CONFIRM_BUSINESS_FIELD]}
-        _update_view(client, view_id, _reconnect_form(services, meta, mode, hint, errors=errors,
-                                                      values=_non_secret(services, meta, values)))
-        return
-    except Exception as error:
-        _update_view(client, view_id, forms.done("Re-connect", user_message(error)))
-        return
+        form = _reconnect_form(services, meta, mode, hint, errors=errors, values=_non_secret(services, meta, values))
+        return Outcome(form, _inline(errors, form))
+
+    def after() -> None:
+        blocks, text = card_message(services, actor, meta.c, "settings")
+        try:
+            if meta.ch and meta.ts:
+                services.client.chat_update(channel=meta.ch, ts=meta.ts, text=text, blocks=blocks)
+            elif meta.ch:
+                services.client.chat_postEphemeral(channel=meta.ch, user=actor.user_id, text=text, blocks=blocks)
+        except SlackApiError as error:
+            log.warning("could not refresh the card after re-connect: %s", error.response.get("error"))
+        try:
+            sync_accounts(services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
+        except Conflict:
+            pass  # a sync already running reads the new credentials' accounts soon enough
+
     note = "The business account changed as you confirmed." if result.business_account_changed else ""
-    _update_view(client, view_id, forms.done("Re-connect", "Re-connected: the new credentials work and are in use.", note))
-    blocks, text = card_message(services, actor, meta.c, "settings")
-    try:
-        if meta.ch and meta.ts:
-            client.chat_update(channel=meta.ch, ts=meta.ts, text=text, blocks=blocks)
-        elif meta.ch:
-            client.chat_postEphemeral(channel=meta.ch, user=actor.user_id, text=text, blocks=blocks)
-    except SlackApiError as error:
-        log.warning("could not refresh the card after re-connect: %s", error.response.get("error"))
-    services.background(sync_accounts, services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
-
-
-def _update_view(client, view_id: str, view: dict) -> None:
-    try:
-        client.views_update(view_id=view_id, view=view)
-    except SlackApiError as error:
-        log.warning("views.update failed: %s", error.response.get("error"))
+    return Outcome(forms.done("Re-connect", "Re-connected: the new credentials work and are in use.", note), after=after)

@@ -1,0 +1,215 @@
+"""Make a new connection, Re-connect, Delete connection, roles and the audit trail, through
+signed Slack requests and the fake Web API."""
+
+import json
+import logging
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select, text
+
+from sources.base import Credentials
+from storage.models import AuditEvent, Base, Connection
+
+PLANT = "4242424242"  # a unique number planted in typed secrets
+
+
+def texts(x) -> str:
+    return json.dumps(x, ensure_ascii=False)
+
+
+def open_form(fake, user):
+    """`/connections new`, choosing the demo source if a picker shows."""
+    user.command("/connections", "new", channel="C0DATA")
+    view = fake.wait_for(lambda: fake.modal(user.id))
+    if view.callback_id == "connection.new.source":
+        user.submit(view, {"source": {"value": "demo"}})
+        view = fake.modal(user.id)
+    assert view.callback_id == "connection.new.credentials"
+    return view
+
+
+def shown(view) -> str:
+    """What the person sees in a modal: its blocks and the errors on its fields."""
+    return texts(view.blocks) + texts(view.errors)
+
+
+def wait_modal_text(fake, user_id, needle):
+    try:
+        return fake.wait_for(lambda: fake.modal(user_id) and needle in shown(fake.modal(user_id)) and fake.modal(user_id))
+    except TimeoutError:
+        modal = fake.modal(user_id)
+        raise AssertionError(f"{needle!r} not in the modal: {modal and shown(modal)}") from None
+
+
+def audit_rows(ctx):
+    with ctx.db.begin() as session:
+        return session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+
+
+def test_make_a_new_connection_checks_then_stores_and_sends_the_card(fake, driver, app_ctx):
+    ada = driver.user("UADMIN")
+    view = open_form(fake, ada)
+    result = ada.submit(view, {"token": {"value": "demo:business=globex,accounts=7"}, "sync_mode": {"value": "selected"}})
+    assert result.ok and "is connected" in texts(result.view.blocks)  # a quick check answers in the ack
+    dm = fake.wait_for(lambda: fake.messages(fake.im("UADMIN").id))
+    assert "Globex" in texts(dm[-1].blocks)
+    with app_ctx.db.begin() as session:
+        c = session.scalars(select(Connection)).one()
+        assert (c.business_account_name, c.account_sync_mode, c.credentials_status) == ("Globex Travel", "selected", "active")
+        assert c.created_by == "UADMIN"
+    fake.wait_for(lambda: [r for r in audit_rows(app_ctx) if r.action == "accounts.sync"] or _synced(app_ctx))
+
+
+def _synced(ctx):
+    with ctx.db.begin() as session:
+        return session.execute(text("select count(*) from accounts")).scalar() == 7
+
+
+@pytest.mark.parametrize(
+    "token, reason",
+    [
+        ("demo-expired", "do not work"),
+        ("demo-noperm", "lack a permission"),
+        ("nonsense", "do not work"),
+    ],
+)
+def test_failed_check_returns_to_the_form_with_the_reason_and_stores_nothing(fake, driver, app_ctx, token, reason):
+    ada = driver.user("UADMIN")
+    ada.submit(open_form(fake, ada), {"token": {"value": token}})
+    wait_modal_text(fake, "UADMIN", reason)
+    assert fake.modal("UADMIN").callback_id == "connection.new.credentials"  # back on the form
+    with app_ctx.db.begin() as session:
+        assert session.scalars(select(Connection)).all() == []
+
+
+def test_transient_check_says_try_again_not_invalid(fake, driver, app_ctx, monkeypatch):
+    ada = driver.user("UADMIN")
+    ada.submit(open_form(fake, ada), {"token": {"value": "demo-flaky"}})
+    view = wait_modal_text(fake, "UADMIN", "Nothing was saved; try again")
+    assert "do not work" not in shown(view)
+
+
+def test_empty_or_control_characters_are_refused_inline(fake, driver):
+    ada = driver.user("UADMIN")
+    view = open_form(fake, ada)
+    result = ada.submit(view, {"token": {"value": "demo\x07"}})
+    assert "control characters" in result.view.errors.get("token", "")
+
+
+def test_viewer_and_operator_cannot_make_connections_and_are_told_who_can(fake, driver, services, app_ctx):
+    services.roles.settings = replace(services.roles.settings, operators=("UOPS",))
+    for user in ("UOPS", "UVIEW"):
+        driver.user(user).command("/connections", "new", channel="C0DATA")
+        note = fake.wait_for(lambda: [m for m in fake.ephemerals(user) if "admin role" in m.visible_text])
+        assert "workspace admins" in note[-1].visible_text
+        assert fake.modal(user) is None
+    refusals = [r for r in audit_rows(app_ctx) if r.outcome == "refused"]
+    assert {r.user_id for r in refusals} == {"UOPS", "UVIEW"}
+
+
+def test_configured_admin_group(fake, driver, services, connect):
+    fake.add_usergroup("S0ADMINS", ["UVIEW"])
+    services.roles.settings = replace(services.roles.settings, admins=("S0ADMINS",))
+    open_form(fake, driver.user("UVIEW"))  # a group member is an admin now
+    driver.user("UADMIN").command("/connections", "new", channel="C0DATA")  # workspace admin no longer is
+    fake.wait_for(lambda: [m for m in fake.ephemerals("UADMIN") if "<!subteam^S0ADMINS>" in texts(m.blocks)])
+
+
+def _open_settings(fake, user, cid, channel="C0DATA"):
+    user.command("/connections", str(cid), channel=channel)
+    user.click(fake.ephemerals(user.id)[-1], "connection.tab.settings")
+    return fake.wait_for(lambda: "Delete connection" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1])
+
+
+def test_reconnect_replaces_credentials_only_after_they_pass(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=5")
+    with app_ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        c.credentials = app_ctx.vault.encrypt(Credentials({"token": "demo-expired:business=acme"}))
+        c.credentials_status, c.credentials_error_code = "error", "token_expired"
+    ada = driver.user("UADMIN")
+    card = _open_settings(fake, ada, cid)
+    ada.click(card, "connection.reconnect")
+    form = fake.wait_for(lambda: fake.modal("UADMIN"))
+    assert "In use now" in texts(form.blocks)
+    assert all(b.get("element", {}).get("initial_value") is None for b in form.blocks)  # never pre-filled
+    ada.submit(form, {"token": {"value": "demo-expired:business=acme"}})
+    wait_modal_text(fake, "UADMIN", "do not work")
+    with app_ctx.db.begin() as session:
+        assert app_ctx.vault.decrypt(session.get(Connection, cid).credentials)["token"] == "demo-expired:business=acme"
+    ada.submit(fake.modal("UADMIN"), {"token": {"value": "demo:business=acme,accounts=5"}})
+    wait_modal_text(fake, "UADMIN", "Re-connected")
+    with app_ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        assert (c.credentials_status, c.auth_failures, c.last_authorized_by) == ("active", 0, "UADMIN")
+
+
+def test_reconnect_to_another_business_account_needs_explicit_confirmation(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=3")
+    ada = driver.user("UADMIN")
+    ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
+    form = fake.wait_for(lambda: fake.modal("UADMIN"))
+    ada.submit(form, {"token": {"value": "demo:business=hooli,accounts=3"}})
+    view = wait_modal_text(fake, "UADMIN", "Tick the box to confirm")
+    with app_ctx.db.begin() as session:
+        assert session.get(Connection, cid).business_account_name == "Acme Retail"
+    ada.submit(view, {"token": {"value": "demo:business=hooli,accounts=3"}, "confirm_business": {"value": ["yes"]}})
+    wait_modal_text(fake, "UADMIN", "Re-connected")
+    with app_ctx.db.begin() as session:
+        assert session.get(Connection, cid).business_account_name.startswith("Hooli")
+
+
+def test_delete_confirms_destroys_credentials_keeps_audit_and_is_idempotent(fake, driver, connect, app_ctx):
+    cid = connect()
+    ada = driver.user("UADMIN")
+    card = _open_settings(fake, ada, cid)
+    ada.click(card, "connection.share")  # a second copy of the card, in the channel
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    with pytest.raises(AssertionError, match="confirm"):
+        ada.click(shared, "connection.delete")  # Slack's confirmation dialog comes first
+    ada.click(shared, "connection.delete", confirm=True)
+    fake.wait_for(lambda: "was deleted" in texts(fake.message("C0DATA", shared.ts).blocks))
+    ada.click(card, "connection.delete", confirm=True)  # the other, older copy
+    fake.wait_for(lambda: [m for m in fake.ephemerals("UADMIN") if "already deleted" in m.visible_text])
+    with app_ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        assert c.credentials is None and c.deleted_by == "UADMIN"
+    assert [r.action for r in audit_rows(app_ctx) if r.action == "connection.delete"] == ["connection.delete"]
+    driver.user("UVIEW").command("/connections", channel="C0DATA")
+    assert "No connections yet" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+
+
+def test_operator_cannot_delete(fake, driver, connect, app_ctx):
+    cid = connect()
+    otto = driver.user("UOPS")
+    otto.click(_open_settings(fake, otto, cid), "connection.delete", confirm=True)
+    fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "admin role to delete a connection" in m.visible_text])
+    with app_ctx.db.begin() as session:
+        assert session.get(Connection, cid).deleted_at is None
+
+
+def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog):
+    caplog.set_level(logging.DEBUG)
+    ada = driver.user("UADMIN")
+    token = f"demo:seed={PLANT},accounts=3"
+    ada.submit(open_form(fake, ada), {"token": {"value": token}})
+    wait_modal_text(fake, "UADMIN", "is connected")
+    cid = fake.wait_for(lambda: _connection_id(app_ctx))
+    ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
+    ada.submit(fake.wait_for(lambda: fake.modal("UADMIN")), {"token": {"value": token}})
+    wait_modal_text(fake, "UADMIN", "Re-connected")
+    # Slack saw nothing: not in any call the app made
+    assert PLANT not in texts([c.args for c in fake.calls()])
+    assert PLANT not in caplog.text
+    # the database holds it only encrypted
+    with app_ctx.db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                assert PLANT not in repr(tuple(row)), table.name
+    assert PLANT not in texts([r.details for r in audit_rows(app_ctx)])
+
+
+def _connection_id(ctx):
+    with ctx.db.begin() as session:
+        return session.scalar(select(Connection.id))
