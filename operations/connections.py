@@ -54,9 +54,10 @@ def check_new_credentials(source: Source, credentials: Credentials) -> CheckedCr
     try:
         business = source.business_account(credentials)
     except SourceError as error:
+        then = "Nothing was saved; try again in a minute." if error.status is CheckStatus.TRANSIENT else "Nothing was saved."
         raise InvalidInput(
             f"Could not read the business account: {error.message}",
-            {field: f"Could not read the business account: {error.message}. Nothing was saved."},
+            {field: f"Could not read the business account: {error.message} {then}"},
         ) from None
     return CheckedCredentials(credentials, business.id, business.name)
 
