@@ -197,7 +197,8 @@ def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog):
     wait_modal_text(fake, "UADMIN", "is connected")
     cid = fake.wait_for(lambda: _connection_id(app_ctx))
     ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
-    ada.submit(fake.wait_for(lambda: fake.modal("UADMIN")), {"token": {"value": token}})
+    form = fake.wait_for(lambda: fake.modal("UADMIN") and fake.modal("UADMIN").callback_id == "connection.reconnect.submit" and fake.modal("UADMIN"))
+    ada.submit(form, {"token": {"value": token}})
     wait_modal_text(fake, "UADMIN", "Re-connected")
     # Slack saw nothing: not in any call the app made
     assert PLANT not in texts([c.args for c in fake.calls()])
