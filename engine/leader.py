@@ -1,0 +1,110 @@
+"""Leader election: only one scheduler acts at a time.
+
+Both locks are released by the operating system or the server when their holder dies, so a
+killed leader never blocks a successor: PostgreSQL ends a session advisory lock with the
+session, the kernel drops an flock with the process's last descriptor of the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+
+from engine.context import Context
+
+# Any constant shared by every connbot process on one database ("connbot" in ASCII).
+ADVISORY_LOCK_KEY = 0x636F6E6E626F74
+LOCK_FILE_NAME = "scheduler.lock"
+
+
+class LeaderLock(Protocol):
+    def acquire(self) -> bool:
+        """Take the lock without waiting; True when held (also when already held)."""
+
+    def held(self) -> bool:
+        """Whether the lock is still ours (a lost database session loses it)."""
+
+    def release(self) -> None: ...
+
+
+class AdvisoryLock:
+    """`pg_try_advisory_lock` on a connection of its own, kept open for the leader's lifetime."""
+
+    def __init__(self, engine: Engine, key: int = ADVISORY_LOCK_KEY):
+        self._engine = engine
+        self._key = key
+        self._conn: Connection | None = None
+
+    def acquire(self) -> bool:
+        if self._conn is not None:
+            return True
+        # Autocommit: a session lock must not depend on a transaction staying open.
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key})
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.scalar(text("SELECT 1"))
+            return True
+        except Exception:
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        # Closing the session, rather than unlocking, cannot leave a lock on a pooled connection.
+        self._conn.invalidate()
+        self._conn.close()
+        self._conn = None
+
+
+class FileLock:
+    """An exclusive, non-blocking flock on a file (SQLite deployments: one host, one data dir)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+def leader_lock(ctx: Context) -> LeaderLock:
+    if ctx.settings.is_sqlite:
+        return FileLock(ctx.settings.data_dir / LOCK_FILE_NAME)
+    return AdvisoryLock(ctx.db.engine)
