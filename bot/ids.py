@@ -23,6 +23,10 @@ class Callback(StrEnum):
     NEW_CONNECTION_SOURCE = "connection.new.source"
     NEW_CONNECTION_CREDENTIALS = "connection.new.credentials"
     RECONNECT = "connection.reconnect.submit"
+    EXTRACT_ACCOUNTS = "extract.accounts"
+    EXTRACT_TEMPLATE = "extract.template"
+    EXTRACT_CONFIGURE = "extract.configure"
+    EXTRACT_REVIEW = "extract.review"
 
 
 class Tab(StrEnum):

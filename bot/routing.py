@@ -50,3 +50,38 @@ class OrderRef:
     c: int
     o: int  # order id
     a: str = ""  # OrderAction
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the four-step Extract modal has collected so far (ids and choices, no secrets)."""
+
+    c: int  # connection id
+    k: str  # idempotency key of the eventual Create
+    a: tuple[int, ...] = ()  # selected account ids
+    q: str | None = None  # account search
+    p: int = 0  # account page
+    t: str | None = None  # template
+    n: str | None = None  # order name
+    h: int | None = 30  # historical depth in days
+    s: str | None = None  # load since (YYYY-MM-DD)
+    sk: str = "daily"  # schedule kind
+    se: int = 6  # every N hours
+    sa: str = "06:00"  # at
+    sw: int = 0  # weekday
+    sd: int = 1  # day of month
+    tz: str = "UTC"
+    f: tuple[str, ...] | None = None  # chosen fields; None: the template's defaults
+    ch: str | None = None  # channel of the card
+    ts: str | None = None  # ts of the card when it is a channel message
+
+    def but(self, **changes) -> "Draft":
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+def unpack_draft(text: str | None) -> Draft:
+    draft = unpack(Draft, text)
+    # JSON brings lists back; the draft holds tuples.
+    return draft.but(a=tuple(draft.a or ()), f=tuple(draft.f) if draft.f is not None else None)

@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     serve.set_defaults(handler=_serve)
 
+    worker = commands.add_parser("worker", help="run only the scheduler (daily account syncs, extraction orders)")
+    worker.set_defaults(handler=_worker)
+
     db = commands.add_parser("db", help="database schema").add_subparsers(title="db commands", metavar="COMMAND")
     db.add_parser("upgrade", help="apply the migrations up to the newest").set_defaults(handler=_db_upgrade)
 
@@ -110,6 +113,12 @@ def _serve(settings: Settings, args) -> int:
     from connbot.server import run_app
 
     return run_app(settings, host=args.host, port=args.port, force_http=True)
+
+
+def _worker(settings: Settings, args) -> int:
+    from engine.scheduler import run_worker
+
+    return run_worker(settings)
 
 
 def _db_upgrade(settings: Settings, args) -> int:

@@ -44,8 +44,19 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
     from bot.app import create_app
     from connbot.runtime import build_context
 
+    from engine.scheduler import start_in_process
+
     ctx = build_context(settings)
     app, services = create_app(ctx)
+    scheduler = start_in_process(ctx)
+    try:
+        return _serve(app, ctx, settings, host=host, port=port, force_http=force_http)
+    finally:
+        scheduler.stop()
+        services.executor.shutdown(wait=False)
+
+
+def _serve(app: App, ctx, settings: Settings, *, host: str, port: int, force_http: bool) -> int:
     if settings.socket_mode and not force_http:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -13,9 +13,13 @@ from bot.routing import CardRef, OrderRef, unpack
 from bot.services import Services
 from bot.surface import Surface
 from bot.errors import guarded
-from core.errors import Conflict, NotYetAvailable, StaleAction
+from core.errors import Conflict, NotFound, StaleAction
 from engine.account_sync import run_sync
-from operations.cards import extract_blocker, load_card, Card
+from bot.blocks.orders import confirm_delete_order, notice_view
+from bot.ids import Callback, OrderAction
+from bot.routing import pack
+from operations.auth import Role
+from operations.orders import delete_order, request_run, set_paused
 from operations.sync import request_sync
 
 log = logging.getLogger(__name__)
@@ -43,28 +47,62 @@ def register(app: App, services: Services) -> None:
         refresh_card(services, surface, actor, ref.c, "accounts")
         services.background(_run_sync_with_progress, services, surface, actor, ref.c, run_id)
 
-    @app.action(Action.EXTRACT)
-    @guard
-    def extract(ack: Ack, body: dict, action: dict) -> None:
-        ack()
-        ref = unpack(CardRef, action.get("value"))
-        surface = Surface.of(body)
-        actor = services.roles.viewer(surface.team_id, surface.user_id)
-        card = load_card(services.ctx, actor, ref.c, "orders")
-        if not isinstance(card, Card):
-            refresh_card(services, surface, actor, ref.c, "orders")
-            return
-        blocker = extract_blocker(card.connection)
-        if blocker:
-            raise StaleAction(f"Extract is unavailable: {blocker}.")
-        raise NotYetAvailable("Setting up an extraction from Slack")
-
     @app.action(Action.ORDER_MENU)
     @guard
     def order_menu(ack: Ack, body: dict, action: dict) -> None:
         ack()
-        unpack(OrderRef, (action.get("selected_option") or {}).get("value"))
-        raise NotYetAvailable("Managing extraction orders from Slack")
+        ref = unpack(OrderRef, (action.get("selected_option") or {}).get("value"))
+        surface = Surface.of(body)
+        actor = services.roles.actor(surface.team_id, surface.user_id)
+        ctx = services.ctx
+        if ref.a == OrderAction.DELETE:
+            actor.require(Role.ADMIN, "delete an extraction order")
+            meta = pack(OrderRef(ref.c, ref.o, ref.a))
+            services.client.views_open(trigger_id=body["trigger_id"], view=confirm_delete_order(meta, _order_name(ctx, actor, ref)))
+            return
+        if ref.a == OrderAction.RUN_NOW:
+            try:
+                run_id = request_run(ctx, actor, ref.c, ref.o)
+            except Conflict as busy:
+                surface.tell(services.client, busy.message)
+                return
+            refresh_card(services, surface, actor, ref.c, "orders")
+            services.background(_run_then_refresh, services, surface, actor, ref.c, run_id)
+            return
+        if ref.a in (OrderAction.PAUSE, OrderAction.RESUME):
+            try:
+                set_paused(ctx, actor, ref.c, ref.o, ref.a == OrderAction.PAUSE)
+            except Conflict as already:
+                surface.tell(services.client, already.message)
+            refresh_card(services, surface, actor, ref.c, "orders")
+            return
+        raise StaleAction("This menu is from an older version of the card. Open it again with `/connections`.")
+
+    @app.view_submission(Callback.DELETE_ORDER)
+    @guard
+    def delete_order_confirmed(ack: Ack, body: dict, view: dict) -> None:
+        ref = unpack(OrderRef, view.get("private_metadata"))
+        actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
+        try:
+            delete_order(services.ctx, actor, ref.c, ref.o)
+        except (Conflict, NotFound) as gone:
+            ack(response_action="update", view=notice_view("Delete order", gone.message))
+            return
+        ack(response_action="update", view=notice_view("Delete order", "Deleted. Its schedule has stopped; the rows it loaded stay in the warehouse."))
+
+
+def _order_name(ctx, actor, ref: OrderRef) -> str:
+    from storage.repositories import Orders
+
+    with ctx.db.begin() as session:
+        return Orders(session, actor.team_id).get(ref.o, connection_id=ref.c).name
+
+
+def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, run_id: int) -> None:
+    from engine.extraction import execute_run
+
+    execute_run(services.ctx, actor.team_id, run_id)
+    refresh_card(services, surface, actor, connection_id, "orders")
 
 
 def _run_sync_with_progress(services: Services, surface: Surface, actor, connection_id: int, run_id: int) -> None:

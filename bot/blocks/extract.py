@@ -1,0 +1,224 @@
+"""The four-step Extract modal: select accounts, choose a template, configure it, check the result."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import Any
+
+from bot.blocks.common import actions, button, context, divider, mrkdwn, option, plain, plural, section
+from bot.ids import Callback
+from bot.routing import Draft, pack
+from engine.schedules import HOURLY_EVERY, WEEKDAYS, describe
+from sources.base import ExtractionTemplate
+
+VALUE = "value"
+ACCOUNTS_PAGE = 10  # Slack's checkbox group holds 10 options
+TITLE = "Extract"
+
+SCHEDULE_KINDS = (("hourly", "Hourly"), ("daily", "Daily"), ("weekly", "Weekly"), ("monthly", "Monthly"))
+
+
+class ExtractAction:
+    SEARCH = "extract.search"
+    PREV = "extract.accounts.prev"
+    NEXT = "extract.accounts.next"
+    BACK = "extract.back"
+
+
+def _modal(callback_id: str, step: int, blocks: list[dict], draft: Draft, submit: str) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(f"{TITLE} · step {step} of 4", 24),
+        "submit": plain(submit, 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": pack(draft),
+        "blocks": [context(mrkdwn(_steps(step)))] + blocks,
+    }
+
+
+def _steps(current: int) -> str:
+    names = ("Select accounts", "Choose extraction template", "Configure extraction template", "Check the result")
+    return "  ›  ".join(f"*{n}*" if i + 1 == current else n for i, n in enumerate(names))
+
+
+def _back(step: int) -> dict:
+    return actions(button("Back", ExtractAction.BACK, str(step)), block_id=f"back:{step}")
+
+
+def accounts_step(draft: Draft, total: int, page: list[tuple[int, str, str, datetime]]) -> dict:
+    """Step 1: active accounts, searchable, 10 a page; the selection survives paging."""
+    search = {
+        "type": "input",
+        "block_id": "accounts_search",
+        "dispatch_action": True,
+        "optional": True,
+        "label": plain("Search accounts by name or ID"),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": ExtractAction.SEARCH,
+            "initial_value": draft.q or "",
+            "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]},
+        },
+    }
+    blocks: list[dict] = [search]
+    if not page:
+        blocks.append(section(plain(f"No active account matches “{draft.q}”." if draft.q else "This connection has no active accounts.", 500)))
+    else:
+        options = [
+            {
+                "text": plain(name, 75),
+                "description": plain(f"{external_id} · added {added:%Y-%m-%d}", 75),
+                "value": str(account_id),
+            }
+            for account_id, external_id, name, added in page
+        ]
+        selected = [o for o in options if int(o["value"]) in draft.a]
+        element: dict[str, Any] = {"type": "checkboxes", "action_id": VALUE, "options": options}
+        if selected:
+            element["initial_options"] = selected
+        blocks.append(
+            {
+                # A new block id per page, so Slack shows this page's choices instead of keeping the last page's.
+                "type": "input",
+                "block_id": f"accounts:{draft.p}:{zlib.crc32((draft.q or '').encode()) % 10_000}",
+                "optional": True,
+                "label": plain(f"Active accounts {draft.p * ACCOUNTS_PAGE + 1}–{draft.p * ACCOUNTS_PAGE + len(page)} of {total:,}"),
+                "element": element,
+            }
+        )
+    nav = []
+    if draft.p > 0:
+        nav.append(button("Previous", ExtractAction.PREV))
+    if (draft.p + 1) * ACCOUNTS_PAGE < total:
+        nav.append(button("Next", ExtractAction.NEXT))
+    if nav:
+        blocks.append(actions(*nav, block_id="accounts_nav"))
+    blocks.append(context(mrkdwn(f"{plural(len(draft.a), 'account')} selected")))
+    return _modal(Callback.EXTRACT_ACCOUNTS, 1, blocks, draft, "Continue")
+
+
+def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> dict:
+    options = [
+        {"text": plain(t.title, 75), "description": plain(t.description, 75), "value": t.name} for t in templates[:10]
+    ]
+    element: dict[str, Any] = {"type": "radio_buttons", "action_id": VALUE, "options": options}
+    chosen = next((o for o in options if o["value"] == draft.t), None)
+    if chosen:
+        element["initial_option"] = chosen
+    blocks = [
+        {"type": "input", "block_id": "template", "label": plain("Extraction template"), "element": element},
+        _back(2),
+    ]
+    return _modal(Callback.EXTRACT_TEMPLATE, 2, blocks, draft, "Continue")
+
+
+def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str | None, *, optional=True) -> dict:
+    options = [option(text, value) for value, text in choices][:100]
+    element: dict[str, Any] = {"type": "static_select", "action_id": VALUE, "options": options}
+    chosen = next((o for o in options if o["value"] == initial), None)
+    if chosen:
+        element["initial_option"] = chosen
+    return {"type": "input", "block_id": block_id, "optional": optional, "label": plain(label), "element": element}
+
+
+def _multi(block_id: str, label: str, fields, chosen: set[str]) -> dict | None:
+    options = [option(f.label, f.name) for f in fields][:100]
+    if not options:
+        return None
+    element: dict[str, Any] = {"type": "multi_static_select", "action_id": VALUE, "options": options}
+    initial = [o for o in options if o["value"] in chosen]
+    if initial:
+        element["initial_options"] = initial
+    return {"type": "input", "block_id": block_id, "optional": block_id != "metrics", "label": plain(label), "element": element}
+
+
+def chosen_fields(draft: Draft, template: ExtractionTemplate) -> set[str]:
+    if draft.f is not None:
+        return set(draft.f)
+    return {f.name for f in template.fields if f.default}
+
+
+def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[str]) -> dict:
+    chosen = chosen_fields(draft, template)
+    key = set(template.primary_key)
+    blocks: list[dict] = [
+        {
+            "type": "input",
+            "block_id": "name",
+            "label": plain("Order name"),
+            "element": {"type": "plain_text_input", "action_id": VALUE, "max_length": 255, "initial_value": draft.n or ""},
+        },
+        {
+            "type": "input",
+            "block_id": "history_days",
+            "optional": True,
+            "label": plain("Historical data depth, in days"),
+            "hint": plain("Or pick a date below to load data since then."),
+            "element": {
+                "type": "number_input", "action_id": VALUE, "is_decimal_allowed": False, "min_value": "1",
+                "max_value": "3650", **({"initial_value": str(draft.h)} if draft.h else {}),
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "load_since",
+            "optional": True,
+            "label": plain("Load data since"),
+            "element": {"type": "datepicker", "action_id": VALUE, **({"initial_date": draft.s} if draft.s else {})},
+        },
+        _select("schedule_kind", "Schedule", [(k, t) for k, t in SCHEDULE_KINDS], draft.sk, optional=False),
+        _select("schedule_every", "Hourly: every", [(str(h), f"{h} hours") for h in HOURLY_EVERY], str(draft.se)),
+        {
+            "type": "input",
+            "block_id": "schedule_at",
+            "optional": True,
+            "label": plain("Daily, weekly, monthly: at"),
+            "element": {"type": "timepicker", "action_id": VALUE, "initial_time": draft.sa},
+        },
+        _select("schedule_weekday", "Weekly: on", [(str(i), d) for i, d in enumerate(WEEKDAYS)], str(draft.sw)),
+        _select("schedule_day", "Monthly: on day", [(str(d), str(d)) for d in range(1, 29)], str(draft.sd)),
+        _select("schedule_timezone", "Time zone", [(tz, tz) for tz in timezones], draft.tz, optional=False),
+    ]
+    for block in (
+        _multi("dimensions", "Dimensions", [f for f in template.dimensions if f.name not in key], chosen),
+        _multi("metrics", "Metrics", template.metrics, chosen),
+    ):
+        if block:
+            blocks.append(block)
+    blocks.append(context(plain("Always extracted (primary key): " + ", ".join(template.field(n).label for n in template.primary_key), 2000)))
+    blocks.append(_back(3))
+    return _modal(Callback.EXTRACT_CONFIGURE, 3, blocks, draft, "Continue")
+
+
+def review_step(draft: Draft, template: ExtractionTemplate, accounts: list[tuple[int, str, str]], source_title: str) -> dict:
+    shown = ", ".join(f"{name} ({external_id})" for _, external_id, name in accounts[:20])
+    if len(accounts) > 20:
+        shown += f" and {len(accounts) - 20:,} more"
+    depth = f"since {draft.s}" if draft.s else f"the last {draft.h} days"
+    fields = [template.field(n).label for n in (draft.f or ()) if n in {f.name for f in template.fields}]
+    schedule = {"kind": draft.sk, "every_hours": draft.se, "at": draft.sa, "weekday": draft.sw, "day": draft.sd}
+    blocks = [
+        section(plain(f"Order: {draft.n}", 2000)),
+        section(plain(f"Data source: {source_title} · template: {template.title}", 2000)),
+        section(plain(f"Accounts ({len(accounts)}): {shown}", 3000)),
+        section(plain(f"History: {depth} · Schedule: {describe(schedule, draft.tz)}", 2000)),
+        section(plain("Fields: " + ", ".join(fields), 3000)),
+        divider(),
+        context(mrkdwn("*Create* saves the order and starts its first run (the historical backfill) at once.")),
+        _back(4),
+    ]
+    return _modal(Callback.EXTRACT_REVIEW, 4, blocks, draft, "Create")
+
+
+def created(order_name: str, note: str) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": "extract.created",
+        "title": plain(TITLE, 24),
+        "close": plain("Done", 24),
+        "blocks": [section(plain(f"Created the extraction order “{order_name}”.", 2000)), context(mrkdwn(note))],
+    }
+
+

@@ -1,0 +1,220 @@
+"""Extraction orders: create (the four-step set-up), run now, pause, resume, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.events import ConnectionChanged
+from engine import schedules
+from engine.context import Context
+from operations.audit import audit
+from operations.auth import Actor, Role
+from operations.cards import extract_blocker, load_card, Card
+from operations.validation import clean_text
+from sources.base import ExtractionTemplate
+from storage.models import Account, ExtractionOrder, OrderAccount, OrderStatus
+from storage.repositories import Connections, Orders
+
+MAX_ACCOUNTS_PER_ORDER = 150  # what the set-up modal can carry, ids only
+MAX_HISTORY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """What the four steps collected."""
+
+    account_ids: tuple[int, ...]
+    template: str
+    name: str
+    fields: tuple[str, ...]
+    schedule: dict = field(default_factory=dict)
+    timezone: str = "UTC"
+    history_days: int | None = 30
+    load_since: date | None = None
+
+
+def template_of(ctx: Context, source_name: str, template: str) -> ExtractionTemplate:
+    for t in ctx.source(source_name).templates():
+        if t.name == template:
+            return t
+    raise InvalidInput("Choose an extraction template.", {"template": "Choose one of the templates listed."})
+
+
+def require_extract_available(ctx: Context, actor: Actor, connection_id: int) -> Card:
+    """The seed: Extract only for an active connection with at least one active account."""
+    card = load_card(ctx, actor, connection_id, "orders")
+    if not isinstance(card, Card):
+        raise NotFound("This connection was deleted.")
+    blocker = extract_blocker(card.connection)
+    if blocker:
+        from core.errors import StaleAction
+
+        raise StaleAction(f"Extract is unavailable: {blocker}.")
+    return card
+
+
+def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) -> OrderSpec:
+    """Checks every field; InvalidInput names the field to fix."""
+    template = template_of(ctx, source_name, spec.template)
+    name = clean_text(spec.name, field="name", label="Order name", max_length=255)
+    if spec.load_since is None:
+        if spec.history_days is None or not 1 <= spec.history_days <= MAX_HISTORY_DAYS:
+            raise InvalidInput("Historical depth is out of range.", {"history_days": f"Enter a number of days from 1 to {MAX_HISTORY_DAYS}."})
+    elif spec.load_since > today:
+        raise InvalidInput("The start date is in the future.", {"load_since": "Pick a date today or earlier."})
+    known = {f.name for f in template.fields}
+    unknown = [f for f in spec.fields if f not in known]
+    if unknown:
+        raise InvalidInput("Unknown fields.", {"metrics": f"Not fields of this template: {', '.join(unknown)}."})
+    fields = tuple(dict.fromkeys([*template.primary_key, *spec.fields]))  # the key cannot be removed
+    if not any(template.field(f).kind == "metric" for f in fields):
+        raise InvalidInput("Choose at least one metric.", {"metrics": "Choose at least one metric."})
+    schedule = schedules.validate(spec.schedule, spec.timezone)
+    if not spec.account_ids:
+        raise InvalidInput("Select at least one account.", {"accounts": "Select at least one account."})
+    if len(spec.account_ids) > MAX_ACCOUNTS_PER_ORDER:
+        raise InvalidInput("Too many accounts.", {"accounts": f"Select at most {MAX_ACCOUNTS_PER_ORDER} accounts per order."})
+    return OrderSpec(tuple(dict.fromkeys(spec.account_ids)), template.name, name, fields, schedule, spec.timezone,
+                     None if spec.load_since else spec.history_days, spec.load_since)
+
+
+def create_order(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec, *, idempotency_key: str) -> tuple[int, bool]:
+    """Returns (order id, created). The same idempotency key (a double submit) finds the same order."""
+    actor.require(Role.OPERATOR, "set up an extraction")
+    with ctx.db.begin() as session:
+        existing = session.scalar(select(ExtractionOrder.id).where(ExtractionOrder.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing, False
+    require_extract_available(ctx, actor, connection_id)
+    with ctx.db.begin() as session:
+        connection = Connections(session, actor.team_id).get(connection_id)
+        spec = validate_spec(ctx, connection.source, spec, ctx.clock.now().date())
+        accounts = session.scalars(
+            select(Account).where(Account.connection_id == connection.id, Account.id.in_(spec.account_ids))
+        ).all()
+        usable = [a for a in accounts if a.active and a.removed_at is None]
+        if len(usable) != len(spec.account_ids):
+            raise InvalidInput(
+                "Some selected accounts are no longer active.",
+                {"accounts": "Some selected accounts are no longer active; go back and select again."},
+            )
+    try:
+        with ctx.db.begin() as session:
+            order = ExtractionOrder(
+                team_id=actor.team_id, connection_id=connection_id, name=spec.name, template=spec.template,
+                fields=list(spec.fields), history_days=spec.history_days, load_since=spec.load_since,
+                schedule=spec.schedule, timezone=spec.timezone, status=OrderStatus.ACTIVE,
+                created_by=actor.user_id or "system", created_at=ctx.clock.now(), idempotency_key=idempotency_key,
+            )
+            session.add(order)
+            session.flush()
+            session.add_all(OrderAccount(order_id=order.id, account_id=a) for a in spec.account_ids)
+            audit(ctx, session, actor, "order.create", connection_id=connection_id, order_id=order.id,
+                  template=spec.template, accounts=len(spec.account_ids), schedule=spec.schedule)
+            order_id = order.id
+    except IntegrityError:  # the same submit raced us: it created the order
+        with ctx.db.begin() as session:
+            found = session.scalar(select(ExtractionOrder.id).where(ExtractionOrder.idempotency_key == idempotency_key))
+        if found is None:
+            raise
+        return found, False
+    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
+    return order_id, True
+
+
+def _order(ctx: Context, actor: Actor, connection_id: int, order_id: int):
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        return Orders(session, actor.team_id).get(order_id, connection_id=connection_id)
+
+
+def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, paused: bool) -> None:
+    actor.require(Role.OPERATOR, "pause or resume an order")
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        order = Orders(session, actor.team_id).get(order_id, connection_id=connection_id)
+        if paused and order.status == OrderStatus.PAUSED:
+            raise Conflict("This order is already paused.")
+        if not paused and order.status != OrderStatus.PAUSED:
+            raise Conflict("This order is not paused.")
+        order.status = OrderStatus.PAUSED if paused else OrderStatus.ACTIVE
+        audit(ctx, session, actor, "order.pause" if paused else "order.resume", connection_id=connection_id, order_id=order_id)
+    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
+
+
+def delete_order(ctx: Context, actor: Actor, connection_id: int, order_id: int) -> None:
+    """Its schedule ends; a run in progress stops at its next batch; loaded rows stay."""
+    actor.require(Role.ADMIN, "delete an extraction order")
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        order = session.scalars(
+            select(ExtractionOrder).where(
+                ExtractionOrder.id == order_id, ExtractionOrder.team_id == actor.team_id,
+                ExtractionOrder.connection_id == connection_id,
+            ).with_for_update()
+        ).first()
+        if order is None:
+            raise NotFound(f"Extraction order {order_id} no longer exists.")
+        if order.deleted_at is not None:
+            raise Conflict("This order was already deleted.")
+        order.deleted_at, order.deleted_by = ctx.clock.now(), actor.user_id
+        audit(ctx, session, actor, "order.delete", connection_id=connection_id, order_id=order_id)
+    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
+
+
+def request_run(ctx: Context, actor: Actor, connection_id: int, order_id: int) -> int:
+    """Run now: claims a run (Conflict when one is running); the caller executes it."""
+    from engine.extraction import start_run
+
+    actor.require(Role.OPERATOR, "run an order now")
+    _order(ctx, actor, connection_id, order_id)
+    run_id = start_run(ctx, actor.team_id, order_id, trigger="manual", user_id=actor.user_id)
+    with ctx.db.begin() as session:
+        audit(ctx, session, actor, "order.run", connection_id=connection_id, order_id=order_id, run_id=run_id)
+    return run_id
+
+
+def start_first_run(ctx: Context, actor: Actor, order_id: int) -> int:
+    from engine.extraction import start_run
+
+    return start_run(ctx, actor.team_id, order_id, trigger="created", user_id=actor.user_id)
+
+
+def active_accounts_page(ctx: Context, actor: Actor, connection_id: int, *, offset: int, limit: int, search: str | None):
+    """Step 1 of the set-up: active accounts, paged in SQL."""
+    from storage.repositories import Accounts
+
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        repo = Accounts(session, connection_id)
+        total = repo.count(search, active_only=True)
+        rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)
+        return total, [(a.id, a.external_id, a.name, a.added_at) for a in rows]
+
+
+def account_labels(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    from storage.repositories import Accounts
+
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        return [(a.id, a.external_id, a.name) for a in Accounts(session, connection_id).by_ids(list(account_ids))]
+
+
+def account_timezones(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[str]:
+    """The time zones of the selected accounts, for the schedule's time zone choice."""
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        return list(
+            session.scalars(
+                select(Account.timezone)
+                .where(Account.connection_id == connection_id, Account.id.in_(list(account_ids)))
+                .distinct()
+                .limit(50)
+            )
+        )
