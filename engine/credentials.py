@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
 from core.events import CredentialsBroke, CredentialsFixed, Event
 from sources.base import CheckStatus, SourceError
-from storage.models import Connection, CredentialsStatus
+from storage.models import Alert, Connection, CredentialsStatus
 
 # Definitive auth failures in a row before the status turns Error: one failure may be a fluke
 # of the platform (a token being refreshed), two are not.
@@ -28,6 +31,7 @@ def record_auth_failure(connection: Connection, error: SourceError, now: datetim
     if already_broken:
         return []
     connection.credentials_error_since = now
+    _open_alert(connection, now)
     return [CredentialsBroke(connection.team_id, connection.id, code, error.message, now)]
 
 
@@ -39,4 +43,24 @@ def record_auth_success(connection: Connection, now: datetime, *, by: str | None
     connection.credentials_error_message = None
     connection.credentials_error_since = None
     connection.credentials_checked_at = now
+    session = object_session(connection)
+    if session is None:  # a connection being made has no alerts yet
+        return []
+    for alert in session.scalars(select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))):
+        alert.resolved_at, alert.resolved_by = now, by
     return [CredentialsFixed(connection.team_id, connection.id, by, now)] if was_broken else []
+
+
+def _open_alert(connection: Connection, now: datetime) -> None:
+    """The alert row is written with the status change, so it cannot be lost; posting it to Slack
+    (and retrying that) is the Slack layer's job."""
+    session = object_session(connection)
+    has_open = session.scalar(select(Alert.id).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None)))
+    if has_open is None:
+        session.add(
+            Alert(
+                team_id=connection.team_id, connection_id=connection.id, channel=None,
+                error_code=connection.credentials_error_code, error_message=connection.credentials_error_message,
+                opened_at=now,
+            )
+        )

@@ -271,7 +271,7 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
-    channel: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(32))  # chosen when posted
     ts: Mapped[str | None] = mapped_column(String(32))  # None until posted
     error_code: Mapped[str | None] = mapped_column(String(128))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -281,6 +281,8 @@ class Alert(Base):
     last_reminded_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(32))
+    # When the alert message was updated to "Resolved"; NULL while that is still to do.
+    resolution_posted_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(
