@@ -9,7 +9,8 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
 from bot import errors
-from bot.handlers import cards, commands, connect, connection_actions, extract, home
+from bot.alerts import AlertPoster
+from bot.handlers import alerts, cards, commands, connect, connection_actions, extract, home
 from bot.roles import RoleResolver
 from bot.services import Services
 from engine.context import Context
@@ -42,6 +43,7 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
     )
     services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
     errors.register(app, services)
-    for module in (commands, cards, connect, connection_actions, extract, home):
+    for module in (commands, cards, connect, connection_actions, extract, home, alerts):
         module.register(app, services)
+    services.alerts = AlertPoster(services).attach()
     return app, services

@@ -16,6 +16,7 @@ class Action(StrEnum):
     ORDER_MENU = "order.menu"
     NEW_CONNECTION = "connection.new"
     HELP = "connections.help"
+    ALERT_CHANNEL = "connection.alert_channel"
 
 
 class Callback(StrEnum):
@@ -23,6 +24,7 @@ class Callback(StrEnum):
     NEW_CONNECTION_SOURCE = "connection.new.source"
     NEW_CONNECTION_CREDENTIALS = "connection.new.credentials"
     RECONNECT = "connection.reconnect.submit"
+    ESCALATE = "connection.escalate.submit"
     EXTRACT_ACCOUNTS = "extract.accounts"
     EXTRACT_TEMPLATE = "extract.template"
     EXTRACT_CONFIGURE = "extract.configure"

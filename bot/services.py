@@ -21,6 +21,7 @@ class Services:
     roles: RoleResolver
     # Slow work (source calls, syncs) runs here, off bolt's listener threads.
     executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
+    alerts: object = None  # the AlertPoster, set by create_app
 
     def background(self, fn, *args, **kwargs):
         def run():

@@ -116,7 +116,7 @@ def _serve(settings: Settings, args) -> int:
 
 
 def _worker(settings: Settings, args) -> int:
-    from engine.scheduler import run_worker
+    from connbot.server import run_worker
 
     return run_worker(settings)
 

@@ -49,11 +49,34 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
     ctx = build_context(settings)
     app, services = create_app(ctx)
     scheduler = start_in_process(ctx)
+    services.alerts.start()
     try:
         return _serve(app, ctx, settings, host=host, port=port, force_http=force_http)
     finally:
+        services.alerts.stop()
         scheduler.stop()
         services.executor.shutdown(wait=False)
+
+
+def run_worker(settings: Settings) -> int:
+    """The scheduler alone (beside HTTP replicas), posting the alerts its runs raise."""
+    from bot.app import create_app
+    from connbot.runtime import build_context
+    from engine.scheduler import start_in_process, wait_for_termination
+
+    ctx = build_context(settings)
+    services = None
+    if settings.has_slack:
+        _, services = create_app(ctx)
+        services.alerts.start()
+    else:
+        log.warning("connbot worker: no Slack settings, so credentials alerts are recorded but not posted")
+    scheduler = start_in_process(ctx)
+    wait_for_termination()
+    scheduler.stop()
+    if services:
+        services.alerts.stop()
+    return 0
 
 
 def _serve(app: App, ctx, settings: Settings, *, host: str, port: int, force_http: bool) -> int:

@@ -169,7 +169,7 @@ class Tombstone:
     deleted_at: datetime
 
 
-def _source_title(ctx: Context, name: str) -> str:
+def source_title(ctx: Context, name: str) -> str:
     try:
         return ctx.source(name).title
     except UnknownSource:
@@ -190,7 +190,7 @@ def _summary(ctx: Context, c: Connection, counts: AccountCounts, sync: AccountSy
     return ConnectionSummary(
         id=c.id,
         source=c.source,
-        source_title=_source_title(ctx, c.source),
+        source_title=source_title(ctx, c.source),
         title=c.title,
         business_account_name=c.business_account_name,
         business_account_id=c.business_account_id,

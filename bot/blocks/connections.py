@@ -306,9 +306,19 @@ def _settings(c: ConnectionSummary, tab: SettingsTab) -> list[dict[str, Any]]:
                     danger=True,
                 ),
             ),
+            button("Escalate to CSM", Action.ESCALATE, pack(CardRef(c.id, "settings"))),
             block_id="settings_actions",
         )
     )
+    channel_select = {
+        "type": "conversations_select",
+        "action_id": Action.ALERT_CHANNEL,
+        "placeholder": plain("Alert channel (default)"),
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+    }
+    if tab.alert_channel:
+        channel_select["initial_conversation"] = tab.alert_channel
+    blocks.append(actions(channel_select, block_id=f"alert_channel:{c.id}"))
     if tab.audit:
         lines = [
             f"{slack_date(e.at, '{date_short} {time}')} {user_mention(e.user_id)} "

@@ -1,0 +1,158 @@
+"""Posts credentials alerts and keeps them current: one alert when a connection breaks, at most
+one reminder a day as a thread reply, "Resolved by … at …" in place when it is fixed, and
+follow-ups in the connection's CSM escalation thread.
+
+Alert rows are written with the status change (engine/credentials.py), so a post that fails
+(channel missing, bot not invited, Slack down) is logged and retried by `flush`, never lost.
+Every step is claimed in the database first, so several processes can run this safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks.alerts import alert_message, alert_text, follow_up, reminder_text
+from bot.blocks.common import slack_date, user_mention
+from bot.services import Services
+from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed
+from operations.alerts import (
+    alert_card,
+    claim_post,
+    claim_reminder,
+    claim_resolution,
+    mark_post_failed,
+    mark_posted,
+    open_escalation,
+    to_mark_resolved,
+    to_post,
+    to_remind,
+)
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_SECONDS = 60.0
+
+
+class AlertPoster:
+    def __init__(self, services: Services):
+        self.services = services
+        self.ctx = services.ctx
+        self._lock = threading.Lock()  # one flush at a time in this process
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def attach(self) -> AlertPoster:
+        events = self.ctx.events
+        events.subscribe(CredentialsBroke, self._on_broke)
+        events.subscribe(CredentialsFixed, self._on_fixed)
+        events.subscribe(ConnectionChanged, self._on_changed)
+        return self
+
+    def start(self, every: float = FLUSH_EVERY_SECONDS) -> None:
+        """Retries and reminders in the background, for the life of the process."""
+
+        def loop() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.flush()
+                except Exception:
+                    log.exception("alert flush failed")
+
+        self._thread = threading.Thread(target=loop, name="connbot-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ---- events (published by the operation that changed the state) --------------------
+
+    def _on_broke(self, event: CredentialsBroke) -> None:
+        self.services.background(self.flush)
+        self.services.background(
+            self._escalation_reply, event.team_id, event.connection_id,
+            f":red_circle: The credentials broke again: {event.code}.",
+        )
+
+    def _on_fixed(self, event: CredentialsFixed) -> None:
+        self.services.background(self.flush)
+        by = user_mention(event.by, system="a successful check")
+        self.services.background(
+            self._escalation_reply, event.team_id, event.connection_id,
+            f":white_check_mark: Resolved by {by} at {slack_date(event.at)}.",
+        )
+
+    def _on_changed(self, event: ConnectionChanged) -> None:
+        if event.what == "deleted":
+            self.services.background(self.flush)
+            self.services.background(self._escalation_reply, event.team_id, event.connection_id, ":wastebasket: The connection was deleted.")
+        elif event.what == "reconnected":
+            self.services.background(self._escalation_reply, event.team_id, event.connection_id, ":link: Re-connected with new credentials.")
+
+    # ---- the work -----------------------------------------------------------------------
+
+    def flush(self, now: datetime | None = None) -> None:
+        now = now or self.ctx.clock.now()
+        with self._lock:
+            for alert_id in to_post(self.ctx):
+                self._post(alert_id)
+            for alert_id in to_mark_resolved(self.ctx):
+                if claim_resolution(self.ctx, alert_id, now):
+                    self._resolve(alert_id)
+            for alert_id in to_remind(self.ctx, now):
+                if claim_reminder(self.ctx, alert_id, now):
+                    self._remind(alert_id)
+
+    def _post(self, alert_id: int) -> None:
+        card = alert_card(self.ctx, alert_id)
+        if not card.channel:
+            mark_post_failed(self.ctx, alert_id, "no alert channel")
+            log.error(
+                "alert %s for connection %s not posted: no alert channel; set CONNBOT_ALERT_CHANNEL or choose one in the connection's Settings tab",
+                alert_id, card.connection_id,
+            )
+            return
+        if not claim_post(self.ctx, alert_id):
+            return
+        try:
+            response = self.services.client.chat_postMessage(channel=card.channel, text=alert_text(card), blocks=alert_message(card))
+        except SlackApiError as error:
+            code = error.response.get("error")
+            mark_post_failed(self.ctx, alert_id, code)
+            hint = " (invite connbot to the channel)" if code in ("not_in_channel", "channel_not_found") else ""
+            log.error("alert %s could not be posted to %s: %s%s; it will be retried", alert_id, card.channel, code, hint)
+            return
+        mark_posted(self.ctx, alert_id, response["channel"], response["ts"])
+
+    def _resolve(self, alert_id: int) -> None:
+        card = alert_card(self.ctx, alert_id)
+        client = self.services.client
+        try:
+            client.chat_update(channel=card.channel, ts=card.ts, text=alert_text(card), blocks=alert_message(card))
+            by = user_mention(card.resolved_by, system="a successful check")
+            client.chat_postMessage(
+                channel=card.channel, thread_ts=card.ts,
+                text=f":white_check_mark: Resolved by {by} at {slack_date(card.resolved_at)}.",
+            )
+        except SlackApiError as error:
+            log.error("alert %s: could not mark it resolved in Slack: %s", alert_id, error.response.get("error"))
+
+    def _remind(self, alert_id: int) -> None:
+        card = alert_card(self.ctx, alert_id)
+        try:
+            self.services.client.chat_postMessage(channel=card.channel, thread_ts=card.ts, text=reminder_text(card))
+        except SlackApiError as error:
+            log.error("alert %s: reminder not posted: %s", alert_id, error.response.get("error"))
+
+    def _escalation_reply(self, team_id: str, connection_id: int, text: str) -> None:
+        thread = open_escalation(self.ctx, team_id, connection_id)
+        if thread is None:
+            return
+        channel, thread_ts = thread
+        try:
+            self.services.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=follow_up(text))
+        except SlackApiError as error:
+            log.error("escalation follow-up for connection %s not posted: %s", connection_id, error.response.get("error"))

@@ -1,0 +1,109 @@
+"""Escalate to CSM, `@connbot status <id>` in threads, and the alert channel of a connection."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks.alerts import escalation_message, escalation_modal
+from bot.blocks.connections import help_message
+from bot.cards import card_message, refresh_card
+from bot.errors import guarded, user_message
+from bot.forms import form_values
+from bot.ids import Action, Callback
+from bot.routing import CardRef, unpack
+from bot.services import Services
+from bot.surface import Surface
+from core.errors import InvalidInput
+from operations.alerts import (
+    escalation_card,
+    open_escalation,
+    record_escalation,
+    require_escalation_channel,
+    set_alert_channel,
+)
+from operations.cards import Card, load_card
+from operations.deliveries import first_delivery
+
+log = logging.getLogger(__name__)
+
+STATUS = re.compile(r"\bstatus\s+#?(\d{1,18})\b", re.IGNORECASE)
+
+
+def register(app: App, services: Services) -> None:
+    guard = guarded(services)
+    ctx = services.ctx
+
+    @app.action(Action.ESCALATE)
+    @guard
+    def escalate(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        ref = unpack(CardRef, action.get("value"))
+        surface = Surface.of(body)
+        require_escalation_channel(ctx)
+        card = load_card(ctx, services.roles.viewer(surface.team_id, surface.user_id), ref.c)
+        title = card.connection.title if isinstance(card, Card) else f"connection {ref.c}"
+        services.client.views_open(trigger_id=body["trigger_id"], view=escalation_modal(ref.c, Callback.ESCALATE, title))
+
+    @app.view_submission(Callback.ESCALATE)
+    @guard
+    def escalation_submitted(ack: Ack, body: dict, view: dict) -> None:
+        ref = unpack(CardRef, view.get("private_metadata"))
+        team_id = Surface.of(body).team_id
+        actor = services.roles.viewer(team_id, body["user"]["id"])
+        try:
+            card = escalation_card(ctx, actor, ref.c, form_values(view).get("reason") or "")
+        except InvalidInput as bad:
+            ack(response_action="errors", errors={"reason": next(iter(bad.fields.values()), bad.message)})
+            return
+        channel = require_escalation_channel(ctx)
+        blocks = escalation_message(card, ctx.settings.csm_group)
+        text = f"Escalation for connection {card.connection_id}"
+        thread = open_escalation(ctx, team_id, ref.c)
+        try:
+            if thread:  # one thread per connection: later escalations continue it
+                services.client.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=text, blocks=blocks)
+            else:
+                posted = services.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+                record_escalation(ctx, actor, ref.c, posted["channel"], posted["ts"], card.reason)
+        except SlackApiError as error:
+            ack(response_action="errors", errors={"reason": f"Slack refused the post in the escalation channel ({error.response.get('error')}); invite connbot there and try again."})
+            return
+        ack(response_action="update", view={
+            "type": "modal", "title": {"type": "plain_text", "text": "Escalate to CSM"},
+            "close": {"type": "plain_text", "text": "Done"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"Escalated in <#{thread[0] if thread else channel}>."}}],
+        })
+
+    @app.event("app_mention")
+    @guard
+    def mention(event: dict, body: dict) -> None:
+        if not first_delivery(ctx, body.get("event_id"), body.get("event_time")):
+            return
+        team_id = body.get("team_id") or event.get("team")
+        thread_ts = event.get("thread_ts") or event.get("ts")
+        match = STATUS.search(event.get("text") or "")
+        client = services.client
+        if match is None:
+            client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text="connbot help", blocks=help_message())
+            return
+        actor = services.roles.viewer(team_id, event.get("user", ""))
+        try:
+            blocks, text = card_message(services, actor, int(match[1]))
+        except Exception as error:  # said in the thread, where it was asked
+            blocks, text = None, user_message(error)
+        client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text=text, blocks=blocks)
+
+    @app.action(Action.ALERT_CHANNEL)
+    @guard
+    def alert_channel(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        surface = Surface.of(body)
+        # Selects carry no value: the block id names the connection.
+        connection_id = int(action.get("block_id", "").removeprefix("alert_channel:") or 0)
+        actor = services.roles.actor(surface.team_id, surface.user_id)
+        set_alert_channel(ctx, actor, connection_id, action.get("selected_conversation"))
+        refresh_card(services, surface, actor, connection_id, "settings")

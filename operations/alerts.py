@@ -1,0 +1,200 @@
+"""Credentials alerts for on-call and CSM escalations: what to post, and recording that it was.
+
+Alert rows are written by engine/credentials.py with the status change; this module tells the
+Slack layer what still has to be posted, updated or reminded, and records the outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from core.errors import InvalidInput
+from engine.context import Context
+from operations.audit import audit
+from operations.auth import Actor, Role
+from operations.cards import source_title
+from operations.validation import clean_text
+from storage.models import Alert, Connection, Escalation, ExtractionOrder, ExtractionRun
+from storage.repositories import Connections
+
+REMIND_EVERY = timedelta(days=1)
+MAX_POST_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class AlertCard:
+    id: int
+    team_id: str
+    connection_id: int
+    source_title: str
+    business_account_name: str
+    business_account_id: str
+    error_code: str | None
+    error_message: str | None
+    since: datetime
+    affected_orders: tuple[str, ...]
+    channel: str | None
+    ts: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    connection_deleted: bool
+
+
+def alert_card(ctx: Context, alert_id: int) -> AlertCard:
+    with ctx.db.begin() as session:
+        alert = session.get(Alert, alert_id)
+        connection = session.get(Connection, alert.connection_id)
+        orders = session.scalars(
+            select(ExtractionOrder.name).where(
+                ExtractionOrder.connection_id == connection.id, ExtractionOrder.deleted_at.is_(None)
+            ).order_by(ExtractionOrder.id).limit(20)
+        ).all()
+        return AlertCard(
+            alert.id, alert.team_id, connection.id, source_title(ctx, connection.source),
+            connection.business_account_name, connection.business_account_id, alert.error_code, alert.error_message,
+            alert.opened_at, tuple(orders), alert.channel or connection.alert_channel or ctx.settings.alert_channel,
+            alert.ts, alert.resolved_at, alert.resolved_by, connection.is_deleted,
+        )
+
+
+def to_post(ctx: Context) -> list[int]:
+    """Open alerts not yet in Slack (new, or whose post failed and is retried)."""
+    with ctx.db.begin() as session:
+        return list(session.scalars(
+            select(Alert.id).where(Alert.ts.is_(None), Alert.resolved_at.is_(None), Alert.post_attempts < MAX_POST_ATTEMPTS)
+            .order_by(Alert.id)
+        ))
+
+
+def to_mark_resolved(ctx: Context) -> list[int]:
+    with ctx.db.begin() as session:
+        return list(session.scalars(
+            select(Alert.id).where(Alert.ts.is_not(None), Alert.resolved_at.is_not(None), Alert.resolution_posted_at.is_(None))
+            .order_by(Alert.id)
+        ))
+
+
+def to_remind(ctx: Context, now: datetime) -> list[int]:
+    """Still broken after a day: at most one reminder a day."""
+    cutoff = now - REMIND_EVERY
+    with ctx.db.begin() as session:
+        return list(session.scalars(
+            select(Alert.id).where(
+                Alert.ts.is_not(None), Alert.resolved_at.is_(None), Alert.opened_at <= cutoff,
+                or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff),
+            ).order_by(Alert.id)
+        ))
+
+
+def claim_post(ctx: Context, alert_id: int) -> bool:
+    """One poster per attempt, however many processes look at the same row."""
+    with ctx.db.begin() as session:
+        attempts = session.scalar(select(Alert.post_attempts).where(Alert.id == alert_id, Alert.ts.is_(None)))
+        if attempts is None:
+            return False
+        claimed = session.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.ts.is_(None), Alert.post_attempts == attempts)
+            .values(post_attempts=attempts + 1)
+        )
+        return claimed.rowcount == 1
+
+
+def mark_posted(ctx: Context, alert_id: int, channel: str, ts: str) -> None:
+    with ctx.db.begin() as session:
+        alert = session.get(Alert, alert_id)
+        alert.channel, alert.ts, alert.last_post_error = channel, ts, None
+
+
+def mark_post_failed(ctx: Context, alert_id: int, error: str) -> None:
+    with ctx.db.begin() as session:
+        session.get(Alert, alert_id).last_post_error = error
+
+
+def claim_resolution(ctx: Context, alert_id: int, now: datetime) -> bool:
+    with ctx.db.begin() as session:
+        done = session.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.resolution_posted_at.is_(None)).values(resolution_posted_at=now)
+        )
+        return done.rowcount == 1
+
+
+def claim_reminder(ctx: Context, alert_id: int, now: datetime) -> bool:
+    cutoff = now - REMIND_EVERY
+    with ctx.db.begin() as session:
+        done = session.execute(
+            update(Alert).where(
+                Alert.id == alert_id, or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff)
+            ).values(last_reminded_at=now)
+        )
+        return done.rowcount == 1
+
+
+def set_alert_channel(ctx: Context, actor: Actor, connection_id: int, channel: str | None) -> None:
+    actor.require(Role.ADMIN, "change the alert channel")
+    with ctx.db.begin() as session:
+        connection = Connections(session, actor.team_id).get(connection_id)
+        connection.alert_channel = channel
+        audit(ctx, session, actor, "connection.alert_channel", connection_id=connection_id, channel=channel or "default")
+
+
+# ---- escalations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EscalationCard:
+    connection_id: int
+    source_title: str
+    business_account_name: str
+    business_account_id: str
+    credentials_status: str
+    error_message: str | None
+    recent_runs: tuple[tuple[str, datetime, str, int, str | None], ...]  # (order, when, status, rows, error)
+    escalated_by: str
+    reason: str
+
+
+def escalation_card(ctx: Context, actor: Actor, connection_id: int, reason: str) -> EscalationCard:
+    reason = clean_text(reason, field="reason", label="Reason", max_length=1000)
+    with ctx.db.begin() as session:
+        c = Connections(session, actor.team_id).get(connection_id)
+        runs = session.execute(
+            select(ExtractionOrder.name, ExtractionRun.started_at, ExtractionRun.status, ExtractionRun.rows, ExtractionRun.error)
+            .join(ExtractionOrder, ExtractionOrder.id == ExtractionRun.order_id)
+            .where(ExtractionRun.connection_id == c.id)
+            .order_by(ExtractionRun.started_at.desc(), ExtractionRun.id.desc())
+            .limit(5)
+        ).all()
+        return EscalationCard(
+            c.id, source_title(ctx, c.source), c.business_account_name, c.business_account_id, c.credentials_status,
+            c.credentials_error_message, tuple(tuple(r) for r in runs), actor.user_id or "connbot", reason,
+        )
+
+
+def open_escalation(ctx: Context, team_id: str, connection_id: int) -> tuple[str, str] | None:
+    """(channel, thread_ts) of the connection's escalation thread, if there is one."""
+    with ctx.db.begin() as session:
+        row = session.execute(
+            select(Escalation.channel, Escalation.thread_ts).where(
+                Escalation.team_id == team_id, Escalation.connection_id == connection_id, Escalation.closed_at.is_(None)
+            ).order_by(Escalation.id.desc()).limit(1)
+        ).first()
+        return tuple(row) if row else None
+
+
+def record_escalation(ctx: Context, actor: Actor, connection_id: int, channel: str, thread_ts: str, reason: str) -> None:
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        session.add(Escalation(
+            team_id=actor.team_id, connection_id=connection_id, channel=channel, thread_ts=thread_ts,
+            reason=reason, created_by=actor.user_id or "connbot", created_at=ctx.clock.now(),
+        ))
+        audit(ctx, session, actor, "connection.escalate", connection_id=connection_id, channel=channel)
+
+
+def require_escalation_channel(ctx: Context) -> str:
+    if not ctx.settings.escalation_channel:
+        raise InvalidInput("No escalation channel is configured: set CONNBOT_ESCALATION_CHANNEL to a channel ID and restart connbot.")
+    return ctx.settings.escalation_channel

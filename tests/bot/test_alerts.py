@@ -1,0 +1,125 @@
+"""Credentials alerts, reminders, resolution in place, escalation threads and `@connbot status`."""
+
+import json
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from engine.account_sync import sync_accounts
+from operations.auth import Actor, Role
+from operations.connections import reconnect
+from sources.base import Credentials
+from storage.models import Connection
+
+
+def texts(x) -> str:
+    return json.dumps(x, ensure_ascii=False)
+
+
+@pytest.fixture
+def alerting(fake, app_ctx):
+    fake.add_channel("C0ALERT", "oncall")
+    fake.add_channel("C0ESC", "escalations")
+    fake.add_usergroup("S0CSM", ["UADMIN"])
+    app_ctx.settings = replace(app_ctx.settings, alert_channel="C0ALERT", escalation_channel="C0ESC", csm_group="S0CSM")
+    return app_ctx
+
+
+def break_credentials(ctx, cid, times=2):
+    with ctx.db.begin() as session:
+        session.get(Connection, cid).credentials = ctx.vault.encrypt(Credentials({"token": "demo-expired"}))
+    for _ in range(times):
+        sync_accounts(ctx, "T0FAKE001", cid, trigger="schedule")
+
+
+def fix(ctx, cid, token="demo:accounts=30"):
+    admin = Actor("T0FAKE001", "UADMIN", Role.ADMIN)
+    reconnect(ctx, admin, cid, {"token": token})
+
+
+def alerts_in(fake):
+    return [m for m in fake.messages("C0ALERT") if not m.is_reply]
+
+
+def test_one_alert_with_fix_buttons_then_resolved_in_place(fake, services, alerting, connect):
+    cid = connect()
+    break_credentials(alerting, cid)
+    alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
+    shown = texts(alert.blocks)
+    assert "token_expired" in shown and f'"Connection:* {cid}' not in shown
+    for action in ("connection.reconnect", "connection.open", "connection.escalate"):
+        assert alert.find(action) is not None
+    break_credentials(alerting, cid, times=1)  # still broken: no second alert
+    services.alerts.flush()
+    assert len(alerts_in(fake)) == 1
+
+    fix(alerting, cid)
+    fake.wait_for(lambda: "Resolved" in texts(fake.message("C0ALERT", alert.ts).blocks))
+    updated = fake.message("C0ALERT", alert.ts)
+    assert updated.find("connection.reconnect") is None and "<@UADMIN>" in texts(updated.blocks)
+    replies = fake.wait_for(lambda: fake.thread("C0ALERT", alert.ts)[1:])
+    assert "Resolved by <@UADMIN>" in replies[-1].text
+
+
+def test_at_most_one_reminder_a_day_as_a_thread_reply(fake, services, alerting, connect, clock):
+    cid = connect()
+    break_credentials(alerting, cid)
+    alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
+    services.alerts.flush(clock.now() + timedelta(hours=5))
+    assert fake.thread("C0ALERT", alert.ts)[1:] == []
+    services.alerts.flush(clock.now() + timedelta(hours=25))
+    services.alerts.flush(clock.now() + timedelta(hours=30))
+    assert len(fake.thread("C0ALERT", alert.ts)[1:]) == 1
+    services.alerts.flush(clock.now() + timedelta(hours=50))
+    assert len(fake.thread("C0ALERT", alert.ts)[1:]) == 2
+
+
+def test_an_alert_that_cannot_be_posted_is_logged_and_retried(fake, services, alerting, connect, caplog):
+    fake.channel("C0ALERT").bot_member = False
+    cid = connect()
+    with caplog.at_level(logging.ERROR):
+        break_credentials(alerting, cid)
+        fake.wait_for(lambda: "could not be posted" in caplog.text)
+    assert "not_in_channel" in caplog.text and "invite connbot" in caplog.text
+    fake.clear_records()  # the refused post is the behaviour under test
+    fake.channel("C0ALERT").bot_member = True
+    services.alerts.flush()
+    assert len(alerts_in(fake)) == 1
+
+
+def test_escalation_thread_with_follow_ups(fake, driver, services, alerting, connect):
+    cid = connect()
+    break_credentials(alerting, cid)
+    alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
+    otto = driver.user("UOPS")
+    otto.click(alert, "connection.escalate")
+    modal = fake.wait_for(lambda: fake.modal("UOPS"))
+    done = otto.submit(modal, {"reason": {"value": "Token expired, <!channel> nobody can re-connect"}}).view
+    assert "Escalated in <#C0ESC>" in texts(done.blocks)
+    thread = fake.wait_for(lambda: fake.messages("C0ESC") and fake.messages("C0ESC")[0])
+    shown = texts(thread.blocks)
+    assert "<!subteam^S0CSM>" in shown and "<@UOPS>" in shown
+    reason_objects = [t for b in thread.blocks for t in [b.get("text")] if t and "nobody can re-connect" in t["text"]]
+    assert all(t["type"] == "plain_text" for t in reason_objects)  # a typed <!channel> pings no one
+
+    fix(alerting, cid)
+    replies = fake.wait_for(lambda: [m for m in fake.thread("C0ESC", thread.ts)[1:] if "Resolved" in m.text])
+    assert replies
+    otto.mention("C0ESC", f"<@U0FAKEBOT> status {cid}", thread_ts=thread.ts)
+    card = fake.wait_for(lambda: [m for m in fake.thread("C0ESC", thread.ts) if m.find("connection.tab.orders")])
+    assert card
+
+
+def test_status_mention_answers_once_even_when_slack_retries(fake, driver, connect):
+    cid = connect()
+    asked = driver.user("UOPS").mention("C0DATA", f"<@U0FAKEBOT> status {cid}")
+    question = fake.messages("C0DATA")[-1]
+    fake.wait_for(lambda: fake.thread("C0DATA", question.ts)[1:])
+    driver.retry(asked)
+    driver.user("UOPS").mention("C0DATA", "<@U0FAKEBOT> status 999999")
+    unknown = fake.messages("C0DATA")[-1]
+    fake.wait_for(lambda: [m for m in fake.thread("C0DATA", unknown.ts) if "There is no connection 999999" in (m.text or "")])
+    replies = [m for m in fake.thread("C0DATA", question.ts)[1:] if m.find("connection.tab.orders")]
+    assert len(replies) == 1
