@@ -1,0 +1,59 @@
+"""Sync accounts from the card: progress in place, the refreshed tab, a second press refused."""
+
+import json
+
+from engine.account_sync import start_sync
+from sources.base import Credentials
+from sources.demo import DemoSource
+from sources.registry import get_source
+from storage.models import Connection
+
+
+def texts(x) -> str:
+    return json.dumps(x, ensure_ascii=False)
+
+
+def open_accounts(fake, user, cid):
+    user.command("/connections", str(cid), channel="C0DATA")
+    user.click(fake.ephemerals(user.id)[-1], "connection.tab.accounts")
+    return fake.wait_for(lambda: "Sync accounts" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1])
+
+
+def test_sync_shows_progress_then_what_changed(fake, driver, connect, app_ctx, clock):
+    # Pages of the source take 3 s of (controlled) time each, so progress is worth showing.
+    slow = DemoSource(sleep=lambda seconds: clock.advance(seconds=seconds))
+    slow.page_size = 500
+    app_ctx.source = lambda name: slow if name == "demo" else get_source(name)
+    cid = connect("demo:accounts=1000")
+    with app_ctx.db.begin() as session:
+        session.get(Connection, cid).credentials = app_ctx.vault.encrypt(Credentials({"token": "demo:accounts=1500,latency=3000"}))
+    otto = driver.user("UOPS")
+    card = open_accounts(fake, otto, cid)
+    otto.click(card, "connection.sync_accounts")
+    fake.wait_for(lambda: "+500 added" in texts(fake.ephemerals("UOPS")[-1].blocks), timeout=10)
+    posted = [texts(c.args) for c in fake.calls("response_url")]
+    assert any("Syncing accounts… 1,000 read" in p or "Syncing accounts… 500 read" in p for p in posted)
+    final = fake.ephemerals("UOPS")[-1]
+    assert "by <@UOPS>" in texts(final.blocks) and "of 1,500" in texts(final.blocks)
+    assert len(fake.calls("response_url")) <= 5  # Slack allows five uses of a response_url
+
+
+def test_a_second_press_while_syncing_says_who_started_it(fake, driver, connect, app_ctx):
+    cid = connect("demo:accounts=5")
+    otto = driver.user("UOPS")
+    card = open_accounts(fake, otto, cid)
+    start_sync(app_ctx, "T0FAKE001", cid, trigger="manual", user_id="UADMIN")
+    otto.click(card, "connection.sync_accounts")
+    fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "already syncing, started by <@UADMIN>" in m.visible_text])
+    shown = fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "Syncing accounts…" in texts(m.blocks)])[0]
+    assert shown.find("connection.sync_accounts") is None  # no button while a sync runs
+
+
+def test_viewer_cannot_sync(fake, driver, connect, services):
+    from dataclasses import replace
+
+    services.roles.settings = replace(services.roles.settings, operators=("UOPS",))
+    cid = connect("demo:accounts=5")
+    vera = driver.user("UVIEW")
+    vera.click(open_accounts(fake, vera, cid), "connection.sync_accounts")
+    fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "operator role to sync accounts" in m.visible_text])
