@@ -1,0 +1,576 @@
+"""Extraction runs: one execution of an extraction order, from the source's `extract` into the
+warehouse named by CONNBOT_WAREHOUSE.
+
+`start_run` claims the run row (one running run per order, a scheduled occurrence once) and fixes
+its date range; `execute_run` streams the batches into the warehouse, which merges them on the
+template's key, and records the outcome. A Slack handler claims in the request (so a refusal is
+answered at once) and executes with `execute_in_background`; the scheduler uses
+`scheduled_order_runner`.
+
+Date ranges, as whole days in the order's time zone (`today` included, its figures partial):
+- the first run ("created") is the backfill: from `load_since`, or `history_days` before the day
+  the order was created;
+- a later run ("schedule", "manual") reloads LOOKBACK_DAYS[kind] days back: every day since the
+  previous occurrence (whose own day was still partial) plus SETTLE_DAYS before it, because
+  platforms keep revising recent figures (late conversions, invalid-click refunds). It also
+  reaches back to the end of the last successful run, so days missed while runs failed, the
+  credentials were broken or the order was paused are filled in; and as long as no run has
+  completed the backfill (the first run failed or was interrupted), a later run is the backfill;
+- never earlier than the backfill start.
+
+Stopping: `should_stop` runs one small SELECT per batch; a deleted connection or order ends the
+run at the next batch boundary as `cancelled`, and what was loaded stays. Pausing an order does
+not stop a run in progress: it stops the schedule (and refuses scheduled runs that race with it);
+the run under way finishes, as a run started just before the pause would have.
+
+Crash safety: the process executing a run holds a lease on it (a PostgreSQL session advisory lock,
+or an flock on SQLite), taken before the run row is committed and dropped by the server or the
+kernel when the process dies. `recover_interrupted` fails the running runs nobody holds, so it is
+safe at the start-up of any process while others keep running theirs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import count
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, exists, func, select, text, update
+from sqlalchemy.engine import Connection as DbConnection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.errors import Conflict, NotFound
+from core.events import ConnectionChanged, Event
+from engine.context import Context
+from engine.credentials import record_auth_failure, record_auth_success
+from engine.warehouse import LoadResult, WarehouseError, open_warehouse
+from sources.base import Batch, CheckStatus, SourceError
+from sources.registry import UnknownSource
+from storage.models import (
+    Account,
+    Connection,
+    CredentialsStatus,
+    ExtractionOrder,
+    ExtractionRun,
+    OrderAccount,
+    OrderStatus,
+    RunStatus,
+)
+from storage.repositories import Connections, Orders
+from storage.vault import VaultError
+
+log = logging.getLogger(__name__)
+
+TRIGGERS = ("created", "schedule", "manual")
+
+SETTLE_DAYS = 2
+# The longest gap between two occurrences, in days (an hourly order runs at least every 12 h,
+# so its previous run was today or yesterday; a monthly one on day 1..28), plus SETTLE_DAYS.
+LOOKBACK_DAYS = {
+    "hourly": 1 + SETTLE_DAYS,
+    "daily": 1 + SETTLE_DAYS,
+    "weekly": 7 + SETTLE_DAYS,
+    "monthly": 31 + SETTLE_DAYS,
+}
+
+TRANSIENT_ATTEMPTS = 4
+BACKOFF_SECONDS = (2.0, 8.0, 30.0)
+# A platform's retry_after is honoured up to this, so one answer cannot park a worker for hours.
+MAX_WAIT_SECONDS = 300.0
+
+INTERNAL_ERROR = "Internal error; see the logs."
+INTERRUPTED = "Interrupted by a restart of connbot."
+CONNECTION_DELETED = "The connection was deleted."
+ORDER_DELETED = "The extraction order was deleted."
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    status: RunStatus
+    rows: int
+    error: str | None = None
+
+
+def lookback_days(schedule: dict) -> int:
+    """Days before today that a later run of an order with this schedule reloads."""
+    # An order without a schedule is run by hand only: treated as daily.
+    return LOOKBACK_DAYS.get(schedule.get("kind"), LOOKBACK_DAYS["daily"])
+
+
+# --- claiming a run -------------------------------------------------------------------------
+
+
+def start_run(
+    ctx: Context, team_id: str, order_id: int, *, trigger: str, user_id: str | None = None,
+    scheduled_for: datetime | None = None,
+) -> int:
+    """Claim a run of the order and fix its date range; returns the run id.
+
+    Raises NotFound (order or connection deleted) or Conflict (already running, occurrence
+    already run, paused for a scheduled run, broken credentials, no account to extract).
+    The lease taken here is released by `execute_run`: call it next, in this process.
+    """
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown run trigger {trigger!r}; expected one of {TRIGGERS}")
+    try:
+        run_id, connection_id, lease = _claim(ctx, team_id, order_id, trigger, user_id, scheduled_for)
+    except IntegrityError:
+        with ctx.db.begin() as session:
+            running = _running(session, order_id)
+        if running is None:  # the unique (order, scheduled_for): this occurrence already ran
+            raise Conflict("This scheduled run of the order has already run.") from None
+        raise _already_running(running) from None
+    _Lease.keep(ctx, run_id, lease)
+    ctx.events.publish(ConnectionChanged(team_id, connection_id, "run"))  # the card shows Syncing
+    return run_id
+
+
+def _claim(
+    ctx: Context, team_id: str, order_id: int, trigger: str, user_id: str | None, scheduled_for: datetime | None
+) -> tuple[int, int, _Lease]:
+    lease = None
+    try:
+        with ctx.db.begin() as session:
+            order = Orders(session, team_id).get(order_id)
+            connection = Connections(session, team_id).get(order.connection_id, include_deleted=True)
+            _check_runnable(session, order, connection, trigger)
+            now = ctx.clock.now()
+            start, end = _run_range(session, order, trigger, now)
+            run = ExtractionRun(
+                order_id=order.id, connection_id=connection.id, trigger=trigger, triggered_by=user_id,
+                scheduled_for=scheduled_for, range_start=start, range_end=end, started_at=now,
+                status=RunStatus.RUNNING,
+            )
+            session.add(run)
+            session.flush()
+            # Held before the row is visible, so recovery never takes a live run for a dead one.
+            lease = _Lease.take(ctx, run.id)
+            if lease is None:
+                raise RuntimeError(f"extraction run {run.id} is new but its lease is held")
+            log.info("extraction run %s of order %s claimed (%s): %s .. %s", run.id, order.id, trigger, start, end)
+            return run.id, connection.id, lease
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+
+
+def _check_runnable(session: Session, order: ExtractionOrder, connection: Connection, trigger: str) -> None:
+    if connection.is_deleted:
+        raise NotFound("The connection of this extraction order was deleted, so the order no longer runs.")
+    running = _running(session, order.id)
+    if running is not None:
+        raise _already_running(running)
+    if trigger == "created" and session.scalar(select(exists().where(ExtractionRun.order_id == order.id))):
+        raise Conflict("The first run of this extraction order has already started.")
+    if trigger == "schedule" and order.status == OrderStatus.PAUSED:
+        raise Conflict("This extraction order is paused; its schedule starts again when it is resumed.")
+    if connection.credentials_status == CredentialsStatus.ERROR:
+        raise Conflict(
+            f"The credentials of this connection are not working ({connection.credentials_error_message}). "
+            "Re-connect it, then run the order again."
+        )
+    if not _account_ids(session, order, limit=1):
+        raise Conflict(
+            "None of this order's accounts is active and enabled for extraction. "
+            "Enable accounts on the connection's Accounts tab, or edit the order."
+        )
+
+
+def _running(session: Session, order_id: int) -> ExtractionRun | None:
+    return session.scalars(
+        select(ExtractionRun).where(ExtractionRun.order_id == order_id, ExtractionRun.status == RunStatus.RUNNING)
+    ).first()
+
+
+def _already_running(run: ExtractionRun) -> Conflict:
+    who = f"<@{run.triggered_by}>" if run.triggered_by else "the schedule"
+    error = Conflict(f"This order is already running, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.")
+    error.run_id = run.id
+    return error
+
+
+def _account_ids(session: Session, order: ExtractionOrder, limit: int | None = None) -> list[str]:
+    """External ids of the order's accounts that are active and enabled for extraction."""
+    query = (
+        select(Account.external_id)
+        .join(OrderAccount, OrderAccount.account_id == Account.id)
+        .where(
+            OrderAccount.order_id == order.id,
+            Account.connection_id == order.connection_id,
+            Account.enabled.is_(True),
+            Account.active.is_(True),
+            Account.removed_at.is_(None),
+        )
+        .order_by(Account.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def _run_range(session: Session, order: ExtractionOrder, trigger: str, now: datetime) -> tuple[date, date]:
+    tz = ZoneInfo(order.timezone)
+    today = now.astimezone(tz).date()
+    backfill_start = order.load_since
+    if backfill_start is None and order.history_days is not None:
+        backfill_start = order.created_at.astimezone(tz).date() - timedelta(days=order.history_days)
+    first_start, last_end = session.execute(
+        select(func.min(ExtractionRun.range_start), func.max(ExtractionRun.range_end)).where(
+            ExtractionRun.order_id == order.id, ExtractionRun.status == RunStatus.SUCCEEDED
+        )
+    ).one()
+    backfilled = backfill_start is None or (first_start is not None and first_start <= backfill_start)
+    if trigger == "created" or not backfilled:
+        start = backfill_start if backfill_start is not None else today - timedelta(days=lookback_days(order.schedule))
+    else:
+        start = today - timedelta(days=lookback_days(order.schedule))
+        if last_end is not None:
+            start = min(start, last_end)
+        if backfill_start is not None:
+            start = max(start, backfill_start)
+    if start > today:
+        raise Conflict(f"This extraction order loads data from {start:%Y-%m-%d}; there is nothing to load before then.")
+    return start, today
+
+
+# --- executing a run ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a run needs, read in one unit of work; the credentials stay encrypted until used."""
+
+    run_id: int
+    order_id: int
+    connection_id: int
+    source: str
+    template: str
+    fields: tuple[str, ...]
+    start: date
+    end: date
+    token: bytes | None
+    account_ids: tuple[str, ...]
+
+
+class _RunFailed(Exception):
+    """A failure explained to the user, without a traceback in the logs."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class _StopCheck:
+    """should_stop for the loader: one small SELECT per batch boundary."""
+
+    def __init__(self, ctx: Context, order_id: int):
+        self.ctx = ctx
+        self.order_id = order_id
+        self.reason: str | None = None
+
+    def __call__(self) -> bool:
+        with self.ctx.db.begin() as session:
+            connection_deleted, order_deleted = session.execute(
+                select(Connection.deleted_at, ExtractionOrder.deleted_at)
+                .join(Connection, Connection.id == ExtractionOrder.connection_id)
+                .where(ExtractionOrder.id == self.order_id)
+            ).one()
+        if connection_deleted is not None:
+            self.reason = CONNECTION_DELETED
+        elif order_deleted is not None:
+            self.reason = ORDER_DELETED
+        return self.reason is not None
+
+
+@dataclass
+class _Tally:
+    """Rows the source delivered in the current attempt: what a failed run had loaded."""
+
+    rows: int = 0
+
+
+def execute_run(ctx: Context, team_id: str, run_id: int) -> RunResult:
+    """Carry out a claimed run to its end; whatever happens, the run is left finished."""
+    lease = _Lease.pop(ctx, run_id) or _Lease.take(ctx, run_id)
+    if lease is None:
+        raise Conflict("This extraction run is being carried out by another connbot process.")
+    try:
+        return _execute(ctx, team_id, run_id)
+    finally:
+        lease.release()
+
+
+def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
+    job = _read_job(ctx, team_id, run_id)
+    stop = _StopCheck(ctx, job.order_id)
+    tally = _Tally()
+    auth_error: SourceError | None = None
+    try:
+        loaded = _extract_and_load(ctx, job, stop, tally)
+        status = RunStatus.CANCELLED if loaded.cancelled else RunStatus.SUCCEEDED
+        rows, error = loaded.rows, stop.reason
+    except _RunFailed as failure:
+        status, rows, error = RunStatus.FAILED, tally.rows, failure.message
+    except SourceError as failure:
+        status, rows, error = RunStatus.FAILED, tally.rows, failure.message
+        if failure.status is not CheckStatus.TRANSIENT:
+            auth_error = failure
+    except WarehouseError as failure:
+        status, rows, error = RunStatus.FAILED, tally.rows, f"Loading into the warehouse failed: {failure}"
+    except Exception:
+        log.exception("extraction run %s failed", run_id)
+        status, rows, error = RunStatus.FAILED, tally.rows, INTERNAL_ERROR
+    events = _record(ctx, team_id, job, status, rows, error, auth_error)
+    log.info("extraction run %s of order %s: %s, %d rows", run_id, job.order_id, status.value, rows)
+    for event in events + [ConnectionChanged(team_id, job.connection_id, "run")]:
+        ctx.events.publish(event)
+    return RunResult(run_id, status, rows, error)
+
+
+def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
+    with ctx.db.begin() as session:
+        found = session.execute(
+            select(ExtractionRun, ExtractionOrder, Connection)
+            .join(ExtractionOrder, ExtractionOrder.id == ExtractionRun.order_id)
+            .join(Connection, Connection.id == ExtractionRun.connection_id)
+            .where(ExtractionRun.id == run_id, ExtractionOrder.team_id == team_id)
+        ).one_or_none()
+        if found is None:
+            raise NotFound(f"There is no extraction run {run_id}.")
+        run, order, connection = found
+        if run.status != RunStatus.RUNNING:
+            raise Conflict(f"Extraction run {run_id} has already finished ({run.status}).")
+        return _Job(
+            run_id=run.id, order_id=order.id, connection_id=connection.id, source=connection.source,
+            template=order.template, fields=tuple(order.fields), start=run.range_start, end=run.range_end,
+            token=connection.credentials, account_ids=tuple(_account_ids(session, order)),
+        )
+
+
+def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) -> LoadResult:
+    try:
+        source = ctx.source(job.source)
+    except UnknownSource as missing:
+        raise _RunFailed(f"{missing}; install it again to run this order.") from None
+    template = next((t for t in source.templates() if t.name == job.template), None)
+    if template is None:
+        raise _RunFailed(f"The data source no longer offers the report {job.template!r}; edit or delete the order.")
+    unknown = sorted(set(job.fields) - {f.name for f in template.fields})
+    if unknown:
+        raise _RunFailed(f"The report no longer has the field(s) {', '.join(unknown)}; edit the order.")
+    if not job.account_ids:
+        raise _RunFailed("None of this order's accounts is active and enabled for extraction any more.")
+    with open_warehouse(ctx.settings.warehouse) as warehouse:
+        for attempt in count(1):
+            # Also after a back-off wait, so a deleted connection is never called again.
+            if job.token is None or stop():
+                stop.reason = stop.reason or CONNECTION_DELETED
+                return LoadResult(rows=0, batches=0, cancelled=True)
+            tally.rows = 0
+            try:
+                try:
+                    credentials = ctx.vault.decrypt(job.token)
+                except VaultError:
+                    raise _RunFailed(
+                        "The stored credentials cannot be decrypted with the configured keys "
+                        "(CONNBOT_SECRET_KEYS); re-connect the connection."
+                    ) from None
+                batches = source.extract(
+                    credentials, job.account_ids, template.name, job.fields, job.start, job.end
+                )
+                # A retry after a failure half-way reloads the range: the merge keeps it exact.
+                return warehouse.load(
+                    source=job.source, template=template, batches=_counted(batches, tally),
+                    connection_id=job.connection_id, run_id=job.run_id, should_stop=stop,
+                )
+            except SourceError as error:
+                if error.status is not CheckStatus.TRANSIENT or attempt == TRANSIENT_ATTEMPTS:
+                    raise
+                wait = min(error.retry_after or BACKOFF_SECONDS[attempt - 1], MAX_WAIT_SECONDS)
+                log.info("extraction run %s: transient source error (%s), retrying in %.0fs",
+                         job.run_id, error.code, wait)
+                ctx.sleep(wait)
+
+
+def _counted(batches: Iterable[Batch], tally: _Tally) -> Iterator[Batch]:
+    iterator = iter(batches)
+    try:
+        for batch in iterator:
+            tally.rows += len(batch)
+            yield batch
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:  # the loader closes us when it stops: release the source too
+            close()
+
+
+def _record(
+    ctx: Context, team_id: str, job: _Job, status: RunStatus, rows: int, error: str | None,
+    auth_error: SourceError | None,
+) -> list[Event]:
+    events: list[Event] = []
+    with ctx.db.begin() as session:
+        now = ctx.clock.now()
+        run = session.get(ExtractionRun, job.run_id)
+        run.status, run.rows, run.error, run.finished_at = status, rows, error, now
+        if status == RunStatus.CANCELLED:
+            return events
+        # One statement each, so a pause made meanwhile is never overwritten.
+        order_status = ExtractionOrder.status
+        if status == RunStatus.SUCCEEDED:
+            values = {"status": case((order_status == OrderStatus.ERROR, OrderStatus.ACTIVE), else_=order_status),
+                      "error_message": None}
+        else:
+            values = {"status": case((order_status == OrderStatus.PAUSED, order_status), else_=OrderStatus.ERROR),
+                      "error_message": error}
+        session.execute(update(ExtractionOrder).where(ExtractionOrder.id == job.order_id).values(**values))
+        if status == RunStatus.SUCCEEDED or auth_error is not None:
+            connection = Connections(session, team_id).get(job.connection_id, include_deleted=True, for_update=True)
+            if not connection.is_deleted:
+                if auth_error is not None:
+                    events += record_auth_failure(connection, auth_error, now)
+                else:
+                    events += record_auth_success(connection, now)
+    return events
+
+
+def run_order(
+    ctx: Context, team_id: str, order_id: int, *, trigger: str, user_id: str | None = None,
+    scheduled_for: datetime | None = None,
+) -> RunResult:
+    """Claim and execute a run in the calling thread."""
+    run_id = start_run(ctx, team_id, order_id, trigger=trigger, user_id=user_id, scheduled_for=scheduled_for)
+    return execute_run(ctx, team_id, run_id)
+
+
+def execute_in_background(ctx: Context, team_id: str, run_id: int) -> threading.Thread:
+    """For Slack handlers: claim with `start_run` in the request, then execute here, so the
+    request is answered at once. A run cut short by the process exiting is failed by
+    `recover_interrupted` at the next start."""
+
+    def execute() -> None:
+        try:
+            execute_run(ctx, team_id, run_id)
+        except Exception:
+            log.exception("extraction run %s could not be carried out", run_id)
+
+    thread = threading.Thread(target=execute, name=f"extraction-run-{run_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def scheduled_order_runner(ctx: Context) -> Callable[[str, int, datetime], None]:
+    """The scheduler's "order" runner: a scheduled run, skipped when it cannot run now."""
+
+    def run(team_id: str, order_id: int, scheduled_for: datetime) -> None:
+        try:
+            run_order(ctx, team_id, order_id, trigger="schedule", scheduled_for=scheduled_for)
+        except (Conflict, NotFound) as refusal:
+            log.info("scheduled run of extraction order %s for %s skipped: %s",
+                     order_id, scheduled_for.isoformat(), refusal.message)
+
+    return run
+
+
+# --- crash safety -----------------------------------------------------------------------------
+
+
+def recover_interrupted(ctx: Context) -> int:
+    """Fail the running runs whose process died (nobody holds their lease); returns how many."""
+    with ctx.db.begin() as session:
+        running = list(session.scalars(select(ExtractionRun.id).where(ExtractionRun.status == RunStatus.RUNNING)))
+    recovered = 0
+    for run_id in running:
+        lease = _Lease.take(ctx, run_id)
+        if lease is None:  # a live process is carrying it out
+            continue
+        try:
+            with ctx.db.begin() as session:
+                recovered += session.execute(
+                    update(ExtractionRun)
+                    .where(ExtractionRun.id == run_id, ExtractionRun.status == RunStatus.RUNNING)
+                    .values(status=RunStatus.FAILED, error=INTERRUPTED, finished_at=ctx.clock.now())
+                ).rowcount
+        finally:
+            lease.release()
+    if recovered:
+        log.warning("%d extraction runs were interrupted by a restart; marked failed", recovered)
+    return recovered
+
+
+# Two-key advisory locks live apart from the scheduler's one-key leader lock; "runs" in ASCII.
+_LEASE_CLASS = 0x72756E73
+
+
+class _Lease:
+    """Proof that a live process carries out a run, released by the OS or the server on death."""
+
+    # Leases taken by start_run, until execute_run; by database, as run ids are per database.
+    _kept: dict[tuple[object, int], _Lease] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, release: Callable[[], None]):
+        self.release = release
+
+    @classmethod
+    def take(cls, ctx: Context, run_id: int) -> _Lease | None:
+        """The run's lease without waiting, or None when another holder has it."""
+        if ctx.db.dialect == "sqlite":
+            return cls._flock(ctx.settings.data_dir / "runs" / f"{run_id}.lock")
+        return cls._advisory(ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT"), run_id)
+
+    @classmethod
+    def keep(cls, ctx: Context, run_id: int, lease: _Lease) -> None:
+        with cls._guard:
+            cls._kept[ctx.db, run_id] = lease
+
+    @classmethod
+    def pop(cls, ctx: Context, run_id: int) -> _Lease | None:
+        with cls._guard:
+            return cls._kept.pop((ctx.db, run_id), None)
+
+    @classmethod
+    def _advisory(cls, conn: DbConnection, run_id: int) -> _Lease | None:
+        def release() -> None:
+            conn.invalidate()  # ends the session, so no lock can linger on a pooled connection
+            conn.close()
+
+        try:
+            # Ids past 2**31 wrap: only two runs 2**31 apart, both running, could share a lease.
+            got = conn.scalar(text("SELECT pg_try_advisory_lock(:class, :run)"),
+                              {"class": _LEASE_CLASS, "run": run_id % 2**31})
+        except BaseException:
+            release()
+            raise
+        if not got:
+            release()
+            return None
+        return cls(release)
+
+    @classmethod
+    def _flock(cls, path: Path) -> _Lease | None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+
+        def release() -> None:
+            # Unlinked while locked, after the run row is finished: a recovery that opens the
+            # path meanwhile finds the run no longer running.
+            path.unlink(missing_ok=True)
+            os.close(fd)
+
+        return cls(release)
+
