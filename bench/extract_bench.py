@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -37,8 +36,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from bench import docs
+
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "BENCHMARKS.md"
 SECTION = "Extraction loading"
 BATCH_ROWS = 50_000
 FIELDS = (
@@ -231,16 +231,8 @@ def _version(module: str) -> str:
         return "?"
 
 
-def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace only this benchmark's section; keep everything else in the file."""
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(updated.rstrip("\n") + "\n")
+def write_section(text: str) -> None:
+    docs.write_section(SECTION, text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_doc:
         write_section(text)
-        print(f"updated {DOC.relative_to(ROOT)}")
+        print(f"updated {docs.DOC.relative_to(ROOT)}")
     return 0
 
 

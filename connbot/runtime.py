@@ -44,3 +44,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
     with db.begin() as session:
         verify_keys(vault, session)
     return Context(settings=settings, db=db, vault=vault, clock=clock or Clock())
+
+
+def recover(ctx: Context) -> None:
+    """Runs left `running` by a process that died are marked failed; the schedule fills the gap."""
+    from engine.extraction import recover_interrupted
+
+    if count := recover_interrupted(ctx):
+        log.warning("marked %d interrupted extraction run(s) as failed", count)

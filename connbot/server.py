@@ -42,11 +42,12 @@ def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True):
 
 def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
     from bot.app import create_app
-    from connbot.runtime import build_context
+    from connbot.runtime import build_context, recover
 
     from engine.scheduler import start_in_process
 
     ctx = build_context(settings)
+    recover(ctx)
     app, services = create_app(ctx)
     scheduler = start_in_process(ctx)
     services.alerts.start()
@@ -61,10 +62,11 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
 def run_worker(settings: Settings) -> int:
     """The scheduler alone (beside HTTP replicas), posting the alerts its runs raise."""
     from bot.app import create_app
-    from connbot.runtime import build_context
+    from connbot.runtime import build_context, recover
     from engine.scheduler import start_in_process, wait_for_termination
 
     ctx = build_context(settings)
+    recover(ctx)
     services = None
     if settings.has_slack:
         _, services = create_app(ctx)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,8 @@ from storage.repositories import Connections, SyncRuns
 log = logging.getLogger(__name__)
 
 TRANSIENT_ATTEMPTS = 4
+# A sync still "running" after this long was interrupted by a process that died.
+STALE_AFTER = timedelta(hours=1)
 BACKOFF_SECONDS = (2.0, 8.0, 30.0)
 
 
@@ -50,6 +52,12 @@ def start_sync(
         with ctx.db.begin() as session:
             connection = Connections(session, team_id).get(connection_id)
             running = SyncRuns(session).running(connection.id)
+            if running is not None and running.started_at < ctx.clock.now() - STALE_AFTER:
+                # Its process died (a sync takes minutes at most): free the connection.
+                _finish(running, ctx.clock.now(), RunStatus.FAILED, {"read": running.accounts_read, "added": running.added,
+                        "changed": running.changed}, running.removed, "Interrupted (the process stopped).")
+                session.flush()
+                running = None
             if running is not None:
                 raise _already_syncing(running)
             run = AccountSyncRun(
@@ -98,10 +106,9 @@ def run_sync(
                 seen.clear()
                 credentials = ctx.vault.decrypt(token)
                 for page in source.list_accounts(credentials):
-                    if _deleted(ctx, connection_id):
-                        raise _Cancelled()
                     counts["read"] += len(page)
-                    _apply_page(ctx, connection_id, run_id, sync_mode, page, seen, counts)
+                    if not _apply_page(ctx, connection_id, run_id, sync_mode, page, seen, counts):
+                        raise _Cancelled()
                     if progress:
                         progress(counts["read"])
                 break
@@ -111,9 +118,9 @@ def run_sync(
                 wait = error.retry_after or BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
                 log.info("account sync %s: transient source error (%s), retrying in %.0fs", run_id, error.code, wait)
                 ctx.sleep(wait)
-        removed = _mark_vanished(ctx, connection_id, seen)
         with ctx.db.begin() as session:
             now = ctx.clock.now()
+            removed = _mark_vanished(session, connection_id, seen, now)
             connection = session.get(Connection, connection_id)
             events += record_auth_success(connection, now)
             run = session.get(AccountSyncRun, run_id)
@@ -156,72 +163,72 @@ class _Cancelled(Exception):
     pass
 
 
-def _deleted(ctx: Context, connection_id: int) -> bool:
-    with ctx.db.begin() as session:
-        return session.scalar(select(Connection.deleted_at).where(Connection.id == connection_id)) is not None
-
-
 def _apply_page(
     ctx: Context, connection_id: int, run_id: int, sync_mode: str, page: Sequence[SourceAccount], seen: set[str],
     counts: dict,
-) -> None:
+) -> bool:
+    """Writes what changed in one page; False when the connection was deleted meanwhile."""
     fresh = {a.external_id: a for a in page if a.external_id not in seen}
     seen.update(fresh)
     with ctx.db.begin() as session:
+        if session.scalar(select(Connection.deleted_at).where(Connection.id == connection_id)) is not None:
+            return False
         # Progress, for "Syncing accounts… 3,200 read" on the card.
         session.execute(update(AccountSyncRun).where(AccountSyncRun.id == run_id).values(accounts_read=counts["read"]))
         if not fresh:
-            return
+            return True
         now = ctx.clock.now()
+        # Plain rows, not ORM objects: a sync mostly finds nothing to change, and cheaply.
         existing = {
-            a.external_id: a
-            for a in session.scalars(
-                select(Account).where(Account.connection_id == connection_id, Account.external_id.in_(list(fresh)))
+            row.external_id: row
+            for row in session.execute(
+                select(Account.id, Account.external_id, *_COMPARED, Account.removed_at).where(
+                    Account.connection_id == connection_id, Account.external_id.in_(list(fresh))
+                )
             )
         }
-        for external_id, src in fresh.items():
-            account = existing.get(external_id)
-            if account is None:
-                session.add(
-                    Account(
-                        connection_id=connection_id, external_id=external_id, name=src.name,
-                        currency=src.currency, timezone=src.timezone, status=src.status, active=src.active,
-                        enabled=sync_mode == SyncMode.ALL, added_at=now, last_seen_at=now,
+        new = [
+            dict(
+                connection_id=connection_id, external_id=external_id, name=src.name, currency=src.currency,
+                timezone=src.timezone, status=src.status, active=src.active, enabled=sync_mode == SyncMode.ALL,
+                added_at=now, last_seen_at=now,
+            )
+            for external_id, src in fresh.items()
+            if external_id not in existing
+        ]
+        if new:  # one multi-row INSERT: the first sync of a big login writes fast
+            session.execute(Account.__table__.insert(), new)
+            counts["added"] += len(new)
+        for external_id, row in existing.items():
+            src = fresh[external_id]
+            if row.removed_at is not None or tuple(row[2:-1]) != _values(src):
+                session.execute(
+                    update(Account).where(Account.id == row.id).values(
+                        name=src.name, currency=src.currency, timezone=src.timezone, status=src.status,
+                        active=src.active, removed_at=None, last_seen_at=now,
                     )
                 )
-                counts["added"] += 1
-            elif _differs(account, src):
-                account.name, account.currency, account.timezone = src.name, src.currency, src.timezone
-                account.status, account.active = src.status, src.active
-                account.removed_at = None
-                account.last_seen_at = now
                 counts["changed"] += 1
+    return True
 
 
-def _differs(account: Account, src: SourceAccount) -> bool:
-    return (
-        account.removed_at is not None
-        or (account.name, account.currency, account.timezone, account.status, account.active)
-        != (src.name, src.currency, src.timezone, src.status, src.active)
-    )
+_COMPARED = (Account.name, Account.currency, Account.timezone, Account.status, Account.active)
 
 
-def _mark_vanished(ctx: Context, connection_id: int, seen: set[str]) -> int:
-    with ctx.db.begin() as session:
-        current = session.execute(
-            select(Account.id, Account.external_id).where(
-                Account.connection_id == connection_id, Account.removed_at.is_(None)
-            )
-        ).all()
-        gone = [account_id for account_id, external_id in current if external_id not in seen]
-        now = ctx.clock.now()
-        for start in range(0, len(gone), 500):
-            session.execute(
-                update(Account)
-                .where(Account.id.in_(gone[start : start + 500]))
-                .values(removed_at=now, active=False, status="REMOVED")
-            )
-        return len(gone)
+def _values(src: SourceAccount) -> tuple:
+    return (src.name, src.currency, src.timezone, src.status, src.active)
+
+
+def _mark_vanished(session, connection_id: int, seen: set[str], now: datetime) -> int:
+    current = session.execute(
+        select(Account.id, Account.external_id).where(Account.connection_id == connection_id, Account.removed_at.is_(None))
+    ).all()
+    gone = [account_id for account_id, external_id in current if external_id not in seen]
+    for start in range(0, len(gone), 500):
+        session.execute(
+            update(Account).where(Account.id.in_(gone[start : start + 500])).values(removed_at=now, active=False, status="REMOVED")
+        )
+    return len(gone)
 
 
 def _finish(run: AccountSyncRun, now: datetime, status: RunStatus, counts: dict, removed: int, error: str | None = None):

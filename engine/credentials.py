@@ -44,7 +44,7 @@ def record_auth_success(connection: Connection, now: datetime, *, by: str | None
     connection.credentials_error_since = None
     connection.credentials_checked_at = now
     session = object_session(connection)
-    if session is None:  # a connection being made has no alerts yet
+    if session is None or not was_broken:  # alerts are open only while the status is Error
         return []
     for alert in session.scalars(select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))):
         alert.resolved_at, alert.resolved_by = now, by

@@ -136,7 +136,10 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self.is_leader = False
         # Published by request threads: only wake the leader, which reconciles in its own thread.
-        ctx.events.subscribe(ConnectionChanged, lambda _event: self._wake.set())
+        # The job set depends on connections and orders, not on accounts or runs.
+        ctx.events.subscribe(
+            ConnectionChanged, lambda event: None if event.what in ("accounts", "run") else self._wake.set()
+        )
 
     # -- the job set ---------------------------------------------------------------------------
 
@@ -309,8 +312,10 @@ def run_scheduled_sync(ctx: Context, team_id: str, connection_id: int, scheduled
 
 
 def default_runners(ctx: Context) -> dict[str, Runner]:
-    """The runners of this module; the extraction engine adds "order"."""
-    return {"sync": partial(run_scheduled_sync, ctx)}
+    """Daily account syncs and extraction orders."""
+    from engine.extraction import scheduled_order_runner
+
+    return {"sync": partial(run_scheduled_sync, ctx), "order": scheduled_order_runner(ctx)}
 
 
 def node_id() -> str:

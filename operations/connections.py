@@ -100,7 +100,9 @@ def make_connection(
             ctx, session, actor, "connection.create", connection_id=connection.id,
             source=source.name, business_account_id=checked.business_account_id, sync_mode=mode.value,
         )
-        return connection.id
+        connection_id = connection.id
+    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "created"))
+    return connection_id
 
 
 def _hint(source: Source, credentials: Credentials) -> dict[str, str]:

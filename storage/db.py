@@ -7,7 +7,8 @@ recommends keeping the session lifecycle outside the functions that access data.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
@@ -25,6 +26,9 @@ class Database:
         self.url = make_url(url)
         self.engine = _create_engine(url, echo=echo)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Threads of this process queue here, woken at once,
+        # instead of in SQLite's busy handler, which sleeps up to 100 ms between tries.
+        self._sqlite_lock = threading.RLock() if self.url.get_backend_name() == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -34,7 +38,7 @@ class Database:
     def begin(self) -> Iterator[Session]:
         """One unit of work: commits on success, rolls back on error."""
         try:
-            with self.sessions.begin() as session:
+            with self._serialised(), self.sessions.begin() as session:
                 yield session
         except OperationalError as exc:
             if _is_disconnect(exc):
@@ -42,6 +46,9 @@ class Database:
                     "The connbot database is temporarily unavailable. Nothing was changed; please try again in a minute."
                 ) from exc
             raise
+
+    def _serialised(self):
+        return self._sqlite_lock if self._sqlite_lock is not None else nullcontext()
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""

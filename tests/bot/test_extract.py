@@ -84,7 +84,7 @@ def test_four_steps_create_an_order_whose_runs_load_without_duplicates(fake, dri
 
 
 def test_double_submit_creates_one_order(fake, driver, connect, app_ctx):
-    cid = connect("demo:accounts=12")
+    cid = connect("demo:accounts=25")
     otto = driver.user("UOPS")
     review = four_steps(fake, otto, cid)
     stale = fake.view(review.id)
@@ -152,7 +152,7 @@ def test_viewer_cannot_extract_and_an_old_card_is_refused(fake, driver, connect,
 
 
 def test_pause_resume_and_delete_order_from_the_menu(fake, driver, connect, app_ctx):
-    cid = connect("demo:accounts=12")
+    cid = connect("demo:accounts=25")
     otto = driver.user("UOPS")
     otto.submit(four_steps(fake, otto, cid))
     wait_runs_done(fake, app_ctx, 1)

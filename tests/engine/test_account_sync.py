@@ -122,3 +122,13 @@ def test_sync_of_a_deleted_connection_stops_and_is_recorded_cancelled(ctx):
         c.deleted_at, c.credentials = ctx.clock.now(), None
     assert run_sync(ctx, "T1", run_id).status == RunStatus.CANCELLED
     assert _accounts(ctx, cid) == {}
+
+
+def test_a_sync_left_running_by_a_dead_process_does_not_block_forever(ctx):
+    cid = _connect(ctx)
+    start_sync(ctx, "T1", cid, trigger="manual", user_id="U42")  # its process "dies" here
+    with pytest.raises(Conflict):
+        start_sync(ctx, "T1", cid, trigger="manual")
+    ctx.clock.advance(hours=2)
+    run_id = start_sync(ctx, "T1", cid, trigger="manual")
+    assert run_sync(ctx, "T1", run_id).status == RunStatus.SUCCEEDED

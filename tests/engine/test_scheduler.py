@@ -342,8 +342,7 @@ def test_leader_reconciles_right_after_connection_changed(sqlite_ctx):
     scheduler.start()
     try:
         assert _eventually(lambda: set(scheduler.jobs()) == {f"sync:{a}"})
-        b = _connect(sqlite_ctx)
-        sqlite_ctx.events.publish(ConnectionChanged("T1", b, "accounts"))
+        b = _connect(sqlite_ctx)  # publishes ConnectionChanged(..., "created")
         assert _eventually(lambda: set(scheduler.jobs()) == {f"sync:{a}", f"sync:{b}"})
     finally:
         scheduler.stop()

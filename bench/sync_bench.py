@@ -1,0 +1,178 @@
+"""Account-sync benchmark: 1,000 connections × 200 accounts against the demo source at 50 ms per
+page, synced with bounded concurrency, against the ideal (pages × latency ÷ concurrency) measured
+in the same run; then database writes of a second sync where 1% of the accounts changed.
+
+    .venv/bin/python -m bench.sync_bench [--connections 1000] [--accounts 200] [--latency-ms 50]
+                                         [--concurrency 8] [--database sqlite|postgresql] [--no-doc]
+
+The ideal is measured, not computed: the same number of 50 ms pages "fetched" (slept) by the
+same thread pool with nothing else to do. Writes are counted as the INSERT/UPDATE statements and
+rows the database receives for the `accounts` table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import platform
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import event, insert, select
+
+from bench import docs
+
+SECTION = "Account sync"
+TARGET = 1.25
+
+
+def _context(database: str, workdir: Path):
+    from core.clock import Clock
+    from core.settings import load_settings
+    from engine.context import Context
+    from storage.db import Database
+    from storage.vault import Vault, generate_key
+
+    url = _pg_database() if database == "postgresql" else f"sqlite:///{workdir}/bench.db"
+    settings = load_settings({"CONNBOT_DATABASE_URL": url, "CONNBOT_DATA_DIR": str(workdir)}, dotenv=False)
+    db = Database(settings.database_url)
+    db.upgrade()
+    return Context(settings=settings, db=db, vault=Vault([generate_key()]), clock=Clock())
+
+
+def _pg_database() -> str:
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    admin = os.environ.get("CONNBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    name = f"connbot_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _seed(ctx, connections: int, accounts: int, latency_ms: int) -> list[int]:
+    from sources.base import Credentials
+    from storage.models import Connection
+
+    now = ctx.clock.now()
+    rows = [
+        dict(
+            team_id="TBENCH", source="demo", title=f"Demo · {i}", business_account_id=f"biz{i}",
+            business_account_name=f"Business {i}", auth_type="token", account_sync_mode="all",
+            credentials=ctx.vault.encrypt(Credentials({"token": f"demo:accounts={accounts},latency={latency_ms},seed={i}"})),
+            credentials_hint={}, credentials_status="active", auth_failures=0, created_by="UBENCH", created_at=now,
+        )
+        for i in range(connections)
+    ]
+    with ctx.db.begin() as session:
+        session.execute(insert(Connection), rows)
+        return list(session.scalars(select(Connection.id).order_by(Connection.id)))
+
+
+def _retoken(ctx, accounts: int, latency_ms: int) -> None:
+    """The platform now has more accounts for every login."""
+    from sources.base import Credentials
+    from storage.models import Connection
+
+    with ctx.db.begin() as session:
+        for connection in session.scalars(select(Connection)):
+            seed = connection.business_account_id.removeprefix("biz")
+            connection.credentials = ctx.vault.encrypt(Credentials({"token": f"demo:accounts={accounts},latency={latency_ms},seed={seed}"}))
+
+
+def _sync_all(ctx, ids: list[int], concurrency: int) -> float:
+    from engine.account_sync import sync_accounts
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(lambda cid: sync_accounts(ctx, "TBENCH", cid, trigger="schedule"), ids))
+    elapsed = time.perf_counter() - started
+    failed = [r for r in results if r.status != "succeeded"]
+    if failed:
+        raise SystemExit(f"{len(failed)} syncs failed, e.g. {failed[0]}")
+    return elapsed
+
+
+def _ideal(pages: int, latency: float, concurrency: int) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: time.sleep(latency), range(pages)))
+    return time.perf_counter() - started
+
+
+class _Writes:
+    """Statements and rows written to `accounts`, as the database reports them."""
+
+    def __init__(self, engine):
+        self.statements = 0
+        self.rows = 0
+        self._lock = threading.Lock()
+        event.listen(engine, "after_cursor_execute", self._count)
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany):
+        head = statement.lstrip().upper()
+        if head.startswith(("INSERT INTO ACCOUNTS ", "UPDATE ACCOUNTS ")):
+            with self._lock:
+                self.statements += 1
+                self.rows += max(cursor.rowcount, 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--accounts", type=int, default=200)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--no-doc", action="store_true")
+    args = parser.parse_args(argv)
+
+    from sources.demo import DemoSource
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = _context(args.database, Path(tmp))
+        ids = _seed(ctx, args.connections, args.accounts, args.latency_ms)
+        pages = args.connections * math.ceil(args.accounts / DemoSource.page_size)
+        ideal = _ideal(pages, args.latency_ms / 1000, args.concurrency)
+        first = _sync_all(ctx, ids, args.concurrency)
+
+        changed = max(1, args.accounts // 100)  # 1%: new accounts appear at the platform
+        _retoken(ctx, args.accounts + changed, args.latency_ms)
+        writes = _Writes(ctx.db.engine)
+        second = _sync_all(ctx, ids, args.concurrency)
+        ctx.db.dispose()
+
+    ratio = first / ideal
+    expected_rows = args.connections * changed
+    text = (
+        f"## {SECTION}\n\n"
+        f"Measured {dt.date.today()} on {os.cpu_count()} cores ({platform.machine()}, Python {platform.python_version()}), "
+        f"{args.database}, with `.venv/bin/python -m bench.sync_bench --database {args.database}`.\n\n"
+        f"{args.connections:,} connections × {args.accounts} accounts of the demo source, {args.latency_ms} ms per page of "
+        f"{DemoSource.page_size} accounts, {args.concurrency} syncs at a time (`CONNBOT_SYNC_CONCURRENCY`).\n\n"
+        "| case | seconds | × ideal |\n| --- | ---: | ---: |\n"
+        f"| ideal: {pages:,} pages × {args.latency_ms} ms ÷ {args.concurrency}, slept by the same pool | {ideal:.2f} | 1.00 |\n"
+        f"| first sync (every account added) | {first:.2f} | {ratio:.2f} |\n"
+        f"| second sync, 1% of accounts new | {second:.2f} | {second / ideal:.2f} |\n\n"
+        f"Database writes to `accounts` in the second sync: {writes.statements:,} statements, {writes.rows:,} rows, "
+        f"for {expected_rows:,} changed accounts (nothing is written for unchanged ones).\n\n"
+        f"Target: the first sync within {TARGET}× the ideal — **{'met' if ratio <= TARGET else 'not met'}** ({ratio:.2f}×); "
+        f"writes proportional to changes — **{'met' if writes.rows <= expected_rows else 'not met'}**.\n"
+    )
+    print(text)
+    if not args.no_doc:
+        docs.write_section(SECTION, text)
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
