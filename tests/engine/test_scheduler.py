@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from support import T0, make_context
 from core.clock import Clock
-from core.events import ConnectionChanged
 from engine.account_sync import start_sync
 from engine.leader import ADVISORY_LOCK_KEY, AdvisoryLock, FileLock
 from engine.scheduler import DEFAULT_GRACE, JobSpec, Scheduler, default_runners
