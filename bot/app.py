@@ -12,6 +12,7 @@ from bot import errors
 from bot.alerts import AlertPoster
 from bot.handlers import alerts, cards, commands, connect, connection_actions, extract, home
 from bot.roles import RoleResolver
+from bot.security import ReplayGuard
 from bot.services import Services
 from engine.context import Context
 
@@ -42,6 +43,7 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
         token_verification_enabled=False,
     )
     services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
+    app.use(ReplayGuard().middleware)  # runs after bolt's signature check
     errors.register(app, services)
     for module in (commands, cards, connect, connection_actions, extract, home, alerts):
         module.register(app, services)

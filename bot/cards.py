@@ -25,9 +25,16 @@ def list_message(services: Services, actor: Actor, offset: int = 0, search: str 
     return connection_list(data), f"{data.page.total} connected sources"
 
 
+UNDELIVERED = "Slack did not accept the updated card just now; nothing you asked for was lost. Open it again with `/connections {id}`."
+
+
 def refresh_card(services: Services, surface: Surface, actor: Actor, connection_id: int, tab: str, page: int = 0) -> bool:
+    """Replace the card in place; when Slack refuses even after retries, tell the user."""
     blocks, text = card_message(services, actor, connection_id, tab, page)
-    return surface.replace(services.client, blocks, text)
+    if surface.replace(services.client, blocks, text):
+        return True
+    surface.tell(services.client, UNDELIVERED.format(id=connection_id))
+    return False
 
 
 def publish_home(services: Services, actor: Actor, offset: int = 0) -> None:

@@ -13,11 +13,25 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 log = logging.getLogger(__name__)
 
 RESPONSE_URL_USES = 5
+
+
+def _webhook(url: str) -> WebhookClient:
+    """response_url posts retry what Slack asks to be retried, like the Web API client."""
+    return WebhookClient(
+        url,
+        timeout=10,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
 
 
 @dataclass
@@ -66,7 +80,7 @@ class Surface:
                         log.warning("response_url exhausted; update dropped")
                         return False
                     self._uses += 1
-                response = WebhookClient(self.response_url).send(replace_original=True, text=text, blocks=blocks)
+                response = _webhook(self.response_url).send(replace_original=True, text=text, blocks=blocks)
                 if response.status_code != 200:
                     log.warning("response_url answered %s: %s", response.status_code, response.body)
                     return False
@@ -86,7 +100,7 @@ class Surface:
             if self.response_url and self.kind in ("ephemeral", "none", "message") and self.budget_left > 1:
                 with self._lock:
                     self._uses += 1
-                WebhookClient(self.response_url).send(
+                _webhook(self.response_url).send(
                     replace_original=False, response_type="ephemeral", text=text, blocks=blocks
                 )
             elif self.channel_id:

@@ -7,7 +7,7 @@ import threading
 
 from slack_bolt import Ack, App
 
-from bot.cards import refresh_card
+from bot.cards import card_message, refresh_card
 from bot.ids import Action
 from bot.routing import CardRef, OrderRef, unpack
 from bot.services import Services
@@ -117,8 +117,8 @@ def _run_sync_with_progress(services: Services, surface: Surface, actor, connect
             if (now - last["at"]).total_seconds() < PROGRESS_EVERY_SECONDS or surface.budget_left <= 2:
                 return
             last["at"] = now
-        refresh_card(services, surface, actor, connection_id, "accounts")
+        blocks, text = card_message(services, actor, connection_id, "accounts")
+        surface.replace(services.client, blocks, text)  # a lost progress update is not worth a message
 
     run_sync(services.ctx, actor.team_id, run_id, progress=progress)
-    if not refresh_card(services, surface, actor, connection_id, "accounts"):
-        surface.tell(services.client, "The account sync finished, but the card could not be updated. Open it again with `/connections`.")
+    refresh_card(services, surface, actor, connection_id, "accounts")
