@@ -72,7 +72,10 @@ class RoleResolver:
             try:
                 user = self.client.users_info(user=user_id)["user"]
             except SlackApiError as error:
-                log.warning("users.info failed for a role check: %s", error.response.get("error"))
+                code = error.response.get("error")
+                if code in ("user_not_found", "user_not_visible"):
+                    return False  # not a member this app can see: never an admin
+                log.warning("users.info failed for a role check: %s", code)
                 raise Unavailable("Could not check your role with Slack just now. Please try again in a minute.") from None
             return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 

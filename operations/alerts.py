@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 from core.errors import InvalidInput
 from engine.context import Context
 from operations.audit import audit
-from operations.auth import Actor, Role
+from operations.auth import Actor, Role, authorize
 from operations.cards import source_title
 from operations.validation import clean_text
 from storage.models import Alert, Connection, Escalation, ExtractionOrder, ExtractionRun
@@ -133,7 +133,7 @@ def claim_reminder(ctx: Context, alert_id: int, now: datetime) -> bool:
 
 
 def set_alert_channel(ctx: Context, actor: Actor, connection_id: int, channel: str | None) -> None:
-    actor.require(Role.ADMIN, "change the alert channel")
+    authorize(ctx, actor, Role.ADMIN, "change the alert channel", connection_id)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
         connection.alert_channel = channel

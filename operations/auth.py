@@ -40,3 +40,13 @@ class Actor:
             role=role.label,
             action=action,
         )
+
+
+def authorize(ctx, actor: Actor, role: Role, action: str, connection_id: int, *, include_deleted: bool = False) -> None:
+    """The connection first, then the role: another team's id is "not found" whatever the role,
+    so a refusal never tells anyone that a connection exists elsewhere."""
+    from storage.repositories import Connections
+
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id, include_deleted=include_deleted)
+    actor.require(role, action)

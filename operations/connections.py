@@ -13,7 +13,7 @@ from core.events import ConnectionChanged
 from engine.context import Context
 from engine.credentials import record_auth_success
 from operations.audit import audit
-from operations.auth import Actor, Role
+from operations.auth import Actor, Role, authorize
 from operations.validation import clean_text
 from sources.base import CheckStatus, Credentials, Source, SourceError, mask
 from storage.models import Alert, Connection, SyncMode
@@ -126,7 +126,7 @@ def reconnect(
 ) -> Reconnected:
     """New credentials replace the old ones only after they pass the check; a failed check leaves
     the old ones in force."""
-    actor.require(Role.ADMIN, "re-connect a connection")
+    authorize(ctx, actor, Role.ADMIN, "re-connect a connection", connection_id)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
         source = ctx.source(connection.source)
@@ -165,7 +165,7 @@ def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
 
     A second delete (a double click, a colleague at the same time) raises Conflict("already deleted").
     """
-    actor.require(Role.ADMIN, "delete a connection")
+    authorize(ctx, actor, Role.ADMIN, "delete a connection", connection_id, include_deleted=True)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True, for_update=True)
         if connection.is_deleted:

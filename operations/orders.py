@@ -14,7 +14,7 @@ from core.events import ConnectionChanged
 from engine import schedules
 from engine.context import Context
 from operations.audit import audit
-from operations.auth import Actor, Role
+from operations.auth import Actor, Role, authorize
 from operations.cards import extract_blocker, load_card, Card
 from operations.validation import clean_text
 from sources.base import ExtractionTemplate
@@ -86,7 +86,7 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
 
 def create_order(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec, *, idempotency_key: str) -> tuple[int, bool]:
     """Returns (order id, created). The same idempotency key (a double submit) finds the same order."""
-    actor.require(Role.OPERATOR, "set up an extraction")
+    authorize(ctx, actor, Role.OPERATOR, "set up an extraction", connection_id)
     with ctx.db.begin() as session:
         existing = session.scalar(select(ExtractionOrder.id).where(ExtractionOrder.idempotency_key == idempotency_key))
     if existing is not None:
@@ -135,7 +135,7 @@ def _order(ctx: Context, actor: Actor, connection_id: int, order_id: int):
 
 
 def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, paused: bool) -> None:
-    actor.require(Role.OPERATOR, "pause or resume an order")
+    authorize(ctx, actor, Role.OPERATOR, "pause or resume an order", connection_id)
     with ctx.db.begin() as session:
         Connections(session, actor.team_id).get(connection_id)
         order = Orders(session, actor.team_id).get(order_id, connection_id=connection_id)
@@ -150,7 +150,7 @@ def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, pa
 
 def delete_order(ctx: Context, actor: Actor, connection_id: int, order_id: int) -> None:
     """Its schedule ends; a run in progress stops at its next batch; loaded rows stay."""
-    actor.require(Role.ADMIN, "delete an extraction order")
+    authorize(ctx, actor, Role.ADMIN, "delete an extraction order", connection_id)
     with ctx.db.begin() as session:
         Connections(session, actor.team_id).get(connection_id)
         order = session.scalars(
@@ -172,7 +172,7 @@ def request_run(ctx: Context, actor: Actor, connection_id: int, order_id: int) -
     """Run now: claims a run (Conflict when one is running); the caller executes it."""
     from engine.extraction import start_run
 
-    actor.require(Role.OPERATOR, "run an order now")
+    authorize(ctx, actor, Role.OPERATOR, "run an order now", connection_id)
     _order(ctx, actor, connection_id, order_id)
     run_id = start_run(ctx, actor.team_id, order_id, trigger="manual", user_id=actor.user_id)
     with ctx.db.begin() as session:

@@ -18,7 +18,7 @@ from engine.account_sync import run_sync
 from bot.blocks.orders import confirm_delete_order, notice_view
 from bot.ids import Callback, OrderAction
 from bot.routing import pack
-from operations.auth import Role
+from operations.auth import Role, authorize
 from operations.orders import delete_order, request_run, set_paused
 from operations.sync import request_sync
 
@@ -56,7 +56,7 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(surface.team_id, surface.user_id)
         ctx = services.ctx
         if ref.a == OrderAction.DELETE:
-            actor.require(Role.ADMIN, "delete an extraction order")
+            authorize(ctx, actor, Role.ADMIN, "delete an extraction order", ref.c)
             meta = pack(OrderRef(ref.c, ref.o, ref.a))
             services.client.views_open(trigger_id=body["trigger_id"], view=confirm_delete_order(meta, _order_name(ctx, actor, ref)))
             return

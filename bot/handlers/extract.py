@@ -19,7 +19,7 @@ from bot.routing import CardRef, Draft, unpack, unpack_draft
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, InvalidInput
-from operations.auth import Actor, Role
+from operations.auth import Actor, Role, authorize
 from operations.orders import (
     OrderSpec,
     account_labels,
@@ -49,7 +49,7 @@ def register(app: App, services: Services) -> None:
         ref = unpack(CardRef, action.get("value"))
         surface = Surface.of(body)
         actor = services.roles.actor(surface.team_id, surface.user_id)
-        actor.require(Role.OPERATOR, "set up an extraction")
+        authorize(ctx, actor, Role.OPERATOR, "set up an extraction", ref.c)
         require_extract_available(ctx, actor, ref.c)  # refuses old cards with the reason
         draft = Draft(
             c=ref.c, k=uuid.uuid4().hex, ch=surface.channel_id, ts=surface.ts if surface.kind == "message" else None,
