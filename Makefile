@@ -11,9 +11,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# With Slack settings (environment or .env) the real app; without, the console: a local
+# stand-in for Slack in this terminal, with the demo workspace.
 run: $(STAMP)
 	mkdir -p data
-	$(BIN)/connbot run
+	@if $(BIN)/python -c 'import sys; from core.settings import load_settings; sys.exit(not load_settings().has_slack)' 2>/dev/null; \
+	then $(BIN)/connbot run; else $(BIN)/connbot console; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     serve.set_defaults(handler=_serve)
 
+    console = commands.add_parser("console", help="try connbot in this terminal, with a local stand-in for Slack (no workspace needed)")
+    console.add_argument("--script", metavar="FILE", help="play the inputs in FILE ('-': standard input) and print the transcript")
+    console.add_argument("--team", default="T0CONSOLE", help="Slack team ID of the local workspace (default T0CONSOLE)")
+    console.add_argument("--user", default="U0YOU", help="your Slack user ID there, a workspace admin (default U0YOU)")
+    console.set_defaults(handler=_console)
+
     worker = commands.add_parser("worker", help="run only the scheduler (daily account syncs, extraction orders)")
     worker.set_defaults(handler=_worker)
 
@@ -113,6 +119,12 @@ def _serve(settings: Settings, args) -> int:
     from connbot.server import run_app
 
     return run_app(settings, host=args.host, port=args.port, force_http=True)
+
+
+def _console(settings: Settings, args) -> int:
+    from connbot.console import run_console
+
+    return run_console(settings, script=args.script, team_id=args.team, user_id=args.user)
 
 
 def _worker(settings: Settings, args) -> int:

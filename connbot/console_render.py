@@ -170,9 +170,9 @@ def mrkdwn_text(text: str, directory: Directory = Directory(), *, style: Style =
     return _Renderer(directory, style, {}, {}).mrkdwn(text)
 
 
-def rule(title: str, label: str = "", *, char: str = "─", style: Style = PLAIN, columns: int = 72) -> str:
-    """`── title ─────── label`: the heading of a surface."""
-    head = f"{char * 2} {title} "
+def rule(title: str, label: str = "", *, char: str = "─", lead: str = "", style: Style = PLAIN, columns: int = 72) -> str:
+    """`── title ─────── label`: the heading of a surface (`lead` replaces the first two marks)."""
+    head = f"{lead or char * 2} {title} "
     tail = f" {label}" if label else ""
     return style.dim(head + char * max(3, columns - width(head) - width(tail))) + style.bold(tail)
 
@@ -296,7 +296,7 @@ class _Renderer:
                 for line in t.split("\n"):
                     self.out("  " + line)
             return
-        columns = max(width(t) for t in left) + 4
+        columns = max(30, max(width(t) for t in left) + 4)  # most cards line up
         for i, first in enumerate(left):
             second = right[i] if i < len(right) else ""
             self.out(("  " + pad(first, columns) + second).rstrip())
