@@ -166,7 +166,7 @@ class Workspace:
 def open_workspace(settings: Settings, team_id: str = TEAM_ID, user_id: str = USER_ID) -> Iterator[Workspace]:
     """A fake Slack workspace with connbot installed and running, the demo seeded if empty."""
     from bot.app import create_app
-    from connbot.runtime import build_context
+    from connbot.runtime import build_context, recover
     from connbot.server import wsgi_app
     from engine.scheduler import start_in_process
 
@@ -189,6 +189,7 @@ def open_workspace(settings: Settings, team_id: str = TEAM_ID, user_id: str = US
             alert_channel=ALERTS[0], escalation_channel=ESCALATIONS[0], csm_group=CSM_GROUP[0],
         )
         ctx = build_context(settings)
+        recover(ctx)  # as `connbot run` does: runs and syncs a previous session left unfinished
         app, services = create_app(ctx)
         activity = Activity()
         services.executor = activity.track(services.executor)
