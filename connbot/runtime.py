@@ -47,8 +47,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
 
 
 def recover(ctx: Context) -> None:
-    """Runs left `running` by a process that died are marked failed; the schedule fills the gap."""
+    """Runs and syncs left `running` by a process that died are marked failed; the schedule fills the gap."""
+    from engine.account_sync import recover_interrupted_syncs
     from engine.extraction import recover_interrupted
 
     if count := recover_interrupted(ctx):
         log.warning("marked %d interrupted extraction run(s) as failed", count)
+    if count := recover_interrupted_syncs(ctx):
+        log.warning("marked %d interrupted account sync(s) as failed", count)

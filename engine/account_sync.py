@@ -20,6 +20,7 @@ from core.errors import Conflict
 from core.events import ConnectionChanged, Event
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
+from engine.leases import SYNCS, Lease
 from sources.base import CheckStatus, SourceAccount, SourceError
 from storage.models import Account, AccountSyncRun, Connection, RunStatus, SyncMode
 from storage.repositories import Connections, SyncRuns
@@ -66,7 +67,11 @@ def start_sync(
             )
             session.add(run)
             session.flush()
-            return run.id
+            # Held before the row is visible, so recovery never takes a live sync for a dead one.
+            lease = Lease.take(ctx, SYNCS, run.id)
+        if lease is not None:  # None only if a recreated database reuses an id this process still holds
+            Lease.keep(ctx, SYNCS, run.id, lease)
+        return run.id
     except IntegrityError:
         with ctx.db.begin() as session:
             running = SyncRuns(session).running(connection_id)
@@ -86,6 +91,36 @@ def run_sync(
     ctx: Context, team_id: str, run_id: int, *, progress: Callable[[int], None] | None = None
 ) -> SyncResult:
     """Carry out a claimed sync run to its end; always leaves the run finished."""
+    lease = Lease.pop(ctx, SYNCS, run_id) or Lease.take(ctx, SYNCS, run_id)
+    try:
+        return _run_sync(ctx, team_id, run_id, progress)
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def recover_interrupted_syncs(ctx: Context) -> int:
+    """Fail the running syncs whose process died (nobody holds their lease); returns how many."""
+    with ctx.db.begin() as session:
+        running = list(session.scalars(select(AccountSyncRun.id).where(AccountSyncRun.status == RunStatus.RUNNING)))
+    recovered = 0
+    for run_id in running:
+        lease = Lease.take(ctx, SYNCS, run_id)
+        if lease is None:  # a live process is carrying it out
+            continue
+        try:
+            with ctx.db.begin() as session:
+                run = session.get(AccountSyncRun, run_id)
+                if run.status == RunStatus.RUNNING:
+                    counts = {"read": run.accounts_read, "added": run.added, "changed": run.changed}
+                    _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, run.removed, "Interrupted: the process stopped.")
+                    recovered += 1
+        finally:
+            lease.release()
+    return recovered
+
+
+def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int], None] | None) -> SyncResult:
     with ctx.db.begin() as session:
         run = session.get(AccountSyncRun, run_id)
         connection = Connections(session, team_id).get(run.connection_id, include_deleted=True)

@@ -31,7 +31,6 @@ safe at the start-up of any process while others keep running theirs.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -43,7 +42,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, exists, func, select, text, update
-from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,6 +49,7 @@ from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
+from engine.leases import RUNS, Lease
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
 from sources.base import Batch, CheckStatus, SourceError
 from sources.registry import UnknownSource
@@ -129,14 +128,14 @@ def start_run(
         if running is None:  # the unique (order, scheduled_for): this occurrence already ran
             raise Conflict("This scheduled run of the order has already run.") from None
         raise _already_running(running) from None
-    _Lease.keep(ctx, run_id, lease)
+    Lease.keep(ctx, RUNS, run_id, lease)
     ctx.events.publish(ConnectionChanged(team_id, connection_id, "run"))  # the card shows Syncing
     return run_id
 
 
 def _claim(
     ctx: Context, team_id: str, order_id: int, trigger: str, user_id: str | None, scheduled_for: datetime | None
-) -> tuple[int, int, _Lease]:
+) -> tuple[int, int, Lease]:
     lease = None
     try:
         with ctx.db.begin() as session:
@@ -153,7 +152,7 @@ def _claim(
             session.add(run)
             session.flush()
             # Held before the row is visible, so recovery never takes a live run for a dead one.
-            lease = _Lease.take(ctx, run.id)
+            lease = Lease.take(ctx, RUNS, run.id)
             if lease is None:
                 raise RuntimeError(f"extraction run {run.id} is new but its lease is held")
             log.info("extraction run %s of order %s claimed (%s): %s .. %s", run.id, order.id, trigger, start, end)
@@ -300,7 +299,7 @@ class _Tally:
 
 def execute_run(ctx: Context, team_id: str, run_id: int) -> RunResult:
     """Carry out a claimed run to its end; whatever happens, the run is left finished."""
-    lease = _Lease.pop(ctx, run_id) or _Lease.take(ctx, run_id)
+    lease = Lease.pop(ctx, RUNS, run_id) or Lease.take(ctx, RUNS, run_id)
     if lease is None:
         raise Conflict("This extraction run is being carried out by another connbot process.")
     try:
@@ -490,7 +489,7 @@ def recover_interrupted(ctx: Context) -> int:
         running = list(session.scalars(select(ExtractionRun.id).where(ExtractionRun.status == RunStatus.RUNNING)))
     recovered = 0
     for run_id in running:
-        lease = _Lease.take(ctx, run_id)
+        lease = Lease.take(ctx, RUNS, run_id)
         if lease is None:  # a live process is carrying it out
             continue
         try:
@@ -505,72 +504,3 @@ def recover_interrupted(ctx: Context) -> int:
     if recovered:
         log.warning("%d extraction runs were interrupted by a restart; marked failed", recovered)
     return recovered
-
-
-# Two-key advisory locks live apart from the scheduler's one-key leader lock; "runs" in ASCII.
-_LEASE_CLASS = 0x72756E73
-
-
-class _Lease:
-    """Proof that a live process carries out a run, released by the OS or the server on death."""
-
-    # Leases taken by start_run, until execute_run; by database, as run ids are per database.
-    _kept: dict[tuple[object, int], _Lease] = {}
-    _guard = threading.Lock()
-
-    def __init__(self, release: Callable[[], None]):
-        self.release = release
-
-    @classmethod
-    def take(cls, ctx: Context, run_id: int) -> _Lease | None:
-        """The run's lease without waiting, or None when another holder has it."""
-        if ctx.db.dialect == "sqlite":
-            return cls._flock(ctx.settings.data_dir / "runs" / f"{run_id}.lock")
-        return cls._advisory(ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT"), run_id)
-
-    @classmethod
-    def keep(cls, ctx: Context, run_id: int, lease: _Lease) -> None:
-        with cls._guard:
-            cls._kept[ctx.db, run_id] = lease
-
-    @classmethod
-    def pop(cls, ctx: Context, run_id: int) -> _Lease | None:
-        with cls._guard:
-            return cls._kept.pop((ctx.db, run_id), None)
-
-    @classmethod
-    def _advisory(cls, conn: DbConnection, run_id: int) -> _Lease | None:
-        def release() -> None:
-            conn.invalidate()  # ends the session, so no lock can linger on a pooled connection
-            conn.close()
-
-        try:
-            # Ids past 2**31 wrap: only two runs 2**31 apart, both running, could share a lease.
-            got = conn.scalar(text("SELECT pg_try_advisory_lock(:class, :run)"),
-                              {"class": _LEASE_CLASS, "run": run_id % 2**31})
-        except BaseException:
-            release()
-            raise
-        if not got:
-            release()
-            return None
-        return cls(release)
-
-    @classmethod
-    def _flock(cls, path: Path) -> _Lease | None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-
-        def release() -> None:
-            # Unlinked while locked, after the run row is finished: a recovery that opens the
-            # path meanwhile finds the run no longer running.
-            path.unlink(missing_ok=True)
-            os.close(fd)
-
-        return cls(release)
-

@@ -89,3 +89,12 @@ def sqlite_ctx(sqlite_url: str, tmp_path: Path, clock: FrozenClock):
     context = make_context(sqlite_url, tmp_path, clock)
     yield context
     context.db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _release_leases():
+    """A run claimed but never carried out in a test keeps its lease; free it for the next test."""
+    yield
+    from engine.leases import Lease
+
+    Lease.release_kept()

@@ -1,0 +1,93 @@
+"""Leases: proof that a live process carries out a run, released by the OS or the database
+server when that process dies, so that recovery at start-up fails only runs nobody carries out.
+
+PostgreSQL: a session advisory lock on a connection held for the run. SQLite: an exclusive
+`flock` on a file under the data directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection as DbConnection
+
+from engine.context import Context
+
+# Two-key advisory locks live apart from the scheduler's one-key leader lock (ASCII names).
+RUNS = ("runs", 0x72756E73)
+SYNCS = ("syncs", 0x73796E63)
+
+
+class Lease:
+    # Leases taken when a run is claimed, until it is carried out; by database, as ids are per database.
+    _kept: dict[tuple[object, str, int], Lease] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, release: Callable[[], None]):
+        self.release = release
+
+    @classmethod
+    def take(cls, ctx: Context, kind: tuple[str, int], run_id: int) -> Lease | None:
+        """The run's lease without waiting, or None when another holder has it."""
+        name, key = kind
+        if ctx.db.dialect == "sqlite":
+            return cls._flock(ctx.settings.data_dir / name / f"{run_id}.lock")
+        return cls._advisory(ctx.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT"), key, run_id)
+
+    @classmethod
+    def keep(cls, ctx: Context, kind: tuple[str, int], run_id: int, lease: Lease) -> None:
+        with cls._guard:
+            cls._kept[ctx.db, kind[0], run_id] = lease
+
+    @classmethod
+    def pop(cls, ctx: Context, kind: tuple[str, int], run_id: int) -> Lease | None:
+        with cls._guard:
+            return cls._kept.pop((ctx.db, kind[0], run_id), None)
+
+    @classmethod
+    def release_kept(cls) -> None:
+        """Releases every lease this process keeps (tests, between databases)."""
+        with cls._guard:
+            kept, cls._kept = list(cls._kept.values()), {}
+        for lease in kept:
+            lease.release()
+
+    @classmethod
+    def _advisory(cls, conn: DbConnection, key: int, run_id: int) -> Lease | None:
+        def release() -> None:
+            conn.invalidate()  # ends the session, so no lock can linger on a pooled connection
+            conn.close()
+
+        try:
+            # Ids past 2**31 wrap: only two runs 2**31 apart, both running, could share a lease.
+            got = conn.scalar(text("SELECT pg_try_advisory_lock(:class, :run)"), {"class": key, "run": run_id % 2**31})
+        except BaseException:
+            release()
+            raise
+        if not got:
+            release()
+            return None
+        return cls(release)
+
+    @classmethod
+    def _flock(cls, path: Path) -> Lease | None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+
+        def release() -> None:
+            # Unlinked while locked, after the run row is finished: a recovery that opens the
+            # path meanwhile finds the run no longer running.
+            path.unlink(missing_ok=True)
+            os.close(fd)
+
+        return cls(release)
