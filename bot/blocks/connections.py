@@ -50,6 +50,8 @@ ACTIONS_TEXT = {
     "order.pause": "paused an order",
     "order.resume": "resumed an order",
     "order.delete": "deleted an order",
+    "connection.alert_channel": "changed the alert channel",
+    "connection.escalate": "escalated to the CSM",
 }
 
 
@@ -70,7 +72,7 @@ def connection_list(data: ConnectionList) -> list[dict[str, Any]]:
         else:
             blocks.append(section(mrkdwn("No connections yet. Use *Make a new connection* on the connbot App Home, or `/connections new`.")))
         return blocks
-    blocks.append(context(mrkdwn(f"{plural(data.page.total, 'connection')} · errors first · `/connections <id>` opens one")))
+    blocks.append(context(mrkdwn(f"{plural(data.page.total, 'connection')} · errors first · `/connections &lt;id&gt;` opens one")))
     for c in data.items:
         blocks.append(divider())
         blocks.append(
@@ -349,13 +351,13 @@ def help_message() -> list[dict[str, Any]]:
         section(
             mrkdwn(
                 "`/connections` lists the connected sources (errors first)\n"
-                "`/connections <text>` searches data source, title, business account and ID\n"
-                "`/connections <id>` opens a connection's details\n"
+                "`/connections &lt;text&gt;` searches data source, title, business account and ID\n"
+                "`/connections &lt;id&gt;` opens a connection's details\n"
                 "`/connections new` makes a new connection\n"
                 "`/connections help` shows this help"
             )
         ),
-        context(mrkdwn("In a thread, `@connbot status <id>` replies with the connection's card.")),
+        context(mrkdwn("In a thread, `@connbot status &lt;id&gt;` replies with the connection's card.")),
     ]
 
 

@@ -50,7 +50,7 @@ def test_card_by_id_and_unknown_id_and_search(fake, driver, connect):
     vera.command("/connections", "nothing-like-this", channel="C0DATA")
     assert "No connection matches" in texts(fake.ephemerals("UVIEW")[-1].blocks)
     vera.command("/connections", "help", channel="C0DATA")
-    assert "/connections <id>" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+    assert "/connections &lt;id&gt;" in texts(fake.ephemerals("UVIEW")[-1].blocks)
 
 
 def test_another_team_sees_not_found(fake, driver, connect):
