@@ -185,3 +185,33 @@ def _audit_actions(ctx):
 
     with ctx.db.begin() as session:
         return [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.outcome == "ok").order_by(AuditEvent.id))]
+
+
+@pytest.mark.postgres
+def test_four_steps_into_a_postgresql_warehouse(fake, driver, connect, app_ctx, pg_server):
+    import uuid
+    from dataclasses import replace
+
+    import psycopg
+
+    schema = f"wh_slack_{uuid.uuid4().hex[:10]}"
+    server = "postgresql://postgres@127.0.0.1:5432/test"
+    app_ctx.settings = replace(app_ctx.settings, warehouse=f"{server}?schema={schema}")
+    try:
+        cid = connect("demo:accounts=25")
+        otto = driver.user("UOPS")
+        otto.submit(four_steps(fake, otto, cid))
+        first = wait_runs_done(fake, app_ctx, 1)
+        assert first[0].status == "succeeded", first[0].error
+        otto.command("/connections", str(cid), channel="C0DATA")
+        otto.choose(fake.ephemerals("UOPS")[-1], "order.menu", json.dumps({"c": cid, "o": first[0].order_id, "a": "run"}, separators=(",", ":")))
+        second = wait_runs_done(fake, app_ctx, 2)
+        assert second[1].status == "succeeded"
+        with psycopg.connect(server, autocommit=True) as con:
+            total, distinct = con.execute(
+                f'SELECT count(*), count(DISTINCT (date, account_id, campaign_id)) FROM "{schema}".demo__campaign_daily'
+            ).fetchone()
+        assert total == distinct == 2 * 5 * 4
+    finally:
+        with psycopg.connect(server, autocommit=True) as con:
+            con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
