@@ -152,3 +152,11 @@ def test_app_home_lists_connections_with_make_a_new_connection(fake, driver, con
     driver.user("UVIEW").click(home, "connection.open")
     dm = fake.wait_for(lambda: fake.messages(fake.im("UVIEW").id))
     assert "Initech" in texts(dm[-1].blocks)
+
+
+def test_app_home_is_republished_after_a_change(fake, driver, connect, services):
+    connect("demo:business=initech,accounts=2")
+    driver.user("UVIEW").open_home()
+    fake.wait_for(lambda: "Initech" in texts(fake.home("UVIEW").blocks) if fake.home("UVIEW") else False)
+    connect("demo:business=hooli,accounts=2")  # made elsewhere (another user, the CLI)
+    fake.wait_for(lambda: "Hooli" in texts(fake.home("UVIEW").blocks), timeout=10)
