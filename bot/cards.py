@@ -10,7 +10,8 @@ from bot.blocks.home import home_view
 from bot.services import Services
 from bot.surface import Surface
 from operations.auth import Actor
-from operations.cards import Card, connection_list as load_list, load_card
+from operations.cards import Card, load_card
+from operations.cards import connection_list as load_list
 
 
 def card_message(services: Services, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0):

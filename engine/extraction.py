@@ -32,16 +32,14 @@ safe at the start-up of any process while others keep running theirs.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import count
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, select, text, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 

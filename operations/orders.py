@@ -15,7 +15,7 @@ from engine import schedules
 from engine.context import Context
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
-from operations.cards import extract_blocker, load_card, Card
+from operations.cards import Card, extract_blocker, load_card
 from operations.validation import clean_text
 from sources.base import ExtractionTemplate
 from storage.models import Account, ExtractionOrder, OrderAccount, OrderStatus

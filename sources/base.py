@@ -7,7 +7,7 @@ decrypted credentials at the moment of use and returns plain values.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable

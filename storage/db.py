@@ -6,8 +6,8 @@ recommends keeping the session lifecycle outside the functions that access data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 

@@ -9,11 +9,11 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.cards import card_message, list_message, publish_home, refresh_card
+from bot.errors import guarded
 from bot.ids import Action
 from bot.routing import CardRef, ListRef, unpack
 from bot.services import Services
 from bot.surface import Surface
-from bot.errors import guarded
 from core.errors import ConnbotError
 
 log = logging.getLogger(__name__)

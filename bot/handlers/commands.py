@@ -8,10 +8,9 @@ from slack_bolt import Ack, App
 
 from bot.blocks.connections import help_message
 from bot.cards import card_message, list_message
-from bot.errors import user_message
-from bot.services import Services
+from bot.errors import guarded, user_message
 from bot.handlers.connect import open_new_connection
-from bot.errors import guarded
+from bot.services import Services
 from core.errors import InvalidInput
 from operations.cards import MAX_SEARCH
 

@@ -7,17 +7,15 @@ import threading
 
 from slack_bolt import Ack, App
 
+from bot.blocks.orders import confirm_delete_order, notice_view
 from bot.cards import card_message, refresh_card
-from bot.ids import Action
-from bot.routing import CardRef, OrderRef, unpack
+from bot.errors import guarded
+from bot.ids import Action, Callback, OrderAction
+from bot.routing import CardRef, OrderRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
-from bot.errors import guarded
 from core.errors import Conflict, NotFound, StaleAction
 from engine.account_sync import run_sync
-from bot.blocks.orders import confirm_delete_order, notice_view
-from bot.ids import Callback, OrderAction
-from bot.routing import pack
 from operations.auth import Role, authorize
 from operations.orders import delete_order, request_run, set_paused
 from operations.sync import request_sync

@@ -9,9 +9,9 @@ from bot.app import create_app
 from connbot.fakeslack.client import AppDriver, wsgi_target
 from connbot.fakeslack.server import FakeSlack
 from connbot.server import wsgi_app
+from engine.account_sync import sync_accounts
 from operations.auth import Actor
 from operations.connections import make_connection
-from engine.account_sync import sync_accounts
 
 TEAM = "T0FAKE001"
 SECRET = "test-signing-secret"

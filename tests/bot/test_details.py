@@ -2,9 +2,6 @@
 
 import json
 
-import pytest
-
-from sources.base import Credentials
 from storage.models import Connection
 
 
@@ -27,7 +24,7 @@ def test_list_is_ephemeral_sorted_errors_first_with_open_buttons(fake, driver, c
 
 
 def test_open_then_every_tab_in_place_through_response_url(fake, driver, connect):
-    cid = connect()
+    connect()
     vera = driver.user("UVIEW")
     vera.command("/connections", channel="C0DATA")
     vera.click(fake.ephemerals("UVIEW")[-1], "connection.open")

@@ -13,7 +13,6 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
-from support import T0, make_context
 from core.clock import Clock
 from engine.account_sync import start_sync
 from engine.leader import ADVISORY_LOCK_KEY, AdvisoryLock, FileLock
@@ -23,6 +22,7 @@ from operations.auth import Actor
 from operations.connections import delete_connection, make_connection
 from storage.db import Database
 from storage.models import AccountSyncRun, ExtractionOrder, JobClaim, OrderStatus
+from support import T0, make_context
 
 SYSTEM = Actor.system("T1")
 WORKER = Path(__file__).with_name("scheduler_worker.py")
