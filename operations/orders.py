@@ -134,6 +134,10 @@ def _order(ctx: Context, actor: Actor, connection_id: int, order_id: int):
         return Orders(session, actor.team_id).get(order_id, connection_id=connection_id)
 
 
+def order_name(ctx: Context, actor: Actor, connection_id: int, order_id: int) -> str:
+    return _order(ctx, actor, connection_id, order_id).name
+
+
 def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, paused: bool) -> None:
     authorize(ctx, actor, Role.OPERATOR, "pause or resume an order", connection_id)
     with ctx.db.begin() as session:

@@ -17,7 +17,7 @@ from bot.surface import Surface
 from core.errors import Conflict, NotFound, StaleAction
 from engine.account_sync import run_sync
 from operations.auth import Role, authorize
-from operations.orders import delete_order, request_run, set_paused
+from operations.orders import delete_order, order_name, request_run, set_paused
 from operations.sync import request_sync
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def register(app: App, services: Services) -> None:
         if ref.a == OrderAction.DELETE:
             authorize(ctx, actor, Role.ADMIN, "delete an extraction order", ref.c)
             meta = pack(OrderRef(ref.c, ref.o, ref.a))
-            services.client.views_open(trigger_id=body["trigger_id"], view=confirm_delete_order(meta, _order_name(ctx, actor, ref)))
+            services.client.views_open(trigger_id=body["trigger_id"], view=confirm_delete_order(meta, order_name(ctx, actor, ref.c, ref.o)))
             return
         if ref.a == OrderAction.RUN_NOW:
             try:
@@ -87,13 +87,6 @@ def register(app: App, services: Services) -> None:
             ack(response_action="update", view=notice_view("Delete order", gone.message))
             return
         ack(response_action="update", view=notice_view("Delete order", "Deleted. Its schedule has stopped; the rows it loaded stay in the warehouse."))
-
-
-def _order_name(ctx, actor, ref: OrderRef) -> str:
-    from storage.repositories import Orders
-
-    with ctx.db.begin() as session:
-        return Orders(session, actor.team_id).get(ref.o, connection_id=ref.c).name
 
 
 def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, run_id: int) -> None:
