@@ -17,9 +17,11 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+OAUTH_PREFIX = "/oauth/"
 
 
-def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True):
+def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True, oauth: Callable | None = None):
+    """`oauth`: the WSGI app of the OAuth sign-in routes (`connbot.oauth.OAuthRoutes`), if served."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def application(environ: dict, start_response) -> Iterable[bytes]:
@@ -34,6 +36,8 @@ def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True):
                 start_response("405 Method Not Allowed", [("Allow", "POST")])
                 return [b""]
             return slack(environ, start_response)
+        if oauth is not None and path.startswith(OAUTH_PREFIX):
+            return oauth(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 

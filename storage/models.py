@@ -323,3 +323,31 @@ class JobClaim(Base):
     claimed_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("job_key", "scheduled_for"),)
+
+
+class OAuthState(Base):
+    """One OAuth sign-in offered in a connect / re-connect modal: short-lived and used once.
+
+    The state travels in the sign-in URL; only its SHA-256 is stored, so a copy of the table
+    yields no usable link. The PKCE code verifier is stored encrypted (Fernet, like credentials).
+    """
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(16))  # new | reconnect
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))  # for reconnect
+    # Choices made in the modal before signing in (the URL button submits nothing).
+    sync_mode: Mapped[str] = mapped_column(String(16), default=SyncMode.ALL)
+    confirm_business: Mapped[bool] = mapped_column(default=False)  # re-connect: switching is fine
+    code_verifier: Mapped[bytes | None] = mapped_column(LargeBinary)  # ciphertext; None without PKCE
+    # The Slack modal to update when the sign-in ends, and its routing (private_metadata: ids only).
+    view_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    slack_meta: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -11,6 +11,9 @@ VALUE = "value"  # the action_id of every input's element
 SOURCE_BLOCK = "source"
 SYNC_MODE_BLOCK = "sync_mode"
 CONFIRM_BUSINESS_BLOCK = "confirm_business"
+SIGN_IN_BLOCK = "sign_in"
+# A URL button: the browser opens the link; Slack still sends a block action, acked and ignored.
+SIGN_IN = "connection.sign_in"
 
 SYNC_MODES = (
     ("all", "Sync all accounts", "New accounts found later are added and enabled for extraction."),
@@ -79,48 +82,61 @@ def credentials_form(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     confirm_business: bool = False,
+    sign_in: tuple[str, str] | None = None,
 ) -> dict:
-    """Step 2 (or the Re-connect form). Secrets are never pre-filled; what is in use shows masked."""
+    """Step 2 (or the Re-connect form). Secrets are never pre-filled; what is in use shows masked.
+
+    `sign_in` is (button text, URL) when the source's OAuth sign-in is set up; the fields stay,
+    for pasting instead."""
     errors = errors or {}
     values = values or {}
     blocks: list[dict] = [section(plain(f"Data source: {source_title}", 300))]
     if in_use:
         blocks.append(context(plain("In use now: " + ", ".join(f"{label} {masked}" for label, masked in in_use), 2000)))
+    if sign_in:
+        text, url = sign_in
+        button = {"type": "button", "action_id": SIGN_IN, "text": plain(text, 75), "url": url, "style": "primary"}
+        blocks.append({"type": "actions", "block_id": SIGN_IN_BLOCK, "elements": [button]})
+        blocks.append(
+            context(plain("Opens the sign-in page in your browser; this form is updated when you are back. Or fill in the fields below.", 2000))
+        )
     for spec in fields:
         blocks += _input(spec, values.get(spec.name), errors.get(spec.name))
     modes = [
         {"text": plain(label), "value": value, "description": plain(description)}
         for value, label, description in SYNC_MODES
     ]
-    blocks.append(
-        {
-            "type": "input",
-            "block_id": SYNC_MODE_BLOCK,
-            "label": plain("Account sync"),
-            "element": {
-                "type": "radio_buttons",
-                "action_id": VALUE,
-                "options": modes,
-                "initial_option": next(m for m in modes if m["value"] == sync_mode),
-            },
-        }
-    )
+    sync_block: dict[str, Any] = {
+        "type": "input",
+        "block_id": SYNC_MODE_BLOCK,
+        "label": plain("Account sync"),
+        "element": {
+            "type": "radio_buttons",
+            "action_id": VALUE,
+            "options": modes,
+            "initial_option": next(m for m in modes if m["value"] == sync_mode),
+        },
+    }
+    if sign_in:
+        sync_block["dispatch_action"] = True  # a sign-in submits nothing: choices are sent as made
+    blocks.append(sync_block)
     if errors.get(SYNC_MODE_BLOCK):
         blocks.append(context(plain(f"⚠️ {errors[SYNC_MODE_BLOCK]}", 2000)))
     if confirm_business:
-        blocks.append(
-            {
-                "type": "input",
-                "block_id": CONFIRM_BUSINESS_BLOCK,
-                "optional": True,
-                "label": plain("Business account"),
-                "element": {
-                    "type": "checkboxes",
-                    "action_id": VALUE,
-                    "options": [option("These credentials may belong to another business account: switch to it", "yes")],
-                },
-            }
-        )
+        confirm_block: dict[str, Any] = {
+            "type": "input",
+            "block_id": CONFIRM_BUSINESS_BLOCK,
+            "optional": True,
+            "label": plain("Business account"),
+            "element": {
+                "type": "checkboxes",
+                "action_id": VALUE,
+                "options": [option("These credentials may belong to another business account: switch to it", "yes")],
+            },
+        }
+        if sign_in:
+            confirm_block["dispatch_action"] = True
+        blocks.append(confirm_block)
         if errors.get(CONFIRM_BUSINESS_BLOCK):
             blocks.append(context(plain(f"⚠️ {errors[CONFIRM_BUSINESS_BLOCK]}", 2000)))
     general = errors.get("")

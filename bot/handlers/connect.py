@@ -3,6 +3,11 @@
 Modal flow (as Dispatch does it): validate in the 3-second window and answer field errors
 inline; otherwise ack with a "Checking credentials…" view, do the slow check in the background,
 then update the view with the result.
+
+Where a source's OAuth sign-in is set up, the forms also offer "Sign in with …": a URL button
+whose attempt is recorded when the form is rendered (`operations.oauth`). The browser comes
+back to `connbot/oauth.py`, which hands the credentials to `finish_sign_in`, so they take the
+same path as pasted ones.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import connect as forms
+from bot.blocks.common import escape
 from bot.cards import card_message, publish_home
 from bot.errors import user_message
 from bot.forms import form_values
@@ -37,6 +43,7 @@ from operations.connections import (
     parse_sync_mode,
     reconnect,
 )
+from operations.oauth import Offer, Purpose, SignIn, attach_view, note_choice, offer_sign_in
 from storage.repositories import Connections
 
 log = logging.getLogger(__name__)
@@ -74,7 +81,9 @@ def register(app: App, services: Services) -> None:
         if name not in sources:
             ack(response_action="errors", errors={forms.SOURCE_BLOCK: "Choose a data source from the list."})
             return
-        ack(response_action="update", view=_new_form(services, name))
+        meta = FormMeta(s=name)
+        offer = _offer(services, Surface.of(body).team_id, body["user"]["id"], meta, view["id"])
+        ack(response_action="update", view=_new_form(services, meta, offer))
 
     @app.view_submission(Callback.NEW_CONNECTION_CREDENTIALS)
     @guard
@@ -85,7 +94,9 @@ def register(app: App, services: Services) -> None:
             return
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("New connection", "Checking credentials…")
-        submit_with_check(services, ack, view["id"], working, lambda: _finish_new(services, actor, meta, values, mode))
+        submit_with_check(
+            services, ack, view["id"], working, lambda: _finish_new(services, actor, meta, values, mode, view["id"])
+        )
 
     @app.action(Action.RECONNECT)
     @guard
@@ -99,7 +110,9 @@ def register(app: App, services: Services) -> None:
             connection = Connections(session, actor.team_id).get(ref.c)
             source, mode, hint = connection.source, connection.account_sync_mode, dict(connection.credentials_hint)
         meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if surface.kind == "message" else None)
-        services.client.views_open(trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint))
+        offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
+        opened = services.client.views_open(trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer))
+        _attach(services, offer, opened)
 
     @app.view_submission(Callback.RECONNECT)
     @guard
@@ -113,8 +126,24 @@ def register(app: App, services: Services) -> None:
         working = forms.working("Re-connect", "Checking the new credentials…")
         submit_with_check(
             services, ack, view["id"], working,
-            lambda: _finish_reconnect(services, actor, meta, values, mode, confirmed),
+            lambda: _finish_reconnect(services, actor, meta, values, mode, confirmed, view["id"]),
         )
+
+    @app.action(forms.SIGN_IN)
+    @guard
+    def sign_in_clicked(ack: Ack, body: dict) -> None:
+        ack()  # the browser follows the URL; nothing to do here
+
+    @app.action({"block_id": forms.SYNC_MODE_BLOCK, "action_id": forms.VALUE})
+    @app.action({"block_id": forms.CONFIRM_BUSINESS_BLOCK, "action_id": forms.VALUE})
+    @guard
+    def choice_made(ack: Ack, body: dict, action: dict) -> None:
+        ack()  # sent only by forms with a sign-in button, for the sign-in to come
+        if action["block_id"] == forms.SYNC_MODE_BLOCK:
+            choice = {"sync_mode": parse_sync_mode((action.get("selected_option") or {}).get("value"))}
+        else:
+            choice = {"confirm_business": any(o.get("value") == "yes" for o in action.get("selected_options") or ())}
+        note_choice(services.ctx, Surface.of(body).team_id, body["user"]["id"], body["view"]["id"], **choice)
 
     @app.action(Action.DELETE)
     @guard
@@ -137,27 +166,46 @@ def open_new_connection(services: Services, trigger_id: str, team_id: str, user_
     actor.require(Role.ADMIN, "make a new connection")
     sources = services.ctx.sources()
     if len(sources) == 1:
-        view = _new_form(services, next(iter(sources)))
+        meta = FormMeta(s=next(iter(sources)))
+        offer = _offer(services, team_id, user_id, meta, None)
+        opened = services.client.views_open(trigger_id=trigger_id, view=_new_form(services, meta, offer))
+        _attach(services, offer, opened)
     else:
         view = forms.source_picker(Callback.NEW_CONNECTION_SOURCE, [(n, s.title) for n, s in sources.items()])
-    services.client.views_open(trigger_id=trigger_id, view=view)
+        services.client.views_open(trigger_id=trigger_id, view=view)
 
 
-def _new_form(services: Services, source_name: str, **kw) -> dict:
-    source = services.ctx.source(source_name)
-    return forms.credentials_form(
-        title="New connection", callback_id=Callback.NEW_CONNECTION_CREDENTIALS, source_title=source.title,
-        fields=source.credential_fields, metadata=pack(FormMeta(s=source_name)), **kw,
+def _offer(
+    services: Services, team_id: str, user_id: str, meta: FormMeta, view_id: str | None, mode: str = "all"
+) -> Offer | None:
+    """Records the sign-in attempt of a form about to be shown, if the source has sign-in."""
+    return offer_sign_in(
+        services.ctx, team_id=team_id, user_id=user_id, source=meta.s,
+        purpose=Purpose.RECONNECT if meta.c else Purpose.NEW, connection_id=meta.c,
+        view_id=view_id, sync_mode=mode, slack_meta=pack(meta),
     )
 
 
-def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, **kw) -> dict:
+def _attach(services: Services, offer: Offer | None, opened) -> None:
+    if offer:
+        attach_view(services.ctx, offer.id, opened["view"]["id"])
+
+
+def _new_form(services: Services, meta: FormMeta, offer: Offer | None, **kw) -> dict:
+    source = services.ctx.source(meta.s)
+    return forms.credentials_form(
+        title="New connection", callback_id=Callback.NEW_CONNECTION_CREDENTIALS, source_title=source.title,
+        fields=source.credential_fields, metadata=pack(meta), sign_in=offer and (offer.button, offer.url), **kw,
+    )
+
+
+def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
     labels = {f.name: f.label for f in source.credential_fields}
     return forms.credentials_form(
         title="Re-connect", callback_id=Callback.RECONNECT, source_title=source.title, fields=source.credential_fields,
         metadata=pack(meta), sync_mode=mode, in_use=tuple((labels.get(k, k), v) for k, v in sorted(hint.items())),
-        confirm_business=True, **kw,
+        confirm_business=True, sign_in=offer and (offer.button, offer.url), **kw,
     )
 
 
@@ -186,6 +234,8 @@ class Outcome:
     view: dict
     errors: dict[str, str] | None = None  # by input block id, for response_action errors
     after: Callable[[], None] | None = None
+    ok: bool = True
+    message: str = ""  # the result in plain words, for a sign-in's page and DM
 
 
 def submit_with_check(services: Services, ack: Ack, view_id: str, working: dict, check: Callable[[], Outcome]) -> None:
@@ -234,13 +284,25 @@ def _inline(errors: dict[str, str], view: dict) -> dict[str, str] | None:
     return errors if errors and set(errors) <= inputs else None
 
 
-def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str) -> Outcome:
+def _form_again(
+    services: Services, actor: Actor, meta: FormMeta, mode: str, view_id: str | None, errors: dict, values: dict
+) -> dict:
+    """The form once more, with the errors, what was typed (never secrets) and a fresh sign-in."""
+    offer = _offer(services, actor.team_id, actor.user_id, meta, view_id, mode)
+    if meta.c is None:
+        return _new_form(services, meta, offer, errors=errors, values=values, sync_mode=mode)
+    with services.ctx.db.begin() as session:
+        hint = dict(Connections(session, actor.team_id).get(meta.c).credentials_hint)
+    return _reconnect_form(services, meta, mode, hint, offer, errors=errors, values=values)
+
+
+def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, view_id: str | None) -> Outcome:
     try:
         connection_id = make_connection(services.ctx, actor, meta.s, values, mode)
     except InvalidInput as bad:
         errors = bad.fields or {"": bad.message}
-        form = _new_form(services, meta.s, errors=errors, values=_non_secret(services, meta, values), sync_mode=mode)
-        return Outcome(form, _inline(errors, form))
+        form = _form_again(services, actor, meta, mode, view_id, errors, _non_secret(services, meta, values))
+        return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
     blocks, text = card_message(services, actor, connection_id)
 
     def after() -> None:
@@ -251,24 +313,24 @@ def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, 
         sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
         publish_home(services, actor)
 
-    done = forms.done(
-        "New connection", text.split(": ", 1)[-1] + " is connected.",
-        "Reading its accounts now; the card is in your messages with connbot.",
-    )
-    return Outcome(done, after=after)
+    with services.ctx.db.begin() as session:
+        # The title itself, not the card's escaped fallback text: this goes into plain text.
+        connected = Connections(session, actor.team_id).get(connection_id).title + " is connected."
+    done = forms.done("New connection", connected, "Reading its accounts now; the card is in your messages with connbot.")
+    return Outcome(done, after=after, message=connected)
 
 
-def _finish_reconnect(services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, confirmed: bool) -> Outcome:
+def _finish_reconnect(
+    services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, confirmed: bool, view_id: str | None
+) -> Outcome:
     try:
         result = reconnect(services.ctx, actor, meta.c, values, mode, confirm_business_change=confirmed)
     except InvalidInput as bad:
-        with services.ctx.db.begin() as session:
-            hint = dict(Connections(session, actor.team_id).get(meta.c).credentials_hint)
         errors = bad.fields or {"": bad.message}
         if CONFIRM_BUSINESS_FIELD in errors:
             errors = {forms.CONFIRM_BUSINESS_BLOCK: errors[CONFIRM_BUSINESS_FIELD]}
-        form = _reconnect_form(services, meta, mode, hint, errors=errors, values=_non_secret(services, meta, values))
-        return Outcome(form, _inline(errors, form))
+        form = _form_again(services, actor, meta, mode, view_id, errors, _non_secret(services, meta, values))
+        return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
 
     def after() -> None:
         blocks, text = card_message(services, actor, meta.c, "settings")
@@ -285,4 +347,40 @@ def _finish_reconnect(services: Services, actor: Actor, meta: FormMeta, values: 
             pass  # a sync already running reads the new credentials' accounts soon enough
 
     note = "The business account changed as you confirmed." if result.business_account_changed else ""
-    return Outcome(forms.done("Re-connect", "Re-connected: the new credentials work and are in use.", note), after=after)
+    reconnected = "Re-connected: the new credentials work and are in use."
+    return Outcome(forms.done("Re-connect", reconnected, note), after=after, message=reconnected)
+
+
+def finish_sign_in(services: Services, sign_in: SignIn, values: dict[str, str] | None, problem: str = "") -> Outcome:
+    """Ends an OAuth sign-in as a submitted form would end: the same check and operation, then
+    the user's modal updated (or, when it is gone, a DM). `values` is None when the platform
+    gave no credentials: the form shows `problem` and a fresh sign-in button."""
+    actor = services.roles.actor(sign_in.team_id, sign_in.user_id)
+    meta = unpack(FormMeta, sign_in.slack_meta)
+    if values is None:
+        form = _form_again(services, actor, meta, sign_in.sync_mode, sign_in.view_id, {"": problem}, {})
+        outcome = Outcome(form, ok=False, message=problem)
+    elif meta.c is None:
+        outcome = _finish_new(services, actor, meta, values, sign_in.sync_mode, sign_in.view_id)
+    else:
+        outcome = _finish_reconnect(
+            services, actor, meta, values, sign_in.sync_mode, sign_in.confirm_business, sign_in.view_id
+        )
+    if not _update_modal(services, sign_in.view_id, outcome.view):
+        try:
+            services.client.chat_postMessage(channel=sign_in.user_id, text=escape(outcome.message))
+        except SlackApiError as error:
+            log.warning("sign-in: could not DM the user: %s", error.response.get("error"))
+    if outcome.after:
+        services.background(outcome.after)
+    return outcome
+
+
+def _update_modal(services: Services, view_id: str | None, view: dict) -> bool:
+    if view_id:
+        try:
+            services.client.views_update(view_id=view_id, view=view)
+            return True
+        except SlackApiError as error:  # closed meanwhile, or expired
+            log.info("sign-in: modal not updated (%s); telling the user in a DM", error.response.get("error"))
+    return False
