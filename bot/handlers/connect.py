@@ -48,6 +48,8 @@ from storage.repositories import Connections
 
 log = logging.getLogger(__name__)
 
+# The block id prefix of an alert's buttons (bot/blocks/alerts.py: "alert:<id>").
+ALERT_BLOCK_PREFIX = "alert:"
 # A check that answers within this time is shown in the ack itself (errors inline).
 QUICK_CHECK_SECONDS = 1.5
 # After acking "Checking…", give Slack this long to show it before updating the view.
@@ -109,7 +111,10 @@ def register(app: App, services: Services) -> None:
         with services.ctx.db.begin() as session:
             connection = Connections(session, actor.team_id).get(ref.c)
             source, mode, hint = connection.source, connection.account_sync_mode, dict(connection.credentials_hint)
-        meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if surface.kind == "message" else None)
+        # A card in a channel is refreshed in place afterwards; an alert is not a card: the alert
+        # poster marks it resolved, and a card written over it would hide that.
+        is_card = surface.kind == "message" and not action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
+        meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None)
         offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
         opened = services.client.views_open(trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer))
         _attach(services, offer, opened)

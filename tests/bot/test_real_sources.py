@@ -180,3 +180,6 @@ def test_connect_extract_expire_alert_reconnect(fake, driver, app_ctx, platform)
     wait_modal_text(fake, "UADMIN", "Re-connected")
     fake.wait_for(lambda: "Resolved" in texts(fake.message("C0ALERT", alert.ts).blocks))
     assert scalar(app_ctx, select(Connection.credentials_status)) == "active"
+    fake.wait_for(lambda: scalar(app_ctx, select(AccountSyncRun.status).where(AccountSyncRun.trigger == "reconnect")) == "succeeded")
+    updates = [c.args for c in fake.calls("chat.update") if c.args.get("ts") == alert.ts]
+    assert updates and all("Resolved" in texts(u.get("blocks")) for u in updates)  # never a card over it
