@@ -253,7 +253,7 @@ def texts(x) -> str:
 
 def open_form(fake, user, source: str):
     user.command("/connections", "new", channel="C0DATA")
-    picker = fake.wait_for(lambda: fake.modal(user.id))
+    picker = fake.wait_for(lambda: (m := fake.modal(user.id)) and m.callback_id == "connection.new.source" and m)
     return user.submit(picker, {"source": {"value": source}}).view
 
 
@@ -292,7 +292,7 @@ def open_reconnect(fake, user, ctx, cid: int):
     user.click(fake.ephemerals(user.id)[-1], "connection.tab.settings")
     card = fake.wait_for(lambda: "Re-connect" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1])
     user.click(card, "connection.reconnect")
-    form = fake.wait_for(lambda: fake.modal(user.id))
+    form = fake.wait_for(lambda: (m := fake.modal(user.id)) and m.callback_id == "connection.reconnect.submit" and m)
     fake.wait_for(lambda: form.id in view_ids(ctx))  # recorded once views.open has answered
     return form
 
