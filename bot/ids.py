@@ -17,6 +17,7 @@ class Action(StrEnum):
     NEW_CONNECTION = "connection.new"
     HELP = "connections.help"
     ALERT_CHANNEL = "connection.alert_channel"
+    SIGN_IN = "connection.sign_in"  # a URL button: the browser goes to /oauth/<source>/start
 
 
 class Callback(StrEnum):

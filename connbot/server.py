@@ -47,7 +47,6 @@ def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True, oauth: Call
 def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
     from bot.app import create_app
     from connbot.runtime import build_context, recover
-
     from engine.scheduler import start_in_process
 
     ctx = build_context(settings)
@@ -56,7 +55,7 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
     scheduler = start_in_process(ctx)
     services.alerts.start()
     try:
-        return _serve(app, ctx, settings, host=host, port=port, force_http=force_http)
+        return _serve(app, services, ctx, settings, host=host, port=port, force_http=force_http)
     finally:
         services.alerts.stop()
         scheduler.stop()
@@ -85,7 +84,7 @@ def run_worker(settings: Settings) -> int:
     return 0
 
 
-def _serve(app: App, ctx, settings: Settings, *, host: str, port: int, force_http: bool) -> int:
+def _serve(app: App, services, ctx, settings: Settings, *, host: str, port: int, force_http: bool) -> int:
     if settings.socket_mode and not force_http:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -101,5 +100,8 @@ def _serve(app: App, ctx, settings: Settings, *, host: str, port: int, force_htt
             return False
 
     log.info("connbot: HTTP on %s:%s, Slack request URL path %s", host, port, EVENTS_PATH)
-    waitress.serve(wsgi_app(app, health=healthy), host=host, port=port, threads=8, ident="connbot")
+    from connbot.oauth import OAuthRoutes
+
+    routes = wsgi_app(app, health=healthy, oauth=OAuthRoutes(services))
+    waitress.serve(routes, host=host, port=port, threads=8, ident="connbot")
     return 0

@@ -9,6 +9,8 @@ from bot.ids import Action
 from bot.routing import CardRef, pack
 from operations.alerts import AlertCard, EscalationCard
 
+ALERT_BLOCK_PREFIX = "alert:"  # the block id of an alert's buttons: "alert:<id>"
+
 
 def alert_message(a: AlertCard) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
@@ -40,7 +42,7 @@ def alert_message(a: AlertCard) -> list[dict[str, Any]]:
             button("Re-connect", Action.RECONNECT, ref, style="primary"),
             button("Open details", Action.OPEN, ref),
             button("Escalate to CSM", Action.ESCALATE, ref),
-            block_id=f"alert:{a.id}",
+            block_id=f"{ALERT_BLOCK_PREFIX}{a.id}",
         )
     )
     return blocks

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.blocks.common import context, mrkdwn, option, plain, section
+from bot.ids import Action
 from sources.base import CredentialField
 
 VALUE = "value"  # the action_id of every input's element
@@ -13,7 +14,6 @@ SYNC_MODE_BLOCK = "sync_mode"
 CONFIRM_BUSINESS_BLOCK = "confirm_business"
 SIGN_IN_BLOCK = "sign_in"
 # A URL button: the browser opens the link; Slack still sends a block action, acked and ignored.
-SIGN_IN = "connection.sign_in"
 
 SYNC_MODES = (
     ("all", "Sync all accounts", "New accounts found later are added and enabled for extraction."),
@@ -95,7 +95,7 @@ def credentials_form(
         blocks.append(context(plain("In use now: " + ", ".join(f"{label} {masked}" for label, masked in in_use), 2000)))
     if sign_in:
         text, url = sign_in
-        button = {"type": "button", "action_id": SIGN_IN, "text": plain(text, 75), "url": url, "style": "primary"}
+        button = {"type": "button", "action_id": Action.SIGN_IN, "text": plain(text, 75), "url": url, "style": "primary"}
         blocks.append({"type": "actions", "block_id": SIGN_IN_BLOCK, "elements": [button]})
         blocks.append(
             context(plain("Opens the sign-in page in your browser; this form is updated when you are back. Or fill in the fields below.", 2000))

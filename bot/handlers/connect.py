@@ -23,18 +23,18 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import connect as forms
+from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import escape
 from bot.cards import card_message, publish_home
-from bot.errors import user_message
+from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
 from bot.routing import CardRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
-from bot.errors import guarded
 from core.errors import Conflict, InvalidInput
 from engine.account_sync import sync_accounts
-from operations.auth import Actor, Role
+from operations.auth import Actor, Role, authorize
 from operations.connections import (
     CONFIRM_BUSINESS_FIELD,
     credentials_from_form,
@@ -48,8 +48,6 @@ from storage.repositories import Connections
 
 log = logging.getLogger(__name__)
 
-# The block id prefix of an alert's buttons (bot/blocks/alerts.py: "alert:<id>").
-ALERT_BLOCK_PREFIX = "alert:"
 # A check that answers within this time is shown in the ack itself (errors inline).
 QUICK_CHECK_SECONDS = 1.5
 # After acking "Checking…", give Slack this long to show it before updating the view.
@@ -107,7 +105,7 @@ def register(app: App, services: Services) -> None:
         ref = unpack(CardRef, action.get("value"))
         surface = Surface.of(body)
         actor = services.roles.actor(surface.team_id, surface.user_id)
-        actor.require(Role.ADMIN, "re-connect a connection")
+        authorize(services.ctx, actor, Role.ADMIN, "re-connect a connection", ref.c)
         with services.ctx.db.begin() as session:
             connection = Connections(session, actor.team_id).get(ref.c)
             source, mode, hint = connection.source, connection.account_sync_mode, dict(connection.credentials_hint)
@@ -134,7 +132,7 @@ def register(app: App, services: Services) -> None:
             lambda: _finish_reconnect(services, actor, meta, values, mode, confirmed, view["id"]),
         )
 
-    @app.action(forms.SIGN_IN)
+    @app.action(Action.SIGN_IN)
     @guard
     def sign_in_clicked(ack: Ack, body: dict) -> None:
         ack()  # the browser follows the URL; nothing to do here

@@ -231,6 +231,7 @@ def connect_once(connect):
         ("connection.delete", {"c": None, "t": "settings"}),
         ("connection.sync_accounts", {"c": None, "t": "accounts"}),
         ("connection.extract", {"c": None, "t": "orders"}),
+        ("connection.reconnect", {"c": None, "t": "settings"}),
     ],
 )
 def test_another_team_cannot_see_or_change_a_connection_by_forging_its_id(fake, driver, connect, app_ctx, action_id, value):
