@@ -23,7 +23,7 @@ from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import SYNCS, Lease
 from sources.base import CheckStatus, SourceAccount, SourceError
 from storage.models import Account, AccountSyncRun, Connection, RunStatus, SyncMode
-from storage.repositories import Connections, SyncRuns
+from storage.repositories import Accounts, Connections, SyncRuns
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,7 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
         with ctx.db.begin() as session:
             now = ctx.clock.now()
             removed = _mark_vanished(session, connection_id, seen, now)
+            Accounts(session, connection_id).recount()
             connection = session.get(Connection, connection_id)
             events += record_auth_success(connection, now)
             run = session.get(AccountSyncRun, run_id)

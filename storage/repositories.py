@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
@@ -138,19 +138,34 @@ class Accounts:
         return query
 
     def counts(self) -> AccountCounts:
+        """As of the last account sync (it keeps them on the connection)."""
+        row = self.session.execute(
+            select(Connection.accounts_total, Connection.accounts_active).where(Connection.id == self.connection_id)
+        ).one()
+        return AccountCounts(total=row[0], active=row[1])
+
+    def count(self, search: str | None = None, *, active_only: bool = False) -> int:
+        if not search:  # the common case: no count over every account
+            counts = self.counts()
+            return counts.active if active_only else counts.total
+        return self.session.scalar(
+            select(func.count()).select_from(self._current(search, active_only=active_only).subquery())
+        )
+
+    def recount(self) -> AccountCounts:
+        """Counts the accounts (after a sync) and keeps the result on the connection."""
         row = self.session.execute(
             select(func.count(), func.coalesce(func.sum(case((Account.active.is_(True), 1), else_=0)), 0)).where(
                 Account.connection_id == self.connection_id, Account.removed_at.is_(None)
             )
         ).one()
+        self.session.execute(
+            update(Connection).where(Connection.id == self.connection_id).values(accounts_total=row[0], accounts_active=row[1])
+        )
         return AccountCounts(total=row[0], active=row[1])
 
-    def count(self, search: str | None = None, *, active_only: bool = False) -> int:
-        return self.session.scalar(
-            select(func.count()).select_from(self._current(search, active_only=active_only).subquery())
-        )
-
     def page(self, *, offset: int, limit: int, search: str | None = None, active_only: bool = False) -> Sequence[Account]:
+        # The order of the ix_accounts_listing index.
         query = self._current(search, active_only=active_only).order_by(
             Account.active.desc(), func.lower(Account.name), Account.id
         )
@@ -169,13 +184,7 @@ def account_counts_for(session: Session, connection_ids: Sequence[int]) -> dict[
     if not connection_ids:
         return {}
     rows = session.execute(
-        select(
-            Account.connection_id,
-            func.count(),
-            func.coalesce(func.sum(case((Account.active.is_(True), 1), else_=0)), 0),
-        )
-        .where(Account.connection_id.in_(connection_ids), Account.removed_at.is_(None))
-        .group_by(Account.connection_id)
+        select(Connection.id, Connection.accounts_total, Connection.accounts_active).where(Connection.id.in_(connection_ids))
     ).all()
     found = {cid: AccountCounts(total, active) for cid, total, active in rows}
     return {cid: found.get(cid, AccountCounts(0, 0)) for cid in connection_ids}

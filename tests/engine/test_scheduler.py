@@ -307,7 +307,8 @@ def test_advisory_lock_is_exclusive_and_freed_when_its_session_dies(pg_migrated)
         assert second.acquire()
         with databases[0].engine.connect() as admin:  # the leader's session dies (crash, network)
             admin.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 (ADVISORY_LOCK_KEY & 0xFFFFFFFF,),
             )
         assert _eventually(lambda: third.acquire())
