@@ -59,6 +59,16 @@ def _pg_database() -> str:
     return admin.rsplit("/", 1)[0] + f"/{name}"
 
 
+def _drop_pg_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = os.environ.get("CONNBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    engine.dispose()
+
+
 def _seed(ctx, connections: int, accounts: int, latency_ms: int) -> list[int]:
     from sources.base import Credentials
     from storage.models import Connection
@@ -150,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         writes = _Writes(ctx.db.engine)
         second = _sync_all(ctx, ids, args.concurrency)
         ctx.db.dispose()
+        if args.database == "postgresql":
+            _drop_pg_database(ctx.settings.database_url)
 
     ratio = first / ideal
     expected_rows = args.connections * changed

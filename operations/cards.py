@@ -245,6 +245,13 @@ def extract_blocker(summary: ConnectionSummary) -> str | None:
     return None
 
 
+def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSummary:
+    """The header alone (no tab): for checks such as whether Extract is available."""
+    with ctx.db.begin() as session:
+        connection = Connections(session, actor.team_id).get(connection_id)
+        return _summary(ctx, connection, Accounts(session, connection.id).counts(), SyncRuns(session).latest(connection.id))
+
+
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
     tab = tab if tab in TABS else "orders"
     with ctx.db.begin() as session:

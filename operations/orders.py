@@ -9,13 +9,13 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, StaleAction
 from core.events import ConnectionChanged
 from engine import schedules
 from engine.context import Context
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
-from operations.cards import Card, extract_blocker, load_card
+from operations.cards import ConnectionSummary, connection_summary, extract_blocker
 from operations.validation import clean_text
 from sources.base import ExtractionTemplate
 from storage.models import Account, ExtractionOrder, OrderAccount, OrderStatus
@@ -46,17 +46,13 @@ def template_of(ctx: Context, source_name: str, template: str) -> ExtractionTemp
     raise InvalidInput("Choose an extraction template.", {"template": "Choose one of the templates listed."})
 
 
-def require_extract_available(ctx: Context, actor: Actor, connection_id: int) -> Card:
+def require_extract_available(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSummary:
     """The seed: Extract only for an active connection with at least one active account."""
-    card = load_card(ctx, actor, connection_id, "orders")
-    if not isinstance(card, Card):
-        raise NotFound("This connection was deleted.")
-    blocker = extract_blocker(card.connection)
+    summary = connection_summary(ctx, actor, connection_id)
+    blocker = extract_blocker(summary)
     if blocker:
-        from core.errors import StaleAction
-
         raise StaleAction(f"Extract is unavailable: {blocker}.")
-    return card
+    return summary
 
 
 def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) -> OrderSpec:

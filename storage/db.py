@@ -107,7 +107,11 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No server-side prepared statements: psycopg would reuse a plan costed while a table was still
+    # small (the first sync of a big login), and a page lookup would scan instead of using its index.
+    return create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"prepare_threshold": None}
+    )
 
 
 def _is_disconnect(exc: OperationalError) -> bool:

@@ -144,8 +144,7 @@ def register(app: App, services: Services) -> None:
 
 
 def _source_name(services: Services, actor: Actor, draft: Draft) -> str:
-    card = require_extract_available(services.ctx, actor, draft.c)
-    return card.connection.source
+    return require_extract_available(services.ctx, actor, draft.c).source
 
 
 def _accounts_view(services: Services, actor: Actor, draft: Draft) -> dict:

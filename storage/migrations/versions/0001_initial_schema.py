@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-28 12:31:17.993590
 """
 
-from alembic import op
 import sqlalchemy as sa
-import storage.models
+from alembic import op
 
+import storage.models
 
 revision = '0001'
 down_revision = None

@@ -5,10 +5,10 @@ Revises: 0002
 Create Date: 2026-11-28 13:25:40.885429
 """
 
-from alembic import op
 import sqlalchemy as sa
-import storage.models
+from alembic import op
 
+import storage.models
 
 revision = '0003'
 down_revision = '0002'
