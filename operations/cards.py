@@ -215,7 +215,7 @@ def clean_search(text: str | None) -> str | None:
 
 def connection_list(ctx: Context, actor: Actor, *, offset: int = 0, search: str | None = None) -> ConnectionList:
     search = clean_search(search)
-    with ctx.db.begin() as session:
+    with ctx.db.read() as session:
         repo = Connections(session, actor.team_id)
         total = repo.count(search)
         offset = _clamp_offset(offset, total, LIST_PAGE_SIZE)
@@ -247,14 +247,14 @@ def extract_blocker(summary: ConnectionSummary) -> str | None:
 
 def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSummary:
     """The header alone (no tab): for checks such as whether Extract is available."""
-    with ctx.db.begin() as session:
+    with ctx.db.read() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
         return _summary(ctx, connection, Accounts(session, connection.id).counts(), SyncRuns(session).latest(connection.id))
 
 
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
     tab = tab if tab in TABS else "orders"
-    with ctx.db.begin() as session:
+    with ctx.db.read() as session:
         connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True)
         if connection.is_deleted:
             return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)

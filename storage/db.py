@@ -47,6 +47,26 @@ class Database:
                 ) from exc
             raise
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work. On SQLite it neither queues behind writers nor takes the
+        write lock (WAL readers see the last commit), so people opening cards do not wait for
+        one another or for a sync."""
+        if self._sqlite_lock is None:
+            with self.begin() as session:
+                yield session
+            return
+        try:
+            with self.engine.connect().execution_options(connbot_read_only=True) as conn:
+                with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                    yield session
+        except OperationalError as exc:
+            if _is_disconnect(exc):
+                raise Unavailable(
+                    "The connbot database is temporarily unavailable. Please try again in a minute."
+                ) from exc
+            raise
+
     def _serialised(self):
         return self._sqlite_lock if self._sqlite_lock is not None else nullcontext()
 
@@ -102,6 +122,9 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
+            if conn.get_execution_options().get("connbot_read_only"):
+                conn.exec_driver_sql("BEGIN")  # a reader: no write lock
+                return
             # IMMEDIATE takes the write lock up front, so concurrent writers queue instead of
             # failing with "database is locked" half-way through a unit of work.
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -126,3 +126,30 @@ def test_audit_is_scoped_and_newest_first(ctx):
         Audit(session, "T2").record(at=ctx.clock.now(), user_id="U9", action="other", connection_id=1)
     with ctx.db.begin() as session:
         assert [e.action for e in Audit(session, "T1").recent(connection_id=1)] == ["a.second", "a.first"]
+
+
+def test_sqlite_readers_do_not_wait_for_a_writer(sqlite_ctx):
+    import threading
+
+    cid = _add(sqlite_ctx)
+    writing = threading.Event()
+    finish = threading.Event()
+
+    def writer():
+        with sqlite_ctx.db.begin() as session:
+            Connections(session, "T1").get(cid).title = "being renamed"
+            session.flush()
+            writing.set()
+            finish.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(10)
+        with sqlite_ctx.db.read() as session:  # would block on the write lock with begin()
+            assert Connections(session, "T1").get(cid).title == "Demo · Acme"  # the last commit
+    finally:
+        finish.set()
+        thread.join()
+    with sqlite_ctx.db.read() as session:
+        assert Connections(session, "T1").get(cid).title == "being renamed"
