@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (module, arguments, writes docs/BENCHMARKS.md)
 BENCHMARKS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("extract_bench", ("--rows", "1000000", "--repeat", "3"), True),
-    ("extraction_run_bench", ("--rows", "1000000", "--repeat", "3"), False),  # prints only
+    ("extraction_run_bench", ("--rows", "1000000", "--repeat", "3"), True),
     ("sync_bench", ("--database", "sqlite"), True),
     ("slack_latency_bench", ("--samples", "200", "--database", "both"), True),
 )
