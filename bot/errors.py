@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 from typing import Any
@@ -101,8 +102,6 @@ def deliver(services: Services, body: dict[str, Any], text: str) -> None:
 
 
 def _connection_id(body: dict[str, Any]) -> int | None:
-    import json
-
     for action in body.get("actions") or []:
         try:
             value = json.loads(action.get("value") or (action.get("selected_option") or {}).get("value") or "{}")

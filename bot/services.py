@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 
 from bot.roles import RoleResolver
 from engine.context import Context
+
+if TYPE_CHECKING:  # bot/alerts.py imports this module
+    from bot.alerts import AlertPoster
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +25,7 @@ class Services:
     roles: RoleResolver
     # Slow work (source calls, syncs) runs here, off bolt's listener threads.
     executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
-    alerts: object = None  # the AlertPoster, set by create_app
+    alerts: AlertPoster | None = None  # set by create_app
 
     def background(self, fn, *args, **kwargs):
         def run():

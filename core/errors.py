@@ -51,9 +51,3 @@ class Conflict(ConnbotError):
 class Unavailable(ConnbotError):
     """A dependency (the database, a source) cannot be reached right now."""
 
-
-class NotYetAvailable(ConnbotError):
-    """A feature whose button exists but whose behaviour is not built yet: said honestly."""
-
-    def __init__(self, what: str):
-        super().__init__(f"{what} is not available yet in connbot. Nothing was changed.")
