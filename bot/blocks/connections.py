@@ -130,11 +130,17 @@ def connection_card(card: Card) -> list[dict[str, Any]]:
         )
     )
     if c.credentials_status == "error":
-        blocks.append(section(plain(f"Credentials error: {c.error_message or 'unknown reason'}", 1000)))
+        # The fix, where the problem is shown: someone woken at 3 a.m. should not hunt for it.
+        blocks.append(
+            section(
+                plain(f"Credentials error: {c.error_message or 'unknown reason'}", 1000),
+                accessory=button("Re-connect", Action.RECONNECT, pack(CardRef(c.id, card.tab)), style="primary"),
+            )
+        )
         blocks.append(
             context(
                 plain(f"Code: {c.error_code or '—'}", 200),
-                mrkdwn(f"since {slack_date(c.error_since)} · checked {slack_date(c.checked_at)} · *Re-connect* in Settings fixes it"),
+                mrkdwn(f"since {slack_date(c.error_since)} · checked {slack_date(c.checked_at)}"),
             )
         )
     if card.extract_blocker:

@@ -130,7 +130,7 @@ def test_reconnect_replaces_credentials_only_after_they_pass(fake, driver, conne
         c.credentials_status, c.credentials_error_code = "error", "token_expired"
     ada = driver.user("UADMIN")
     card = _open_settings(fake, ada, cid)
-    ada.click(card, "connection.reconnect")
+    ada.click(card, "connection.reconnect", block_id="settings_actions")
     form = fake.wait_for(lambda: fake.modal("UADMIN"))
     assert "In use now" in texts(form.blocks)
     assert all(b.get("element", {}).get("initial_value") is None for b in form.blocks)  # never pre-filled
