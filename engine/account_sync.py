@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import SYNCS, Lease
 from sources.base import CheckStatus, SourceAccount, SourceError
-from storage.models import Account, AccountSyncRun, Connection, RunStatus, SyncMode
+from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode
 from storage.repositories import Accounts, Connections, SyncRuns
 
 log = logging.getLogger(__name__)
@@ -122,12 +122,15 @@ def recover_interrupted_syncs(ctx: Context) -> int:
 
 def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int], None] | None) -> SyncResult:
     with ctx.db.begin() as session:
-        run = session.get(AccountSyncRun, run_id)
-        connection = Connections(session, team_id).get(run.connection_id, include_deleted=True)
-        source = ctx.source(connection.source)
-        token = connection.credentials
-        sync_mode = connection.account_sync_mode
-        connection_id = connection.id
+        row = session.execute(
+            select(Connection.id, Connection.source, Connection.credentials, Connection.account_sync_mode)
+            .join(AccountSyncRun, AccountSyncRun.connection_id == Connection.id)
+            .where(AccountSyncRun.id == run_id, Connection.team_id == team_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"There is no account sync {run_id}.")
+    connection_id, source_name, token, sync_mode = row
+    source = ctx.source(source_name)
 
     counts = {"read": 0, "added": 0, "changed": 0}
     seen: set[str] = set()
@@ -157,11 +160,22 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
             now = ctx.clock.now()
             removed = _mark_vanished(session, connection_id, seen, now)
             Accounts(session, connection_id).recount()
-            connection = session.get(Connection, connection_id)
-            events += record_auth_success(connection, now)
-            run = session.get(AccountSyncRun, run_id)
-            _finish(run, now, RunStatus.SUCCEEDED, counts, removed)
-            result = _result(run)
+            # Credentials that were fine stay fine: one UPDATE; anything else takes the full path.
+            fine = session.execute(
+                update(Connection)
+                .where(Connection.id == connection_id, Connection.credentials_status == CredentialsStatus.ACTIVE,
+                       Connection.auth_failures == 0)
+                .values(credentials_checked_at=now)
+            ).rowcount
+            if not fine:
+                events += record_auth_success(session.get(Connection, connection_id), now)
+            session.execute(
+                update(AccountSyncRun).where(AccountSyncRun.id == run_id).values(
+                    finished_at=now, status=RunStatus.SUCCEEDED, accounts_read=counts["read"], added=counts["added"],
+                    changed=counts["changed"], removed=removed, error=None,
+                )
+            )
+        result = SyncResult(run_id, RunStatus.SUCCEEDED, counts["read"], counts["added"], removed, counts["changed"])
     except _Cancelled:
         with ctx.db.begin() as session:
             run = session.get(AccountSyncRun, run_id)
