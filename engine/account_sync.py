@@ -20,7 +20,7 @@ from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.leases import SYNCS, Lease
+from engine.leases import SYNCS, Lease, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError
 from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode
 from storage.repositories import Accounts, Connections, SyncRuns
@@ -101,23 +101,7 @@ def run_sync(
 
 def recover_interrupted_syncs(ctx: Context) -> int:
     """Fail the running syncs whose process died (nobody holds their lease); returns how many."""
-    with ctx.db.begin() as session:
-        running = list(session.scalars(select(AccountSyncRun.id).where(AccountSyncRun.status == RunStatus.RUNNING)))
-    recovered = 0
-    for run_id in running:
-        lease = Lease.take(ctx, SYNCS, run_id)
-        if lease is None:  # a live process is carrying it out
-            continue
-        try:
-            with ctx.db.begin() as session:
-                run = session.get(AccountSyncRun, run_id)
-                if run.status == RunStatus.RUNNING:
-                    counts = {"read": run.accounts_read, "added": run.added, "changed": run.changed}
-                    _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, run.removed, "Interrupted: the process stopped.")
-                    recovered += 1
-        finally:
-            lease.release()
-    return recovered
+    return fail_orphans(ctx, SYNCS, AccountSyncRun, "Interrupted: the process stopped.")
 
 
 def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int], None] | None) -> SyncResult:

@@ -47,7 +47,7 @@ from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.leases import RUNS, Lease
+from engine.leases import RUNS, Lease, fail_orphans
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
 from sources.base import Batch, CheckStatus, SourceError
 from sources.registry import UnknownSource
@@ -483,22 +483,4 @@ def scheduled_order_runner(ctx: Context) -> Callable[[str, int, datetime], None]
 
 def recover_interrupted(ctx: Context) -> int:
     """Fail the running runs whose process died (nobody holds their lease); returns how many."""
-    with ctx.db.begin() as session:
-        running = list(session.scalars(select(ExtractionRun.id).where(ExtractionRun.status == RunStatus.RUNNING)))
-    recovered = 0
-    for run_id in running:
-        lease = Lease.take(ctx, RUNS, run_id)
-        if lease is None:  # a live process is carrying it out
-            continue
-        try:
-            with ctx.db.begin() as session:
-                recovered += session.execute(
-                    update(ExtractionRun)
-                    .where(ExtractionRun.id == run_id, ExtractionRun.status == RunStatus.RUNNING)
-                    .values(status=RunStatus.FAILED, error=INTERRUPTED, finished_at=ctx.clock.now())
-                ).rowcount
-        finally:
-            lease.release()
-    if recovered:
-        log.warning("%d extraction runs were interrupted by a restart; marked failed", recovered)
-    return recovered
+    return fail_orphans(ctx, RUNS, ExtractionRun, INTERRUPTED)

@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Connection as DbConnection
 
 from engine.context import Context
+from storage.models import RunStatus
 
 # Two-key advisory locks live apart from the scheduler's one-key leader lock (ASCII names).
 RUNS = ("runs", 0x72756E73)
@@ -91,3 +92,25 @@ class Lease:
             os.close(fd)
 
         return cls(release)
+
+
+def fail_orphans(ctx: Context, kind: tuple[str, int], model, error: str) -> int:
+    """Fail the running rows of `model` (a run table) whose process died: nobody holds their
+    lease. A live process's rows are left alone. Returns how many were failed."""
+    with ctx.db.begin() as session:
+        running = list(session.scalars(select(model.id).where(model.status == RunStatus.RUNNING)))
+    failed = 0
+    for row_id in running:
+        lease = Lease.take(ctx, kind, row_id)
+        if lease is None:  # a live process is carrying it out
+            continue
+        try:
+            with ctx.db.begin() as session:
+                failed += session.execute(
+                    update(model)
+                    .where(model.id == row_id, model.status == RunStatus.RUNNING)
+                    .values(status=RunStatus.FAILED, error=error, finished_at=ctx.clock.now())
+                ).rowcount
+        finally:
+            lease.release()
+    return failed
