@@ -3,6 +3,8 @@ where the user is."""
 
 from __future__ import annotations
 
+import logging
+
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.connections import card_fallback, connection_card, connection_list, tombstone
@@ -12,6 +14,8 @@ from bot.surface import Surface
 from operations.auth import Actor
 from operations.cards import Card, load_card
 from operations.cards import connection_list as load_list
+
+log = logging.getLogger(__name__)
 
 
 def card_message(services: Services, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0):
@@ -43,6 +47,21 @@ def publish_home(services: Services, actor: Actor, offset: int = 0) -> None:
     try:
         services.client.views_publish(user_id=actor.user_id, view=home_view(data))
     except SlackApiError as error:
-        import logging
+        log.warning("views.publish failed: %s", error.response.get("error"))
 
-        logging.getLogger(__name__).warning("views.publish failed: %s", error.response.get("error"))
+
+def show_card_after_modal(
+    services: Services, actor: Actor, connection_id: int, tab: str, channel: str | None, ts: str | None
+) -> None:
+    """After a modal's work: update the card it was opened from when that is a channel message,
+    else show a fresh card to the user in that channel (an ephemeral card cannot be updated)."""
+    if not channel:
+        return
+    blocks, text = card_message(services, actor, connection_id, tab)
+    try:
+        if ts:
+            services.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        else:
+            services.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=text, blocks=blocks)
+    except SlackApiError as error:
+        log.warning("could not show the card after the modal: %s", error.response.get("error"))

@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.common import mrkdwn, plain, section
+from bot.blocks.common import mrkdwn, notice_modal, section
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import ConnbotError, NotAllowed
@@ -85,12 +85,7 @@ def deliver(services: Services, body: dict[str, Any], text: str) -> None:
         surface = Surface.of(body)
         if surface.kind == "view" or body.get("type") == "view_submission":
             trigger = body.get("trigger_id")
-            view = {
-                "type": "modal",
-                "title": plain("connbot", 24),
-                "close": plain("OK", 24),
-                "blocks": blocks,
-            }
+            view = notice_modal("connbot", blocks, close="OK")
             if trigger:
                 client.views_push(trigger_id=trigger, view=view)
             else:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks.common import actions, button, context, escape, header, mrkdwn, plain, section, slack_date, user_mention
+from bot.blocks.common import (
+    actions,
+    button,
+    context,
+    escape,
+    header,
+    mrkdwn,
+    notice_modal,
+    plain,
+    section,
+    slack_date,
+    user_mention,
+)
 from bot.ids import Action
 from bot.routing import CardRef, pack
 from operations.alerts import AlertCard, EscalationCard
@@ -96,3 +108,7 @@ def escalation_message(e: EscalationCard, csm_group: str | None) -> list[dict[st
 
 def follow_up(text: str) -> list[dict[str, Any]]:
     return [section(mrkdwn(text))]
+
+
+def escalated(channel: str) -> dict:
+    return notice_modal("Escalate to CSM", [section(mrkdwn(f"Escalated in <#{channel}>."))], close="Done")

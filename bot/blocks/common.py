@@ -134,3 +134,8 @@ def overflow(action_id: str, options: list[dict[str, Any]]) -> dict[str, Any]:
 
 def plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def notice_modal(title: str, blocks: list[dict[str, Any]], *, close: str = "Close") -> dict[str, Any]:
+    """A modal that only tells something (a result, a refusal) and closes."""
+    return {"type": "modal", "title": plain(title, MODAL_TITLE_MAX), "close": plain(close, MODAL_TITLE_MAX), "blocks": blocks}

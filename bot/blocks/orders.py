@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.blocks.common import context, mrkdwn, plain, section
+from bot.blocks.common import context, mrkdwn, notice_modal, plain, section
 from bot.ids import Callback
 
 
@@ -22,4 +22,4 @@ def confirm_delete_order(metadata: str, order_name: str) -> dict:
 
 
 def notice_view(title: str, text: str) -> dict:
-    return {"type": "modal", "title": plain(title, 24), "close": plain("Close", 24), "blocks": [section(plain(text, 2000))]}
+    return notice_modal(title, [section(plain(text, 2000))])

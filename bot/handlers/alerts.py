@@ -8,7 +8,7 @@ import re
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.alerts import escalation_message, escalation_modal
+from bot.blocks.alerts import escalated, escalation_message, escalation_modal
 from bot.blocks.connections import help_message
 from bot.cards import card_message, refresh_card
 from bot.errors import guarded, user_message
@@ -72,11 +72,7 @@ def register(app: App, services: Services) -> None:
         except SlackApiError as error:
             ack(response_action="errors", errors={"reason": f"Slack refused the post in the escalation channel ({error.response.get('error')}); invite connbot there and try again."})
             return
-        ack(response_action="update", view={
-            "type": "modal", "title": {"type": "plain_text", "text": "Escalate to CSM"},
-            "close": {"type": "plain_text", "text": "Done"},
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"Escalated in <#{thread[0] if thread else channel}>."}}],
-        })
+        ack(response_action="update", view=escalated(thread[0] if thread else channel))
 
     @app.event("app_mention")
     @guard

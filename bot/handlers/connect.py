@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks import connect as forms
 from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import escape
-from bot.cards import card_message, publish_home
+from bot.cards import card_message, publish_home, show_card_after_modal
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
@@ -336,14 +336,7 @@ def _finish_reconnect(
         return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
 
     def after() -> None:
-        blocks, text = card_message(services, actor, meta.c, "settings")
-        try:
-            if meta.ch and meta.ts:
-                services.client.chat_update(channel=meta.ch, ts=meta.ts, text=text, blocks=blocks)
-            elif meta.ch:
-                services.client.chat_postEphemeral(channel=meta.ch, user=actor.user_id, text=text, blocks=blocks)
-        except SlackApiError as error:
-            log.warning("could not refresh the card after re-connect: %s", error.response.get("error"))
+        show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
         try:
             sync_accounts(services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
         except Conflict:

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks import extract as steps
 from bot.blocks.extract import ACCOUNTS_PAGE, ExtractAction
-from bot.cards import card_message
+from bot.cards import show_card_after_modal
 from bot.errors import guarded
 from bot.forms import form_values
 from bot.ids import Action, Callback
@@ -253,19 +253,6 @@ def _first_run(services: Services, actor: Actor, draft: Draft, order_id: int) ->
         run_id = start_first_run(ctx, actor, order_id)
     except Conflict:
         return
-    _refresh(services, actor, draft)
+    show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)
     execute_run(ctx, actor.team_id, run_id)
-    _refresh(services, actor, draft)
-
-
-def _refresh(services: Services, actor: Actor, draft: Draft) -> None:
-    blocks, text = card_message(services, actor, draft.c, "orders")
-    try:
-        if draft.ch and draft.ts:
-            services.client.chat_update(channel=draft.ch, ts=draft.ts, text=text, blocks=blocks)
-        elif draft.ch:
-            services.client.chat_postEphemeral(channel=draft.ch, user=actor.user_id, text=text, blocks=blocks)
-    except SlackApiError as error:
-        log.warning("could not refresh the card: %s", error.response.get("error"))
-
-
+    show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)
