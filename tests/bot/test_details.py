@@ -129,14 +129,9 @@ def test_forged_button_value_gets_a_clear_message(fake, driver, connect):
     vera = driver.user("UVIEW")
     vera.command("/connections", channel="C0DATA")
     message = fake.ephemerals("UVIEW")[-1]
-    vera.click(message, "connection.open", value=None)
-    # a value the app never produced: the same element, tampered
-    from connbot.fakeslack.client import SlackUser  # noqa: F401
-
-    for block in message.blocks:
-        if block.get("accessory", {}).get("action_id") == "connection.open":
-            block["accessory"]["value"] = "not json"
-            break
+    # The element as shown, but with a value connbot never produced (an old or forged payload).
+    open_button = next(b["accessory"] for b in message.blocks if b.get("accessory", {}).get("action_id") == "connection.open")
+    open_button["value"] = "not json"
     vera.click(message, "connection.open", value="not json")
     fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "older version of the message" in m.visible_text])
 
