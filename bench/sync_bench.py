@@ -35,12 +35,12 @@ def _context(database: str, workdir: Path):
     from core.clock import Clock
     from core.settings import load_settings
     from engine.context import Context
-    from storage.db import Database
+    from storage.db import Database, pool_size_for
     from storage.vault import Vault, generate_key
 
     url = _pg_database() if database == "postgresql" else f"sqlite:///{workdir}/bench.db"
     settings = load_settings({"CONNBOT_DATABASE_URL": url, "CONNBOT_DATA_DIR": str(workdir)}, dotenv=False)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=pool_size_for(settings.sync_concurrency))
     db.upgrade()
     return Context(settings=settings, db=db, vault=Vault([generate_key()]), clock=Clock())
 

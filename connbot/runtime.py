@@ -8,7 +8,7 @@ from core.clock import Clock
 from core.errors import ConfigError
 from core.settings import Settings
 from engine.context import Context
-from storage.db import Database
+from storage.db import Database, pool_size_for
 from storage.vault import Vault, resolve_keys, verify_keys
 
 log = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def open_database(settings: Settings) -> Database:
     """The embedded SQLite default upgrades itself; PostgreSQL must be upgraded on purpose."""
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=pool_size_for(settings.sync_concurrency))
     if settings.is_sqlite:
         db.upgrade()
         return db

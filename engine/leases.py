@@ -60,18 +60,32 @@ class Lease:
 
     @classmethod
     def _advisory(cls, conn: DbConnection, key: int, run_id: int) -> Lease | None:
-        def release() -> None:
-            conn.invalidate()  # ends the session, so no lock can linger on a pooled connection
+        # Ids past 2**31 wrap: only two runs 2**31 apart, both running, could share a lease.
+        args = {"class": key, "run": run_id % 2**31}
+
+        def discard() -> None:
+            conn.invalidate()  # ends the session, and with it any lock it holds
             conn.close()
 
+        def release() -> None:
+            # Unlocked, the connection goes back to the pool (a new session per run costs the
+            # server a process); if the unlock cannot be confirmed, the session is ended instead.
+            try:
+                unlocked = conn.scalar(text("SELECT pg_advisory_unlock(:class, :run)"), args)
+            except Exception:
+                unlocked = False
+            if unlocked:
+                conn.close()
+            else:
+                discard()
+
         try:
-            # Ids past 2**31 wrap: only two runs 2**31 apart, both running, could share a lease.
-            got = conn.scalar(text("SELECT pg_try_advisory_lock(:class, :run)"), {"class": key, "run": run_id % 2**31})
+            got = conn.scalar(text("SELECT pg_try_advisory_lock(:class, :run)"), args)
         except BaseException:
-            release()
+            discard()
             raise
         if not got:
-            release()
+            conn.close()
             return None
         return cls(release)
 

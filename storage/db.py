@@ -22,9 +22,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False):
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10):
         self.url = make_url(url)
-        self.engine = _create_engine(url, echo=echo)
+        self.engine = _create_engine(url, echo=echo, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time. Threads of this process queue here, woken at once,
         # instead of in SQLite's busy handler, which sleeps up to 100 ms between tries.
@@ -102,12 +102,21 @@ def alembic_config(url: str):
     return cfg
 
 
-def _create_engine(url: str, *, echo: bool) -> Engine:
+def pool_size_for(sync_concurrency: int) -> int:
+    """Connections a process keeps: each sync and extraction run (up to `sync_concurrency` of
+    each at a time) holds its lease on one and works on another, and the HTTP server has 8
+    threads. Fewer, and the pool would close and reopen connections under load."""
+    return 2 * 2 * sync_concurrency + 8
+
+
+def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, echo=echo, pool_size=pool_size, connect_args={"timeout": 30, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -133,7 +142,7 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
     # No server-side prepared statements: psycopg would reuse a plan costed while a table was still
     # small (the first sync of a big login), and a page lookup would scan instead of using its index.
     return create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"prepare_threshold": None}
+        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=20, connect_args={"prepare_threshold": None}
     )
 
 
