@@ -9,12 +9,13 @@ status; definitive auth errors feed it (engine/credentials.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event
@@ -22,6 +23,7 @@ from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import SYNCS, Lease, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError
+from storage.bulk import insert_rows, one_of
 from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode
 from storage.repositories import Accounts, Connections, SyncRuns
 
@@ -51,27 +53,28 @@ def start_sync(
     """Claim the connection for a sync: one running sync per connection (a unique index says so)."""
     try:
         with ctx.db.begin() as session:
-            connection = Connections(session, team_id).get(connection_id)
-            running = SyncRuns(session).running(connection.id)
-            if running is not None and running.started_at < ctx.clock.now() - STALE_AFTER:
+            Connections(session, team_id).require_live(connection_id)
+            now = ctx.clock.now()
+            running = SyncRuns(session).running(connection_id)
+            if running is not None and running.started_at < now - STALE_AFTER:
                 # Its process died (a sync takes minutes at most): free the connection.
-                _finish(running, ctx.clock.now(), RunStatus.FAILED, {"read": running.accounts_read, "added": running.added,
+                _finish(running, now, RunStatus.FAILED, {"read": running.accounts_read, "added": running.added,
                         "changed": running.changed}, running.removed, "Interrupted (the process stopped).")
                 session.flush()
                 running = None
             if running is not None:
                 raise _already_syncing(running)
-            run = AccountSyncRun(
-                connection_id=connection.id, trigger=trigger, triggered_by=user_id,
-                scheduled_for=scheduled_for, started_at=ctx.clock.now(), status=RunStatus.RUNNING,
-            )
-            session.add(run)
-            session.flush()
+            run_id = session.connection().execute(
+                insert(AccountSyncRun).values(
+                    connection_id=connection_id, trigger=trigger, triggered_by=user_id, scheduled_for=scheduled_for,
+                    started_at=now, status=RunStatus.RUNNING, accounts_read=0, added=0, removed=0, changed=0,
+                ).returning(AccountSyncRun.id)
+            ).scalar_one()
             # Held before the row is visible, so recovery never takes a live sync for a dead one.
-            lease = Lease.take(ctx, SYNCS, run.id)
+            lease = Lease.take(ctx, SYNCS, run_id)
         if lease is not None:  # None only if a recreated database reuses an id this process still holds
-            Lease.keep(ctx, SYNCS, run.id, lease)
-        return run.id
+            Lease.keep(ctx, SYNCS, run_id, lease)
+        return run_id
     except IntegrityError:
         with ctx.db.begin() as session:
             running = SyncRuns(session).running(connection_id)
@@ -105,7 +108,7 @@ def recover_interrupted_syncs(ctx: Context) -> int:
 
 
 def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int], None] | None) -> SyncResult:
-    with ctx.db.begin() as session:
+    with ctx.db.read() as session:
         row = session.execute(
             select(Connection.id, Connection.source, Connection.credentials, Connection.account_sync_mode)
             .join(AccountSyncRun, AccountSyncRun.connection_id == Connection.id)
@@ -127,10 +130,17 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
                 counts = {"read": 0, "added": 0, "changed": 0}
                 seen.clear()
                 credentials = ctx.vault.decrypt(token)
-                for page in source.list_accounts(credentials):
+                # Each page is written in its own unit of work; the last one with the run's end.
+                for number, (page, last) in enumerate(_with_last(source.list_accounts(credentials))):
+                    whole = last and number == 0
                     counts["read"] += len(page)
-                    if not _apply_page(ctx, connection_id, run_id, sync_mode, page, seen, counts):
-                        raise _Cancelled()
+                    with ctx.db.begin() as session:
+                        now = ctx.clock.now()
+                        current = _apply_page(session, now, connection_id, sync_mode, page, seen, counts, whole=whole)
+                        if last:
+                            removed, finished = _succeed(session, now, connection_id, run_id, seen, counts, current)
+                        else:
+                            _record_progress(session, connection_id, run_id, counts["read"])
                     if progress:
                         progress(counts["read"])
                 break
@@ -140,25 +150,7 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
                 wait = error.retry_after or BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
                 log.info("account sync %s: transient source error (%s), retrying in %.0fs", run_id, error.code, wait)
                 ctx.sleep(wait)
-        with ctx.db.begin() as session:
-            now = ctx.clock.now()
-            removed = _mark_vanished(session, connection_id, seen, now)
-            Accounts(session, connection_id).recount()
-            # Credentials that were fine stay fine: one UPDATE; anything else takes the full path.
-            fine = session.execute(
-                update(Connection)
-                .where(Connection.id == connection_id, Connection.credentials_status == CredentialsStatus.ACTIVE,
-                       Connection.auth_failures == 0)
-                .values(credentials_checked_at=now)
-            ).rowcount
-            if not fine:
-                events += record_auth_success(session.get(Connection, connection_id), now)
-            session.execute(
-                update(AccountSyncRun).where(AccountSyncRun.id == run_id).values(
-                    finished_at=now, status=RunStatus.SUCCEEDED, accounts_read=counts["read"], added=counts["added"],
-                    changed=counts["changed"], removed=removed, error=None,
-                )
-            )
+        events += finished
         result = SyncResult(run_id, RunStatus.SUCCEEDED, counts["read"], counts["added"], removed, counts["changed"])
     except _Cancelled:
         with ctx.db.begin() as session:
@@ -197,72 +189,122 @@ class _Cancelled(Exception):
     pass
 
 
+def _with_last(pages: Iterable[Sequence[SourceAccount]]) -> Iterator[tuple[Sequence[SourceAccount], bool]]:
+    """Each page with whether it is the last, known once the next has come; a login without
+    accounts is one empty last page."""
+    iterator = iter(pages)
+    current = next(iterator, [])
+    for following in iterator:
+        yield current, False
+        current = following
+    yield current, True
+
+
+# The statements of every sync, built once: a sync is a handful of them, and building one costs
+# about as much as running it.
+_LIVE = exists().where(Connection.id == bindparam("cid"), Connection.deleted_at.is_(None))
+_COMPARED = (Account.name, Account.currency, Account.timezone, Account.status, Account.active)
+_KNOWN = select(Account.id, Account.external_id, *_COMPARED, Account.removed_at.is_not(None).label("removed"))
+_ALL_KNOWN = _KNOWN.where(Account.connection_id == bindparam("cid"))
+_CURRENT = select(Account.id, Account.external_id).where(
+    Account.connection_id == bindparam("cid"), Account.removed_at.is_(None)
+)
+_THIS_RUN = update(AccountSyncRun).where(AccountSyncRun.id == bindparam("run_id"), _LIVE)
+_PROGRESS = _THIS_RUN.values(accounts_read=bindparam("read"))
+_SUCCEEDED = _THIS_RUN.values(
+    finished_at=bindparam("now"), status=RunStatus.SUCCEEDED, accounts_read=bindparam("read"),
+    added=bindparam("n_added"), changed=bindparam("n_changed"), removed=bindparam("n_removed"), error=None,
+)
+_UPDATE_ACCOUNT = update(Account).where(Account.id == bindparam("aid"))
+_STILL_FINE = (
+    update(Connection)
+    .where(Connection.id == bindparam("cid"), Connection.credentials_status == CredentialsStatus.ACTIVE,
+           Connection.auth_failures == 0)
+    .values(credentials_checked_at=bindparam("now"), **Accounts.counted(bindparam("cid")))
+)
+
+
+def _record_progress(session: Session, connection_id: int, run_id: int, read: int) -> None:
+    """For "Syncing accounts… 3,200 read" on the card. Last in the unit of work: a connection
+    deleted meanwhile cancels the sync and undoes the page."""
+    updated = session.connection().execute(_PROGRESS, {"run_id": run_id, "cid": connection_id, "read": read})
+    if not updated.rowcount:
+        raise _Cancelled()
+
+
 def _apply_page(
-    ctx: Context, connection_id: int, run_id: int, sync_mode: str, page: Sequence[SourceAccount], seen: set[str],
-    counts: dict,
-) -> bool:
-    """Writes what changed in one page; False when the connection was deleted meanwhile."""
+    session: Session, now: datetime, connection_id: int, sync_mode: str, page: Sequence[SourceAccount],
+    seen: set[str], counts: dict, *, whole: bool,
+) -> list[tuple[int, str]] | None:
+    """Writes what changed in one page, and nothing for unchanged accounts. When the page is
+    the whole list, the accounts known before it are read at once and their current ones
+    (id, external id) returned, for `_succeed`."""
     fresh = {a.external_id: a for a in page if a.external_id not in seen}
     seen.update(fresh)
-    with ctx.db.begin() as session:
-        if session.scalar(select(Connection.deleted_at).where(Connection.id == connection_id)) is not None:
-            return False
-        # Progress, for "Syncing accounts… 3,200 read" on the card.
-        session.execute(update(AccountSyncRun).where(AccountSyncRun.id == run_id).values(accounts_read=counts["read"]))
-        if not fresh:
-            return True
-        now = ctx.clock.now()
-        # Plain rows, not ORM objects: a sync mostly finds nothing to change, and cheaply.
-        existing = {
-            row.external_id: row
-            for row in session.execute(
-                select(Account.id, Account.external_id, *_COMPARED, Account.removed_at).where(
-                    Account.connection_id == connection_id, Account.external_id.in_(list(fresh))
-                )
+    # Core statements and plain rows, not ORM objects: a sync mostly finds nothing to change.
+    conn = session.connection()
+    if whole:
+        known = conn.execute(_ALL_KNOWN, {"cid": connection_id}).all()
+    elif fresh:
+        known = conn.execute(
+            _KNOWN.where(Account.connection_id == connection_id, one_of(conn, Account.external_id, list(fresh)))
+        ).all()
+    else:
+        return None
+    existing = {row.external_id: row for row in known if row.external_id in fresh}
+    new = [
+        dict(external_id=external_id, name=src.name, currency=src.currency, timezone=src.timezone, status=src.status,
+             active=src.active)
+        for external_id, src in fresh.items()
+        if external_id not in existing
+    ]
+    shared = dict(connection_id=connection_id, enabled=sync_mode == SyncMode.ALL, added_at=now, last_seen_at=now)
+    counts["added"] += insert_rows(conn, Account.__table__, shared, new)
+    for external_id, row in existing.items():
+        src = fresh[external_id]
+        if row.removed or tuple(row[2:-1]) != _values(src):
+            conn.execute(
+                _UPDATE_ACCOUNT.values(
+                    name=src.name, currency=src.currency, timezone=src.timezone, status=src.status,
+                    active=src.active, removed_at=None, last_seen_at=now,
+                ),
+                {"aid": row.id},
             )
-        }
-        new = [
-            dict(
-                connection_id=connection_id, external_id=external_id, name=src.name, currency=src.currency,
-                timezone=src.timezone, status=src.status, active=src.active, enabled=sync_mode == SyncMode.ALL,
-                added_at=now, last_seen_at=now,
-            )
-            for external_id, src in fresh.items()
-            if external_id not in existing
-        ]
-        if new:  # one multi-row INSERT: the first sync of a big login writes fast
-            session.execute(Account.__table__.insert(), new)
-            counts["added"] += len(new)
-        for external_id, row in existing.items():
-            src = fresh[external_id]
-            if row.removed_at is not None or tuple(row[2:-1]) != _values(src):
-                session.execute(
-                    update(Account).where(Account.id == row.id).values(
-                        name=src.name, currency=src.currency, timezone=src.timezone, status=src.status,
-                        active=src.active, removed_at=None, last_seen_at=now,
-                    )
-                )
-                counts["changed"] += 1
-    return True
-
-
-_COMPARED = (Account.name, Account.currency, Account.timezone, Account.status, Account.active)
+            counts["changed"] += 1
+    return [(row.id, row.external_id) for row in known if not row.removed] if whole else None
 
 
 def _values(src: SourceAccount) -> tuple:
     return (src.name, src.currency, src.timezone, src.status, src.active)
 
 
-def _mark_vanished(session, connection_id: int, seen: set[str], now: datetime) -> int:
-    current = session.execute(
-        select(Account.id, Account.external_id).where(Account.connection_id == connection_id, Account.removed_at.is_(None))
-    ).all()
+def _succeed(
+    session: Session, now: datetime, connection_id: int, run_id: int, seen: set[str], counts: dict,
+    current: list[tuple[int, str]] | None,
+) -> tuple[int, list[Event]]:
+    """The end of a sync that read every page: vanished accounts marked, counts kept on the
+    connection, the run finished, the credentials known to work. `current`: the accounts not
+    removed before the sync, when already read. Returns (removed, events)."""
+    conn = session.connection()
+    if current is None:
+        current = conn.execute(_CURRENT, {"cid": connection_id}).all()
     gone = [account_id for account_id, external_id in current if external_id not in seen]
     for start in range(0, len(gone), 500):
-        session.execute(
+        conn.execute(
             update(Account).where(Account.id.in_(gone[start : start + 500])).values(removed_at=now, active=False, status="REMOVED")
         )
-    return len(gone)
+    finished = conn.execute(
+        _SUCCEEDED,
+        {"run_id": run_id, "cid": connection_id, "now": now, "read": counts["read"],
+         "n_added": counts["added"], "n_changed": counts["changed"], "n_removed": len(gone)},
+    )
+    if not finished.rowcount:  # deleted meanwhile
+        raise _Cancelled()
+    # Credentials that were fine stay fine: one UPDATE; anything else takes the full path.
+    if conn.execute(_STILL_FINE, {"cid": connection_id, "now": now}).rowcount:
+        return len(gone), []
+    Accounts(session, connection_id).recount()
+    return len(gone), record_auth_success(session.get(Connection, connection_id), now)
 
 
 def _finish(run: AccountSyncRun, now: datetime, status: RunStatus, counts: dict, removed: int, error: str | None = None):

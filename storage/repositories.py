@@ -71,8 +71,22 @@ class Connections:
             query = query.with_for_update()
         connection = self.session.scalars(query).first()
         if connection is None or (connection.is_deleted and not include_deleted):
-            raise NotFound(f"There is no connection {connection_id}. Type `/connections` to see the list.")
+            raise self.not_found(connection_id)
         return connection
+
+    def require_live(self, connection_id: int) -> None:
+        """Like `get`, without loading the connection."""
+        found = self.session.scalar(
+            select(Connection.id).where(
+                Connection.id == connection_id, Connection.team_id == self.team_id, Connection.deleted_at.is_(None)
+            )
+        )
+        if found is None:
+            raise self.not_found(connection_id)
+
+    @staticmethod
+    def not_found(connection_id: int) -> NotFound:
+        return NotFound(f"There is no connection {connection_id}. Type `/connections` to see the list.")
 
     def add(self, connection: Connection) -> Connection:
         if connection.team_id != self.team_id:
@@ -152,17 +166,20 @@ class Accounts:
             select(func.count()).select_from(self._current(search, active_only=active_only).subquery())
         )
 
-    def recount(self) -> AccountCounts:
+    def recount(self) -> None:
         """Counts the accounts (after a sync) and keeps the result on the connection."""
-        row = self.session.execute(
-            select(func.count(), func.coalesce(func.sum(case((Account.active.is_(True), 1), else_=0)), 0)).where(
-                Account.connection_id == self.connection_id, Account.removed_at.is_(None)
-            )
-        ).one()
         self.session.execute(
-            update(Connection).where(Connection.id == self.connection_id).values(accounts_total=row[0], accounts_active=row[1])
+            update(Connection).where(Connection.id == self.connection_id).values(**self.counted(self.connection_id))
         )
-        return AccountCounts(total=row[0], active=row[1])
+
+    @staticmethod
+    def counted(connection_id: int) -> dict:
+        """The connection's account counts, as SQL for an UPDATE of its row."""
+        current = (Account.connection_id == connection_id, Account.removed_at.is_(None))
+        return {
+            "accounts_total": select(func.count()).where(*current).scalar_subquery(),
+            "accounts_active": select(func.count()).where(*current, Account.active.is_(True)).scalar_subquery(),
+        }
 
     def page(self, *, offset: int, limit: int, search: str | None = None, active_only: bool = False) -> Sequence[Account]:
         # The order of the ix_accounts_listing index.

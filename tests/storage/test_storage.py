@@ -94,8 +94,7 @@ def test_accounts_unique_per_connection_and_counted_in_sql(ctx):
             session.add(Account(connection_id=cid, external_id=f"a{i}", name=f"n{i}", active=i % 2 == 0, added_at=now, last_seen_at=now))
     with ctx.db.begin() as session:
         assert Accounts(session, cid).counts().total == 0  # kept by syncs: none yet
-        recounted = Accounts(session, cid).recount()
-        assert (recounted.total, recounted.active) == (5, 3)
+        Accounts(session, cid).recount()
     with ctx.db.begin() as session:
         counts = Accounts(session, cid).counts()
         assert (counts.total, counts.active) == (5, 3)
