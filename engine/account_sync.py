@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import String, bindparam, exists, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import SYNCS, Lease, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError
 from storage.bulk import insert_rows, one_of
-from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode
+from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode, UTCDateTime
 from storage.repositories import Accounts, Connections, SyncRuns
 
 log = logging.getLogger(__name__)
@@ -51,36 +51,44 @@ def start_sync(
     scheduled_for: datetime | None = None,
 ) -> int:
     """Claim the connection for a sync: one running sync per connection (a unique index says so)."""
-    try:
-        with ctx.db.begin() as session:
-            Connections(session, team_id).require_live(connection_id)
-            now = ctx.clock.now()
-            running = SyncRuns(session).running(connection_id)
-            if running is not None and running.started_at < now - STALE_AFTER:
-                # Its process died (a sync takes minutes at most): free the connection.
-                _finish(running, now, RunStatus.FAILED, {"read": running.accounts_read, "added": running.added,
-                        "changed": running.changed}, running.removed, "Interrupted (the process stopped).")
-                session.flush()
-                running = None
-            if running is not None:
-                raise _already_syncing(running)
-            run_id = session.connection().execute(
-                insert(AccountSyncRun).values(
-                    connection_id=connection_id, trigger=trigger, triggered_by=user_id, scheduled_for=scheduled_for,
-                    started_at=now, status=RunStatus.RUNNING, accounts_read=0, added=0, removed=0, changed=0,
-                ).returning(AccountSyncRun.id)
-            ).scalar_one()
-            # Held before the row is visible, so recovery never takes a live sync for a dead one.
-            lease = Lease.take(ctx, SYNCS, run_id)
-        if lease is not None:  # None only if a recreated database reuses an id this process still holds
-            Lease.keep(ctx, SYNCS, run_id, lease)
-        return run_id
-    except IntegrityError:
-        with ctx.db.begin() as session:
-            running = SyncRuns(session).running(connection_id)
+    for _ in range(2):
+        try:
+            with ctx.db.begin() as session:
+                run_id = session.connection().execute(
+                    _CLAIM,
+                    dict(cid=connection_id, team=team_id, run_trigger=trigger, by=user_id, occurrence=scheduled_for,
+                         now=ctx.clock.now()),
+                ).scalar()
+                if run_id is None:
+                    raise Connections.not_found(connection_id)
+                # Held before the row is visible, so recovery never takes a live sync for a dead one.
+                lease = Lease.take(ctx, SYNCS, run_id)
+            if lease is not None:  # None only if a recreated database reuses an id this process still holds
+                Lease.keep(ctx, SYNCS, run_id, lease)
+            return run_id
+        except IntegrityError:
+            _free_or_refuse(ctx, connection_id)
+    raise _already_syncing_now(ctx, connection_id)
+
+
+def _free_or_refuse(ctx: Context, connection_id: int) -> None:
+    """After a refused claim: frees the connection from a sync whose process died (a sync takes
+    minutes at most), or says why the claim was refused."""
+    with ctx.db.begin() as session:
+        running = SyncRuns(session).running(connection_id)
         if running is None:  # the other one was a scheduled occurrence that already ran
-            raise Conflict("This sync has already run.") from None
-        raise _already_syncing(running) from None
+            raise Conflict("This sync has already run.")
+        now = ctx.clock.now()
+        if running.started_at >= now - STALE_AFTER:
+            raise _already_syncing(running)
+        _finish(running, now, RunStatus.FAILED, {"read": running.accounts_read, "added": running.added,
+                "changed": running.changed}, running.removed, "Interrupted (the process stopped).")
+
+
+def _already_syncing_now(ctx: Context, connection_id: int) -> Conflict:
+    with ctx.db.read() as session:
+        running = SyncRuns(session).running(connection_id)
+    return _already_syncing(running) if running is not None else Conflict("Accounts are already syncing.")
 
 
 def _already_syncing(run: AccountSyncRun) -> Conflict:
@@ -200,6 +208,20 @@ def _with_last(pages: Iterable[Sequence[SourceAccount]]) -> Iterator[tuple[Seque
     yield current, True
 
 
+# A claim of a live connection of the team, in one statement.
+_CLAIM = (
+    insert(AccountSyncRun)
+    .from_select(
+        ["connection_id", "trigger", "triggered_by", "scheduled_for", "started_at", "status", "accounts_read", "added",
+         "removed", "changed"],
+        select(
+            Connection.id, bindparam("run_trigger", type_=String), bindparam("by", type_=String),
+            bindparam("occurrence", type_=UTCDateTime), bindparam("now", type_=UTCDateTime),
+            literal(RunStatus.RUNNING.value), literal(0), literal(0), literal(0), literal(0),
+        ).where(Connection.id == bindparam("cid"), Connection.team_id == bindparam("team"), Connection.deleted_at.is_(None)),
+    )
+    .returning(AccountSyncRun.id)
+)
 # The statements of every sync, built once: a sync is a handful of them, and building one costs
 # about as much as running it.
 _LIVE = exists().where(Connection.id == bindparam("cid"), Connection.deleted_at.is_(None))
