@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from importlib.metadata import entry_points
 
@@ -16,9 +17,17 @@ class UnknownSource(LookupError):
         self.name = name
 
 
-@cache
 def installed_sources() -> dict[str, Source]:
     """Every installed source by name, loaded once. Built-ins register the same way as plugins."""
+    with _loading:  # threads starting together would each scan the installed packages
+        return _load()
+
+
+_loading = threading.Lock()
+
+
+@cache
+def _load() -> dict[str, Source]:
     found: dict[str, Source] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         factory = ep.load()
