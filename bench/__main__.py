@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("extract_bench", ("--rows", "1000000", "--repeat", "3"), True),
     ("extraction_run_bench", ("--rows", "1000000", "--repeat", "3"), True),
-    ("sync_bench", ("--database", "sqlite"), True),
+    ("sync_bench", ("--database", "both", "--rounds", "3"), True),
     ("slack_latency_bench", ("--samples", "200", "--database", "both"), True),
 )
 

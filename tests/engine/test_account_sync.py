@@ -132,3 +132,34 @@ def test_a_sync_left_running_by_a_dead_process_does_not_block_forever(ctx):
     ctx.clock.advance(hours=2)
     run_id = start_sync(ctx, "T1", cid, trigger="manual")
     assert run_sync(ctx, "T1", run_id).status == RunStatus.SUCCEEDED
+
+
+def test_a_login_of_several_pages_is_read_page_by_page_with_progress(ctx):
+    cid = _connect(ctx, "demo:accounts=1200")  # pages of 500
+    seen = []
+    result = sync_accounts(ctx, "T1", cid, trigger="connect", progress=seen.append)
+    assert (result.status, result.added, result.accounts_read) == (RunStatus.SUCCEEDED, 1200, 1200)
+    assert seen == [500, 1000, 1200]
+    assert len(_accounts(ctx, cid)) == 1200
+
+    _set_token(ctx, cid, "demo:accounts=1100")
+    result = sync_accounts(ctx, "T1", cid, trigger="manual")
+    assert (result.added, result.removed, result.changed) == (0, 100, 0)
+    with ctx.db.begin() as session:
+        connection = session.get(Connection, cid)
+        assert connection.accounts_total == 1100
+        assert 0 < connection.accounts_active < 1100  # the demo has DISABLED/CLOSED ones
+
+
+def test_a_connection_deleted_between_pages_cancels_and_undoes_the_page_being_written(ctx):
+    cid = _connect(ctx, "demo:accounts=1200")
+    run_id = start_sync(ctx, "T1", cid, trigger="manual")
+
+    def delete_after_first_page(read):
+        if read == 500:
+            with ctx.db.begin() as session:
+                session.get(Connection, cid).deleted_at = ctx.clock.now()
+
+    result = run_sync(ctx, "T1", run_id, progress=delete_after_first_page)
+    assert result.status == RunStatus.CANCELLED
+    assert len(_accounts(ctx, cid)) == 500  # the first page only: the second was rolled back
