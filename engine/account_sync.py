@@ -9,11 +9,13 @@ status; definitive auth errors feed it (engine/credentials.py).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, bindparam, exists, insert, literal, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,10 +63,12 @@ def start_sync(
                 ).scalar()
                 if run_id is None:
                     raise Connections.not_found(connection_id)
+                target = session.connection().execute(_TARGET, {"run_id": run_id, "team": team_id}).one()
                 # Held before the row is visible, so recovery never takes a live sync for a dead one.
                 lease = Lease.take(ctx, SYNCS, run_id)
             if lease is not None:  # None only if a recreated database reuses an id this process still holds
                 Lease.keep(ctx, SYNCS, run_id, lease)
+            _claimed.setdefault(ctx.db, {})[run_id] = target
             return run_id
         except IntegrityError:
             _free_or_refuse(ctx, connection_id)
@@ -116,12 +120,10 @@ def recover_interrupted_syncs(ctx: Context) -> int:
 
 
 def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int], None] | None) -> SyncResult:
-    with ctx.db.read() as session:
-        row = session.execute(
-            select(Connection.id, Connection.source, Connection.credentials, Connection.account_sync_mode)
-            .join(AccountSyncRun, AccountSyncRun.connection_id == Connection.id)
-            .where(AccountSyncRun.id == run_id, Connection.team_id == team_id)
-        ).first()
+    row = _claimed.get(ctx.db, {}).pop(run_id, None)
+    if row is None:  # claimed by another process, or before a restart
+        with ctx.db.read() as session:
+            row = session.connection().execute(_TARGET, {"run_id": run_id, "team": team_id}).first()
     if row is None:
         raise NotFound(f"There is no account sync {run_id}.")
     connection_id, source_name, token, sync_mode = row
@@ -222,6 +224,14 @@ _CLAIM = (
     )
     .returning(AccountSyncRun.id)
 )
+# What a sync needs of its connection, read with the claim and handed to the run when both
+# happen in this process (the common case): by database (weakly: tests make many), then run id.
+_TARGET = (
+    select(Connection.id, Connection.source, Connection.credentials, Connection.account_sync_mode)
+    .join(AccountSyncRun, AccountSyncRun.connection_id == Connection.id)
+    .where(AccountSyncRun.id == bindparam("run_id"), Connection.team_id == bindparam("team"))
+)
+_claimed: weakref.WeakKeyDictionary[object, dict[int, Row]] = weakref.WeakKeyDictionary()
 # The statements of every sync, built once: a sync is a handful of them, and building one costs
 # about as much as running it.
 _LIVE = exists().where(Connection.id == bindparam("cid"), Connection.deleted_at.is_(None))
