@@ -31,6 +31,7 @@ from storage.repositories import (
     Connections,
     Orders,
     Page,
+    RecentSyncs,
     SyncRuns,
     account_counts_for,
 )
@@ -249,7 +250,7 @@ def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> Connec
     """The header alone (no tab): for checks such as whether Extract is available."""
     with ctx.db.read() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
-        return _summary(ctx, connection, Accounts(session, connection.id).counts(), SyncRuns(session).latest(connection.id))
+        return _summary(ctx, connection, AccountCounts.of(connection), SyncRuns(session).recent(connection.id).latest)
 
 
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
@@ -258,11 +259,12 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
         connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True)
         if connection.is_deleted:
             return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)
-        summary = _summary(ctx, connection, Accounts(session, connection.id).counts(), SyncRuns(session).latest(connection.id))
+        syncs = SyncRuns(session).recent(connection.id)
+        summary = _summary(ctx, connection, AccountCounts.of(connection), syncs.latest)
         if tab == "orders":
             content = _orders_tab(ctx, session, actor, connection, page)
         elif tab == "accounts":
-            content = _accounts_tab(ctx, session, connection, page)
+            content = _accounts_tab(ctx, session, connection, syncs, page)
         else:
             content = _settings_tab(ctx, session, actor, connection)
     return Card(summary, extract_blocker(summary), tab, content)
@@ -322,21 +324,20 @@ def _sync_summary(run: AccountSyncRun | None) -> SyncSummary | None:
     )
 
 
-def _accounts_tab(ctx: Context, session: Session, connection: Connection, page: int) -> AccountsTab:
+def _accounts_tab(ctx: Context, session: Session, connection: Connection, syncs: RecentSyncs, page: int) -> AccountsTab:
     repo = Accounts(session, connection.id)
-    total = repo.count()
+    total = connection.accounts_total
     offset = _clamp_offset(page * ACCOUNTS_PAGE_SIZE, total, ACCOUNTS_PAGE_SIZE)
     accounts = tuple(
         AccountRow(a.id, a.external_id, a.name, a.active, a.status, a.currency, a.timezone, a.added_at, a.enabled)
         for a in repo.page(offset=offset, limit=ACCOUNTS_PAGE_SIZE)
     )
-    syncs = SyncRuns(session)
     trigger = account_sync_trigger(connection.id, ctx.settings.sync_at, ctx.settings.timezone)
     return AccountsTab(
         accounts=accounts,
         page=Page(offset, ACCOUNTS_PAGE_SIZE, total),
-        last_sync=_sync_summary(syncs.latest_finished(connection.id)),
-        running_sync=_sync_summary(syncs.running(connection.id)),
+        last_sync=_sync_summary(syncs.finished),
+        running_sync=_sync_summary(syncs.running),
         next_sync_at=next_fire(trigger, ctx.clock.now()),
     )
 

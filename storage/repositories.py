@@ -59,6 +59,11 @@ class AccountCounts:
     total: int  # not removed by a sync
     active: int
 
+    @classmethod
+    def of(cls, connection: Connection) -> AccountCounts:
+        """As of the last account sync, which keeps them on the connection."""
+        return cls(connection.accounts_total, connection.accounts_active)
+
 
 class Connections:
     def __init__(self, session: Session, team_id: str):
@@ -207,25 +212,32 @@ def account_counts_for(session: Session, connection_ids: Sequence[int]) -> dict[
     return {cid: found.get(cid, AccountCounts(0, 0)) for cid in connection_ids}
 
 
+@dataclass(frozen=True)
+class RecentSyncs:
+    latest: AccountSyncRun | None
+    finished: AccountSyncRun | None  # the latest that ended, however
+    running: AccountSyncRun | None
+
+
 class SyncRuns:
     def __init__(self, session: Session):
         self.session = session
 
-    def latest(self, connection_id: int) -> AccountSyncRun | None:
-        return self.session.scalars(
+    def recent(self, connection_id: int) -> RecentSyncs:
+        """The latest sync, the latest finished and the running one, in one query: a sync runs
+        only alone (a unique index says so), so the running one is the latest."""
+        rows = self.session.scalars(
             select(AccountSyncRun)
             .where(AccountSyncRun.connection_id == connection_id)
             .order_by(AccountSyncRun.started_at.desc(), AccountSyncRun.id.desc())
-            .limit(1)
-        ).first()
-
-    def latest_finished(self, connection_id: int) -> AccountSyncRun | None:
-        return self.session.scalars(
-            select(AccountSyncRun)
-            .where(AccountSyncRun.connection_id == connection_id, AccountSyncRun.status != RunStatus.RUNNING)
-            .order_by(AccountSyncRun.started_at.desc(), AccountSyncRun.id.desc())
-            .limit(1)
-        ).first()
+            .limit(2)
+        ).all()
+        latest = rows[0] if rows else None
+        return RecentSyncs(
+            latest=latest,
+            finished=next((run for run in rows if run.status != RunStatus.RUNNING), None),
+            running=latest if latest is not None and latest.status == RunStatus.RUNNING else None,
+        )
 
     def running(self, connection_id: int) -> AccountSyncRun | None:
         return self.session.scalars(

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import NotFound
 from storage.db import Database
 from storage.models import Account, AccountSyncRun, Base, Connection, RunStatus
-from storage.repositories import Accounts, Audit, Connections, account_counts_for
+from storage.repositories import Accounts, Audit, Connections, SyncRuns, account_counts_for
 
 
 # SQLAlchemy cannot reflect SQLite's expression indexes; their presence is checked by name below.
@@ -152,3 +152,29 @@ def test_sqlite_readers_do_not_wait_for_a_writer(sqlite_ctx):
         thread.join()
     with sqlite_ctx.db.read() as session:
         assert Connections(session, "T1").get(cid).title == "being renamed"
+
+
+def test_recent_syncs_are_the_latest_the_latest_finished_and_the_running_one(ctx):
+    cid = _add(ctx)
+    with ctx.db.begin() as session:
+        recent = SyncRuns(session).recent(cid)
+        assert (recent.latest, recent.finished, recent.running) == (None, None, None)
+
+    def run(status, minutes):
+        with ctx.db.begin() as session:
+            row = AccountSyncRun(connection_id=cid, trigger="manual", status=status,
+                                 started_at=ctx.clock.now() + timedelta(minutes=minutes))
+            session.add(row)
+            session.flush()
+            return row.id
+
+    older = run(RunStatus.SUCCEEDED, 0)
+    failed = run(RunStatus.FAILED, 10)
+    with ctx.db.begin() as session:
+        recent = SyncRuns(session).recent(cid)
+        assert (recent.latest.id, recent.finished.id, recent.running) == (failed, failed, None)
+    running = run(RunStatus.RUNNING, 20)
+    with ctx.db.begin() as session:
+        recent = SyncRuns(session).recent(cid)
+        assert (recent.latest.id, recent.finished.id, recent.running.id) == (running, failed, running)
+        assert older not in (recent.latest.id, recent.finished.id)
