@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from core.errors import StaleAction
@@ -14,7 +14,8 @@ MAX_VALUE = 2000  # Slack's limit for a button value
 
 
 def pack(data: Any) -> str:
-    text = json.dumps({k: v for k, v in asdict(data).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)
+    # vars(), not asdict(): the fields are plain values, and a card packs dozens of these.
+    text = json.dumps({k: v for k, v in vars(data).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)
     if len(text) > MAX_VALUE:
         raise ValueError("routing value too long")
     return text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +59,14 @@ def validate(schedule: dict[str, Any], timezone: str) -> dict[str, Any]:
 
 
 def order_trigger(schedule: dict[str, Any], timezone: str) -> CronTrigger:
+    return _order_trigger(tuple(sorted(schedule.items())), timezone)
+
+
+@lru_cache(maxsize=4096)
+def _order_trigger(key: tuple, timezone: str) -> CronTrigger:
+    """Built once per distinct schedule (a card shows a page of orders, mostly alike); triggers
+    are not changed by computing fire times."""
+    schedule = dict(key)
     tz = ZoneInfo(timezone)
     kind = schedule["kind"]
     if kind == "hourly":

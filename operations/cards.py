@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from engine.context import Context
@@ -20,7 +21,6 @@ from storage.models import (
     Connection,
     CredentialsStatus,
     ExtractionOrder,
-    ExtractionRun,
     OrderStatus,
     RunStatus,
 )
@@ -293,13 +293,13 @@ def _template_title(ctx: Context, source: str, template: str) -> str:
     return template
 
 
-def order_status(order: ExtractionOrder, last_run: ExtractionRun | None) -> str:
+def order_status(order: ExtractionOrder, last_run: Row | None) -> str:
     if last_run is not None and last_run.status == RunStatus.RUNNING:
         return "Syncing"
     return {OrderStatus.PAUSED: "Paused", OrderStatus.ERROR: "Error"}.get(order.status, "Active")
 
 
-def _order_row(ctx, connection, order: ExtractionOrder, accounts: int, run: ExtractionRun | None, now) -> OrderRow:
+def _order_row(ctx, connection, order: ExtractionOrder, accounts: int, run: Row | None, now) -> OrderRow:
     next_run = None
     if order.status != OrderStatus.PAUSED:
         next_run = next_fire(order_trigger(order.schedule, order.timezone), now)

@@ -178,7 +178,19 @@ class ExtractionOrder(Base):
     deleted_at: Mapped[datetime | None]
     deleted_by: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_extraction_orders_team", "team_id"),)
+    __table_args__ = (
+        Index("ix_extraction_orders_team", "team_id"),
+        # The card's Extraction orders tab: its count and page come from the index, unsorted.
+        Index(
+            "ix_extraction_orders_listing",
+            "connection_id",
+            "team_id",
+            "created_at",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
 
 
 class OrderAccount(Base):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
@@ -268,7 +269,10 @@ class Orders:
         self.team_id = team_id
 
     def _live(self, connection_id: int):
-        return select(ExtractionOrder).where(
+        return select(ExtractionOrder).where(*self._of_connection(connection_id))
+
+    def _of_connection(self, connection_id: int) -> tuple:
+        return (
             ExtractionOrder.team_id == self.team_id,
             ExtractionOrder.connection_id == connection_id,
             ExtractionOrder.deleted_at.is_(None),
@@ -288,7 +292,7 @@ class Orders:
         return order
 
     def count(self, connection_id: int) -> int:
-        return self.session.scalar(select(func.count()).select_from(self._live(connection_id).subquery()))
+        return self.session.scalar(select(func.count()).where(*self._of_connection(connection_id)))
 
     def page(self, connection_id: int, *, offset: int, limit: int) -> Sequence[ExtractionOrder]:
         query = self._live(connection_id).order_by(ExtractionOrder.created_at.desc(), ExtractionOrder.id.desc())
@@ -307,16 +311,22 @@ class Orders:
         ).all()
         return {oid: 0 for oid in order_ids} | dict(rows)
 
-    def latest_runs(self, order_ids: Sequence[int]) -> dict[int, ExtractionRun]:
+    def latest_runs(self, order_ids: Sequence[int]) -> dict[int, Row]:
+        """The newest run of each order, as rows of what a card shows (not ORM objects: a card
+        only reads them)."""
         if not order_ids:
             return {}
         newest = (
-            select(ExtractionRun.order_id, func.max(ExtractionRun.id).label("id"))
+            select(func.max(ExtractionRun.id))
             .where(ExtractionRun.order_id.in_(order_ids))
             .group_by(ExtractionRun.order_id)
-            .subquery()
         )
-        runs = self.session.scalars(select(ExtractionRun).join(newest, ExtractionRun.id == newest.c.id)).all()
+        runs = self.session.execute(
+            select(
+                ExtractionRun.order_id, ExtractionRun.started_at, ExtractionRun.finished_at, ExtractionRun.rows,
+                ExtractionRun.status, ExtractionRun.error,
+            ).where(ExtractionRun.id.in_(newest))
+        ).all()
         return {run.order_id: run for run in runs}
 
 
