@@ -20,7 +20,6 @@ from storage.models import (
     AccountSyncRun,
     Connection,
     CredentialsStatus,
-    ExtractionOrder,
     OrderStatus,
     RunStatus,
 )
@@ -177,7 +176,7 @@ def source_title(ctx: Context, name: str) -> str:
         return name
 
 
-def _account_status(counts: AccountCounts, sync: AccountSyncRun | None) -> str:
+def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) -> str:
     if sync is None or (sync.status == RunStatus.RUNNING and counts.total == 0):
         return "Loading accounts"
     if sync.status == RunStatus.FAILED and counts.total == 0:
@@ -187,7 +186,9 @@ def _account_status(counts: AccountCounts, sync: AccountSyncRun | None) -> str:
     return f"{counts.total:,} account{'s' if counts.total != 1 else ''}"
 
 
-def _summary(ctx: Context, c: Connection, counts: AccountCounts, sync: AccountSyncRun | None) -> ConnectionSummary:
+def _summary(
+    ctx: Context, c: Connection | Row, counts: AccountCounts, sync: AccountSyncRun | Row | None
+) -> ConnectionSummary:
     return ConnectionSummary(
         id=c.id,
         source=c.source,
@@ -249,15 +250,17 @@ def extract_blocker(summary: ConnectionSummary) -> str | None:
 def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSummary:
     """The header alone (no tab): for checks such as whether Extract is available."""
     with ctx.db.read() as session:
-        connection = Connections(session, actor.team_id).get(connection_id)
+        connection = Connections(session, actor.team_id).shown(connection_id)
+        if connection.deleted_at is not None:
+            raise Connections.not_found(connection_id)
         return _summary(ctx, connection, AccountCounts.of(connection), SyncRuns(session).recent(connection.id).latest)
 
 
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
     tab = tab if tab in TABS else "orders"
     with ctx.db.read() as session:
-        connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True)
-        if connection.is_deleted:
+        connection = Connections(session, actor.team_id).shown(connection_id)
+        if connection.deleted_at is not None:
             return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)
         syncs = SyncRuns(session).recent(connection.id)
         summary = _summary(ctx, connection, AccountCounts.of(connection), syncs.latest)
@@ -270,7 +273,7 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
     return Card(summary, extract_blocker(summary), tab, content)
 
 
-def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Connection, page: int) -> OrdersTab:
+def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Row, page: int) -> OrdersTab:
     repo = Orders(session, actor.team_id)
     total = repo.count(connection.id)
     offset = _clamp_offset(page * ORDERS_PAGE_SIZE, total, ORDERS_PAGE_SIZE)
@@ -293,13 +296,13 @@ def _template_title(ctx: Context, source: str, template: str) -> str:
     return template
 
 
-def order_status(order: ExtractionOrder, last_run: Row | None) -> str:
+def order_status(order: Row, last_run: Row | None) -> str:
     if last_run is not None and last_run.status == RunStatus.RUNNING:
         return "Syncing"
     return {OrderStatus.PAUSED: "Paused", OrderStatus.ERROR: "Error"}.get(order.status, "Active")
 
 
-def _order_row(ctx, connection, order: ExtractionOrder, accounts: int, run: Row | None, now) -> OrderRow:
+def _order_row(ctx, connection: Row, order: Row, accounts: int, run: Row | None, now) -> OrderRow:
     next_run = None
     if order.status != OrderStatus.PAUSED:
         next_run = next_fire(order_trigger(order.schedule, order.timezone), now)
@@ -315,7 +318,7 @@ def _order_row(ctx, connection, order: ExtractionOrder, accounts: int, run: Row 
     )
 
 
-def _sync_summary(run: AccountSyncRun | None) -> SyncSummary | None:
+def _sync_summary(run: Row | None) -> SyncSummary | None:
     if run is None:
         return None
     return SyncSummary(
@@ -324,7 +327,7 @@ def _sync_summary(run: AccountSyncRun | None) -> SyncSummary | None:
     )
 
 
-def _accounts_tab(ctx: Context, session: Session, connection: Connection, syncs: RecentSyncs, page: int) -> AccountsTab:
+def _accounts_tab(ctx: Context, session: Session, connection: Row, syncs: RecentSyncs, page: int) -> AccountsTab:
     repo = Accounts(session, connection.id)
     total = connection.accounts_total
     offset = _clamp_offset(page * ACCOUNTS_PAGE_SIZE, total, ACCOUNTS_PAGE_SIZE)
@@ -342,7 +345,7 @@ def _accounts_tab(ctx: Context, session: Session, connection: Connection, syncs:
     )
 
 
-def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: Connection) -> SettingsTab:
+def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: Row) -> SettingsTab:
     labels = {}
     try:
         labels = {f.name: f.label for f in ctx.source(connection.source).credential_fields}

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,18 @@ class AccountCounts:
         return cls(connection.accounts_total, connection.accounts_active)
 
 
+# Cards read a handful of rows per click: plain rows from statements built once, not ORM objects.
+_SHOWN_CONNECTION = select(*(column for column in Connection.__table__.c if column.name != "credentials")).where(
+    Connection.id == bindparam("cid"), Connection.team_id == bindparam("team")
+)
+_RECENT_SYNCS = (
+    select(AccountSyncRun.__table__)
+    .where(AccountSyncRun.connection_id == bindparam("cid"))
+    .order_by(AccountSyncRun.started_at.desc(), AccountSyncRun.id.desc())
+    .limit(2)
+)
+
+
 class Connections:
     def __init__(self, session: Session, team_id: str):
         self.session = session
@@ -79,6 +91,14 @@ class Connections:
         if connection is None or (connection.is_deleted and not include_deleted):
             raise self.not_found(connection_id)
         return connection
+
+    def shown(self, connection_id: int) -> Row:
+        """The connection as its card shows it, deleted or not: a plain row of every column but the
+        credentials, which a card never needs."""
+        row = self.session.execute(_SHOWN_CONNECTION, {"cid": connection_id, "team": self.team_id}).first()
+        if row is None:
+            raise self.not_found(connection_id)
+        return row
 
     def require_live(self, connection_id: int) -> None:
         """Like `get`, without loading the connection."""
@@ -144,7 +164,7 @@ class Accounts:
         self.connection_id = connection_id
 
     def _current(self, search: str | None = None, *, active_only: bool = False):
-        query = select(Account).where(Account.connection_id == self.connection_id, Account.removed_at.is_(None))
+        query = select(Account.__table__).where(Account.connection_id == self.connection_id, Account.removed_at.is_(None))
         if active_only:
             query = query.where(Account.active.is_(True))
         if search:
@@ -187,12 +207,13 @@ class Accounts:
             "accounts_active": select(func.count()).where(*current, Account.active.is_(True)).scalar_subquery(),
         }
 
-    def page(self, *, offset: int, limit: int, search: str | None = None, active_only: bool = False) -> Sequence[Account]:
+    def page(self, *, offset: int, limit: int, search: str | None = None, active_only: bool = False) -> Sequence[Row]:
+        """A page of accounts, as rows (for display)."""
         # The order of the ix_accounts_listing index.
         query = self._current(search, active_only=active_only).order_by(
             Account.active.desc(), func.lower(Account.name), Account.id
         )
-        return self.session.scalars(query.offset(offset).limit(limit)).all()
+        return self.session.execute(query.offset(offset).limit(limit)).all()
 
     def by_ids(self, ids: Sequence[int]) -> Sequence[Account]:
         if not ids:
@@ -215,9 +236,11 @@ def account_counts_for(session: Session, connection_ids: Sequence[int]) -> dict[
 
 @dataclass(frozen=True)
 class RecentSyncs:
-    latest: AccountSyncRun | None
-    finished: AccountSyncRun | None  # the latest that ended, however
-    running: AccountSyncRun | None
+    """Rows of `account_sync_runs`, for display."""
+
+    latest: Row | None
+    finished: Row | None  # the latest that ended, however
+    running: Row | None
 
 
 class SyncRuns:
@@ -227,12 +250,7 @@ class SyncRuns:
     def recent(self, connection_id: int) -> RecentSyncs:
         """The latest sync, the latest finished and the running one, in one query: a sync runs
         only alone (a unique index says so), so the running one is the latest."""
-        rows = self.session.scalars(
-            select(AccountSyncRun)
-            .where(AccountSyncRun.connection_id == connection_id)
-            .order_by(AccountSyncRun.started_at.desc(), AccountSyncRun.id.desc())
-            .limit(2)
-        ).all()
+        rows = self.session.execute(_RECENT_SYNCS, {"cid": connection_id}).all()
         latest = rows[0] if rows else None
         return RecentSyncs(
             latest=latest,
@@ -294,9 +312,14 @@ class Orders:
     def count(self, connection_id: int) -> int:
         return self.session.scalar(select(func.count()).where(*self._of_connection(connection_id)))
 
-    def page(self, connection_id: int, *, offset: int, limit: int) -> Sequence[ExtractionOrder]:
-        query = self._live(connection_id).order_by(ExtractionOrder.created_at.desc(), ExtractionOrder.id.desc())
-        return self.session.scalars(query.offset(offset).limit(limit)).all()
+    def page(self, connection_id: int, *, offset: int, limit: int) -> Sequence[Row]:
+        """A page of the connection's orders, newest first, as rows (for display)."""
+        query = (
+            select(ExtractionOrder.__table__)
+            .where(*self._of_connection(connection_id))
+            .order_by(ExtractionOrder.created_at.desc(), ExtractionOrder.id.desc())
+        )
+        return self.session.execute(query.offset(offset).limit(limit)).all()
 
     def all_live(self, connection_id: int) -> Sequence[ExtractionOrder]:
         return self.session.scalars(self._live(connection_id).order_by(ExtractionOrder.id)).all()
