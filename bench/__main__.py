@@ -24,7 +24,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("extract_bench", ("--rows", "1000000", "--repeat", "3"), True),
     ("extraction_run_bench", ("--rows", "1000000", "--repeat", "3"), True),
     ("sync_bench", ("--database", "both", "--rounds", "3"), True),
-    ("slack_latency_bench", ("--samples", "200", "--database", "both"), True),
+    ("slack_latency_bench", ("--samples", "400", "--database", "both"), True),
 )
 
 
