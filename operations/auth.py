@@ -47,6 +47,6 @@ def authorize(ctx, actor: Actor, role: Role, action: str, connection_id: int, *,
     so a refusal never tells anyone that a connection exists elsewhere."""
     from storage.repositories import Connections
 
-    with ctx.db.begin() as session:
-        Connections(session, actor.team_id).get(connection_id, include_deleted=include_deleted)
+    with ctx.db.read() as session:
+        Connections(session, actor.team_id).require(connection_id, include_deleted=include_deleted)
     actor.require(role, action)

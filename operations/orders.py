@@ -125,8 +125,8 @@ def create_order(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec
 
 
 def _order(ctx: Context, actor: Actor, connection_id: int, order_id: int):
-    with ctx.db.begin() as session:
-        Connections(session, actor.team_id).get(connection_id)
+    with ctx.db.read() as session:
+        Connections(session, actor.team_id).require(connection_id)
         return Orders(session, actor.team_id).get(order_id, connection_id=connection_id)
 
 
@@ -190,8 +190,8 @@ def active_accounts_page(ctx: Context, actor: Actor, connection_id: int, *, offs
     """Step 1 of the set-up: active accounts, paged in SQL."""
     from storage.repositories import Accounts
 
-    with ctx.db.begin() as session:
-        Connections(session, actor.team_id).get(connection_id)
+    with ctx.db.read() as session:
+        Connections(session, actor.team_id).require(connection_id)
         repo = Accounts(session, connection_id)
         total = repo.count(search, active_only=True)
         rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)
@@ -201,15 +201,15 @@ def active_accounts_page(ctx: Context, actor: Actor, connection_id: int, *, offs
 def account_labels(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[tuple[int, str, str]]:
     from storage.repositories import Accounts
 
-    with ctx.db.begin() as session:
-        Connections(session, actor.team_id).get(connection_id)
+    with ctx.db.read() as session:
+        Connections(session, actor.team_id).require(connection_id)
         return [(a.id, a.external_id, a.name) for a in Accounts(session, connection_id).by_ids(list(account_ids))]
 
 
 def account_timezones(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[str]:
     """The time zones of the selected accounts, for the schedule's time zone choice."""
-    with ctx.db.begin() as session:
-        Connections(session, actor.team_id).get(connection_id)
+    with ctx.db.read() as session:
+        Connections(session, actor.team_id).require(connection_id)
         return list(
             session.scalars(
                 select(Account.timezone)

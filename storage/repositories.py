@@ -100,14 +100,12 @@ class Connections:
             raise self.not_found(connection_id)
         return row
 
-    def require_live(self, connection_id: int) -> None:
-        """Like `get`, without loading the connection."""
-        found = self.session.scalar(
-            select(Connection.id).where(
-                Connection.id == connection_id, Connection.team_id == self.team_id, Connection.deleted_at.is_(None)
-            )
-        )
-        if found is None:
+    def require(self, connection_id: int, *, include_deleted: bool = False) -> None:
+        """Like `get`, without loading the connection: a check that it exists for this team."""
+        query = select(Connection.id).where(Connection.id == connection_id, Connection.team_id == self.team_id)
+        if not include_deleted:
+            query = query.where(Connection.deleted_at.is_(None))
+        if self.session.scalar(query) is None:
             raise self.not_found(connection_id)
 
     @staticmethod
