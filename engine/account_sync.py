@@ -68,7 +68,7 @@ def start_sync(
                 lease = Lease.take(ctx, SYNCS, run_id)
             if lease is not None:  # None only if a recreated database reuses an id this process still holds
                 Lease.keep(ctx, SYNCS, run_id, lease)
-            _claimed.setdefault(ctx.db, {})[run_id] = target
+            _claimed.setdefault(ctx.db, {})[team_id, run_id] = target
             return run_id
         except IntegrityError:
             _free_or_refuse(ctx, connection_id)
@@ -120,7 +120,7 @@ def recover_interrupted_syncs(ctx: Context) -> int:
 
 
 def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int], None] | None) -> SyncResult:
-    row = _claimed.get(ctx.db, {}).pop(run_id, None)
+    row = _claimed.get(ctx.db, {}).pop((team_id, run_id), None)
     if row is None:  # claimed by another process, or before a restart
         with ctx.db.read() as session:
             row = session.connection().execute(_TARGET, {"run_id": run_id, "team": team_id}).first()
@@ -225,13 +225,14 @@ _CLAIM = (
     .returning(AccountSyncRun.id)
 )
 # What a sync needs of its connection, read with the claim and handed to the run when both
-# happen in this process (the common case): by database (weakly: tests make many), then run id.
+# happen in this process (the common case): by database (weakly: tests make many), then team and
+# run id, so another team's run id finds nothing here either.
 _TARGET = (
     select(Connection.id, Connection.source, Connection.credentials, Connection.account_sync_mode)
     .join(AccountSyncRun, AccountSyncRun.connection_id == Connection.id)
     .where(AccountSyncRun.id == bindparam("run_id"), Connection.team_id == bindparam("team"))
 )
-_claimed: weakref.WeakKeyDictionary[object, dict[int, Row]] = weakref.WeakKeyDictionary()
+_claimed: weakref.WeakKeyDictionary[object, dict[tuple[str, int], Row]] = weakref.WeakKeyDictionary()
 # The statements of every sync, built once: a sync is a handful of them, and building one costs
 # about as much as running it.
 _LIVE = exists().where(Connection.id == bindparam("cid"), Connection.deleted_at.is_(None))

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import event, select
 
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from core.events import CredentialsBroke, CredentialsFixed
 from engine.account_sync import run_sync, start_sync, sync_accounts
 from operations.auth import Actor
@@ -163,3 +163,12 @@ def test_a_connection_deleted_between_pages_cancels_and_undoes_the_page_being_wr
     result = run_sync(ctx, "T1", run_id, progress=delete_after_first_page)
     assert result.status == RunStatus.CANCELLED
     assert len(_accounts(ctx, cid)) == 500  # the first page only: the second was rolled back
+
+
+def test_a_claimed_sync_cannot_be_run_in_the_name_of_another_team(ctx):
+    cid = _connect(ctx)
+    run_id = start_sync(ctx, "T1", cid, trigger="manual")
+    with pytest.raises(NotFound):
+        run_sync(ctx, "T2", run_id)
+    assert _accounts(ctx, cid) == {}
+    assert run_sync(ctx, "T1", run_id).status == RunStatus.SUCCEEDED
