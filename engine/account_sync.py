@@ -71,17 +71,19 @@ def start_sync(
             _claimed.setdefault(ctx.db, {})[team_id, run_id] = target
             return run_id
         except IntegrityError:
-            _free_or_refuse(ctx, connection_id)
+            _free_or_refuse(ctx, connection_id, scheduled=scheduled_for is not None)
     raise _already_syncing_now(ctx, connection_id)
 
 
-def _free_or_refuse(ctx: Context, connection_id: int) -> None:
+def _free_or_refuse(ctx: Context, connection_id: int, *, scheduled: bool) -> None:
     """After a refused claim: frees the connection from a sync whose process died (a sync takes
-    minutes at most), or says why the claim was refused."""
+    minutes at most), or says why the claim was refused. Returns when a new claim may succeed."""
     with ctx.db.begin() as session:
         running = SyncRuns(session).running(connection_id)
-        if running is None:  # the other one was a scheduled occurrence that already ran
-            raise Conflict("This sync has already run.")
+        if running is None:
+            if scheduled:  # the occurrence has its row already: it ran, or another scheduler runs it
+                raise Conflict("This sync has already run.")
+            return  # the sync in the way has just finished
         now = ctx.clock.now()
         if running.started_at >= now - STALE_AFTER:
             raise _already_syncing(running)
