@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,13 +82,19 @@ def resolve_keys(configured: Sequence[str], data_dir: Path) -> tuple[str, ...]:
         return (key,)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = generate_key()
-    # O_EXCL: two processes starting together must not both write a key.
+    # Written whole under a private name, then published with link(), which fails when the name
+    # exists: of two processes starting together one key wins, and neither reads a partial file.
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE_NAME}.")  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(draft, path)
     except FileExistsError:
         return resolve_keys(configured, data_dir)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
+    finally:
+        os.unlink(draft)
     log.warning("Created a new credentials key in %s (keep it safe: without it stored credentials are lost)", path)
     return (key,)
 

@@ -39,6 +39,25 @@ def test_embedded_key_file_created_once_with_mode_0600(tmp_path):
     assert resolve_keys((), tmp_path) == first
 
 
+def test_two_processes_creating_the_key_together_agree_and_never_read_half_a_file(tmp_path, monkeypatch):
+    """The second process arrives while the first has written its key but not published it."""
+    real_link = os.link
+    seen_by_second = []
+    arrived = []
+
+    def link_after_the_other_one(source, target):
+        if not arrived:
+            arrived.append(True)
+            seen_by_second.append(resolve_keys((), tmp_path))  # the other process, start to end
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", link_after_the_other_one)
+    first = resolve_keys((), tmp_path)
+    assert first == seen_by_second[0]  # one key for both: the one published first
+    assert (tmp_path / "secret.key").read_text().strip() == first[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]  # no drafts left behind
+
+
 def test_corrupt_key_file_is_a_clear_error(tmp_path):
     (tmp_path / "secret.key").write_text("garbage")
     with pytest.raises(ConfigError, match="secret.key"):
