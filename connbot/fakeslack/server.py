@@ -569,15 +569,36 @@ class FakeSlack:
             self._faults.clear()
 
     def _take_fault(self, method: str) -> Fault | None:
+        """The fault injected for `method`, if any, after its delay (in real time: the HTTP client
+        must actually wait)."""
         with self._lock:
-            for fault in self._faults:
-                if fault.method in (method, "*"):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
+            fault = next((f for f in self._faults if f.method in (method, "*")), None)
+            if fault is not None and fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        return fault
+
+    def _record(
+        self, call: Call, fault: Fault | None, answer: Callable[[], tuple[int, dict]]
+    ) -> tuple[int, dict[str, str], dict]:
+        """Answers `call` as the injected fault says, else with `answer()`; records it and wakes
+        waiters. Called under ``_changed``. Returns (HTTP status, extra headers, JSON body)."""
+        headers: dict[str, str] = {}
+        if fault is not None and fault.answers:
+            call.injected = True
+            status = fault.status
+            body = fault.body if fault.body is not None else {"ok": False, "error": fault.error}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
+        else:
+            status, body = answer()
+        call.status, call.response = status, body
+        self._calls.append(call)
+        self._changed.notify_all()
+        return status, headers, body
 
     # ----------------------------------------------------------- id factories
     def _next(self) -> int:
@@ -961,8 +982,6 @@ class FakeSlack:
     ) -> tuple[int, dict[str, str], dict]:
         """Answer one Web API call: (HTTP status, extra headers, JSON body)."""
         fault = self._take_fault(method)
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)  # real time: the HTTP client must actually wait
         with self._changed:
             team = self._tokens.get(token or "")
             call = Call(
@@ -973,25 +992,16 @@ class FakeSlack:
                 team_id=team.id if team else None,
                 transport=transport,
             )
-            headers: dict[str, str] = {}
-            if fault is not None and fault.answers:
-                call.injected = True
-                status = fault.status
-                body = fault.body if fault.body is not None else {"ok": False, "error": fault.error}
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(fault.retry_after)
-            else:
+
+            def answer() -> tuple[int, dict]:
                 try:
                     if parse_error is not None:
                         raise parse_error
-                    body = self._dispatch(method, args, team, token, transport)
-                    status = 200
+                    return 200, self._dispatch(method, args, team, token, transport)
                 except SlackError as err:
-                    status, body = err.status, err.body
-            call.status, call.response = status, body
-            self._calls.append(call)
-            self._changed.notify_all()
-            return status, headers, body
+                    return err.status, err.body
+
+            return self._record(call, fault, answer)
 
     def _dispatch(
         self, method: str, args: dict, team: Team | None, token: str | None, transport: str
@@ -1037,8 +1047,6 @@ class FakeSlack:
     ) -> tuple[int, dict[str, str], dict]:
         """Answer a POST to a response_url."""
         fault = self._take_fault("response_url")
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
         with self._changed:
             rurl = self._response_urls.get(rid)
             try:
@@ -1053,23 +1061,15 @@ class FakeSlack:
                 transport="json",
                 url=rurl.url if rurl else rid,
             )
-            headers: dict[str, str] = {}
-            if fault is not None and fault.answers:
-                call.injected = True
-                status = fault.status
-                body = fault.body if fault.body is not None else {"ok": False, "error": fault.error}
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(fault.retry_after)
-            else:
+
+            def answer() -> tuple[int, dict]:
                 try:
                     self._respond(rurl, payload, content_type)
-                    status, body = 200, {"ok": True}
+                    return 200, {"ok": True}
                 except SlackError as err:
-                    status, body = (err.status if err.status != 200 else 400), err.body
-            call.status, call.response = status, body
-            self._calls.append(call)
-            self._changed.notify_all()
-            return status, headers, body
+                    return (err.status if err.status != 200 else 400), err.body
+
+            return self._record(call, fault, answer)
 
     def _respond(self, rurl: ResponseURL | None, payload: Any, content_type: str) -> None:
         if rurl is None:
