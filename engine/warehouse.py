@@ -390,7 +390,23 @@ def _duckdb_lock(path: str, table: str) -> threading.Lock:
         return _duckdb_locks.setdefault((path, table), threading.Lock())
 
 
-class DuckDBWarehouse:
+class _Loader:
+    """What every warehouse shares: the table naming and closing when used as a context."""
+
+    def table_name(self, source: str, template: ExtractionTemplate) -> str:
+        return table_name(source, template)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DuckDBWarehouse(_Loader):
     """A DuckDB file.
 
     Merge: one transaction that DELETEs the rows with the staged keys (for this connection),
@@ -421,9 +437,6 @@ class DuckDBWarehouse:
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({self.path!r})"
 
-    def table_name(self, source: str, template: ExtractionTemplate) -> str:
-        return table_name(source, template)
-
     def _cursor(self):
         import duckdb
 
@@ -443,12 +456,6 @@ class DuckDBWarehouse:
             if self._con is not None:
                 self._con.close()
                 self._con = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def load(
         self,
@@ -586,7 +593,7 @@ class DuckDBWarehouse:
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(_Loader):
     """A PostgreSQL schema.
 
     Per batch, one transaction: COPY the batch (as CSV written by Arrow, in C++) into a temporary
@@ -604,19 +611,7 @@ class PostgresWarehouse:
     def __repr__(self) -> str:
         return f"PostgresWarehouse({mask_url(self._url)!r}, schema={self.schema!r})"
 
-    def table_name(self, source: str, template: ExtractionTemplate) -> str:
-        return table_name(source, template)
-
-    def close(self) -> None:  # a connection lives for one load
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _connect(self):
+    def _connect(self):  # a connection lives for one load: nothing to close
         import psycopg
 
         options = {} if "connect_timeout=" in self._url else {"connect_timeout": 10}
@@ -746,7 +741,7 @@ class PostgresWarehouse:
 # --- any other dlt destination ----------------------------------------------------------------
 
 
-class DltWarehouse:
+class DltWarehouse(_Loader):
     """Any dlt destination, through a dlt pipeline with the merge write disposition.
 
     Batches reach dlt as Arrow tables with the template's types: with lists of dicts dlt is
@@ -788,18 +783,6 @@ class DltWarehouse:
                 f"{ENV_VAR}: dlt destination {self.destination!r} is not usable "
                 f"({type(exc).__name__})"
             ) from None
-
-    def table_name(self, source: str, template: ExtractionTemplate) -> str:
-        return table_name(source, template)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def load(
         self,
