@@ -27,9 +27,7 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from bench import docs
+from bench.scratch import in_own_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Extraction loading"
@@ -146,13 +145,7 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
 
 
 def measure(case: str, rows: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="connbot-bench-") as workdir:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.extract_bench", "--case", case, "--rows", str(rows),
-             "--workdir", workdir],
-            cwd=ROOT, check=True, capture_output=True, text=True,
-        ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return in_own_process("extract_bench", case, rows)
 
 
 # --- the report -------------------------------------------------------------------------------

@@ -23,17 +23,15 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 from bench import docs
+from bench.scratch import in_own_process
 
 SECTION = "Extraction runs"
-ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS = 5
 FIELDS = ["campaign_name", "impressions", "clicks", "spend", "conversions"]
 CASES = {"loader": "demo extract -> warehouse.load (baseline)", "run": "run_order (created run)"}
@@ -110,13 +108,7 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
 
 
 def measure(case: str, rows: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="connbot-run-bench-") as workdir:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.extraction_run_bench", "--case", case, "--rows", str(rows),
-             "--workdir", workdir],
-            cwd=ROOT, check=True, capture_output=True, text=True,
-        ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return in_own_process("extraction_run_bench", case, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

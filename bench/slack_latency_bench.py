@@ -56,6 +56,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.scratch import create_pg_database, drop_pg_database
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Slack latency"
 CARD = "(building the card)"  # the SQL timer's key for card building
@@ -79,7 +81,6 @@ STEPS = {
 CLICKS = {"accounts": "connection.tab.accounts", "next": "connection.tab.next",
           "settings": "connection.tab.settings", "orders": "connection.tab.orders"}
 TARGET_NOOP, TARGET_SCALE = 1.5, 1.2
-ADMIN_PG = os.environ.get("CONNBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 # The fake stamps calls with this clock: perf_counter on the epoch scale (monotonic, fine-grained).
 EPOCH = time.time() - time.perf_counter()
@@ -342,26 +343,6 @@ def _settings_from(env: dict):
     return load_settings(env, dotenv=False)
 
 
-def _pg_database() -> str:
-    from sqlalchemy import create_engine, text
-
-    name = f"connbot_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return ADMIN_PG.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop_pg_database(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    engine.dispose()
-
-
 # --- Slack's side ------------------------------------------------------------------------------
 
 
@@ -480,7 +461,7 @@ def run_database(database: str, args, workdir: Path) -> dict:
     served: list[Served] = []
     url = None
     try:
-        url = _pg_database() if database == "postgresql" else f"sqlite:///{workdir}/connbot.db"
+        url = create_pg_database() if database == "postgresql" else f"sqlite:///{workdir}/connbot.db"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("CONNBOT_", "SLACK_"))},
             "CONNBOT_DATABASE_URL": url,
@@ -532,7 +513,7 @@ def run_database(database: str, args, workdir: Path) -> dict:
             app.stop()
         fake.stop()
         if database == "postgresql" and url:
-            _drop_pg_database(url)
+            drop_pg_database(url)
 
 
 def _sql_breakdown(env: dict, fake, ids: dict[int, int], served: list[Served], passes: int) -> dict:

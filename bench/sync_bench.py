@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import event, insert, select
 
 from bench import docs
+from bench.scratch import create_pg_database, drop_pg_database
 
 SECTION = "Account sync"
 ALONE = 100  # first syncs timed one at a time, for where the time goes
@@ -41,35 +42,11 @@ def _context(database: str, workdir: Path):
     from storage.db import Database, pool_size_for
     from storage.vault import Vault, generate_key
 
-    url = _pg_database() if database == "postgresql" else f"sqlite:///{workdir}/bench.db"
+    url = create_pg_database() if database == "postgresql" else f"sqlite:///{workdir}/bench.db"
     settings = load_settings({"CONNBOT_DATABASE_URL": url, "CONNBOT_DATA_DIR": str(workdir)}, dotenv=False)
     db = Database(settings.database_url, pool_size=pool_size_for(settings.sync_concurrency))
     db.upgrade()
     return Context(settings=settings, db=db, vault=Vault([generate_key()]), clock=Clock())
-
-
-def _pg_database() -> str:
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    admin = os.environ.get("CONNBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    name = f"connbot_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return admin.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop_pg_database(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    admin = os.environ.get("CONNBOT_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def _seed(ctx, connections: int, accounts: int, latency_ms: int, first: int = 0) -> list[int]:
@@ -203,7 +180,7 @@ def _round(database: str, args) -> dict:
         finally:
             ctx.db.dispose()
             if database == "postgresql":
-                _drop_pg_database(ctx.settings.database_url)
+                drop_pg_database(ctx.settings.database_url)
     return dict(pages=pages, ideal=ideal, first=first, alone=alone, second=second, writes=writes.describe(args.connections * changed),
                 rows=writes.rows, expected=args.connections * changed)
 
