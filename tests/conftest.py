@@ -98,3 +98,26 @@ def _release_leases():
     from engine.leases import Lease
 
     Lease.release_kept()
+
+
+# -- the ad platforms' fakes (tests/platforms), for the source suites and the Slack flows ----------
+
+
+@pytest.fixture
+def graph():
+    from platforms.fakes_facebook import FakeGraph
+
+    fake = FakeGraph()
+    yield fake
+    fake.close()
+    assert not fake.server.errors, fake.server.errors[0]
+
+
+@pytest.fixture
+def google():
+    from platforms.fakes_google import FakeGoogleAds
+
+    fake = FakeGoogleAds()
+    yield fake
+    fake.close()
+    assert not fake.server.errors, fake.server.errors[0]

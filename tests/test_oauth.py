@@ -11,10 +11,12 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+from platforms.fakes_facebook import FakeGraph, fb_error
+from platforms.fakes_google import FakeGoogleAds
+from platforms.fakes_http import Reply
 from sqlalchemy import func, select
 
 from bot.app import create_app
@@ -29,11 +31,6 @@ from sources.facebook_ads import FacebookAdsSource
 from sources.google_ads import GoogleAdsSource
 from sources.http import HttpSettings
 from storage.models import AuditEvent, Base, Connection, OAuthState
-
-sys.path.insert(0, str(Path(__file__).parent / "sources"))  # the platform fakes, beside their tests
-from fakes_facebook import FakeGraph, fb_error  # noqa: E402
-from fakes_google import FakeGoogleAds  # noqa: E402
-from fakes_http import Reply  # noqa: E402
 
 TEAM = "T0FAKE001"
 SIGNING_SECRET = "test-signing-secret"
@@ -56,22 +53,6 @@ def fake():
     with slack:
         yield slack
     slack.assert_clean()
-
-
-@pytest.fixture
-def graph():
-    fake = FakeGraph()
-    yield fake
-    fake.close()
-    assert not fake.server.errors, fake.server.errors[0]
-
-
-@pytest.fixture
-def google():
-    fake = FakeGoogleAds()
-    yield fake
-    fake.close()
-    assert not fake.server.errors, fake.server.errors[0]
 
 
 @pytest.fixture

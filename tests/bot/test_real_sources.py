@@ -5,14 +5,14 @@ expiring, the alert, Re-connect from the alert, the alert resolved in place."""
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import duckdb
 import pytest
+from platforms.fakes_facebook import FakeGraph
+from platforms.fakes_google import FakeGoogleAds
 from sqlalchemy import func, select
 
 from engine.account_sync import sync_accounts
@@ -20,10 +20,6 @@ from sources.facebook_ads import FacebookAdsSource
 from sources.google_ads import GoogleAdsSource
 from sources.http import HttpSettings
 from storage.models import Account, AccountSyncRun, Connection, ExtractionRun
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sources"))  # the platform fakes, beside their tests
-from fakes_facebook import FakeGraph  # noqa: E402
-from fakes_google import FakeGoogleAds  # noqa: E402
 
 TEAM = "T0FAKE001"
 CLIENT_ID = "1234-abc.apps.googleusercontent.com"

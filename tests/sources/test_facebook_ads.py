@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from fakes_facebook import VERSION, FakeGraph, buc_headers, fb_error
-from fakes_http import Reply
+from platforms.fakes_facebook import VERSION, buc_headers, fb_error
+from platforms.fakes_http import Reply
 
 from sources.base import (
     AuthType,
@@ -27,14 +27,6 @@ from sources.facebook_ads import ACCOUNT_STATUSES, FacebookAdsSource
 from sources.http import HttpSettings, redact
 
 JAN_1, JAN_2, JAN_31 = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 31)
-
-
-@pytest.fixture
-def graph():
-    fake = FakeGraph()
-    yield fake
-    fake.close()
-    assert not fake.server.errors, fake.server.errors[0]
 
 
 @pytest.fixture

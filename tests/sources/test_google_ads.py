@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from fakes_google import VERSION, FakeGoogleAds, ads_error, denied
-from fakes_http import Reply
+from platforms.fakes_google import VERSION, ads_error, denied
+from platforms.fakes_http import Reply
 
 from sources.base import (
     AuthType,
@@ -42,14 +42,6 @@ class Clock:
 class Waits(list):
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture
-def google():
-    fake = FakeGoogleAds()
-    yield fake
-    fake.close()
-    assert not fake.server.errors, fake.server.errors[0]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fakes_http import FakeServer, Reply, Request
+from platforms.fakes_http import FakeServer, Reply, Request
 
 VERSION = "v21.0"
 COMPLETED = [("Job Not Started", 0), ("Job Running", 40), ("Job Completed", 100)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from fakes_http import FakeServer, Reply, Request
+from platforms.fakes_http import FakeServer, Reply, Request
 
 VERSION = "v18"
 FAILURE = f"type.googleapis.com/google.ads.googleads.{VERSION}.errors.GoogleAdsFailure"
