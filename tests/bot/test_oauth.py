@@ -19,9 +19,6 @@ from platforms.fakes_google import FakeGoogleAds
 from platforms.fakes_http import Reply
 from sqlalchemy import func, select
 
-from bot.app import create_app
-from connbot.fakeslack.client import AppDriver, wsgi_target
-from connbot.fakeslack.server import FakeSlack
 from connbot.oauth import OAuthRoutes
 from connbot.server import wsgi_app
 from operations.auth import Actor
@@ -33,7 +30,6 @@ from sources.http import HttpSettings
 from storage.models import AuditEvent, Base, Connection, OAuthState
 
 TEAM = "T0FAKE001"
-SIGNING_SECRET = "test-signing-secret"
 PUBLIC_URL = "https://connbot.example.com"
 FB_APP_ID = "1234567890"
 GOOGLE_CLIENT_ID = "1234-abc.apps.googleusercontent.com"
@@ -42,17 +38,6 @@ PLANT = uuid.uuid4().hex  # in the app secrets and codes: must never show anywhe
 
 
 # --- the app, as Slack and a browser reach it ---------------------------------------------------
-
-
-@pytest.fixture
-def fake():
-    slack = FakeSlack(team_id=TEAM, bot_token="xoxb-test-token")
-    slack.add_user("UADMIN", "ada", is_admin=True)
-    slack.add_user("UVIEW", "vera")
-    slack.add_channel("C0DATA", "data-team")
-    with slack:
-        yield slack
-    slack.assert_clean()
 
 
 @pytest.fixture
@@ -87,18 +72,6 @@ def app_ctx(ctx, fake, graph, google, oauth_env):
     ctx.source = sources.__getitem__
     ctx.sources = lambda: sources
     return ctx
-
-
-@pytest.fixture
-def bolt(app_ctx):
-    app, services = create_app(app_ctx)
-    yield app, services
-    services.executor.shutdown(wait=True)
-
-
-@pytest.fixture
-def driver(fake, bolt):
-    return AppDriver(fake, wsgi_target(wsgi_app(bolt[0])), signing_secret=SIGNING_SECRET)
 
 
 @dataclass
