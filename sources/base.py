@@ -211,3 +211,30 @@ class Source(Protocol):
 
         Every row carries the template's primary-key dimensions and `account_id`.
         """
+
+
+def select_fields(
+    source: str,
+    templates: Sequence[ExtractionTemplate],
+    template: str,
+    fields: Sequence[str],
+    start: date,
+    end: date,
+) -> tuple[ExtractionTemplate, tuple[TemplateField, ...]]:
+    """The template and the columns of its batches: the key, `account_id` and the fields asked
+    for, in the template's order. Bad arguments raise ValueError."""
+    report = next((t for t in templates if t.name == template), None)
+    if report is None:
+        names = ", ".join(t.name for t in templates)
+        raise ValueError(f"Unknown template {template!r}; the {source} source has {names}")
+    known = {f.name for f in report.fields}
+    unknown = [f for f in fields if f not in known]
+    if unknown:
+        raise ValueError(
+            f"Unknown field(s) {', '.join(map(repr, unknown))} for template {template}; "
+            f"it has {', '.join(sorted(known))}"
+        )
+    if start > end:
+        raise ValueError(f"The date range starts ({start}) after it ends ({end})")
+    wanted = {*report.primary_key, "account_id", *fields}
+    return report, tuple(f for f in report.fields if f.name in wanted)

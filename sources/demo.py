@@ -78,6 +78,7 @@ from sources.base import (
     SourceError,
     TemplateField,
     TransientSourceError,
+    select_fields,
 )
 
 # --- the token ------------------------------------------------------------------------------
@@ -382,7 +383,6 @@ TEMPLATES: tuple[ExtractionTemplate, ...] = (
         primary_key=("date", "account_id"),
     ),
 )
-_TEMPLATES_BY_NAME = {t.name: t for t in TEMPLATES}
 _METRIC_NAMES = frozenset(f.name for t in TEMPLATES for f in t.metrics)
 
 ARROW_TYPES: Mapping[FieldType, pa.DataType] = {
@@ -747,23 +747,7 @@ class DemoSource:
     ) -> Iterator[pa.Table]:
         """Tables of up to `batch_rows` rows, ordered by account (as requested), campaign, ad,
         day, with the template's key, `account_id` and `fields`, in the template's order."""
-        report = _TEMPLATES_BY_NAME.get(template)
-        if report is None:
-            raise ValueError(
-                f"Unknown template {template!r}; the demo source has "
-                + ", ".join(t.name for t in TEMPLATES)
-            )
-        known = {f.name for f in report.fields}
-        unknown = [f for f in fields if f not in known]
-        if unknown:
-            raise ValueError(
-                f"Unknown field(s) {', '.join(map(repr, unknown))} for template {template}; "
-                f"it has {', '.join(f.name for f in report.fields)}"
-            )
-        if start > end:
-            raise ValueError(f"The date range starts ({start}) after it ends ({end})")
-        wanted = {*report.primary_key, "account_id", *fields}
-        columns = [f for f in report.fields if f.name in wanted]
+        report, columns = select_fields(self.name, TEMPLATES, template, fields, start, end)
         schema = pa.schema([pa.field(f.name, ARROW_TYPES[f.type]) for f in columns])
         unique_ids = list(dict.fromkeys(account_ids))
         return self._batches(credentials, unique_ids, report, schema, start, end)

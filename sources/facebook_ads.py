@@ -52,6 +52,7 @@ from sources.base import (
     SourceError,
     TemplateField,
     TransientSourceError,
+    select_fields,
 )
 from sources.http import (
     HttpClient,
@@ -61,7 +62,6 @@ from sources.http import (
     money,
     platform_message,
     retry_after_header,
-    select_fields,
     typed_table,
 )
 

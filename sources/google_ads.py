@@ -59,6 +59,7 @@ from sources.base import (
     SourceError,
     TemplateField,
     TransientSourceError,
+    select_fields,
 )
 from sources.http import (
     HttpClient,
@@ -68,7 +69,6 @@ from sources.http import (
     money,
     platform_message,
     retry_after_header,
-    select_fields,
     typed_table,
 )
 

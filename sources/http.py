@@ -4,7 +4,7 @@
   token must never follow one to another host), and bounded retries of transient errors that
   wait what the platform asks for, through an injectable sleep.
 - `redact`: takes secrets out of any text that may reach an exception, a log or a reply.
-- `select_fields` and `typed_table`: the checks and the typed Arrow batches of `extract`.
+- `typed_table`: the typed Arrow batches of `extract` (its argument checks are `sources.base.select_fields`).
 
 Settings shared by every HTTP source, read from the environment when a source is built:
 
@@ -28,7 +28,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
@@ -36,7 +35,6 @@ from urllib.parse import urlencode, urlsplit
 import pyarrow as pa
 
 from sources.base import (
-    ExtractionTemplate,
     FieldType,
     SourceError,
     TemplateField,
@@ -339,33 +337,6 @@ ARROW_TYPES: Mapping[FieldType, pa.DataType] = {
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(MONEY_QUANTUM)
-
-
-def select_fields(
-    source: str,
-    templates: Sequence[ExtractionTemplate],
-    template: str,
-    fields: Sequence[str],
-    start: date,
-    end: date,
-) -> tuple[ExtractionTemplate, tuple[TemplateField, ...]]:
-    """The template and the columns of its batches: the key, `account_id` and the fields asked
-    for, in the template's order. Bad arguments raise ValueError."""
-    report = next((t for t in templates if t.name == template), None)
-    if report is None:
-        names = ", ".join(t.name for t in templates)
-        raise ValueError(f"Unknown template {template!r}; the {source} source has {names}")
-    known = {f.name for f in report.fields}
-    unknown = [f for f in fields if f not in known]
-    if unknown:
-        raise ValueError(
-            f"Unknown field(s) {', '.join(map(repr, unknown))} for template {template}; "
-            f"it has {', '.join(sorted(known))}"
-        )
-    if start > end:
-        raise ValueError(f"The date range starts ({start}) after it ends ({end})")
-    wanted = {*report.primary_key, "account_id", *fields}
-    return report, tuple(f for f in report.fields if f.name in wanted)
 
 
 def typed_table(rows: list[dict[str, Any]], columns: Sequence[TemplateField]) -> pa.Table:
