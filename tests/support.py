@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import UTC, datetime
@@ -66,3 +67,35 @@ def make_context(url: str, tmp_path: Path, clock: FrozenClock, **env: str) -> Co
     ctx.sleep = waits.append  # back-off waits are recorded, not slept
     ctx.waits = waits
     return ctx
+
+
+# -- what Slack shows, for the Slack-flow tests ----------------------------------------------------
+
+
+def texts(x) -> str:
+    """Anything sent to or by Slack as one searchable string (non-ASCII kept as is)."""
+    return json.dumps(x, ensure_ascii=False)
+
+
+def shown(view) -> str:
+    """What the person sees in a modal: its blocks and the errors on its fields."""
+    return texts(view.blocks) + texts(view.errors)
+
+
+def wait_modal_text(fake, user_id: str, needle: str):
+    """The user's modal once it shows `needle`; says what it shows instead when it never does."""
+    try:
+        return fake.wait_for(lambda: fake.modal(user_id) and needle in shown(fake.modal(user_id)) and fake.modal(user_id))
+    except TimeoutError:
+        modal = fake.modal(user_id)
+        raise AssertionError(f"{needle!r} not in the modal: {modal and shown(modal)}") from None
+
+
+def assert_not_stored(ctx: Context, secret: str) -> None:
+    """`secret` is in no column of any row, in clear text."""
+    from storage.models import Base
+
+    with ctx.db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                assert secret not in repr(tuple(row)), table.name

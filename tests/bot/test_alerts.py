@@ -1,6 +1,5 @@
 """Credentials alerts, reminders, resolution in place, escalation threads and `@connbot status`."""
 
-import json
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -12,10 +11,7 @@ from operations.auth import Actor, Role
 from operations.connections import reconnect
 from sources.base import Credentials
 from storage.models import Connection
-
-
-def texts(x) -> str:
-    return json.dumps(x, ensure_ascii=False)
+from support import texts
 
 
 @pytest.fixture

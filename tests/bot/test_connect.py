@@ -1,7 +1,6 @@
 """Make a new connection, Re-connect, Delete connection, roles and the audit trail, through
 signed Slack requests and the fake Web API."""
 
-import json
 import logging
 from dataclasses import replace
 
@@ -9,13 +8,11 @@ import pytest
 from sqlalchemy import select, text
 
 from sources.base import Credentials
-from storage.models import AuditEvent, Base, Connection
+from storage.models import AuditEvent, Connection
+from support import assert_not_stored, shown, texts, wait_modal_text
 
 PLANT = "4242424242"  # a unique number planted in typed secrets
 
-
-def texts(x) -> str:
-    return json.dumps(x, ensure_ascii=False)
 
 
 def open_form(fake, user):
@@ -27,19 +24,6 @@ def open_form(fake, user):
         view = fake.modal(user.id)
     assert view.callback_id == "connection.new.credentials"
     return view
-
-
-def shown(view) -> str:
-    """What the person sees in a modal: its blocks and the errors on its fields."""
-    return texts(view.blocks) + texts(view.errors)
-
-
-def wait_modal_text(fake, user_id, needle):
-    try:
-        return fake.wait_for(lambda: fake.modal(user_id) and needle in shown(fake.modal(user_id)) and fake.modal(user_id))
-    except TimeoutError:
-        modal = fake.modal(user_id)
-        raise AssertionError(f"{needle!r} not in the modal: {modal and shown(modal)}") from None
 
 
 def audit_rows(ctx):
@@ -204,10 +188,7 @@ def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog):
     assert PLANT not in texts([c.args for c in fake.calls()])
     assert PLANT not in caplog.text
     # the database holds it only encrypted
-    with app_ctx.db.engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            for row in conn.execute(table.select()):
-                assert PLANT not in repr(tuple(row)), table.name
+    assert_not_stored(app_ctx, PLANT)
     assert PLANT not in texts([r.details for r in audit_rows(app_ctx)])
 
 

@@ -3,10 +3,7 @@
 import json
 
 from storage.models import Connection
-
-
-def texts(blocks) -> str:
-    return json.dumps(blocks, ensure_ascii=False)
+from support import texts
 
 
 def test_list_is_ephemeral_sorted_errors_first_with_open_buttons(fake, driver, connect, app_ctx):

@@ -7,10 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import ExtractionOrder, ExtractionRun, OrderAccount
-
-
-def texts(x) -> str:
-    return json.dumps(x, ensure_ascii=False)
+from support import texts
 
 
 def accounts_block(view) -> str:

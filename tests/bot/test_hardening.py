@@ -12,10 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from storage.models import AuditEvent, Connection
-
-
-def texts(x) -> str:
-    return json.dumps(x, ensure_ascii=False)
+from support import texts
 
 
 def audit_count(ctx) -> int:

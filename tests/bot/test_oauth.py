@@ -5,7 +5,6 @@ its token endpoint. The browser's part (following the redirect, consenting) is p
 from __future__ import annotations
 
 import io
-import json
 import logging
 import sys
 import uuid
@@ -27,7 +26,8 @@ from operations.oauth import code_challenge
 from sources.facebook_ads import FacebookAdsSource
 from sources.google_ads import GoogleAdsSource
 from sources.http import HttpSettings
-from storage.models import AuditEvent, Base, Connection, OAuthState
+from storage.models import AuditEvent, Connection, OAuthState
+from support import assert_not_stored, texts, wait_modal_text
 
 TEAM = "T0FAKE001"
 PUBLIC_URL = "https://connbot.example.com"
@@ -201,9 +201,6 @@ def google_auth(google, oauth_env):
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def texts(x) -> str:
-    return json.dumps(x, ensure_ascii=False)
-
 
 def open_form(fake, user, source: str):
     user.command("/connections", "new", channel="C0DATA")
@@ -249,10 +246,6 @@ def open_reconnect(fake, user, ctx, cid: int):
     form = fake.wait_for(lambda: (m := fake.modal(user.id)) and m.callback_id == "connection.reconnect.submit" and m)
     fake.wait_for(lambda: form.id in view_ids(ctx))  # recorded once views.open has answered
     return form
-
-
-def wait_modal_text(fake, user_id, needle):
-    return fake.wait_for(lambda: fake.modal(user_id) and needle in texts(fake.modal(user_id).blocks) and fake.modal(user_id))
 
 
 # --- tests -----------------------------------------------------------------------------------------
@@ -445,7 +438,4 @@ def test_planted_secrets_and_codes_never_show(fake, driver, browser, fb_auth, go
     assert PLANT not in texts([p.text for p in pages] + [list(p.headers.values()) for p in pages])
     assert PLANT not in texts([c.args for c in fake.calls()])
     assert PLANT not in caplog.text
-    with app_ctx.db.engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            for row in conn.execute(table.select()):
-                assert PLANT not in repr(tuple(row)), table.name
+    assert_not_stored(app_ctx, PLANT)

@@ -4,7 +4,6 @@ expiring, the alert, Re-connect from the alert, the alert resolved in place."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from sources.facebook_ads import FacebookAdsSource
 from sources.google_ads import GoogleAdsSource
 from sources.http import HttpSettings
 from storage.models import Account, AccountSyncRun, Connection, ExtractionRun
+from support import texts, wait_modal_text
 
 TEAM = "T0FAKE001"
 CLIENT_ID = "1234-abc.apps.googleusercontent.com"
@@ -93,13 +93,6 @@ def platform(request, app_ctx, fake, monkeypatch):
 
 # Small helpers, as in test_connect.py, test_extract.py and test_alerts.py.
 
-
-def texts(x) -> str:
-    return json.dumps(x, ensure_ascii=False)
-
-
-def wait_modal_text(fake, user_id, needle):
-    return fake.wait_for(lambda: fake.modal(user_id) and needle in texts(fake.modal(user_id).blocks) and fake.modal(user_id))
 
 
 def scalar(ctx, query):

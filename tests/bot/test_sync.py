@@ -1,16 +1,12 @@
 """Sync accounts from the card: progress in place, the refreshed tab, a second press refused."""
 
-import json
 
 from engine.account_sync import start_sync
 from sources.base import Credentials
 from sources.demo import DemoSource
 from sources.registry import get_source
 from storage.models import Connection
-
-
-def texts(x) -> str:
-    return json.dumps(x, ensure_ascii=False)
+from support import texts
 
 
 def open_accounts(fake, user, cid):
