@@ -29,6 +29,24 @@ class CheckedCredentials:
     business_account_name: str
 
 
+@dataclass(frozen=True)
+class ConnectionSetup:
+    """What the re-connect form shows of a connection: never its credentials."""
+
+    source: str
+    title: str
+    account_sync_mode: str
+    credentials_hint: dict[str, str]
+
+
+def connection_setup(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSetup:
+    with ctx.db.read() as session:
+        row = Connections(session, actor.team_id).shown(connection_id)
+    if row.deleted_at is not None:
+        raise Connections.not_found(connection_id)
+    return ConnectionSetup(row.source, row.title, row.account_sync_mode, dict(row.credentials_hint))
+
+
 def credentials_from_form(source: Source, values: Mapping[str, str | None]) -> Credentials:
     """The source's credential fields from a form; errors are keyed by field name."""
     cleaned = {}

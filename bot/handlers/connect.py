@@ -37,6 +37,7 @@ from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role, authorize
 from operations.connections import (
     CONFIRM_BUSINESS_FIELD,
+    connection_setup,
     credentials_from_form,
     delete_connection,
     make_connection,
@@ -44,7 +45,6 @@ from operations.connections import (
     reconnect,
 )
 from operations.oauth import Offer, Purpose, SignIn, attach_view, note_choice, offer_sign_in
-from storage.repositories import Connections
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,8 @@ def register(app: App, services: Services) -> None:
         surface = Surface.of(body)
         actor = services.roles.actor(surface.team_id, surface.user_id)
         authorize(services.ctx, actor, Role.ADMIN, "re-connect a connection", ref.c)
-        with services.ctx.db.begin() as session:
-            connection = Connections(session, actor.team_id).get(ref.c)
-            source, mode, hint = connection.source, connection.account_sync_mode, dict(connection.credentials_hint)
+        setup = connection_setup(services.ctx, actor, ref.c)
+        source, mode, hint = setup.source, setup.account_sync_mode, setup.credentials_hint
         # A card in a channel is refreshed in place afterwards; an alert is not a card: the alert
         # poster marks it resolved, and a card written over it would hide that.
         is_card = surface.kind == "message" and not action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
@@ -294,8 +293,7 @@ def _form_again(
     offer = _offer(services, actor.team_id, actor.user_id, meta, view_id, mode)
     if meta.c is None:
         return _new_form(services, meta, offer, errors=errors, values=values, sync_mode=mode)
-    with services.ctx.db.begin() as session:
-        hint = dict(Connections(session, actor.team_id).get(meta.c).credentials_hint)
+    hint = connection_setup(services.ctx, actor, meta.c).credentials_hint
     return _reconnect_form(services, meta, mode, hint, offer, errors=errors, values=values)
 
 
@@ -316,9 +314,8 @@ def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, 
         sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
         publish_home(services, actor)
 
-    with services.ctx.db.begin() as session:
-        # The title itself, not the card's escaped fallback text: this goes into plain text.
-        connected = Connections(session, actor.team_id).get(connection_id).title + " is connected."
+    # The title itself, not the card's escaped fallback text: this goes into plain text.
+    connected = connection_setup(services.ctx, actor, connection_id).title + " is connected."
     done = forms.done("New connection", connected, "Reading its accounts now; the card is in your messages with connbot.")
     return Outcome(done, after=after, message=connected)
 
