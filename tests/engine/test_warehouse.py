@@ -3,7 +3,6 @@ destination (dlt's DuckDB), with small row counts; speed is measured by bench/ex
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -11,6 +10,7 @@ from decimal import Decimal
 import duckdb
 import pyarrow as pa
 import pytest
+from sqlalchemy.engine import make_url
 
 from engine.warehouse import (
     DltWarehouse,
@@ -23,7 +23,6 @@ from engine.warehouse import (
 )
 from sources.base import ExtractionTemplate, FieldKind, FieldType, SourceError, TemplateField
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 D0 = date(2026, 1, 1)
 
 
@@ -100,12 +99,12 @@ class Duck:
 class Postgres:
     kind = "postgres"
 
-    def __init__(self):
+    def __init__(self, url: str):
         import psycopg
 
         self.schema = f"wh_test_{uuid.uuid4().hex[:10]}"
-        self.warehouse = open_warehouse(f"{PG_URL}?schema={self.schema}")
-        self.con = psycopg.connect(PG_URL, autocommit=True)
+        self.warehouse = open_warehouse(f"{url}?schema={self.schema}")
+        self.con = psycopg.connect(url, autocommit=True)
 
     def query(self, sql, params=()):
         return self.con.execute(sql.replace("?", "%s"), tuple(params)).fetchall()
@@ -129,25 +128,10 @@ class Postgres:
         self.con.close()
 
 
-def _postgres_problem() -> str | None:
-    import psycopg
-
-    try:
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-        return None
-    except psycopg.Error as exc:
-        return str(exc)
-
-
 @pytest.fixture
-def pg():
+def pg(pg_server):
     """A PostgreSQL warehouse in a schema of its own, dropped afterwards."""
-    problem = _postgres_problem()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is unreachable under CI: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
-    backend = Postgres()
+    backend = Postgres(make_url(pg_server).set(drivername="postgresql").render_as_string(hide_password=False))
     yield backend
     backend.close()
 
