@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -36,10 +39,25 @@ def make_client(token: str, base_url: str | None) -> WebClient:
     return client
 
 
+class ConnbotApp(App):
+    """bolt's App, reading every form body whole. bolt (1.30) takes a form body in which the
+    word "payload" appears anywhere (`/connections payload`, a channel named #payload-team) for
+    an interaction and, finding no `payload` field, reads it as empty: the command would go
+    unanswered."""
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        if req.mode == "http" and not req.body and req.raw_body and req.content_type != "application/json":
+            form = dict(parse_qsl(req.raw_body, keep_blank_values=True))
+            if "payload" not in form:
+                req.body = form
+                req.context = build_context(BoltContext(), form)
+        return super().dispatch(req)
+
+
 def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, Services]:
     settings = ctx.settings
     client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
-    app = App(
+    app = ConnbotApp(
         client=client,
         signing_secret=settings.slack_signing_secret,
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.

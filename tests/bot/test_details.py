@@ -47,6 +47,17 @@ def test_card_by_id_and_unknown_id_and_search(fake, driver, connect):
     assert "/connections &lt;id&gt;" in texts(fake.ephemerals("UVIEW")[-1].blocks)
 
 
+def test_a_command_mentioning_payload_is_answered_like_any_other(fake, driver, connect):
+    """bolt reads a form body containing the word "payload" as an interaction (bot.app.ConnbotApp)."""
+    cid = connect("demo:business=hooli,accounts=3")
+    fake.add_channel("C0PAYLOAD", "payload-team")
+    vera = driver.user("UVIEW")
+    assert vera.command("/connections", "payload", channel="C0DATA").failure is None
+    assert "No connection matches" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+    assert vera.command("/connections", str(cid), channel="C0PAYLOAD").failure is None
+    assert "Hooli" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+
+
 def test_another_team_sees_not_found(fake, driver, connect):
     cid = connect()
     fake.add_team("T0OTHER")

@@ -182,7 +182,7 @@ def test_database_outage_says_temporarily_unavailable_and_recovers_without_resta
 
 nasty_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400
-) | st.sampled_from(["' OR 1=1 --", "<!channel>", "*bold* _it_ ~s~", "%_\\", "\x00\x07", "#12", "12" * 20, " " * 300])
+) | st.sampled_from(["' OR 1=1 --", "<!channel>", "*bold* _it_ ~s~", "%_\\", "\x00\x07", "#12", "12" * 20, " " * 300, "payload"])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
