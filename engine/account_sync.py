@@ -143,7 +143,8 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
                 seen.clear()
                 credentials = ctx.vault.decrypt(token)
                 # Each page is written in its own unit of work; the last one with the run's end.
-                for number, (page, last) in enumerate(_with_last(source.list_accounts(credentials))):
+                pages = _in_slots(ctx, source.list_accounts(credentials))
+                for number, (page, last) in enumerate(_with_last(pages)):
                     whole = last and number == 0
                     counts["read"] += len(page)
                     with ctx.db.begin() as session:
@@ -197,8 +198,29 @@ def sync_accounts(
     return run_sync(ctx, team_id, run_id, progress=progress)
 
 
+def sync_threads(concurrency: int) -> int:
+    """Threads for scheduled syncs: twice the source requests allowed in flight, so a sync
+    writing its page to the database does not hold a slot a waiting sync could use for its
+    source; the slots, not the threads, bound what a source sees."""
+    return 2 * concurrency
+
+
 class _Cancelled(Exception):
     pass
+
+
+def _in_slots(ctx: Context, pages: Iterable[Sequence[SourceAccount]]) -> Iterator[Sequence[SourceAccount]]:
+    """The pages of a source, each request made holding one of `ctx.sync_slots`."""
+    iterator = iter(pages)
+    while True:
+        with ctx.sync_slots:
+            page = next(iterator, _END)
+        if page is _END:
+            return
+        yield page
+
+
+_END = object()
 
 
 def _with_last(pages: Iterable[Sequence[SourceAccount]]) -> Iterator[tuple[Sequence[SourceAccount], bool]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ class Context:
     sources: Callable[[], dict[str, Source]] = installed_sources
     # Back-off waits go through here, so tests do not sleep.
     sleep: Callable[[float], None] = time.sleep
+    # Account-sync requests in flight to sources, across every sync of this process (scheduled
+    # or pressed): `CONNBOT_SYNC_CONCURRENCY` of them. See engine.account_sync.sync_threads.
+    sync_slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sync_slots = threading.BoundedSemaphore(self.settings.sync_concurrency)
 
     def __repr__(self) -> str:
         return f"Context(db={self.db.dialect})"

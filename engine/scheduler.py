@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events import ConnectionChanged
 from core.settings import Settings
-from engine.account_sync import run_sync, start_sync
+from engine.account_sync import run_sync, start_sync, sync_threads
 from engine.context import Context
 from engine.leader import leader_lock
 from engine.schedules import account_sync_trigger, order_trigger
@@ -293,10 +293,11 @@ class Scheduler:
 
     def _new_apscheduler(self) -> BackgroundScheduler:
         size = self.ctx.settings.sync_concurrency
+        threads = {"sync": sync_threads(size)}
         return BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             # One bounded pool per kind, so long extractions cannot starve the daily syncs.
-            executors={kind: ThreadPoolExecutor(size) for kind in self.runners},
+            executors={kind: ThreadPoolExecutor(threads.get(kind, size)) for kind in self.runners},
             job_defaults={"coalesce": True, "misfire_grace_time": int(self.grace.total_seconds()), "max_instances": 1},
             timezone=self.ctx.settings.timezone,
         )

@@ -103,10 +103,11 @@ def alembic_config(url: str):
 
 
 def pool_size_for(sync_concurrency: int) -> int:
-    """Connections a process keeps: each sync and extraction run (up to `sync_concurrency` of
-    each at a time) holds its lease on one and works on another, and the HTTP server has 8
-    threads. Fewer, and the pool would close and reopen connections under load."""
-    return 2 * 2 * sync_concurrency + 8
+    """Connections a process keeps: each sync (up to twice `sync_concurrency` at a time, see
+    engine.account_sync.sync_threads) and extraction run (up to `sync_concurrency`) holds its
+    lease on one and works on another, and the HTTP server has 8 threads. Fewer, and the pool
+    would close and reopen connections under load."""
+    return 2 * (2 * sync_concurrency + sync_concurrency) + 8
 
 
 def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:

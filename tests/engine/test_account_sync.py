@@ -1,11 +1,16 @@
 """Account sync against the demo source, on SQLite and PostgreSQL."""
 
+import dataclasses
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import event, select
 
 from core.errors import Conflict, NotFound
 from core.events import CredentialsBroke, CredentialsFixed
-from engine.account_sync import run_sync, start_sync, sync_accounts
+from engine.account_sync import run_sync, start_sync, sync_accounts, sync_threads
 from operations.auth import Actor
 from operations.connections import make_connection
 from sources.base import Credentials
@@ -172,3 +177,65 @@ def test_a_claimed_sync_cannot_be_run_in_the_name_of_another_team(ctx):
         run_sync(ctx, "T2", run_id)
     assert _accounts(ctx, cid) == {}
     assert run_sync(ctx, "T1", run_id).status == RunStatus.SUCCEEDED
+
+
+class _RequestsInFlight:
+    """The demo source, counting the account-list requests in flight across syncs."""
+
+    def __init__(self, ctx, hold: float = 0.0):
+        self.demo, self.hold = ctx.source("demo"), hold
+        self.lock, self.now, self.most, self.made = threading.Lock(), 0, 0, threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.demo, name)
+
+    def list_accounts(self, credentials):
+        pages = iter(self.demo.list_accounts(credentials))
+        while True:
+            with self.lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            self.made.set()
+            time.sleep(self.hold)
+            page = next(pages, None)
+            with self.lock:
+                self.now -= 1
+            if page is None:
+                return
+            yield page
+
+
+def _with_concurrency(ctx, n):
+    return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, sync_concurrency=n))
+
+
+def test_syncs_keep_at_most_the_configured_requests_in_flight_to_sources(ctx):
+    ctx = _with_concurrency(ctx, 2)
+    source = _RequestsInFlight(ctx, hold=0.03)
+    ctx.source = lambda name: source
+    ids = [_connect(ctx) for _ in range(6)]
+    with ThreadPoolExecutor(sync_threads(2)) as pool:
+        results = list(pool.map(lambda cid: sync_accounts(ctx, "T1", cid, trigger="schedule"), ids))
+    assert [r.status for r in results] == [RunStatus.SUCCEEDED] * 6
+    assert source.most == 2
+
+
+def test_a_sync_between_two_pages_leaves_its_slot_to_another_sync(ctx):
+    """One slot: the first sync, its first page written, waits for the second sync's request."""
+    ctx = _with_concurrency(ctx, 1)
+    source = _RequestsInFlight(ctx)
+    ctx.source = lambda name: source
+    paged, other = _connect(ctx, "demo:accounts=600"), _connect(ctx)
+    other_requested = []
+
+    def after_first_page(read):
+        if read == 500:
+            source.made.clear()
+            second.start()
+            other_requested.append(source.made.wait(5))
+
+    second = threading.Thread(target=sync_accounts, args=(ctx, "T1", other), kwargs={"trigger": "schedule"})
+    result = sync_accounts(ctx, "T1", paged, trigger="schedule", progress=after_first_page)
+    second.join(5)
+    assert other_requested == [True]
+    assert result.status == RunStatus.SUCCEEDED and len(_accounts(ctx, other)) == 30
