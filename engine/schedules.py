@@ -80,7 +80,31 @@ def _order_trigger(key: tuple, timezone: str) -> CronTrigger:
 
 
 def next_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
-    return trigger.get_next_fire_time(None, now)
+    """The first fire time at or after `now`. A card asks this for every order it shows, so an
+    answer is kept: found at `since`, it stands for any `now` from `since` until that fire
+    time, as long as the trigger's time zone keeps one UTC offset over the whole stretch (the
+    trigger works in wall-clock time: across a DST change the answer can differ) and for a
+    week at most (two changes a year cannot both fall within it)."""
+    known = _next_fires.get(id(trigger))
+    if known is not None:
+        kept, since, fire = known
+        if kept is trigger and since <= now < fire and now - since <= _KEPT_FOR and _offset(trigger, now) == _offset(trigger, since):
+            return fire
+    fire = trigger.get_next_fire_time(None, now)
+    if fire is not None and _offset(trigger, now) == _offset(trigger, fire):
+        if len(_next_fires) >= _NEXT_FIRES_KEPT:
+            _next_fires.clear()
+        _next_fires[id(trigger)] = (trigger, now, fire)
+    return fire
+
+
+def _offset(trigger: CronTrigger, moment: datetime) -> timedelta | None:
+    return moment.astimezone(trigger.timezone).utcoffset()
+
+
+_KEPT_FOR = timedelta(days=7)
+_NEXT_FIRES_KEPT = 8192
+_next_fires: dict[int, tuple[CronTrigger, datetime, datetime]] = {}
 
 
 def describe(schedule: dict[str, Any], timezone: str) -> str:
@@ -102,6 +126,7 @@ def sync_offset(connection_id: int) -> timedelta:
     return timedelta(seconds=(connection_id * 2654435761) % int(SYNC_SPREAD.total_seconds()))
 
 
+@lru_cache(maxsize=4096)
 def account_sync_trigger(connection_id: int, sync_at: time, timezone: ZoneInfo) -> CronTrigger:
     offset = sync_offset(connection_id)
     start = datetime.combine(datetime(2000, 1, 1).date(), sync_at) + offset

@@ -275,14 +275,14 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
 
 def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Row, page: int) -> OrdersTab:
     repo = Orders(session, actor.team_id)
-    total = repo.count(connection.id)
-    offset = _clamp_offset(page * ORDERS_PAGE_SIZE, total, ORDERS_PAGE_SIZE)
-    orders = repo.page(connection.id, offset=offset, limit=ORDERS_PAGE_SIZE)
-    ids = [o.id for o in orders]
-    account_counts = repo.account_counts(ids)
-    runs = repo.latest_runs(ids)
+    offset = max(0, page) * ORDERS_PAGE_SIZE
+    orders = repo.shown(connection.id, offset=offset, limit=ORDERS_PAGE_SIZE)
+    total = orders[0].total if orders else repo.count(connection.id)
+    if not orders and offset:  # the list shrank below this page: show its last page
+        offset = _clamp_offset(offset, total, ORDERS_PAGE_SIZE)
+        orders = repo.shown(connection.id, offset=offset, limit=ORDERS_PAGE_SIZE) if total else ()
     now = ctx.clock.now()
-    rows = tuple(_order_row(ctx, connection, o, account_counts[o.id], runs.get(o.id), now) for o in orders)
+    rows = tuple(_order_row(ctx, connection, o, now) for o in orders)
     return OrdersTab(rows, Page(offset, ORDERS_PAGE_SIZE, total))
 
 
@@ -296,13 +296,14 @@ def _template_title(ctx: Context, source: str, template: str) -> str:
     return template
 
 
-def order_status(order: Row, last_run: Row | None) -> str:
-    if last_run is not None and last_run.status == RunStatus.RUNNING:
+def order_status(order: Row) -> str:
+    """Of a row of `Orders.shown`."""
+    if order.run_status == RunStatus.RUNNING:
         return "Syncing"
     return {OrderStatus.PAUSED: "Paused", OrderStatus.ERROR: "Error"}.get(order.status, "Active")
 
 
-def _order_row(ctx, connection: Row, order: Row, accounts: int, run: Row | None, now) -> OrderRow:
+def _order_row(ctx, connection: Row, order: Row, now) -> OrderRow:
     next_run = None
     if order.status != OrderStatus.PAUSED:
         next_run = next_fire(order_trigger(order.schedule, order.timezone), now)
@@ -310,10 +311,13 @@ def _order_row(ctx, connection: Row, order: Row, accounts: int, run: Row | None,
         id=order.id,
         name=order.name,
         template_title=_template_title(ctx, connection.source, order.template),
-        accounts=accounts,
+        accounts=order.accounts,
         schedule=describe(order.schedule, order.timezone),
-        status=order_status(order, run),
-        last_run=RunSummary(run.started_at, run.finished_at, run.rows, run.status, run.error) if run else None,
+        status=order_status(order),
+        last_run=(
+            RunSummary(order.run_started_at, order.run_finished_at, order.run_rows, order.run_status, order.run_error)
+            if order.run_status is not None else None
+        ),
         next_run_at=next_run,
     )
 

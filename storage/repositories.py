@@ -95,7 +95,7 @@ class Connections:
     def shown(self, connection_id: int) -> Row:
         """The connection as its card shows it, deleted or not: a plain row of every column but the
         credentials, which a card never needs."""
-        row = self.session.execute(_SHOWN_CONNECTION, {"cid": connection_id, "team": self.team_id}).first()
+        row = self.session.connection().execute(_SHOWN_CONNECTION, {"cid": connection_id, "team": self.team_id}).first()
         if row is None:
             raise self.not_found(connection_id)
         return row
@@ -211,7 +211,7 @@ class Accounts:
         query = self._current(search, active_only=active_only).order_by(
             Account.active.desc(), func.lower(Account.name), Account.id
         )
-        return self.session.execute(query.offset(offset).limit(limit)).all()
+        return self.session.connection().execute(query.offset(offset).limit(limit)).all()
 
     def by_ids(self, ids: Sequence[int]) -> Sequence[Account]:
         if not ids:
@@ -248,7 +248,7 @@ class SyncRuns:
     def recent(self, connection_id: int) -> RecentSyncs:
         """The latest sync, the latest finished and the running one, in one query: a sync runs
         only alone (a unique index says so), so the running one is the latest."""
-        rows = self.session.execute(_RECENT_SYNCS, {"cid": connection_id}).all()
+        rows = self.session.connection().execute(_RECENT_SYNCS, {"cid": connection_id}).all()
         latest = rows[0] if rows else None
         return RecentSyncs(
             latest=latest,
@@ -310,45 +310,52 @@ class Orders:
     def count(self, connection_id: int) -> int:
         return self.session.scalar(select(func.count()).where(*self._of_connection(connection_id)))
 
-    def page(self, connection_id: int, *, offset: int, limit: int) -> Sequence[Row]:
-        """A page of the connection's orders, newest first, as rows (for display)."""
-        query = (
-            select(ExtractionOrder.__table__)
-            .where(*self._of_connection(connection_id))
-            .order_by(ExtractionOrder.created_at.desc(), ExtractionOrder.id.desc())
-        )
-        return self.session.execute(query.offset(offset).limit(limit)).all()
+    def shown(self, connection_id: int, *, offset: int, limit: int) -> Sequence[Row]:
+        """A page of the connection's orders, newest first, as a card shows them: each row has the
+        order's columns, `accounts` (how many it extracts), its newest run as `run_started_at`,
+        `run_finished_at`, `run_rows`, `run_status`, `run_error` (None without one), and `total`,
+        the connection's live orders. One statement; no rows past the end."""
+        return self.session.connection().execute(
+            _SHOWN_ORDERS, {"team": self.team_id, "cid": connection_id, "offset": offset, "limit": limit}
+        ).all()
 
     def all_live(self, connection_id: int) -> Sequence[ExtractionOrder]:
         return self.session.scalars(self._live(connection_id).order_by(ExtractionOrder.id)).all()
 
-    def account_counts(self, order_ids: Sequence[int]) -> dict[int, int]:
-        if not order_ids:
-            return {}
-        rows = self.session.execute(
-            select(OrderAccount.order_id, func.count())
-            .where(OrderAccount.order_id.in_(order_ids))
-            .group_by(OrderAccount.order_id)
-        ).all()
-        return {oid: 0 for oid in order_ids} | dict(rows)
 
-    def latest_runs(self, order_ids: Sequence[int]) -> dict[int, Row]:
-        """The newest run of each order, as rows of what a card shows (not ORM objects: a card
-        only reads them)."""
-        if not order_ids:
-            return {}
-        newest = (
-            select(func.max(ExtractionRun.id))
-            .where(ExtractionRun.order_id.in_(order_ids))
-            .group_by(ExtractionRun.order_id)
+
+def _shown_orders():
+    live = (
+        ExtractionOrder.team_id == bindparam("team"),
+        ExtractionOrder.connection_id == bindparam("cid"),
+        ExtractionOrder.deleted_at.is_(None),
+    )
+    page = (
+        select(ExtractionOrder.__table__)
+        .where(*live)
+        .order_by(ExtractionOrder.created_at.desc(), ExtractionOrder.id.desc())
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+        .subquery("page")
+    )
+    run = ExtractionRun.__table__.alias("run")
+    newest = select(func.max(ExtractionRun.id)).where(ExtractionRun.order_id == page.c.id).scalar_subquery()
+    accounts = select(func.count()).where(OrderAccount.order_id == page.c.id).scalar_subquery()
+    total = select(func.count()).select_from(ExtractionOrder).where(*live).scalar_subquery()  # not correlated: once
+    return (
+        select(
+            page, accounts.label("accounts"), run.c.started_at.label("run_started_at"),
+            run.c.finished_at.label("run_finished_at"), run.c.rows.label("run_rows"),
+            run.c.status.label("run_status"), run.c.error.label("run_error"), total.label("total"),
         )
-        runs = self.session.execute(
-            select(
-                ExtractionRun.order_id, ExtractionRun.started_at, ExtractionRun.finished_at, ExtractionRun.rows,
-                ExtractionRun.status, ExtractionRun.error,
-            ).where(ExtractionRun.id.in_(newest))
-        ).all()
-        return {run.order_id: run for run in runs}
+        .outerjoin(run, run.c.id == newest)
+        .order_by(page.c.created_at.desc(), page.c.id.desc())
+    )
+
+
+# The orders tab, built once: a page of orders, then for those rows only their account counts
+# and newest runs, and beside them the count of every live order.
+_SHOWN_ORDERS = _shown_orders()
 
 
 class Audit:
