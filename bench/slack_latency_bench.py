@@ -185,7 +185,7 @@ def serve(kind: str, fixed_file: str | None, sql_stats: bool) -> int:
 
     import waitress
 
-    from connbot.server import wsgi_app
+    from connbot.server import settle_start_up, wsgi_app
 
     logging.basicConfig(level=logging.WARNING, format=f"[{kind}] %(levelname)s %(name)s: %(message)s")
     settings = _settings()
@@ -210,6 +210,8 @@ def serve(kind: str, fixed_file: str | None, sql_stats: bool) -> int:
             return [body]
         return slack(environ, start_response)
 
+    if kind == "connbot":
+        settle_start_up()  # as `connbot serve` does; the no-op app is left as bolt's examples write it
     server = waitress.create_server(application, host="127.0.0.1", port=0, threads=8, ident="connbot")
     print(json.dumps({"port": server.effective_port}), flush=True)
     server.run()

@@ -5,6 +5,7 @@ Served by waitress, a production WSGI server, not bolt's development server.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -42,6 +43,15 @@ def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True, oauth: Call
         return [b"not found"]
 
     return application
+
+
+def settle_start_up() -> None:
+    """Before serving: what start-up built (about 100,000 objects: SQLAlchemy's mappers, bolt's
+    listeners, the sources) lives as long as the process, so it is moved out of the garbage
+    collector's sight. A full collection then no longer walks all of it (25-60 ms here) in the
+    middle of someone's request."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
@@ -85,6 +95,7 @@ def run_worker(settings: Settings) -> int:
 
 
 def _serve(app: App, services, ctx, settings: Settings, *, host: str, port: int, force_http: bool) -> int:
+    settle_start_up()
     if settings.socket_mode and not force_http:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -304,3 +304,17 @@ def _text_objects(node, out=None):
         except ValueError:
             pass
     return out
+
+
+def test_serving_starts_with_the_start_up_objects_out_of_the_collectors_sight():
+    """A full garbage collection would otherwise walk them in the middle of a request."""
+    import gc
+
+    from connbot.server import settle_start_up
+
+    before = gc.get_freeze_count()
+    try:
+        settle_start_up()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
