@@ -250,10 +250,15 @@ def extract_blocker(summary: ConnectionSummary) -> str | None:
 def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSummary:
     """The header alone (no tab): for checks such as whether Extract is available."""
     with ctx.db.read() as session:
-        connection = Connections(session, actor.team_id).shown(connection_id)
-        if connection.deleted_at is not None:
-            raise Connections.not_found(connection_id)
-        return _summary(ctx, connection, AccountCounts.of(connection), SyncRuns(session).recent(connection.id).latest)
+        return read_summary(ctx, session, actor, connection_id)
+
+
+def read_summary(ctx: Context, session: Session, actor: Actor, connection_id: int) -> ConnectionSummary:
+    """`connection_summary` within the caller's unit of work."""
+    connection = Connections(session, actor.team_id).shown(connection_id)
+    if connection.deleted_at is not None:
+        raise Connections.not_found(connection_id)
+    return _summary(ctx, connection, AccountCounts.of(connection), SyncRuns(session).recent(connection.id).latest)
 
 
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:

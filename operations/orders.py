@@ -15,7 +15,7 @@ from engine import schedules
 from engine.context import Context
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
-from operations.cards import ConnectionSummary, connection_summary, extract_blocker
+from operations.cards import ConnectionSummary, connection_summary, extract_blocker, read_summary
 from operations.validation import clean_text
 from sources.base import ExtractionTemplate
 from storage.models import Account, ExtractionOrder, OrderAccount, OrderStatus
@@ -48,11 +48,25 @@ def template_of(ctx: Context, source_name: str, template: str) -> ExtractionTemp
 
 def require_extract_available(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSummary:
     """The seed: Extract only for an active connection with at least one active account."""
-    summary = connection_summary(ctx, actor, connection_id)
+    return _available(connection_summary(ctx, actor, connection_id))
+
+
+def _available(summary: ConnectionSummary) -> ConnectionSummary:
     blocker = extract_blocker(summary)
     if blocker:
         raise StaleAction(f"Extract is unavailable: {blocker}.")
     return summary
+
+
+def open_setup(ctx: Context, actor: Actor, connection_id: int, *, limit: int) -> tuple[int, list[tuple]]:
+    """Extract pressed, in one read: the connection (another team's id is "not found" whatever the
+    role), then the role, then whether Extract is still available (an old card is refused with the
+    reason), and the first page of step 1: (active accounts, [(id, external id, name, added)])."""
+    with ctx.db.read() as session:
+        summary = read_summary(ctx, session, actor, connection_id)
+        actor.require(Role.OPERATOR, "set up an extraction")
+        _available(summary)
+        return _active_accounts(session, connection_id, offset=0, limit=limit, search=None)
 
 
 def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) -> OrderSpec:
@@ -188,14 +202,18 @@ def start_first_run(ctx: Context, actor: Actor, order_id: int) -> int:
 
 def active_accounts_page(ctx: Context, actor: Actor, connection_id: int, *, offset: int, limit: int, search: str | None):
     """Step 1 of the set-up: active accounts, paged in SQL."""
-    from storage.repositories import Accounts
-
     with ctx.db.read() as session:
         Connections(session, actor.team_id).require(connection_id)
-        repo = Accounts(session, connection_id)
-        total = repo.count(search, active_only=True)
-        rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)
-        return total, [(a.id, a.external_id, a.name, a.added_at) for a in rows]
+        return _active_accounts(session, connection_id, offset=offset, limit=limit, search=search)
+
+
+def _active_accounts(session, connection_id: int, *, offset: int, limit: int, search: str | None) -> tuple[int, list[tuple]]:
+    from storage.repositories import Accounts
+
+    repo = Accounts(session, connection_id)
+    total = repo.count(search, active_only=True)
+    rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)
+    return total, [(a.id, a.external_id, a.name, a.added_at) for a in rows]
 
 
 def account_labels(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[tuple[int, str, str]]:

@@ -19,13 +19,14 @@ from bot.routing import CardRef, Draft, unpack, unpack_draft
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, InvalidInput
-from operations.auth import Actor, Role, authorize
+from operations.auth import Actor
 from operations.orders import (
     OrderSpec,
     account_labels,
     account_timezones,
     active_accounts_page,
     create_order,
+    open_setup,
     require_extract_available,
     start_first_run,
     template_of,
@@ -49,13 +50,12 @@ def register(app: App, services: Services) -> None:
         ref = unpack(CardRef, action.get("value"))
         surface = Surface.of(body)
         actor = services.roles.actor(surface.team_id, surface.user_id)
-        authorize(ctx, actor, Role.OPERATOR, "set up an extraction", ref.c)
-        require_extract_available(ctx, actor, ref.c)  # refuses old cards with the reason
+        total, page = open_setup(ctx, actor, ref.c, limit=ACCOUNTS_PAGE)  # refuses old cards with the reason
         draft = Draft(
             c=ref.c, k=uuid.uuid4().hex, ch=surface.channel_id, ts=surface.ts if surface.kind == "message" else None,
             tz=ctx.settings.timezone.key,
         )
-        services.client.views_open(trigger_id=body["trigger_id"], view=_accounts_view(services, actor, draft))
+        services.client.views_open(trigger_id=body["trigger_id"], view=steps.accounts_step(draft, total, page))
 
     @app.action(ExtractAction.SEARCH)
     @app.action(ExtractAction.PREV)
