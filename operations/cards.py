@@ -256,15 +256,13 @@ def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> Connec
 def read_summary(ctx: Context, session: Session, actor: Actor, connection_id: int) -> ConnectionSummary:
     """`connection_summary` within the caller's unit of work."""
     connection = Connections(session, actor.team_id).shown(connection_id)
-    if connection.deleted_at is not None:
-        raise Connections.not_found(connection_id)
     return _summary(ctx, connection, AccountCounts.of(connection), SyncRuns(session).recent(connection.id).latest)
 
 
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
     tab = tab if tab in TABS else "orders"
     with ctx.db.read() as session:
-        connection = Connections(session, actor.team_id).shown(connection_id)
+        connection = Connections(session, actor.team_id).shown(connection_id, include_deleted=True)
         if connection.deleted_at is not None:
             return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)
         syncs = SyncRuns(session).recent(connection.id)

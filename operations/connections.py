@@ -42,8 +42,6 @@ class ConnectionSetup:
 def connection_setup(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSetup:
     with ctx.db.read() as session:
         row = Connections(session, actor.team_id).shown(connection_id)
-    if row.deleted_at is not None:
-        raise Connections.not_found(connection_id)
     return ConnectionSetup(row.source, row.title, row.account_sync_mode, dict(row.credentials_hint))
 
 

@@ -19,7 +19,7 @@ from operations.cards import ConnectionSummary, connection_summary, extract_bloc
 from operations.validation import clean_text
 from sources.base import ExtractionTemplate
 from storage.models import Account, ExtractionOrder, OrderAccount, OrderStatus
-from storage.repositories import Connections, Orders
+from storage.repositories import Accounts, Connections, Orders
 
 MAX_ACCOUNTS_PER_ORDER = 150  # what the set-up modal can carry, ids only
 MAX_HISTORY_DAYS = 3650
@@ -208,8 +208,6 @@ def active_accounts_page(ctx: Context, actor: Actor, connection_id: int, *, offs
 
 
 def _active_accounts(session, connection_id: int, *, offset: int, limit: int, search: str | None) -> tuple[int, list[tuple]]:
-    from storage.repositories import Accounts
-
     repo = Accounts(session, connection_id)
     total = repo.count(search, active_only=True)
     rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)
@@ -217,8 +215,6 @@ def _active_accounts(session, connection_id: int, *, offset: int, limit: int, se
 
 
 def account_labels(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[tuple[int, str, str]]:
-    from storage.repositories import Accounts
-
     with ctx.db.read() as session:
         Connections(session, actor.team_id).require(connection_id)
         return [(a.id, a.external_id, a.name) for a in Accounts(session, connection_id).by_ids(list(account_ids))]

@@ -92,11 +92,11 @@ class Connections:
             raise self.not_found(connection_id)
         return connection
 
-    def shown(self, connection_id: int) -> Row:
-        """The connection as its card shows it, deleted or not: a plain row of every column but the
-        credentials, which a card never needs."""
+    def shown(self, connection_id: int, *, include_deleted: bool = False) -> Row:
+        """The connection as a card or a form shows it: a plain row of every column but the
+        credentials, which neither needs. A deleted one only with `include_deleted` (its tombstone)."""
         row = self.session.connection().execute(_SHOWN_CONNECTION, {"cid": connection_id, "team": self.team_id}).first()
-        if row is None:
+        if row is None or (row.deleted_at is not None and not include_deleted):
             raise self.not_found(connection_id)
         return row
 

@@ -2,10 +2,14 @@
 
 from datetime import timedelta
 
+import pytest
+
+from core.errors import NotFound
 from operations.auth import Actor
-from operations.cards import ORDERS_PAGE_SIZE, load_card
-from operations.connections import make_connection
-from storage.models import Account, ExtractionOrder, ExtractionRun, OrderAccount, RunStatus
+from operations.cards import ORDERS_PAGE_SIZE, Tombstone, connection_summary, load_card
+from operations.connections import connection_setup, make_connection
+from operations.orders import open_setup
+from storage.models import Account, Connection, ExtractionOrder, ExtractionRun, OrderAccount, RunStatus
 
 ADMIN = Actor("T1", "UADMIN", Actor.system("T1").role)
 
@@ -71,3 +75,13 @@ def test_orders_tab_past_its_end_shows_the_last_page(ctx):
             order.deleted_at = ctx.clock.now()
     empty = load_card(ctx, ADMIN, cid, "orders", page=1).content
     assert (empty.orders, empty.page.offset, empty.page.total) == ((), 0, 0)
+
+
+def test_a_deleted_connection_is_a_tombstone_on_its_card_and_not_found_everywhere_else(ctx):
+    cid = make_connection(ctx, ADMIN, "demo", {"token": "demo:accounts=3"})
+    with ctx.db.begin() as session:
+        session.get(Connection, cid).deleted_at = ctx.clock.now()
+    assert isinstance(load_card(ctx, ADMIN, cid), Tombstone)
+    for read in (connection_summary, connection_setup, lambda c, a, i: open_setup(c, a, i, limit=5)):
+        with pytest.raises(NotFound):
+            read(ctx, ADMIN, cid)
