@@ -135,6 +135,8 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.is_leader = False
+        # The newest occurrence handled per job in this term, to report the ones coalesced away.
+        self._last_handled: dict[str, datetime] = {}
         # Published by request threads: only wake the leader, which reconciles in its own thread.
         # The job set depends on connections and orders, not on accounts or runs.
         ctx.events.subscribe(
@@ -221,6 +223,7 @@ class Scheduler:
             self._claim_and_run(spec, occurrence)
 
     def _claim_and_run(self, spec: JobSpec, occurrence: datetime) -> bool:
+        self._report_coalesced(spec, occurrence)
         if not self._claim(spec.key, occurrence):
             return False
         try:
@@ -228,6 +231,23 @@ class Scheduler:
         except Exception:
             log.exception("scheduled job %s for %s failed", spec.key, occurrence.isoformat())
         return True
+
+    def _report_coalesced(self, spec: JobSpec, occurrence: datetime) -> None:
+        """Warn when occurrences since this term's previous run are skipped: the previous run was
+        still going (one instance per job) or the scheduler was late, and coalescing kept the newest."""
+        previous = self._last_handled.get(spec.key)
+        if previous is not None and occurrence <= previous:
+            return
+        self._last_handled[spec.key] = occurrence
+        if previous is None:
+            return
+        expected = spec.trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
+        if expected is not None and expected.astimezone(UTC) < occurrence:
+            log.warning(
+                "scheduler %s: %s skipped the occurrences from %s, coalesced into %s "
+                "(its previous run was still going or the scheduler was late)",
+                self.node_id, spec.key, expected.astimezone(UTC).isoformat(), occurrence.isoformat(),
+            )
 
     def _claim(self, key: str, occurrence: datetime) -> bool:
         try:
@@ -267,6 +287,7 @@ class Scheduler:
 
     def _lead(self) -> None:
         log.info("scheduler %s: leader", self.node_id)
+        self._last_handled.clear()
         try:
             with self._mutex:
                 self._aps.start()

@@ -3,13 +3,15 @@
     python scheduler_worker.py DATABASE_URL DATA_DIR NODE_ID RUNS_FILE
 
 Runs the real leader election and claims on one job firing every second; each run appends its
-occurrence to RUNS_FILE. Stops cleanly on SIGTERM, as `connbot worker` does.
+occurrence to RUNS_FILE; the second run outlasts the
+next occurrence. Stops cleanly on SIGTERM, as `connbot worker` does.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.interval import IntervalTrigger
@@ -27,9 +29,15 @@ def main(database_url: str, data_dir: str, node_id: str, runs_file: str) -> int:
     settings = load_settings({"CONNBOT_DATABASE_URL": database_url, "CONNBOT_DATA_DIR": data_dir}, dotenv=False)
     ctx = build_context(settings)
 
+    runs = 0
+
     def record(team_id: str, target_id: int, scheduled_for: datetime) -> None:
+        nonlocal runs
         with open(runs_file, "a") as out:
             out.write(scheduled_for.isoformat() + "\n")
+        runs += 1
+        if runs == 2:  # still running at the next occurrence, which must be skipped and reported
+            time.sleep(1.5)
 
     tick = JobSpec("tick:1", "tick", "T1", 1, IntervalTrigger(seconds=1, start_date=EPOCH, timezone=UTC), since=EPOCH)
     scheduler = Scheduler(
