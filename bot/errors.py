@@ -8,7 +8,7 @@ import logging
 import uuid
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.common import mrkdwn, notice_modal, section
@@ -50,15 +50,38 @@ def guarded(services: Services):
             try:
                 return listener(**kwargs)
             except Exception as error:  # rendered for the user, never re-raised into bolt
-                report(services, error, kwargs["body"])
+                body, ack = kwargs["body"], kwargs.get("ack")
+                if ack is None or ack.response is not None:
+                    report(services, error, body)
+                elif body.get("type") == "view_submission":
+                    answer_submission(ack, body, explain(services, error, body))
+                else:
+                    ack()  # within Slack's 3 seconds, or it shows its error banner
+                    report(services, error, body)
 
         return run
 
     return wrap
 
 
+def answer_submission(ack: Ack, body: dict[str, Any], text: str) -> None:
+    """Answer a refused submission in its own response: the form stays under the notice, so
+    closing it goes back to what was typed (Slack keeps at most 3 views: a stacked form is
+    replaced instead)."""
+    notice = notice_modal("connbot", [section(mrkdwn(text))], close="Back" if _stackable(body) else "OK")
+    ack(response_action="push" if _stackable(body) else "update", view=notice)
+
+
+def _stackable(body: dict[str, Any]) -> bool:
+    return not (body.get("view") or {}).get("previous_view_id")
+
+
 def report(services: Services, error: Exception, body: dict[str, Any]) -> None:
-    text = user_message(error)
+    deliver(services, body, explain(services, error, body))
+
+
+def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
+    """What to tell the user about `error`; a refusal is audited on the way."""
     if isinstance(error, NotAllowed):
         surface = Surface.of(body)
         actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
@@ -67,7 +90,7 @@ def report(services: Services, error: Exception, body: dict[str, Any]) -> None:
             audit_refusal(services.ctx, actor, error.action or "unknown", connection_id=connection_id, reason=error.role)
         except Exception:
             log.exception("could not audit a refusal")
-    deliver(services, body, text)
+    return user_message(error)
 
 
 def deliver(services: Services, body: dict[str, Any], text: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import types
+import typing
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
@@ -25,10 +28,32 @@ def unpack(cls: type[T], text: str | None) -> T:
     """Parse what we packed; anything else is an old or forged payload."""
     try:
         raw = json.loads(text or "")
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        hints = _hints(cls)
+        values = {k: v for k, v in raw.items() if k in hints} if isinstance(raw, dict) else None
+        if values is None or not all(_fits(v, hints[k]) for k, v in values.items()):
+            raise ValueError("not what we packed")
+        return cls(**values)
     except (ValueError, TypeError):
         raise StaleAction("This button is from an older version of the message. Type `/connections` to start again.") from None
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value is of a field's type: ids and indexes are ints the database holds."""
+    if typing.get_origin(hint) is types.UnionType:
+        return any(_fits(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if typing.get_origin(hint) is tuple:
+        return isinstance(value, list) and all(_fits(item, typing.get_args(hint)[0]) for item in value)
+    if hint is int:
+        return type(value) is int and 0 <= value < 2**31
+    return isinstance(value, hint)
 
 
 @dataclass(frozen=True)

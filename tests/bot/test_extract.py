@@ -212,3 +212,26 @@ def test_four_steps_into_a_postgresql_warehouse(fake, driver, connect, app_ctx, 
     finally:
         with psycopg.connect(server, autocommit=True) as con:
             con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.mark.parametrize("stale_by", ["deleting the connection", "breaking its credentials"])
+def test_a_step_submitted_after_the_connection_changed_is_answered_over_the_form(fake, driver, connect, app_ctx, stale_by):
+    from operations.auth import Actor
+    from operations.connections import delete_connection
+    from storage.models import Connection
+
+    cid = connect("demo:accounts=12")
+    otto = driver.user("UOPS")
+    step1 = open_extract(fake, otto, cid)
+    otto.fill(step1, {accounts_block(step1): {"value": options_of(step1)[:1]}})
+    if stale_by == "deleting the connection":
+        delete_connection(app_ctx, Actor.system("T0FAKE001"), cid)
+    else:
+        with app_ctx.db.begin() as session:
+            session.get(Connection, cid).credentials_status = "error"
+    result = otto.submit(step1)
+    assert result.ok, result.failure  # answered within Slack's 3 seconds: no error banner
+    notice, form = fake.views("UOPS")[-1], fake.views("UOPS")[0]
+    assert ("There is no connection" in texts(notice.blocks)) or ("unavailable" in texts(notice.blocks))
+    assert form.callback_id == "extract.accounts"  # closing the notice goes back to the form
+    assert fake.calls("views.push") == []

@@ -257,6 +257,20 @@ def test_another_team_cannot_see_or_change_a_connection_by_forging_its_id(fake, 
     assert fake.modal("UOTHER") is None and answer
 
 
+@pytest.mark.parametrize("value", ['{"c":[1]}', '{"c":1,"p":"x"}', "[1,2]", '"x"', '{"c":"abc"}', '{"c":true}', '{"c":99999999999}'])
+def test_a_forged_button_value_is_refused_clearly(fake, driver, connect, caplog, value):
+    connect()
+    vera = driver.user("UVIEW")
+    vera.command("/connections", "1", channel="C0DATA")
+    card = fake.ephemerals("UVIEW")[-1]
+    [tab] = [e for b in card.blocks for e in b.get("elements") or () if e.get("action_id") == "connection.tab.accounts"]
+    tab["value"] = value  # as a forged payload would carry it
+    with caplog.at_level("ERROR"):
+        assert vera.click(card, "connection.tab.accounts", value=value).ok
+        fake.wait_for(lambda: "older version of the message" in fake.ephemerals("UVIEW")[-1].visible_text)
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
 PLANTED = ["<!channel>", "<@U0FAKEBOT>", "<https://evil.example|click>", "*bold*"]
 
 
