@@ -5,6 +5,7 @@ Counting and paging happen in SQL so that cost depends on the page size, not on 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +79,15 @@ _RECENT_SYNCS = (
 )
 
 
+_CONNECTION_ID = re.compile(r"#?([0-9]{1,18})")  # 18 digits: within any database's integer
+
+
+def as_connection_id(text: str) -> int | None:
+    """The connection id that `text` names ("12" or "#12"), if it names one."""
+    match = _CONNECTION_ID.fullmatch(text.strip())
+    return int(match[1]) if match else None
+
+
 class Connections:
     def __init__(self, session: Session, team_id: str):
         self.session = session
@@ -129,8 +139,8 @@ class Connections:
                 func.lower(Connection.business_account_name).like(pattern, escape="\\"),
                 func.lower(Connection.business_account_id).like(pattern, escape="\\"),
             ]
-            if search.strip().isdigit():
-                conditions.append(Connection.id == int(search.strip()))
+            if (connection_id := as_connection_id(search)) is not None:
+                conditions.append(Connection.id == connection_id)
             query = query.where(or_(*conditions))
         return query
 

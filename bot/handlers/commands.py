@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from slack_bolt import Ack, App
 
 from bot.blocks.connections import help_message
@@ -13,6 +11,7 @@ from bot.handlers.connect import open_new_connection
 from bot.services import Services
 from core.errors import InvalidInput
 from operations.cards import MAX_SEARCH
+from storage.repositories import as_connection_id
 
 COMMAND = "/connections"
 
@@ -41,8 +40,8 @@ def answer(services: Services, command: dict) -> tuple[list[dict], str]:
     actor = services.roles.viewer(command["team_id"], command["user_id"])
     if text.lower() in ("help", "?", "-h", "--help"):
         return help_message(), "connbot help"
-    if match := re.fullmatch(r"#?(\d{1,18})", text):
-        return card_message(services, actor, int(match[1]))
+    if (connection_id := as_connection_id(text)) is not None:
+        return card_message(services, actor, connection_id)
     if len(text) > MAX_SEARCH:
         raise InvalidInput(f"Searches are limited to {MAX_SEARCH} characters; type a shorter part of the name or ID.")
     return list_message(services, actor, search=text or None)

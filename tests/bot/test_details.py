@@ -45,6 +45,9 @@ def test_card_by_id_and_unknown_id_and_search(fake, driver, connect):
     assert "No connection matches" in texts(fake.ephemerals("UVIEW")[-1].blocks)
     vera.command("/connections", "help", channel="C0DATA")
     assert "/connections &lt;id&gt;" in texts(fake.ephemerals("UVIEW")[-1].blocks)
+    for digits in ("9" * 20, "²", "#" + "9" * 19):  # searched, not looked up: no id that long
+        vera.command("/connections", digits, channel="C0DATA")
+        assert "No connection matches" in texts(fake.ephemerals("UVIEW")[-1].blocks), digits
 
 
 def test_a_command_mentioning_payload_is_answered_like_any_other(fake, driver, connect):
