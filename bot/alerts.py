@@ -15,8 +15,7 @@ from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.alerts import alert_message, alert_text, follow_up, reminder_text
-from bot.blocks.common import slack_date, user_mention
+from bot.blocks.alerts import alert_message, alert_text, follow_up, reminder_text, resolution_text, resolved_text
 from bot.services import Services
 from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed
 from operations.alerts import (
@@ -79,10 +78,8 @@ class AlertPoster:
 
     def _on_fixed(self, event: CredentialsFixed) -> None:
         self.services.background(self.flush)
-        by = user_mention(event.by, system="a successful check")
         self.services.background(
-            self._escalation_reply, event.team_id, event.connection_id,
-            f":white_check_mark: Resolved by {by} at {slack_date(event.at)}.",
+            self._escalation_reply, event.team_id, event.connection_id, resolved_text(event.by, event.at)
         )
 
     def _on_changed(self, event: ConnectionChanged) -> None:
@@ -132,11 +129,7 @@ class AlertPoster:
         client = self.services.client
         try:
             client.chat_update(channel=card.channel, ts=card.ts, text=alert_text(card), blocks=alert_message(card))
-            by = user_mention(card.resolved_by, system="a successful check")
-            client.chat_postMessage(
-                channel=card.channel, thread_ts=card.ts,
-                text=f":white_check_mark: Resolved by {by} at {slack_date(card.resolved_at)}.",
-            )
+            client.chat_postMessage(channel=card.channel, thread_ts=card.ts, text=resolution_text(card))
         except SlackApiError as error:
             log.error("alert %s: could not mark it resolved in Slack: %s", alert_id, error.response.get("error"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.blocks.common import (
@@ -42,11 +43,7 @@ def alert_message(a: AlertCard) -> list[dict[str, Any]]:
     else:
         blocks.append(context(mrkdwn("No extraction orders are affected.")))
     if a.resolved_at is not None:
-        by = "a successful check" if not a.resolved_by else user_mention(a.resolved_by)
-        if a.connection_deleted:
-            blocks.append(section(mrkdwn(f":white_check_mark: Closed: the connection was deleted {slack_date(a.resolved_at)}.")))
-        else:
-            blocks.append(section(mrkdwn(f":white_check_mark: *Resolved* by {by} at {slack_date(a.resolved_at)}.")))
+        blocks.append(section(mrkdwn(resolution_text(a))))
         return blocks
     ref = pack(CardRef(a.connection_id, "settings"))
     blocks.append(
@@ -60,8 +57,23 @@ def alert_message(a: AlertCard) -> list[dict[str, Any]]:
     return blocks
 
 
+def resolution_text(a: AlertCard) -> str:
+    """How a closed alert ended, in its message and its thread: on-call must not read a deletion
+    as fixed credentials."""
+    if a.connection_deleted:
+        return (
+            f":wastebasket: Closed: the connection was deleted by {user_mention(a.resolved_by)} "
+            f"at {slack_date(a.resolved_at)}; nothing was fixed."
+        )
+    return resolved_text(a.resolved_by, a.resolved_at)
+
+
+def resolved_text(user_id: str | None, at: datetime) -> str:
+    return f":white_check_mark: Resolved by {user_mention(user_id, system='a successful check')} at {slack_date(at)}."
+
+
 def alert_text(a: AlertCard) -> str:
-    state = "resolved" if a.resolved_at else "credentials error"
+    state = ("closed: connection deleted" if a.connection_deleted else "resolved") if a.resolved_at else "credentials error"
     return f"Connection {a.connection_id} ({escape(a.source_title)} · {escape(a.business_account_name)}): {state}"
 
 

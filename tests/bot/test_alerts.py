@@ -8,7 +8,7 @@ import pytest
 
 from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role
-from operations.connections import reconnect
+from operations.connections import delete_connection, reconnect
 from sources.base import Credentials
 from storage.models import Connection
 from support import texts
@@ -57,6 +57,19 @@ def test_one_alert_with_fix_buttons_then_resolved_in_place(fake, services, alert
     assert updated.find("connection.reconnect") is None and "<@UADMIN>" in texts(updated.blocks)
     replies = fake.wait_for(lambda: fake.thread("C0ALERT", alert.ts)[1:])
     assert "Resolved by <@UADMIN>" in replies[-1].text
+
+
+def test_deleting_a_broken_connection_closes_its_alert_without_calling_it_fixed(fake, services, alerting, connect):
+    cid = connect()
+    break_credentials(alerting, cid)
+    alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
+    delete_connection(alerting, Actor("T0FAKE001", "UADMIN", Role.ADMIN), cid)
+    fake.wait_for(lambda: "Closed" in texts(fake.message("C0ALERT", alert.ts).blocks))
+    reply = fake.wait_for(lambda: fake.thread("C0ALERT", alert.ts)[1:])[-1]
+    closed = fake.message("C0ALERT", alert.ts)
+    for shown in (texts(closed.blocks), closed.text, reply.text):
+        assert "Resolved" not in shown and "resolved" not in shown, shown
+    assert "the connection was deleted by <@UADMIN>" in reply.text and closed.find("connection.reconnect") is None
 
 
 def test_at_most_one_reminder_a_day_as_a_thread_reply(fake, services, alerting, connect, clock):
