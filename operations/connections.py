@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, InvalidInput
 from core.events import ConnectionChanged
@@ -86,13 +87,45 @@ def parse_sync_mode(value: str | None) -> SyncMode:
 
 
 def make_connection(
-    ctx: Context, actor: Actor, source_name: str, values: Mapping[str, str | None], sync_mode: str | None = None
+    ctx: Context,
+    actor: Actor,
+    source_name: str,
+    values: Mapping[str, str | None],
+    sync_mode: str | None = None,
+    *,
+    idempotency_key: str | None = None,
 ) -> int:
-    """Check, then store. Returns the new connection's id; the caller starts the first account sync."""
+    """Check, then store. Returns the new connection's id; the caller starts the first account sync.
+
+    With `idempotency_key` (the form's), a second delivery of the same submission is refused
+    with Conflict instead of making a second connection."""
     actor.require(Role.ADMIN, "make a new connection")
     source = ctx.source(source_name)
     mode = parse_sync_mode(sync_mode)
+    if idempotency_key is not None:
+        idempotency_key = f"{actor.team_id}/{idempotency_key}"[:128]
+        _refuse_made(ctx, idempotency_key)  # before asking the source again
     checked = check_new_credentials(source, credentials_from_form(source, values))
+    try:
+        connection_id = _store_new(ctx, actor, source, mode, checked, idempotency_key)
+    except IntegrityError:  # the same submission raced us and stored it first
+        if idempotency_key is not None:
+            _refuse_made(ctx, idempotency_key)
+        raise
+    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "created"))
+    return connection_id
+
+
+def _refuse_made(ctx: Context, idempotency_key: str) -> None:
+    with ctx.db.begin() as session:
+        made = session.scalar(select(Connection.id).where(Connection.idempotency_key == idempotency_key))
+    if made is not None:
+        raise Conflict(f"Connection {made} was already made from this form; its card is in your messages with connbot.")
+
+
+def _store_new(
+    ctx: Context, actor: Actor, source: Source, mode: SyncMode, checked: CheckedCredentials, idempotency_key: str | None
+) -> int:
     with ctx.db.begin() as session:
         now = ctx.clock.now()
         connection = Connection(
@@ -109,6 +142,7 @@ def make_connection(
             created_at=now,
             last_authorized_at=now,
             last_authorized_by=actor.user_id,
+            idempotency_key=idempotency_key,
         )
         record_auth_success(connection, now)
         Connections(session, actor.team_id).add(connection)
@@ -116,9 +150,7 @@ def make_connection(
             ctx, session, actor, "connection.create", connection_id=connection.id,
             source=source.name, business_account_id=checked.business_account_id, sync_mode=mode.value,
         )
-        connection_id = connection.id
-    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "created"))
-    return connection_id
+        return connection.id
 
 
 def _hint(source: Source, credentials: Credentials) -> dict[str, str]:

@@ -104,10 +104,15 @@ class Connection(Base):
     last_authorized_by: Mapped[str | None] = mapped_column(String(32))
     deleted_at: Mapped[datetime | None]
     deleted_by: Mapped[str | None] = mapped_column(String(32))
+    # The form that made it (a modal's view id): the same submission delivered twice makes one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
 
     accounts: Mapped[list[Account]] = relationship(back_populates="connection", lazy="raise")
 
-    __table_args__ = (Index("ix_connections_team_live", "team_id", "deleted_at"),)
+    __table_args__ = (
+        Index("ix_connections_team_live", "team_id", "deleted_at"),
+        Index("uq_connections_idempotency_key", "idempotency_key", unique=True),
+    )
 
     @property
     def is_deleted(self) -> bool:

@@ -299,7 +299,9 @@ def _form_again(
 
 def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, view_id: str | None) -> Outcome:
     try:
-        connection_id = make_connection(services.ctx, actor, meta.s, values, mode)
+        connection_id = make_connection(services.ctx, actor, meta.s, values, mode, idempotency_key=view_id)
+    except Conflict as made:  # the same submission, delivered twice: the first one made it
+        return Outcome(forms.done("New connection", made.message), message=made.message)
     except InvalidInput as bad:
         errors = bad.fields or {"": bad.message}
         form = _form_again(services, actor, meta, mode, view_id, errors, _non_secret(services, meta, values))

@@ -195,3 +195,41 @@ def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog):
 def _connection_id(ctx):
     with ctx.db.begin() as session:
         return session.scalar(select(Connection.id))
+
+
+@pytest.mark.parametrize("delivery", ["again", "at once"])
+def test_the_same_new_connection_form_delivered_twice_makes_one_connection(fake, driver, app_ctx, delivery):
+    import threading
+
+    from storage.models import AccountSyncRun
+
+    ada = driver.user("UADMIN")
+    view = open_form(fake, ada)
+    ada.fill(view, {"token": {"value": "demo:business=globex,accounts=7"}})
+    payload = fake.view(view.id).to_api()
+
+    def deliver_again():
+        body = {**ada._base("view_submission"), "trigger_id": fake.issue_trigger("UADMIN"), "view": payload, "response_urls": []}
+        return driver._interactive("view_submission", body, "UADMIN")
+
+    if delivery == "again":
+        first, second = ada.submit(view), deliver_again()
+    else:
+        results = []
+        threads = [threading.Thread(target=lambda f=f: results.append(f())) for f in (lambda: ada.submit(view), deliver_again)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        first, second = results
+    assert first.ok and second.ok, (first.failure, second.failure)
+    dm = fake.im("UADMIN").id
+    fake.wait_for(lambda: fake.messages(dm))  # the new card
+    def column(attribute):
+        with app_ctx.db.begin() as session:
+            return session.scalars(select(attribute)).all()
+
+    assert len(column(Connection.id)) == 1
+    fake.wait_for(lambda: column(AccountSyncRun.status) == ["succeeded"])
+    assert len([row for row in audit_rows(app_ctx) if row.action == "connection.create"]) == 1
+    assert len(fake.messages(dm)) == 1
