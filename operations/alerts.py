@@ -6,12 +6,14 @@ Slack layer what still has to be posted, updated or reminded, and records the ou
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from engine.context import Context
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
@@ -175,23 +177,103 @@ def escalation_card(ctx: Context, actor: Actor, connection_id: int, reason: str)
 
 def open_escalation(ctx: Context, team_id: str, connection_id: int) -> tuple[str, str] | None:
     """(channel, thread_ts) of the connection's escalation thread, if there is one."""
+    row = _open_escalation(ctx, team_id, connection_id)
+    return (row.channel, row.thread_ts) if row is not None and row.thread_ts else None
+
+
+@dataclass(frozen=True)
+class EscalationThread:
+    """Where an escalation goes: a thread to continue, or the claim to start one (`thread_ts` None)."""
+
+    id: int
+    channel: str
+    thread_ts: str | None
+
+    @property
+    def is_new(self) -> bool:
+        return self.thread_ts is None
+
+
+# A thread's first message takes one Slack call; a claim older than this was left by a process
+# that stopped half-way, and the next escalation takes it over.
+STALE_CLAIM = timedelta(seconds=60)
+CLAIM_WAIT_SECONDS = 1.5
+
+
+def claim_escalation(ctx: Context, actor: Actor, connection_id: int, channel: str, reason: str) -> EscalationThread:
+    """The connection's escalation thread, or the claim to start it: one thread per connection,
+    even when two people escalate at once (a unique open row per connection). While another
+    escalation is posting the thread's first message, waits a moment for it."""
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        row = _open_escalation(ctx, actor.team_id, connection_id)
+        if row is not None and row.thread_ts:
+            return EscalationThread(row.id, row.channel, row.thread_ts)
+        if row is None:
+            claimed = _insert_claim(ctx, actor, connection_id, channel, reason)
+        elif row.created_at <= ctx.clock.now() - STALE_CLAIM:
+            claimed = _take_over_claim(ctx, actor, row, channel, reason)
+        else:
+            claimed = None
+        if claimed is not None:
+            return EscalationThread(claimed, channel, None)
+        if time.monotonic() > deadline:
+            raise Conflict("Another escalation of this connection is being posted right now; try again in a moment.")
+        time.sleep(0.05)
+
+
+def _open_escalation(ctx: Context, team_id: str, connection_id: int) -> Escalation | None:
     with ctx.db.begin() as session:
-        row = session.execute(
-            select(Escalation.channel, Escalation.thread_ts).where(
+        row = session.scalars(
+            select(Escalation).where(
                 Escalation.team_id == team_id, Escalation.connection_id == connection_id, Escalation.closed_at.is_(None)
             ).order_by(Escalation.id.desc()).limit(1)
         ).first()
-        return tuple(row) if row else None
+        if row is not None:
+            session.expunge(row)
+        return row
 
 
-def record_escalation(ctx: Context, actor: Actor, connection_id: int, channel: str, thread_ts: str, reason: str) -> None:
+def _insert_claim(ctx: Context, actor: Actor, connection_id: int, channel: str, reason: str) -> int | None:
+    try:
+        with ctx.db.begin() as session:
+            Connections(session, actor.team_id).get(connection_id)
+            claim = Escalation(
+                team_id=actor.team_id, connection_id=connection_id, channel=channel, thread_ts=None,
+                reason=reason, created_by=actor.user_id or "connbot", created_at=ctx.clock.now(),
+            )
+            session.add(claim)
+            session.flush()
+            return claim.id
+    except IntegrityError:  # another escalation claimed it first
+        return None
+
+
+def _take_over_claim(ctx: Context, actor: Actor, stale: Escalation, channel: str, reason: str) -> int | None:
     with ctx.db.begin() as session:
-        Connections(session, actor.team_id).get(connection_id)
-        session.add(Escalation(
-            team_id=actor.team_id, connection_id=connection_id, channel=channel, thread_ts=thread_ts,
-            reason=reason, created_by=actor.user_id or "connbot", created_at=ctx.clock.now(),
-        ))
-        audit(ctx, session, actor, "connection.escalate", connection_id=connection_id, channel=channel)
+        taken = session.execute(
+            update(Escalation)
+            .where(Escalation.id == stale.id, Escalation.thread_ts.is_(None), Escalation.created_at == stale.created_at)
+            .values(channel=channel, reason=reason, created_by=actor.user_id or "connbot", created_at=ctx.clock.now())
+        ).rowcount
+    return stale.id if taken else None
+
+
+def record_escalation(ctx: Context, actor: Actor, thread: EscalationThread, connection_id: int, channel: str, ts: str) -> None:
+    """The escalation was posted: as the first message of a claimed thread (its ts recorded), or
+    as a reply in the thread."""
+    with ctx.db.begin() as session:
+        if thread.is_new:
+            session.execute(update(Escalation).where(Escalation.id == thread.id).values(channel=channel, thread_ts=ts))
+        audit(ctx, session, actor, "connection.escalate", connection_id=connection_id, channel=channel,
+              thread="started" if thread.is_new else "continued")
+
+
+def abandon_escalation(ctx: Context, thread: EscalationThread) -> None:
+    """The first message could not be posted: free the claim for the next try."""
+    if thread.is_new:
+        with ctx.db.begin() as session:
+            session.execute(delete(Escalation).where(Escalation.id == thread.id, Escalation.thread_ts.is_(None)))
 
 
 def require_escalation_channel(ctx: Context) -> str:

@@ -336,11 +336,20 @@ class Escalation(Base):
     team_id: Mapped[str] = mapped_column(String(32))
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)
     channel: Mapped[str] = mapped_column(String(32))
-    thread_ts: Mapped[str] = mapped_column(String(32))
+    # NULL while its first message is being posted: the row is the claim to start the thread.
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # One open thread per connection, even when two people escalate at once.
+        Index(
+            "uq_escalations_open", "team_id", "connection_id", unique=True,
+            sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL"),
+        ),
+    )
 
 
 class JobClaim(Base):

@@ -19,8 +19,9 @@ from bot.services import Services
 from bot.surface import Surface
 from core.errors import InvalidInput
 from operations.alerts import (
+    abandon_escalation,
+    claim_escalation,
     escalation_card,
-    open_escalation,
     record_escalation,
     require_escalation_channel,
     set_alert_channel,
@@ -59,20 +60,20 @@ def register(app: App, services: Services) -> None:
         except InvalidInput as bad:
             ack(response_action="errors", errors={"reason": next(iter(bad.fields.values()), bad.message)})
             return
-        channel = require_escalation_channel(ctx)
         blocks = escalation_message(card, ctx.settings.csm_group)
         text = f"Escalation for connection {card.connection_id}"
-        thread = open_escalation(ctx, team_id, ref.c)
+        # One thread per connection: later escalations continue it.
+        thread = claim_escalation(ctx, actor, ref.c, require_escalation_channel(ctx), card.reason)
         try:
-            if thread:  # one thread per connection: later escalations continue it
-                services.client.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=text, blocks=blocks)
-            else:
-                posted = services.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-                record_escalation(ctx, actor, ref.c, posted["channel"], posted["ts"], card.reason)
-        except SlackApiError as error:
+            posted = services.client.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text, blocks=blocks)
+        except Exception as error:
+            abandon_escalation(ctx, thread)
+            if not isinstance(error, SlackApiError):
+                raise
             ack(response_action="errors", errors={"reason": f"Slack refused the post in the escalation channel ({error.response.get('error')}); invite connbot there and try again."})
             return
-        ack(response_action="update", view=escalated(thread[0] if thread else channel))
+        record_escalation(ctx, actor, thread, ref.c, posted["channel"], posted["ts"])
+        ack(response_action="update", view=escalated(posted["channel"]))
 
     @app.event("app_mention")
     @guard

@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role
@@ -119,6 +120,55 @@ def test_escalation_thread_with_follow_ups(fake, driver, services, alerting, con
     otto.mention("C0ESC", f"<@U0FAKEBOT> status {cid}", thread_ts=thread.ts)
     card = fake.wait_for(lambda: [m for m in fake.thread("C0ESC", thread.ts) if m.find("connection.tab.orders")])
     assert card
+
+
+def test_two_escalations_at_once_open_one_thread_and_both_are_audited(fake, driver, alerting, connect):
+    import threading
+
+    from storage.models import AuditEvent, Escalation
+
+    fake.add_user("UOPS2", "olga")
+    cid = connect()
+    break_credentials(alerting, cid)
+    alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
+    modals = {}
+    for user_id in ("UOPS", "UOPS2"):
+        driver.user(user_id).click(alert, "connection.escalate")
+        modals[user_id] = fake.wait_for(lambda u=user_id: fake.modal(u))
+    results = {}
+
+    def submit(user_id):
+        results[user_id] = driver.user(user_id).submit(modals[user_id], {"reason": {"value": f"help from {user_id}"}})
+
+    threads = [threading.Thread(target=submit, args=(user_id,)) for user_id in modals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(result.ok and "Escalated in" in texts(result.view.blocks) for result in results.values())
+    roots = [m for m in fake.messages("C0ESC") if not m.is_reply]
+    assert len(roots) == 1
+    assert len(fake.thread("C0ESC", roots[0].ts)) == 2  # the second escalation is a reply in it
+    with alerting.db.begin() as session:
+        assert session.scalars(select(Escalation.thread_ts)).all() == [roots[0].ts]
+        escalations = session.scalars(select(AuditEvent.user_id).where(AuditEvent.action == "connection.escalate")).all()
+    assert sorted(escalations) == ["UOPS", "UOPS2"]
+
+
+def test_an_escalation_slack_refuses_frees_the_thread_for_the_next_try(fake, driver, alerting, connect):
+    cid = connect()
+    otto = driver.user("UOPS")
+    otto.command("/connections", str(cid), channel="C0DATA")
+    otto.click(fake.ephemerals("UOPS")[-1], "connection.tab.settings")
+    card = fake.wait_for(lambda: fake.ephemerals("UOPS")[-1].find("connection.escalate") and fake.ephemerals("UOPS")[-1])
+    otto.click(card, "connection.escalate")
+    modal = fake.wait_for(lambda: fake.modal("UOPS"))
+    fake.fail_next("chat.postMessage", error="not_in_channel")
+    refused = otto.submit(modal, {"reason": {"value": "first try"}})
+    assert "invite connbot there" in texts(refused.view.errors)
+    done = otto.submit(modal, {"reason": {"value": "second try"}}).view
+    assert "Escalated in <#C0ESC>" in texts(done.blocks)
+    assert len([m for m in fake.messages("C0ESC") if not m.is_reply]) == 1
 
 
 def test_status_mention_answers_once_even_when_slack_retries(fake, driver, connect):

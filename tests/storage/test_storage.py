@@ -36,6 +36,36 @@ def test_migrations_from_empty_match_the_models_on_postgres(fresh_pg_url):
     db.dispose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0007_keeps_the_newest_of_two_open_escalation_threads(backend, tmp_path, request):
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.db import alembic_config
+
+    url = f"sqlite:///{tmp_path}/old.db" if backend == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    db = Database(url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+        conn.execute(text(
+            "INSERT INTO connections (team_id, source, title, business_account_id, business_account_name, auth_type, "
+            "account_sync_mode, credentials_hint, credentials_status, auth_failures, created_by, created_at) "
+            "VALUES ('T1', 'demo', 'Demo', 'b', 'B', 'token', 'all', '{}', 'active', 0, 'U1', CURRENT_TIMESTAMP)"
+        ))
+        for ts in ("1.1", "2.2"):  # two threads opened at once before 0007
+            conn.execute(text(
+                "INSERT INTO escalations (team_id, connection_id, channel, thread_ts, reason, created_by, created_at) "
+                "VALUES ('T1', 1, 'C1', :ts, '', 'U1', CURRENT_TIMESTAMP)"
+            ), {"ts": ts})
+    db.upgrade()
+    with db.engine.connect() as conn:
+        open_threads = conn.execute(text("SELECT thread_ts FROM escalations WHERE closed_at IS NULL")).scalars().all()
+    db.dispose()
+    assert open_threads == ["2.2"]
+
+
 def _add(ctx, team="T1", **kw):
     with ctx.db.begin() as session:
         c = Connection(
