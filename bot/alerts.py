@@ -114,8 +114,15 @@ class AlertPoster:
             return
         if not claim_post(self.ctx, alert_id):
             return
+        client = self.services.client
         try:
-            response = self.services.client.chat_postMessage(channel=card.channel, text=alert_text(card), blocks=alert_message(card))
+            try:
+                response = client.chat_postMessage(channel=card.channel, text=alert_text(card), blocks=alert_message(card))
+            except SlackApiError as error:
+                if error.response.get("error") != "not_in_channel":
+                    raise
+                client.conversations_join(channel=card.channel)  # a public channel: connbot joins it
+                response = client.chat_postMessage(channel=card.channel, text=alert_text(card), blocks=alert_message(card))
         except SlackApiError as error:
             code = error.response.get("error")
             mark_post_failed(self.ctx, alert_id, code)

@@ -7,6 +7,7 @@ Slack layer what still has to be posted, updated or reminded, and records the ou
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -134,8 +135,14 @@ def claim_reminder(ctx: Context, alert_id: int, now: datetime) -> bool:
         return done.rowcount == 1
 
 
-def set_alert_channel(ctx: Context, actor: Actor, connection_id: int, channel: str | None) -> None:
+def set_alert_channel(
+    ctx: Context, actor: Actor, connection_id: int, channel: str | None, *, before_saving: Callable[[str], None] | None = None
+) -> None:
+    """`before_saving` is given the channel once the actor may change it: it refuses a channel
+    alerts could not be posted to (by raising)."""
     authorize(ctx, actor, Role.ADMIN, "change the alert channel", connection_id)
+    if channel and before_saving is not None:
+        before_saving(channel)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
         connection.alert_channel = channel

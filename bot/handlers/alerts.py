@@ -11,13 +11,14 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.alerts import escalated, escalation_message, escalation_modal
 from bot.blocks.connections import help_message
 from bot.cards import card_message, refresh_card
+from bot.channels import join_channel
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
 from bot.routing import CardRef, unpack
 from bot.services import Services
 from bot.surface import Surface
-from core.errors import InvalidInput
+from core.errors import InvalidInput, StaleAction
 from operations.alerts import (
     abandon_escalation,
     claim_escalation,
@@ -28,6 +29,7 @@ from operations.alerts import (
 )
 from operations.cards import Card, load_card
 from operations.deliveries import first_delivery
+from storage.repositories import as_connection_id
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,14 @@ def register(app: App, services: Services) -> None:
         ack()
         surface = Surface.of(body)
         # Selects carry no value: the block id names the connection.
-        connection_id = int(action.get("block_id", "").removeprefix("alert_channel:") or 0)
+        connection_id = as_connection_id(action.get("block_id", "").removeprefix("alert_channel:"))
+        if connection_id is None:
+            raise StaleAction("This menu is from an older version of the message. Type `/connections` to start again.")
         actor = services.roles.actor(surface.team_id, surface.user_id)
-        set_alert_channel(ctx, actor, connection_id, action.get("selected_conversation"))
-        refresh_card(services, surface, actor, connection_id, "settings")
+        try:
+            set_alert_channel(
+                ctx, actor, connection_id, action.get("selected_conversation"),
+                before_saving=lambda channel: join_channel(services.client, channel, then="choose it again"),
+            )
+        finally:
+            refresh_card(services, surface, actor, connection_id, "settings")  # the channel in use, either way

@@ -73,6 +73,41 @@ def test_deleting_a_broken_connection_closes_its_alert_without_calling_it_fixed(
     assert "the connection was deleted by <@UADMIN>" in reply.text and closed.find("connection.reconnect") is None
 
 
+def test_an_alert_for_a_public_channel_connbot_left_is_posted_after_joining_it(fake, services, alerting, connect):
+    fake.channel("C0ALERT").bot_member = False
+    cid = connect()
+    break_credentials(alerting, cid)
+    fake.wait_for(lambda: alerts_in(fake))
+    assert fake.channel("C0ALERT").bot_member
+    fake.clear_records()  # the refused first post is the behaviour under test
+
+
+def _choose_alert_channel(fake, ada, cid, channel):
+    ada.command("/connections", str(cid), channel="C0DATA")
+    ada.click(fake.ephemerals("UADMIN")[-1], "connection.tab.settings")
+    card = fake.wait_for(lambda: fake.ephemerals("UADMIN")[-1].find("connection.alert_channel") and fake.ephemerals("UADMIN")[-1])
+    return ada.choose(card, "connection.alert_channel", channel)
+
+
+def test_an_alert_channel_connbot_cannot_post_to_is_refused_and_changes_nothing(fake, driver, app_ctx, connect):
+    fake.add_channel("C0SECRET", "secret-oncall", private=True, bot_member=False)
+    cid = connect()
+    ada = driver.user("UADMIN")
+    assert _choose_alert_channel(fake, ada, cid, "C0SECRET").ok
+    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UADMIN") if "/invite @connbot" in m.visible_text])
+    assert "<#C0SECRET>" in note[-1].visible_text and "choose it again" in note[-1].visible_text
+    assert _alert_channel(app_ctx, cid) is None
+
+    assert _choose_alert_channel(fake, ada, cid, "C0QUIET").ok  # public: connbot joins it
+    fake.wait_for(lambda: _alert_channel(app_ctx, cid) == "C0QUIET")
+    assert fake.channel("C0QUIET").bot_member
+
+
+def _alert_channel(ctx, cid):
+    with ctx.db.begin() as session:
+        return session.get(Connection, cid).alert_channel
+
+
 def test_at_most_one_reminder_a_day_as_a_thread_reply(fake, services, alerting, connect, clock):
     cid = connect()
     break_credentials(alerting, cid)
@@ -87,12 +122,13 @@ def test_at_most_one_reminder_a_day_as_a_thread_reply(fake, services, alerting, 
 
 
 def test_an_alert_that_cannot_be_posted_is_logged_and_retried(fake, services, alerting, connect, caplog):
+    fake.channel("C0ALERT").is_private = True  # connbot cannot join it: it must be invited
     fake.channel("C0ALERT").bot_member = False
     cid = connect()
     with caplog.at_level(logging.ERROR):
         break_credentials(alerting, cid)
         fake.wait_for(lambda: "could not be posted" in caplog.text)
-    assert "not_in_channel" in caplog.text and "invite connbot" in caplog.text
+    assert "channel_not_found" in caplog.text and "invite connbot" in caplog.text
     fake.clear_records()  # the refused post is the behaviour under test
     fake.channel("C0ALERT").bot_member = True
     services.alerts.flush()
