@@ -14,12 +14,13 @@ from core.errors import StaleAction
 T = TypeVar("T")
 
 MAX_VALUE = 2000  # Slack's limit for a button value
+MAX_METADATA = 3000  # Slack's limit for a view's private_metadata
 
 
-def pack(data: Any) -> str:
+def pack(data: Any, limit: int = MAX_VALUE) -> str:
     # vars(), not asdict(): the fields are plain values, and a card packs dozens of these.
     text = json.dumps({k: v for k, v in vars(data).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)
-    if len(text) > MAX_VALUE:
+    if len(text) > limit:
         raise ValueError("routing value too long")
     return text
 
@@ -85,7 +86,7 @@ class Draft:
     c: int  # connection id
     k: str  # idempotency key of the eventual Create
     a: tuple[int, ...] = ()  # selected account ids
-    q: str | None = None  # account search
+    q: str | None = None  # account search, carried on step 1 only (private_metadata has 3,000 characters)
     p: int = 0  # account page
     t: str | None = None  # template
     n: str | None = None  # order name
@@ -105,6 +106,20 @@ class Draft:
         from dataclasses import replace
 
         return replace(self, **changes)
+
+
+def pack_draft(draft: Draft) -> str:
+    return pack(draft, MAX_METADATA)
+
+
+def search_that_fits(draft: Draft) -> Draft:
+    """The draft with its search shortened as far as private_metadata needs (only when quotes and
+    backslashes, escaped twice as long, fill the name and the search): a shorter search finds the
+    same accounts and a few more."""
+    over = len(json.dumps({k: v for k, v in vars(draft).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)) - MAX_METADATA
+    if over <= 0 or not draft.q:
+        return draft
+    return draft.but(q=draft.q[: max(0, len(draft.q) - over)].strip() or None)  # each character cut saves one or more
 
 
 def unpack_draft(text: str | None) -> Draft:

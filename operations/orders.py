@@ -25,6 +25,17 @@ MAX_ACCOUNTS_PER_ORDER = 150  # what the set-up modal can carry, ids only
 MAX_HISTORY_DAYS = 3650
 
 
+class InactiveAccounts(InvalidInput):
+    """Selected accounts that are no longer active (an account sync ran since they were picked)."""
+
+    def __init__(self, account_ids: Sequence[int]):
+        super().__init__(
+            "Some selected accounts are no longer active.",
+            {"accounts": "Some selected accounts are no longer active; go back and select again."},
+        )
+        self.account_ids = tuple(account_ids)
+
+
 @dataclass(frozen=True)
 class OrderSpec:
     """What the four steps collected."""
@@ -69,6 +80,24 @@ def open_setup(ctx: Context, actor: Actor, connection_id: int, *, limit: int) ->
         return _active_accounts(session, connection_id, offset=0, limit=limit, search=None)
 
 
+def check_selection_size(account_ids: Sequence[int]) -> None:
+    """The per-order account limit, checked where accounts are picked and again on create."""
+    if not account_ids:
+        raise InvalidInput("Select at least one account.", {"accounts": "Select at least one account."})
+    if len(account_ids) > MAX_ACCOUNTS_PER_ORDER:
+        extra = len(account_ids) - MAX_ACCOUNTS_PER_ORDER
+        raise InvalidInput(
+            "Too many accounts.",
+            {"accounts": f"An order takes at most {MAX_ACCOUNTS_PER_ORDER} accounts and {len(account_ids):,} are selected: "
+                         f"untick {extra:,}, and make another order for the rest."},
+        )
+
+
+def order_fields(template: ExtractionTemplate, chosen: Sequence[str]) -> tuple[str, ...]:
+    """The fields an order extracts: the template's primary key (it cannot be removed), then the chosen ones."""
+    return tuple(dict.fromkeys([*template.primary_key, *chosen]))
+
+
 def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) -> OrderSpec:
     """Checks every field; InvalidInput names the field to fix."""
     template = template_of(ctx, source_name, spec.template)
@@ -82,14 +111,11 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
     unknown = [f for f in spec.fields if f not in known]
     if unknown:
         raise InvalidInput("Unknown fields.", {"metrics": f"Not fields of this template: {', '.join(unknown)}."})
-    fields = tuple(dict.fromkeys([*template.primary_key, *spec.fields]))  # the key cannot be removed
+    fields = order_fields(template, spec.fields)
     if not any(template.field(f).kind == "metric" for f in fields):
         raise InvalidInput("Choose at least one metric.", {"metrics": "Choose at least one metric."})
     schedule = schedules.validate(spec.schedule, spec.timezone)
-    if not spec.account_ids:
-        raise InvalidInput("Select at least one account.", {"accounts": "Select at least one account."})
-    if len(spec.account_ids) > MAX_ACCOUNTS_PER_ORDER:
-        raise InvalidInput("Too many accounts.", {"accounts": f"Select at most {MAX_ACCOUNTS_PER_ORDER} accounts per order."})
+    check_selection_size(spec.account_ids)
     return OrderSpec(tuple(dict.fromkeys(spec.account_ids)), template.name, name, fields, schedule, spec.timezone,
                      None if spec.load_since else spec.history_days, spec.load_since)
 
@@ -108,12 +134,9 @@ def create_order(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec
         accounts = session.scalars(
             select(Account).where(Account.connection_id == connection.id, Account.id.in_(spec.account_ids))
         ).all()
-        usable = [a for a in accounts if a.active and a.removed_at is None]
+        usable = {a.id for a in accounts if a.active and a.removed_at is None}
         if len(usable) != len(spec.account_ids):
-            raise InvalidInput(
-                "Some selected accounts are no longer active.",
-                {"accounts": "Some selected accounts are no longer active; go back and select again."},
-            )
+            raise InactiveAccounts([a for a in spec.account_ids if a not in usable])
     try:
         with ctx.db.begin() as session:
             order = ExtractionOrder(
@@ -212,6 +235,16 @@ def _active_accounts(session, connection_id: int, *, offset: int, limit: int, se
     total = repo.count(search, active_only=True)
     rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)
     return total, [(a.id, a.external_id, a.name, a.added_at) for a in rows]
+
+
+def still_active(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> tuple[int, ...]:
+    """The ids of a selection that are still active accounts of the connection, in the selection's order."""
+    if not account_ids:
+        return ()
+    with ctx.db.read() as session:
+        Connections(session, actor.team_id).require(connection_id)
+        active = {a.id for a in Accounts(session, connection_id).by_ids(list(account_ids)) if a.active and a.removed_at is None}
+    return tuple(a for a in account_ids if a in active)
 
 
 def account_labels(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[tuple[int, str, str]]:

@@ -8,12 +8,13 @@ from typing import Any
 
 from bot.blocks.common import actions, button, context, divider, mrkdwn, option, plain, plural, section
 from bot.ids import Callback
-from bot.routing import Draft, pack
+from bot.routing import Draft, pack_draft
 from engine.schedules import HOURLY_EVERY, WEEKDAYS, describe
 from sources.base import ExtractionTemplate
 
 VALUE = "value"
 ACCOUNTS_PAGE = 10  # Slack's checkbox group holds 10 options
+SEARCH_MAX = 200  # characters of an account search
 TITLE = "Extract"
 
 SCHEDULE_KINDS = (("hourly", "Hourly"), ("daily", "Daily"), ("weekly", "Weekly"), ("monthly", "Monthly"))
@@ -26,15 +27,19 @@ class ExtractAction:
     BACK = "extract.back"
 
 
-def _modal(callback_id: str, step: int, blocks: list[dict], draft: Draft, submit: str) -> dict:
+def _modal(callback_id: str, step: int, blocks: list[dict], draft: Draft, submit: str, notice: str | None = None) -> dict:
+    """`notice`: what went wrong with the last submit and what to do, shown at the top of the step."""
+    top = [context(mrkdwn(_steps(step)))]
+    if notice:
+        top.append(section(plain(f"⚠️ {notice}", 3000)))
     return {
         "type": "modal",
         "callback_id": callback_id,
         "title": plain(f"{TITLE} · step {step} of 4", 24),
         "submit": plain(submit, 24),
         "close": plain("Cancel", 24),
-        "private_metadata": pack(draft),
-        "blocks": [context(mrkdwn(_steps(step)))] + blocks,
+        "private_metadata": pack_draft(draft),
+        "blocks": top + blocks,
     }
 
 
@@ -47,8 +52,10 @@ def _back(step: int) -> dict:
     return actions(button("Back", ExtractAction.BACK, str(step)), block_id=f"back:{step}")
 
 
-def accounts_step(draft: Draft, total: int, page: list[tuple[int, str, str, datetime]]) -> dict:
-    """Step 1: active accounts, searchable, 10 a page; the selection survives paging."""
+def accounts_step(
+    draft: Draft, total: int, page: list[tuple[int, str, str, datetime]], limit: int, notice: str | None = None
+) -> dict:
+    """Step 1: active accounts, searchable, 10 a page; the selection survives paging. `limit`: accounts per order."""
     search = {
         "type": "input",
         "block_id": "accounts_search",
@@ -58,6 +65,7 @@ def accounts_step(draft: Draft, total: int, page: list[tuple[int, str, str, date
         "element": {
             "type": "plain_text_input",
             "action_id": ExtractAction.SEARCH,
+            "max_length": SEARCH_MAX,
             "initial_value": draft.q or "",
             "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]},
         },
@@ -95,8 +103,13 @@ def accounts_step(draft: Draft, total: int, page: list[tuple[int, str, str, date
         nav.append(button("Next", ExtractAction.NEXT))
     if nav:
         blocks.append(actions(*nav, block_id="accounts_nav"))
-    blocks.append(context(mrkdwn(f"{plural(len(draft.a), 'account')} selected")))
-    return _modal(Callback.EXTRACT_ACCOUNTS, 1, blocks, draft, "Continue")
+    # Slack tells us of ticks only on paging or Continue, so a count of the whole selection would be
+    # wrong as soon as a box is ticked: count what is kept from other pages, which the page does not show.
+    on_page = {account_id for account_id, *_ in page}
+    elsewhere = sum(1 for a in draft.a if a not in on_page)
+    kept = f"{plural(elsewhere, 'account')} selected on other pages or searches" if elsewhere else "Ticks are kept when you page or search"
+    blocks.append(context(mrkdwn(f"{kept}. An order takes up to {limit} accounts.")))
+    return _modal(Callback.EXTRACT_ACCOUNTS, 1, blocks, draft, "Continue", notice)
 
 
 def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> dict:
@@ -140,7 +153,7 @@ def chosen_fields(draft: Draft, template: ExtractionTemplate) -> set[str]:
     return {f.name for f in template.fields if f.default}
 
 
-def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[str]) -> dict:
+def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[str], notice: str | None = None) -> dict:
     chosen = chosen_fields(draft, template)
     key = set(template.primary_key)
     blocks: list[dict] = [
@@ -189,10 +202,12 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
             blocks.append(block)
     blocks.append(context(plain("Always extracted (primary key): " + ", ".join(template.field(n).label for n in template.primary_key), 2000)))
     blocks.append(_back(3))
-    return _modal(Callback.EXTRACT_CONFIGURE, 3, blocks, draft, "Continue")
+    return _modal(Callback.EXTRACT_CONFIGURE, 3, blocks, draft, "Continue", notice)
 
 
-def review_step(draft: Draft, template: ExtractionTemplate, accounts: list[tuple[int, str, str]], source_title: str) -> dict:
+def review_step(
+    draft: Draft, template: ExtractionTemplate, accounts: list[tuple[int, str, str]], source_title: str, notice: str | None = None
+) -> dict:
     shown = ", ".join(f"{name} ({external_id})" for _, external_id, name in accounts[:20])
     if len(accounts) > 20:
         shown += f" and {len(accounts) - 20:,} more"
@@ -209,7 +224,7 @@ def review_step(draft: Draft, template: ExtractionTemplate, accounts: list[tuple
         context(mrkdwn("*Create* saves the order and starts its first run (the historical backfill) at once.")),
         _back(4),
     ]
-    return _modal(Callback.EXTRACT_REVIEW, 4, blocks, draft, "Create")
+    return _modal(Callback.EXTRACT_REVIEW, 4, blocks, draft, "Create", notice)
 
 
 def created(order_name: str, note: str) -> dict:

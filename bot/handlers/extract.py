@@ -10,25 +10,31 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import extract as steps
-from bot.blocks.extract import ACCOUNTS_PAGE, ExtractAction
+from bot.blocks.common import plural
+from bot.blocks.extract import ACCOUNTS_PAGE, SEARCH_MAX, ExtractAction
 from bot.cards import show_card_after_modal
 from bot.errors import guarded
 from bot.forms import form_values
 from bot.ids import Action, Callback
-from bot.routing import CardRef, Draft, unpack, unpack_draft
+from bot.routing import CardRef, Draft, search_that_fits, unpack, unpack_draft
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, InvalidInput
 from operations.auth import Actor
 from operations.orders import (
+    MAX_ACCOUNTS_PER_ORDER,
+    InactiveAccounts,
     OrderSpec,
     account_labels,
     account_timezones,
     active_accounts_page,
+    check_selection_size,
     create_order,
     open_setup,
+    order_fields,
     require_extract_available,
     start_first_run,
+    still_active,
     template_of,
     validate_spec,
 )
@@ -55,7 +61,7 @@ def register(app: App, services: Services) -> None:
             c=ref.c, k=uuid.uuid4().hex, ch=surface.channel_id, ts=surface.ts if surface.kind == "message" else None,
             tz=ctx.settings.timezone.key,
         )
-        services.client.views_open(trigger_id=body["trigger_id"], view=steps.accounts_step(draft, total, page))
+        services.client.views_open(trigger_id=body["trigger_id"], view=steps.accounts_step(draft, total, page, MAX_ACCOUNTS_PER_ORDER))
 
     @app.action(ExtractAction.SEARCH)
     @app.action(ExtractAction.PREV)
@@ -66,7 +72,7 @@ def register(app: App, services: Services) -> None:
         view = body["view"]
         draft = _with_selection(unpack_draft(view.get("private_metadata")), view)
         if action["action_id"] == ExtractAction.SEARCH:
-            draft = draft.but(q=(action.get("value") or "").strip()[:200] or None, p=0)
+            draft = search_that_fits(draft.but(q=(action.get("value") or "").strip()[:SEARCH_MAX] or None, p=0))
         else:
             draft = draft.but(p=max(0, draft.p + (1 if action["action_id"] == ExtractAction.NEXT else -1)))
         _update(services, view, _accounts_view(services, actor_of(body), draft))
@@ -75,11 +81,14 @@ def register(app: App, services: Services) -> None:
     @guard
     def accounts_chosen(ack: Ack, body: dict, view: dict) -> None:
         draft = _with_selection(unpack_draft(view.get("private_metadata")), view)
-        if not draft.a:
+        try:
+            check_selection_size(draft.a)
+        except InvalidInput as bad:
             block = next((b["block_id"] for b in view["blocks"] if b["block_id"].startswith("accounts:")), "accounts_search")
-            ack(response_action="errors", errors={block: "Select at least one account to continue."})
+            ack(response_action="errors", errors={block: bad.fields["accounts"]})
             return
-        ack(response_action="update", view=_template_view(services, actor_of(body), draft))
+        # The search is needed on this step only; dropping it keeps the draft within private_metadata.
+        ack(response_action="update", view=_template_view(services, actor_of(body), draft.but(q=None, p=0)))
 
     @app.view_submission(Callback.EXTRACT_TEMPLATE)
     @guard
@@ -105,7 +114,11 @@ def register(app: App, services: Services) -> None:
         try:
             validate_spec(ctx, _source_name(services, actor, draft), _spec(draft), ctx.clock.now().date())
         except InvalidInput as bad:
-            ack(response_action="errors", errors=_on_blocks(bad, view))
+            errors = _on_blocks(bad, view)
+            if errors:
+                ack(response_action="errors", errors=errors)
+            else:  # a choice of an earlier step: say so over this form, what was typed kept
+                ack(response_action="update", view=_configure_view(services, actor, draft, f"{_what_to_fix(bad)} Go Back to change it."))
             return
         ack(response_action="update", view=_review_view(services, actor, draft))
 
@@ -116,13 +129,20 @@ def register(app: App, services: Services) -> None:
         draft = unpack_draft(view.get("private_metadata"))
         try:
             order_id, is_new = create_order(ctx, actor, draft.c, _spec(draft), idempotency_key=draft.k)
-        except InvalidInput as bad:
-            ack(response_action="update", view=steps.created(draft.n or "", f":warning: Not created: {bad.message} Go back and adjust."))
+        except InactiveAccounts as gone:  # e.g. the daily account sync ran since step 1
+            draft, taken_out = _without(services, actor, draft, gone.account_ids)
+            then = "Press Create again to create it with the other accounts." if draft.a else "Go Back to select accounts."
+            ack(response_action="update", view=_review_view(services, actor, draft, f"Not created: {taken_out} {then}"))
+            return
+        except InvalidInput as bad:  # the draft stays on the review step, to be fixed and created
+            notice = f"Not created: {_what_to_fix(bad)} Go Back to change it, then press Create again."
+            ack(response_action="update", view=_review_view(services, actor, draft, notice))
             return
         if not is_new:  # a double submit: the first one created it
             ack(response_action="update", view=steps.created(draft.n or "", "It was already created by your first click."))
             return
-        ack(response_action="update", view=steps.created(draft.n or "", "Its first run (the historical backfill) is starting now; the card shows its progress."))
+        where = "the card in the channel shows its progress" if draft.ts else "a fresh card will show its result when it finishes"
+        ack(response_action="update", view=steps.created(draft.n or "", f"Its first run (the historical backfill) is starting now; {where}."))
         services.background(_first_run, services, actor, draft, order_id)
 
     @app.action(ExtractAction.BACK)
@@ -147,14 +167,31 @@ def _source_name(services: Services, actor: Actor, draft: Draft) -> str:
     return require_extract_available(services.ctx, actor, draft.c).source
 
 
-def _accounts_view(services: Services, actor: Actor, draft: Draft) -> dict:
+def _accounts_view(services: Services, actor: Actor, draft: Draft, notice: str | None = None) -> dict:
+    # Inactive accounts are never on a page, so they could not be unticked: take them out now.
+    active = set(still_active(services.ctx, actor, draft.c, draft.a))
+    if len(active) != len(draft.a):
+        draft, notice = _without(services, actor, draft, [a for a in draft.a if a not in active])
     total, page = active_accounts_page(
         services.ctx, actor, draft.c, offset=draft.p * ACCOUNTS_PAGE, limit=ACCOUNTS_PAGE, search=draft.q
     )
     if page == [] and draft.p > 0 and total:  # the list shrank under us
         draft = draft.but(p=(total - 1) // ACCOUNTS_PAGE)
-        return _accounts_view(services, actor, draft)
-    return steps.accounts_step(draft, total, page)
+        return _accounts_view(services, actor, draft, notice)
+    return steps.accounts_step(draft, total, page, MAX_ACCOUNTS_PER_ORDER, notice)
+
+
+def _without(services: Services, actor: Actor, draft: Draft, inactive) -> tuple[Draft, str]:
+    """The draft without accounts no longer active, and a sentence naming them."""
+    labels = account_labels(services.ctx, actor, draft.c, inactive)
+    names = ", ".join(f"{name} ({external_id})" for _, external_id, name in labels[:10])
+    if len(labels) > 10:
+        names += f" and {len(labels) - 10:,} more"
+    gone = set(inactive)
+    one = len(labels) == 1
+    said = (f"{plural(len(labels), 'selected account')} {'is' if one else 'are'} no longer active and "
+            f"{'was' if one else 'were'} taken out of the selection: {names}.")
+    return draft.but(a=tuple(a for a in draft.a if a not in gone)), said
 
 
 def _template_view(services: Services, actor: Actor, draft: Draft) -> dict:
@@ -162,21 +199,21 @@ def _template_view(services: Services, actor: Actor, draft: Draft) -> dict:
     return steps.template_step(draft, source.templates())
 
 
-def _configure_view(services: Services, actor: Actor, draft: Draft) -> dict:
+def _configure_view(services: Services, actor: Actor, draft: Draft, notice: str | None = None) -> dict:
     source = _source_name(services, actor, draft)
     template = template_of(services.ctx, source, draft.t or "")
     zones = [services.ctx.settings.timezone.key, "UTC"]
     zones += account_timezones(services.ctx, actor, draft.c, draft.a)
-    return steps.configure_step(draft, template, list(dict.fromkeys(z for z in zones if z))[:100])
+    return steps.configure_step(draft, template, list(dict.fromkeys(z for z in zones if z))[:100], notice)
 
 
-def _review_view(services: Services, actor: Actor, draft: Draft) -> dict:
+def _review_view(services: Services, actor: Actor, draft: Draft, notice: str | None = None) -> dict:
+    """What Create will save; the draft was validated by step 3 (or Create says what is wrong in `notice`)."""
     source_name = _source_name(services, actor, draft)
     template = template_of(services.ctx, source_name, draft.t or "")
-    spec = validate_spec(services.ctx, source_name, _spec(draft), services.ctx.clock.now().date())
-    draft = draft.but(f=spec.fields)
+    draft = draft.but(f=order_fields(template, draft.f or ()))
     accounts = account_labels(services.ctx, actor, draft.c, draft.a)
-    return steps.review_step(draft, template, accounts, services.ctx.source(source_name).title)
+    return steps.review_step(draft, template, accounts, services.ctx.source(source_name).title, notice)
 
 
 def _with_selection(draft: Draft, view: dict) -> Draft:
@@ -231,10 +268,14 @@ def _spec(draft: Draft) -> OrderSpec:
 
 
 def _on_blocks(bad: InvalidInput, view: dict) -> dict[str, str]:
-    """Slack shows errors only on input blocks; anything else goes on the name field."""
+    """The errors Slack can show on this form's input blocks (none: the problem is on another step)."""
     inputs = {b.get("block_id") for b in view["blocks"] if b.get("type") == "input"}
-    errors = {k: v for k, v in bad.fields.items() if k in inputs}
-    return errors or {"name": bad.message}
+    return {k: v for k, v in bad.fields.items() if k in inputs}
+
+
+def _what_to_fix(bad: InvalidInput) -> str:
+    """A refusal in words, for a step without the field: the field texts say what to do."""
+    return " ".join(dict.fromkeys(bad.fields.values())) or bad.message
 
 
 def _update(services: Services, view: dict, new_view: dict) -> None:
@@ -253,6 +294,13 @@ def _first_run(services: Services, actor: Actor, draft: Draft, order_id: int) ->
         run_id = start_first_run(ctx, actor, order_id)
     except Conflict:
         return
-    show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)
-    execute_run(ctx, actor.team_id, run_id)
-    show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)
+    # One card, never left saying "running". A channel copy is chat.update'd now and again when the
+    # run ends. An ephemeral card can only be replaced through its response_url, which is not ours to
+    # carry (a capability, not an id) and expires after 30 minutes, often before a backfill ends: so
+    # its user gets one fresh card when the run has finished, and no "running" card that could stick.
+    if draft.ts:
+        show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)
+    try:
+        execute_run(ctx, actor.team_id, run_id)
+    finally:
+        show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)

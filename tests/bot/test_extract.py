@@ -235,3 +235,225 @@ def test_a_step_submitted_after_the_connection_changed_is_answered_over_the_form
     assert ("There is no connection" in texts(notice.blocks)) or ("unavailable" in texts(notice.blocks))
     assert form.callback_id == "extract.accounts"  # closing the notice goes back to the form
     assert fake.calls("views.push") == []
+
+
+# -- when Create cannot create (accounts gone inactive, anything else invalid) ---------------------
+
+
+def deactivate(ctx, *account_ids):
+    from storage.models import Account
+
+    with ctx.db.begin() as session:
+        for account_id in account_ids:
+            session.get(Account, account_id).active = False
+
+
+def account_name(ctx, account_id):
+    from storage.models import Account
+
+    with ctx.db.begin() as session:
+        return session.get(Account, account_id).name
+
+
+def test_create_with_an_account_gone_inactive_stays_on_review_without_it(fake, driver, connect, app_ctx):
+    from bot.routing import unpack_draft
+
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    review = four_steps(fake, otto, cid)
+    gone, kept = unpack_draft(review.payload["private_metadata"]).a
+    deactivate(app_ctx, gone)  # e.g. the daily account sync ran since step 1
+    result = otto.submit(review)
+    assert result.ok, result.failure
+    view = result.view
+    assert view.callback_id == "extract.review", view.visible_text
+    text = view.visible_text
+    assert "Created" not in text and "Not created" in text and account_name(app_ctx, gone) in text
+    assert "Press Create again" in text and "Accounts (1)" in text
+    assert unpack_draft(view.private_metadata).a == (kept,)  # the rest of the draft is kept
+    assert "Created the extraction order" in texts(otto.submit(view).view.blocks)
+    wait_runs_done(fake, app_ctx, 1)
+    with app_ctx.db.begin() as session:
+        assert [oa.account_id for oa in session.scalars(select(OrderAccount))] == [kept]
+
+
+def test_create_with_every_account_gone_inactive_says_to_go_back(fake, driver, connect, app_ctx):
+    from bot.routing import unpack_draft
+
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    review = four_steps(fake, otto, cid)
+    deactivate(app_ctx, *unpack_draft(review.payload["private_metadata"]).a)
+    view = otto.submit(review).view
+    assert view.callback_id == "extract.review" and "Go Back to select accounts" in view.visible_text
+    view = otto.submit(view).view  # Create again anyway: any other refusal lands here too
+    assert view.callback_id == "extract.review", view.visible_text
+    assert "Not created: Select at least one account. Go Back" in view.visible_text
+    with app_ctx.db.begin() as session:
+        assert session.scalars(select(ExtractionOrder)).all() == []
+
+
+def test_back_to_step_one_takes_out_accounts_gone_inactive(fake, driver, connect, app_ctx):
+    from bot.routing import unpack_draft
+
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    review = four_steps(fake, otto, cid)
+    gone, kept = unpack_draft(review.payload["private_metadata"]).a  # ticked on pages 1 and 2
+    deactivate(app_ctx, gone)
+    for step in ("extract.configure", "extract.template", "extract.accounts"):
+        otto.click(fake.modal("UOPS"), "extract.back")
+        fake.wait_for(lambda step=step: fake.modal("UOPS").callback_id == step)
+    step1 = fake.modal("UOPS")
+    # An inactive account is on no page: it would stay selected unseen, and Create would refuse it.
+    assert unpack_draft(step1.private_metadata).a == (kept,)
+    assert account_name(app_ctx, gone) in step1.visible_text and "no longer active" in step1.visible_text
+    ticked = next(b for b in step1.blocks if b.get("block_id", "").startswith("accounts:"))["element"]["initial_options"]
+    assert [o["value"] for o in ticked] == [str(kept)]  # moved up to page 1, still ticked
+    step2 = otto.submit(step1).view
+    step3 = otto.submit(step2).view
+    assert "Accounts (1)" in otto.submit(step3).view.visible_text
+
+
+# -- the size of a selection -------------------------------------------------------------------------
+
+
+def tick_pages(fake, user, step1, pages):
+    """Tick every account of `pages` pages, paging with Next; returns the modal on the next page."""
+    for _ in range(pages):
+        shown = options_of(step1)
+        user.fill(step1, {accounts_block(step1): {"value": shown}})
+        user.click(step1, "extract.accounts.next")
+        step1 = fake.wait_for(lambda shown=shown: options_of(fake.modal(user.id)) != shown and fake.modal(user.id))
+    return step1
+
+
+def search(fake, driver, user, view, text):
+    """Type `text` in the accounts search and press Enter (the fake types only into selects)."""
+    action = {"action_id": "extract.search", "block_id": "accounts_search", "type": "plain_text_input", "value": text,
+              "action_ts": fake.new_ts()}
+    body = {**user._base("block_actions"), "container": {"type": "view", "view_id": view.id}, "view": fake.view(view.id).to_api(),
+            "trigger_id": fake.issue_trigger(user.id, view_id=view.id), "actions": [action]}
+    assert driver._interactive("block_actions", body, user.id).ok
+
+
+def test_step_one_counts_what_it_can_see_and_refuses_more_than_an_order_takes(fake, driver, connect, app_ctx):
+    from sqlalchemy import update
+
+    from bot.routing import unpack_draft
+    from storage.models import Account
+
+    cid = connect("demo:accounts=200")  # about 165 active
+    with app_ctx.db.begin() as session:  # ids as long as they get: 10 digits
+        session.execute(update(Account).where(Account.connection_id == cid).values(id=Account.id + 2_000_000_000))
+    otto = driver.user("UOPS")
+    step1 = open_extract(fake, otto, cid)
+    assert "0 accounts selected" not in step1.visible_text  # boxes ticked here are not counted until paging
+    last = tick_pages(fake, otto, step1, 15)
+    assert "150 accounts selected on other pages" in last.visible_text and "up to 150 accounts" in last.visible_text
+    otto.fill(last, {accounts_block(last): {"value": options_of(last)[:1]}})
+    refused = otto.submit(last).view
+    assert refused.callback_id == "extract.accounts"
+    assert "at most 150 accounts and 151 are selected" in refused.errors[accounts_block(last)]
+    otto.fill(last, {accounts_block(last): {"value": []}})
+    step2 = otto.submit(last).view
+    assert step2.callback_id == "extract.template", texts(step2.errors)
+
+    # The longest draft: 150 ten-digit ids, a 255-character name, every field, a 200-character search.
+    step3 = otto.submit(step2, {"template": {"value": "campaign_daily"}}).view
+    template = app_ctx.source("demo").templates()[0]
+    name = ('"Q4" \\ spend · ' * 20)[:254] + "!"
+    review = otto.submit(step3, {
+        "name": {"value": name}, "history_days": {"value": "3650"}, "schedule_kind": {"value": "monthly"},
+        "schedule_day": {"value": "28"}, "schedule_at": {"value": "23:30"},
+        "dimensions": {"value": [f.name for f in template.dimensions if f.name not in template.primary_key]},
+        "metrics": {"value": [f.name for f in template.metrics]},
+    }).view
+    assert review.callback_id == "extract.review", texts(review.errors)
+    assert "Accounts (150)" in review.visible_text
+    for step in ("extract.configure", "extract.template", "extract.accounts"):
+        otto.click(fake.modal("UOPS"), "extract.back")
+        fake.wait_for(lambda step=step: fake.modal("UOPS").callback_id == step)
+    step1 = fake.modal("UOPS")
+    search(fake, driver, otto, step1, ('no such "account" \\ ' * 10)[:199] + "!")
+    step1 = fake.wait_for(lambda: "No active account matches" in fake.modal("UOPS").visible_text and fake.modal("UOPS"))
+    draft = unpack_draft(step1.private_metadata)
+    assert (len(draft.a), len(draft.n), len(draft.q)) == (150, 255, 200)
+    assert fake.problems() == [] and fake.failures == []  # no view over Slack's limits, no error
+    assert otto.submit(step1).view.callback_id == "extract.template"
+
+
+def test_every_builtin_template_fits_a_draft_at_its_maxima_in_private_metadata():
+    from bot.routing import MAX_METADATA, Draft, pack_draft, search_that_fits
+    from core.settings import load_settings
+    from engine.context import Context
+
+    ctx = Context(settings=load_settings({}, dotenv=False), db=None, vault=None)
+    for source in ("demo", "facebook_ads", "google_ads"):
+        for template in ctx.source(source).templates():
+            draft = Draft(
+                c=2**31 - 1, k="f" * 32, a=tuple(range(2**31 - 150, 2**31)), q='"' * 200, p=2**31 - 1, t=template.name,
+                n='"' * 255, h=3650, s="2026-11-28", sk="monthly", se=12, sa="23:30", sw=6, sd=28,
+                tz="America/Argentina/ComodRivadavia", f=tuple(f.name for f in template.fields), ch="C" + "0" * 10,
+                ts="1700000000.123456",
+            )
+            assert len(pack_draft(search_that_fits(draft))) <= MAX_METADATA, (source, template.name)
+            assert len(pack_draft(draft.but(q="q" * 200, n="n" * 255))) <= MAX_METADATA  # plain text: nothing cut
+
+
+def test_a_choice_of_an_earlier_step_refused_late_is_said_over_the_form_not_on_the_name(fake, driver, connect):
+    import json as _json
+
+    from bot.routing import unpack_draft
+
+    cid = connect("demo:accounts=12")
+    otto = driver.user("UOPS")
+    step1 = open_extract(fake, otto, cid)
+    otto.fill(step1, {accounts_block(step1): {"value": options_of(step1)[:1]}})
+    step3 = otto.submit(otto.submit(step1).view, {"template": {"value": "campaign_daily"}}).view
+    # a draft from before step 1 enforced the limit
+    draft = unpack_draft(step3.private_metadata)
+    step3.payload["private_metadata"] = _json.dumps({**_json.loads(step3.private_metadata), "a": [draft.a[0] + i for i in range(151)]})
+    result = otto.submit(step3, {"name": {"value": "Mine"}, "history_days": {"value": "3"}})
+    assert result.ok and result.view.errors == {}
+    view = result.view
+    assert view.callback_id == "extract.configure" and "at most 150 accounts" in view.visible_text and "Go Back" in view.visible_text
+    assert "Mine" in texts(view.blocks)  # what was typed is kept
+
+
+# -- the card after the first run ---------------------------------------------------------------------
+
+
+def says_running(message) -> bool:
+    return "running" in message.visible_text.lower()
+
+
+def test_first_run_from_an_ephemeral_card_leaves_one_card_with_its_result(fake, driver, connect, app_ctx):
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    done = otto.submit(four_steps(fake, otto, cid)).view
+    assert "a fresh card will show its result" in done.visible_text
+    wait_runs_done(fake, app_ctx, 1)
+    fake.wait_for(lambda: "succeeded" in fake.ephemerals("UOPS")[-1].visible_text.lower())
+    posted = fake.calls("chat.postEphemeral")
+    assert not [m for m in fake.ephemerals("UOPS") if says_running(m)]
+    assert len([c for c in posted if c.args.get("user") == "UOPS"]) == 1  # one card, not one per update
+
+
+def test_first_run_from_a_channel_copy_updates_that_copy(fake, driver, connect, app_ctx):
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    otto.command("/connections", str(cid), channel="C0DATA")
+    otto.click(fake.ephemerals("UOPS")[-1], "connection.share")
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    posted = len(fake.ephemerals("UOPS"))
+    otto.click(shared, "connection.extract")
+    step1 = fake.wait_for(lambda: fake.modal("UOPS") and fake.modal("UOPS").callback_id == "extract.accounts" and fake.modal("UOPS"))
+    otto.fill(step1, {accounts_block(step1): {"value": options_of(step1)[:1]}})
+    step3 = otto.submit(otto.submit(step1).view, {"template": {"value": "campaign_daily"}}).view
+    done = otto.submit(otto.submit(step3, {"history_days": {"value": "3"}}).view).view
+    assert "the card in the channel shows its progress" in done.visible_text
+    wait_runs_done(fake, app_ctx, 1)
+    fake.wait_for(lambda: "succeeded" in fake.message("C0DATA", shared.ts).visible_text.lower())
+    assert not says_running(fake.message("C0DATA", shared.ts))
+    assert len(fake.ephemerals("UOPS")) == posted  # updated in place, no extra card
