@@ -237,6 +237,9 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
     if tab.running_sync is not None:
         blocks.append(context(mrkdwn(f":arrows_counterclockwise: {sync_progress_text(tab.running_sync.accounts_read, tab.running_sync.triggered_by, tab.running_sync.started_at)}")))
     blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
+    failed = tab.last_sync if tab.last_sync is not None and tab.last_sync.status == "failed" else None
+    if failed is not None:
+        blocks.append(context(plain(f"Why: {failed.error or 'unknown reason'}", 500), mrkdwn(_after_failed_sync(c))))
     if not tab.accounts:
         blocks.append(section(mrkdwn("No accounts yet. *Sync accounts* reads them from the data source.")))
     for account in tab.accounts:
@@ -278,6 +281,13 @@ def _last_sync_text(tab: AccountsTab) -> str:
         f"Last sync {slack_date(s.started_at)} by {who}{took}: "
         f"+{s.added:,} added, −{s.removed:,} removed, {s.changed:,} changed. {next_text}"
     )
+
+
+def _after_failed_sync(c: ConnectionSummary) -> str:
+    """What to do after a failed sync: credentials the source refused need new ones first."""
+    if c.credentials_status == "error":
+        return "To fix it: *Re-connect* with working credentials (button above), then *Sync accounts* again."
+    return "Try *Sync accounts* again. If the reason is about credentials, *Re-connect* in the Settings tab; otherwise *Escalate to CSM* there."
 
 
 def _settings(c: ConnectionSummary, tab: SettingsTab) -> list[dict[str, Any]]:

@@ -91,6 +91,16 @@ def test_golden_card_tabs():
     golden("tombstone", tombstone(Tombstone(7, "Demo Ads · Acme", "U0ADMIN", T)))
 
 
+def test_a_failed_sync_says_why_and_what_to_do():
+    failed = SyncSummary(T, T + timedelta(seconds=3), "manual", "U0OPS", "failed", 0, 0, 0, 0, "The demo token has expired")
+    tab = AccountsTab(accounts_tab().accounts, Page(0, 15, 3), failed, None, T + timedelta(hours=18))
+    broken = summary(status="error", error_message="The demo token has expired", error_code="token_expired", error_since=T)
+    golden("card_accounts_failed_sync", connection_card(card(tab, "accounts", broken)))
+    # Credentials still Active (a first refusal does not break them yet): both ways out are named.
+    shown = json.dumps(connection_card(card(tab, "accounts")))
+    assert "Why: The demo token has expired" in shown and "*Re-connect* in the Settings tab" in shown
+
+
 def test_extract_button_only_when_active_with_an_active_account():
     def has_extract(blocks):
         return any(b.get("accessory", {}).get("action_id") == "connection.extract" for b in blocks)

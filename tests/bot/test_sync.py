@@ -53,3 +53,18 @@ def test_viewer_cannot_sync(fake, driver, connect, services):
     vera = driver.user("UVIEW")
     vera.click(open_accounts(fake, vera, cid), "connection.sync_accounts")
     fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "operator role to sync accounts" in m.visible_text])
+
+
+def test_a_sync_refused_by_the_source_says_why_and_to_re_connect(fake, driver, connect, app_ctx):
+    cid = connect("demo:accounts=5")
+    with app_ctx.db.begin() as session:  # as the console's broken connection: the token expired, its alert is out
+        c = session.get(Connection, cid)
+        c.credentials = app_ctx.vault.encrypt(Credentials({"token": "demo-expired"}))
+        c.credentials_status, c.credentials_error_message = "error", "The demo token has expired"
+    otto = driver.user("UOPS")
+    otto.click(open_accounts(fake, otto, cid), "connection.sync_accounts")
+    final = fake.wait_for(lambda: "failed" in texts(fake.ephemerals("UOPS")[-1].blocks) and fake.ephemerals("UOPS")[-1])
+    shown = texts(final.blocks)
+    assert "Why: " in shown and "expired" in shown.lower(), shown
+    assert "*Re-connect* with working credentials" in shown
+    assert final.find("connection.reconnect") is not None  # the fix, on the same card
