@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -23,6 +25,7 @@ from slack_sdk.webhook import WebhookClient
 log = logging.getLogger(__name__)
 
 RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 
 
 def _webhook(url: str) -> WebhookClient:
@@ -115,3 +118,34 @@ class Surface:
                 client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
         except SlackApiError as error:
             log.warning("could not tell the user: %s", error.response.get("error"))
+
+
+class SurfacesBehindModals:
+    """The card a modal was opened from, kept by the modal's view id until its submission.
+
+    An ephemeral card can only be replaced through its `response_url`, and private_metadata
+    carries ids only (ARCHITECTURE.md), so the surface stays in this process for the
+    `response_url`'s lifetime. A submission that lands elsewhere (another replica, a restart)
+    finds nothing here: the caller then falls back to ids in the metadata.
+    """
+
+    def __init__(self, now: Callable[[], datetime]):
+        self._now = now
+        self._kept: dict[str, tuple[datetime, Surface]] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, view_id: str | None, surface: Surface) -> None:
+        if not view_id:
+            return
+        now = self._now()
+        with self._lock:
+            # Modals closed without submitting leave theirs behind: drop the expired ones.
+            self._kept = {k: v for k, v in self._kept.items() if now - v[0] < RESPONSE_URL_LIFETIME}
+            self._kept[view_id] = (now, surface)
+
+    def take(self, view_id: str | None) -> Surface | None:
+        with self._lock:
+            kept = self._kept.pop(view_id or "", None)
+        if kept is None or self._now() - kept[0] >= RESPONSE_URL_LIFETIME:
+            return None
+        return kept[1]

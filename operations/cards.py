@@ -263,8 +263,8 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
     tab = tab if tab in TABS else "orders"
     with ctx.db.read() as session:
         connection = Connections(session, actor.team_id).shown(connection_id, include_deleted=True)
-        if connection.deleted_at is not None:
-            return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)
+        if (gone := _tombstone(connection)) is not None:
+            return gone
         syncs = SyncRuns(session).recent(connection.id)
         summary = _summary(ctx, connection, AccountCounts.of(connection), syncs.latest)
         if tab == "orders":
@@ -274,6 +274,18 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
         else:
             content = _settings_tab(ctx, session, actor, connection)
     return Card(summary, extract_blocker(summary), tab, content)
+
+
+def deleted_connection(ctx: Context, actor: Actor, connection_id: int) -> Tombstone | None:
+    """The tombstone of a deleted connection; None while it lives (NotFound if it never was the team's)."""
+    with ctx.db.read() as session:
+        return _tombstone(Connections(session, actor.team_id).shown(connection_id, include_deleted=True))
+
+
+def _tombstone(connection: Row) -> Tombstone | None:
+    if connection.deleted_at is None:
+        return None
+    return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)
 
 
 def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Row, page: int) -> OrdersTab:

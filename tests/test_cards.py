@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import NotFound
 from operations.auth import Actor
-from operations.cards import ORDERS_PAGE_SIZE, Tombstone, connection_summary, load_card
+from operations.cards import ORDERS_PAGE_SIZE, Tombstone, connection_summary, deleted_connection, load_card
 from operations.connections import connection_setup, make_connection
 from operations.orders import open_setup
 from storage.models import Account, Connection, ExtractionOrder, ExtractionRun, OrderAccount, RunStatus
@@ -85,3 +85,14 @@ def test_a_deleted_connection_is_a_tombstone_on_its_card_and_not_found_everywher
     for read in (connection_summary, connection_setup, lambda c, a, i: open_setup(c, a, i, limit=5)):
         with pytest.raises(NotFound):
             read(ctx, ADMIN, cid)
+
+
+def test_deleted_connection_is_its_tombstone_only_once_deleted_and_only_for_its_team(ctx):
+    cid = make_connection(ctx, ADMIN, "demo", {"token": "demo:accounts=3"})
+    assert deleted_connection(ctx, ADMIN, cid) is None
+    with ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        c.deleted_at, c.deleted_by = ctx.clock.now(), "UADMIN"
+    assert deleted_connection(ctx, ADMIN, cid) == load_card(ctx, ADMIN, cid)
+    with pytest.raises(NotFound):
+        deleted_connection(ctx, Actor("T2", "U2", ADMIN.role), cid)

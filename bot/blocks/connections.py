@@ -227,7 +227,8 @@ def _order_options(connection_id: int, order_id: int, status: str) -> list[dict[
 def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
     sync_button = None
     if tab.running_sync is None:
-        sync_button = button("Sync accounts", Action.SYNC_ACCOUNTS, pack(CardRef(c.id, "accounts")))
+        # The page rides along so the refreshed tab stays where the user was.
+        sync_button = button("Sync accounts", Action.SYNC_ACCOUNTS, pack(CardRef(c.id, "accounts", tab.page.offset // tab.page.limit)))
     blocks = [
         section(
             mrkdwn(f"*Accounts* · {c.accounts.active:,} active of {c.accounts.total:,} · page {tab.page.number} of {tab.page.count}"),

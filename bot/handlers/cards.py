@@ -15,6 +15,7 @@ from bot.routing import CardRef, ListRef, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import ConnbotError
+from operations.cards import deleted_connection
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ def register(app: App, services: Services) -> None:
         ref = unpack(CardRef, action.get("value"))
         surface = Surface.of(body)
         actor = services.roles.viewer(surface.team_id, surface.user_id)
+        if deleted_connection(services.ctx, actor, ref.c) is not None:
+            # Nothing to share: answer as the tabs do, never with a public tombstone.
+            refresh_card(services, surface, actor, ref.c, ref.t, ref.p)
+            return
         blocks, text = card_message(services, actor, ref.c, ref.t, ref.p)
         share_in_channel(services, surface, blocks, text)
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from slack_bolt import Ack, App
 
+from bot.blocks.common import notice_modal
+from bot.blocks.connections import tombstone
 from bot.blocks.orders import confirm_delete_order, notice_view
-from bot.cards import card_message, refresh_card
+from bot.cards import card_message, refresh_card, show_card_after_modal
 from bot.errors import guarded
 from bot.ids import Action, Callback, OrderAction
 from bot.routing import CardRef, OrderRef, pack, unpack
 from bot.services import Services
-from bot.surface import Surface
+from bot.surface import Surface, SurfacesBehindModals
 from core.errors import Conflict, NotFound, StaleAction
 from engine.account_sync import run_sync
 from operations.auth import Role, authorize
+from operations.cards import deleted_connection
 from operations.orders import delete_order, order_name, request_run, set_paused
 from operations.sync import request_sync
 
@@ -26,8 +30,19 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class DeleteOrderMeta:
+    """Routing for the Delete order confirmation: ids only."""
+
+    c: int  # connection id
+    o: int  # order id
+    ch: str | None = None  # channel of the card the menu was on
+    ts: str | None = None  # ts of that card, when it is a channel message
+
+
 def register(app: App, services: Services) -> None:
     guard = guarded(services)
+    cards_behind_modals = SurfacesBehindModals(services.ctx.clock.now)
 
     @app.action(Action.SYNC_ACCOUNTS)
     @guard
@@ -40,10 +55,14 @@ def register(app: App, services: Services) -> None:
             run_id = request_sync(services.ctx, actor, ref.c)
         except Conflict as busy:
             surface.tell(services.client, busy.message)
-            refresh_card(services, surface, actor, ref.c, "accounts")
+            refresh_card(services, surface, actor, ref.c, "accounts", ref.p)
             return
-        refresh_card(services, surface, actor, ref.c, "accounts")
-        services.background(_run_sync_with_progress, services, surface, actor, ref.c, run_id)
+        except NotFound:
+            if not _tombstone_in_place(services, surface, actor, ref.c, "accounts"):
+                raise
+            return
+        refresh_card(services, surface, actor, ref.c, "accounts", ref.p)
+        services.background(_run_sync_with_progress, services, surface, actor, ref.c, ref.p, run_id)
 
     @app.action(Action.ORDER_MENU)
     @guard
@@ -52,11 +71,20 @@ def register(app: App, services: Services) -> None:
         ref = unpack(OrderRef, (action.get("selected_option") or {}).get("value"))
         surface = Surface.of(body)
         actor = services.roles.actor(surface.team_id, surface.user_id)
+        try:
+            act_on_order(ref, surface, actor, body["trigger_id"])
+        except NotFound:
+            if not _tombstone_in_place(services, surface, actor, ref.c, "orders"):
+                raise
+
+    def act_on_order(ref: OrderRef, surface: Surface, actor, trigger_id: str) -> None:
         ctx = services.ctx
         if ref.a == OrderAction.DELETE:
             authorize(ctx, actor, Role.ADMIN, "delete an extraction order", ref.c)
-            meta = pack(OrderRef(ref.c, ref.o, ref.a))
-            services.client.views_open(trigger_id=body["trigger_id"], view=confirm_delete_order(meta, order_name(ctx, actor, ref.c, ref.o)))
+            meta = DeleteOrderMeta(ref.c, ref.o, surface.channel_id, surface.ts if surface.kind == "message" else None)
+            view = confirm_delete_order(pack(meta), order_name(ctx, actor, ref.c, ref.o))
+            opened = services.client.views_open(trigger_id=trigger_id, view=view)
+            cards_behind_modals.keep((opened.get("view") or {}).get("id"), surface)
             return
         if ref.a == OrderAction.RUN_NOW:
             try:
@@ -79,14 +107,30 @@ def register(app: App, services: Services) -> None:
     @app.view_submission(Callback.DELETE_ORDER)
     @guard
     def delete_order_confirmed(ack: Ack, body: dict, view: dict) -> None:
-        ref = unpack(OrderRef, view.get("private_metadata"))
+        meta = unpack(DeleteOrderMeta, view.get("private_metadata"))
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         try:
-            delete_order(services.ctx, actor, ref.c, ref.o)
+            delete_order(services.ctx, actor, meta.c, meta.o)
+            ack(response_action="update", view=notice_view("Delete order", "Deleted. Its schedule has stopped; the rows it loaded stay in the warehouse."))
         except (Conflict, NotFound) as gone:
-            ack(response_action="update", view=notice_view("Delete order", gone.message))
-            return
-        ack(response_action="update", view=notice_view("Delete order", "Deleted. Its schedule has stopped; the rows it loaded stay in the warehouse."))
+            deleted = deleted_connection(services.ctx, actor, meta.c) if isinstance(gone, NotFound) else None
+            notice = notice_modal("Delete order", tombstone(deleted)) if deleted else notice_view("Delete order", gone.message)
+            ack(response_action="update", view=notice)
+        # The card the menu was on: without the order now (or the connection's tombstone).
+        card = cards_behind_modals.take(view.get("id"))
+        if card is not None:
+            refresh_card(services, card, actor, meta.c, "orders")
+        else:
+            show_card_after_modal(services, actor, meta.c, "orders", meta.ch, meta.ts)
+
+
+def _tombstone_in_place(services: Services, surface: Surface, actor, connection_id: int, tab: str) -> bool:
+    """A button on an old card of a deleted connection answers as the card's tabs do: with the
+    tombstone, in place. False when the connection lives (the failure was about something else)."""
+    if deleted_connection(services.ctx, actor, connection_id) is None:
+        return False
+    refresh_card(services, surface, actor, connection_id, tab)
+    return True
 
 
 def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, run_id: int) -> None:
@@ -96,7 +140,7 @@ def _run_then_refresh(services: Services, surface: Surface, actor, connection_id
     refresh_card(services, surface, actor, connection_id, "orders")
 
 
-def _run_sync_with_progress(services: Services, surface: Surface, actor, connection_id: int, run_id: int) -> None:
+def _run_sync_with_progress(services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int) -> None:
     clock = services.ctx.clock
     last = {"at": clock.now()}
     lock = threading.Lock()
@@ -108,8 +152,8 @@ def _run_sync_with_progress(services: Services, surface: Surface, actor, connect
             if (now - last["at"]).total_seconds() < PROGRESS_EVERY_SECONDS or surface.budget_left <= 2:
                 return
             last["at"] = now
-        blocks, text = card_message(services, actor, connection_id, "accounts")
+        blocks, text = card_message(services, actor, connection_id, "accounts", page)
         surface.replace(services.client, blocks, text)  # a lost progress update is not worth a message
 
     run_sync(services.ctx, actor.team_id, run_id, progress=progress)
-    refresh_card(services, surface, actor, connection_id, "accounts")
+    refresh_card(services, surface, actor, connection_id, "accounts", page)

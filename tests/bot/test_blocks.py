@@ -101,6 +101,14 @@ def test_a_failed_sync_says_why_and_what_to_do():
     assert "Why: The demo token has expired" in shown and "*Re-connect* in the Settings tab" in shown
 
 
+def test_sync_accounts_carries_the_page_it_was_pressed_on():
+    tab = accounts_tab()
+    second_page = AccountsTab(tab.accounts, Page(15, 15, 40), tab.last_sync, None, tab.next_sync_at)
+    blocks = connection_card(card(second_page, "accounts"))
+    sync = next(b["accessory"] for b in blocks if b.get("accessory", {}).get("action_id") == "connection.sync_accounts")
+    assert json.loads(sync["value"]) == {"c": 7, "t": "accounts", "p": 1}
+
+
 def test_extract_button_only_when_active_with_an_active_account():
     def has_extract(blocks):
         return any(b.get("accessory", {}).get("action_id") == "connection.extract" for b in blocks)

@@ -163,3 +163,127 @@ def test_app_home_is_republished_after_a_change(fake, driver, connect, services)
     fake.wait_for(lambda: "Initech" in texts(fake.home("UVIEW").blocks) if fake.home("UVIEW") else False)
     connect("demo:business=hooli,accounts=2")  # made elsewhere (another user, the CLI)
     fake.wait_for(lambda: "Hooli" in texts(fake.home("UVIEW").blocks), timeout=10)
+
+
+def _add_orders(ctx, cid, n=1):
+    """Extraction orders as the Extract modal would leave them (newest first on the card)."""
+    from datetime import timedelta
+
+    from storage.models import ExtractionOrder
+
+    with ctx.db.begin() as session:
+        orders = [
+            ExtractionOrder(
+                team_id="T0FAKE001", connection_id=cid, name=f"Order {i}", template="campaign_daily", fields=["impressions"],
+                schedule={"kind": "daily", "at": "06:00"}, timezone="UTC", status="active", created_by="UADMIN",
+                created_at=ctx.clock.now() - timedelta(minutes=100 - i),
+            )
+            for i in range(n)
+        ]
+        session.add_all(orders)
+        session.flush()
+        return [o.id for o in orders]
+
+
+def _choose_order_action(user, card, cid, order_id, action):
+    value = json.dumps({"c": cid, "o": order_id, "a": action}, separators=(",", ":"))
+    block = next(b for b in card.blocks if value in [o["value"] for o in b.get("accessory", {}).get("options", [])])
+    user.choose(card, "order.menu", value, block_id=block["block_id"])
+
+
+def test_delete_order_replaces_the_ephemeral_card_it_was_chosen_on(fake, driver, connect, app_ctx):
+    cid = connect()
+    keep, gone = _add_orders(app_ctx, cid, 2)
+    ada = driver.user("UADMIN")
+    ada.command("/connections", str(cid), channel="C0DATA")
+    card = fake.ephemerals("UADMIN")[-1]
+    assert "Order 1" in texts(card.blocks)
+    _choose_order_action(ada, card, cid, gone, "delete")
+    confirm = fake.wait_for(lambda: fake.modal("UADMIN"))
+    assert "Deleted" in texts(ada.submit(confirm).view.blocks)
+    fake.wait_for(lambda: "Order 1" not in texts(fake.ephemerals("UADMIN")[-1].blocks))
+    assert "Order 0" in texts(fake.ephemerals("UADMIN")[-1].blocks)
+    assert len(fake.ephemerals("UADMIN")) == 1  # replaced in place, not posted again
+
+
+def test_delete_order_updates_the_channel_copy_it_was_chosen_on(fake, driver, connect, app_ctx):
+    cid = connect()
+    keep, gone = _add_orders(app_ctx, cid, 2)
+    ada = driver.user("UADMIN")
+    ada.command("/connections", str(cid), channel="C0DATA")
+    ada.click(fake.ephemerals("UADMIN")[-1], "connection.share")
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    _choose_order_action(ada, shared, cid, gone, "delete")
+    ada.submit(fake.wait_for(lambda: fake.modal("UADMIN")))
+    fake.wait_for(lambda: "Order 1" not in texts(fake.message("C0DATA", shared.ts).blocks))
+    assert "Order 0" in texts(fake.message("C0DATA", shared.ts).blocks)
+
+
+def test_delete_order_submitted_to_another_replica_still_updates_the_channel_copy(fake, driver, connect, app_ctx):
+    """The ephemeral card's response_url stays in the process that opened the modal; a channel
+    copy is found from the ids in private_metadata by any replica."""
+    from bot.app import create_app
+    from connbot.fakeslack.client import AppDriver, wsgi_target
+    from connbot.server import wsgi_app
+
+    cid = connect()
+    keep, gone = _add_orders(app_ctx, cid, 2)
+    ada = driver.user("UADMIN")
+    ada.command("/connections", str(cid), channel="C0DATA")
+    ada.click(fake.ephemerals("UADMIN")[-1], "connection.share")
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    _choose_order_action(ada, shared, cid, gone, "delete")
+    confirm = fake.wait_for(lambda: fake.modal("UADMIN"))
+    other_app, other_services = create_app(app_ctx)
+    try:
+        other = AppDriver(fake, wsgi_target(wsgi_app(other_app)), signing_secret="test-signing-secret")
+        other.user("UADMIN").submit(confirm)
+        fake.wait_for(lambda: "Order 1" not in texts(fake.message("C0DATA", shared.ts).blocks))
+    finally:
+        other_services.executor.shutdown(wait=True)
+
+
+def test_sync_accounts_keeps_the_accounts_page(fake, driver, connect):
+    cid = connect("demo:accounts=40")
+    otto = driver.user("UOPS")
+    otto.command("/connections", str(cid), channel="C0DATA")
+    otto.click(fake.ephemerals("UOPS")[-1], "connection.tab.accounts")
+    card = fake.wait_for(lambda: "page 1 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks) and fake.ephemerals("UOPS")[-1])
+    otto.click(card, "connection.tab.next")
+    card = fake.wait_for(lambda: "page 2 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks) and fake.ephemerals("UOPS")[-1])
+    otto.click(card, "connection.sync_accounts")
+    fake.wait_for(lambda: "+0 added" in texts(fake.ephemerals("UOPS")[-1].blocks))
+    assert "page 2 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks)
+
+
+def _delete_connection(ctx, cid):
+    with ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        c.deleted_at, c.deleted_by, c.credentials = ctx.clock.now(), "UADMIN", None
+
+
+def test_every_button_of_an_old_card_of_a_deleted_connection_shows_its_tombstone(fake, driver, connect, app_ctx):
+    cid = connect()
+    (order,) = _add_orders(app_ctx, cid, 1)
+    ada = driver.user("UADMIN")
+    ada.command("/connections", str(cid), channel="C0DATA")
+    orders_card = fake.ephemerals("UADMIN")[-1].copy()  # as a stale client still shows it
+    ada.click(orders_card, "connection.tab.accounts")
+    accounts_card = fake.wait_for(lambda: "Sync accounts" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1].copy())
+    _delete_connection(app_ctx, cid)
+
+    presses = [
+        lambda: ada.click(accounts_card, "connection.sync_accounts"),
+        *(lambda action=action: _choose_order_action(ada, orders_card, cid, order, action) for action in ("run", "pause", "delete")),
+        lambda: ada.click(orders_card, "connection.share"),
+    ]
+    for press in presses:
+        before = len(fake.calls("response_url"))
+        press()
+        fake.wait_for(lambda: len(fake.calls("response_url")) > before)
+        answer = fake.calls("response_url")[-1]
+        assert "was deleted" in texts(answer.args) and "<@UADMIN>" in texts(answer.args), texts(answer.args)
+        assert answer.args.get("replace_original") in (True, "true")
+    assert not [m for m in fake.ephemerals("UADMIN") if "There is no connection" in m.visible_text]
+    assert fake.messages("C0DATA") == []  # nothing shared publicly
+    assert fake.modal("UADMIN") is None
