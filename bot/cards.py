@@ -51,13 +51,13 @@ def publish_home(services: Services, actor: Actor, offset: int = 0) -> None:
 
 
 def show_card_after_modal(
-    services: Services, actor: Actor, connection_id: int, tab: str, channel: str | None, ts: str | None
+    services: Services, actor: Actor, connection_id: int, tab: str, channel: str | None, ts: str | None, page: int = 0
 ) -> None:
     """After a modal's work: update the card it was opened from when that is a channel message,
     else show a fresh card to the user in that channel (an ephemeral card cannot be updated)."""
     if not channel:
         return
-    blocks, text = card_message(services, actor, connection_id, tab)
+    blocks, text = card_message(services, actor, connection_id, tab, page)
     try:
         if ts:
             services.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)

@@ -77,6 +77,7 @@ class OrderRef:
     c: int
     o: int  # order id
     a: str = ""  # OrderAction
+    p: int = 0  # the orders page the menu is on, kept when the card is refreshed
 
 
 @dataclass(frozen=True)

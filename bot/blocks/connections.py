@@ -188,7 +188,7 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
         blocks.append(
             section(
                 plain(f"{order.name}", 500),
-                accessory=overflow(Action.ORDER_MENU, _order_options(c.id, order.id, order.status)),
+                accessory=overflow(Action.ORDER_MENU, _order_options(c.id, order.id, order.status, tab.page.offset // tab.page.limit)),
             )
         )
         run = order.last_run
@@ -211,9 +211,9 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
     return blocks
 
 
-def _order_options(connection_id: int, order_id: int, status: str) -> list[dict[str, Any]]:
+def _order_options(connection_id: int, order_id: int, status: str, page: int) -> list[dict[str, Any]]:
     def ref(action: OrderAction) -> str:
-        return pack(OrderRef(connection_id, order_id, action.value))
+        return pack(OrderRef(connection_id, order_id, action.value, page))
 
     options = [option("Run now", ref(OrderAction.RUN_NOW))]
     if status == "Paused":

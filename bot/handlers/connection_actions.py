@@ -36,6 +36,7 @@ class DeleteOrderMeta:
 
     c: int  # connection id
     o: int  # order id
+    p: int = 0  # the orders page the menu was on
     ch: str | None = None  # channel of the card the menu was on
     ts: str | None = None  # ts of that card, when it is a channel message
 
@@ -81,7 +82,7 @@ def register(app: App, services: Services) -> None:
         ctx = services.ctx
         if ref.a == OrderAction.DELETE:
             authorize(ctx, actor, Role.ADMIN, "delete an extraction order", ref.c)
-            meta = DeleteOrderMeta(ref.c, ref.o, surface.channel_id, surface.ts if surface.kind == "message" else None)
+            meta = DeleteOrderMeta(ref.c, ref.o, ref.p, surface.channel_id, surface.ts if surface.kind == "message" else None)
             view = confirm_delete_order(pack(meta), order_name(ctx, actor, ref.c, ref.o))
             opened = services.client.views_open(trigger_id=trigger_id, view=view)
             cards_behind_modals.keep((opened.get("view") or {}).get("id"), surface)
@@ -92,15 +93,15 @@ def register(app: App, services: Services) -> None:
             except Conflict as busy:
                 surface.tell(services.client, busy.message)
                 return
-            refresh_card(services, surface, actor, ref.c, "orders")
-            services.background(_run_then_refresh, services, surface, actor, ref.c, run_id)
+            refresh_card(services, surface, actor, ref.c, "orders", ref.p)
+            services.background(_run_then_refresh, services, surface, actor, ref.c, ref.p, run_id)
             return
         if ref.a in (OrderAction.PAUSE, OrderAction.RESUME):
             try:
                 set_paused(ctx, actor, ref.c, ref.o, ref.a == OrderAction.PAUSE)
             except Conflict as already:
                 surface.tell(services.client, already.message)
-            refresh_card(services, surface, actor, ref.c, "orders")
+            refresh_card(services, surface, actor, ref.c, "orders", ref.p)
             return
         raise StaleAction("This menu is from an older version of the card. Open it again with `/connections`.")
 
@@ -119,9 +120,9 @@ def register(app: App, services: Services) -> None:
         # The card the menu was on: without the order now (or the connection's tombstone).
         card = cards_behind_modals.take(view.get("id"))
         if card is not None:
-            refresh_card(services, card, actor, meta.c, "orders")
+            refresh_card(services, card, actor, meta.c, "orders", meta.p)
         else:
-            show_card_after_modal(services, actor, meta.c, "orders", meta.ch, meta.ts)
+            show_card_after_modal(services, actor, meta.c, "orders", meta.ch, meta.ts, meta.p)
 
 
 def _tombstone_in_place(services: Services, surface: Surface, actor, connection_id: int, tab: str) -> bool:
@@ -133,11 +134,11 @@ def _tombstone_in_place(services: Services, surface: Surface, actor, connection_
     return True
 
 
-def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, run_id: int) -> None:
+def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int) -> None:
     from engine.extraction import execute_run
 
     execute_run(services.ctx, actor.team_id, run_id)
-    refresh_card(services, surface, actor, connection_id, "orders")
+    refresh_card(services, surface, actor, connection_id, "orders", page)
 
 
 def _run_sync_with_progress(services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int) -> None:

@@ -186,7 +186,7 @@ def _add_orders(ctx, cid, n=1):
 
 
 def _choose_order_action(user, card, cid, order_id, action):
-    value = json.dumps({"c": cid, "o": order_id, "a": action}, separators=(",", ":"))
+    value = json.dumps({"c": cid, "o": order_id, "a": action, "p": 0}, separators=(",", ":"))
     block = next(b for b in card.blocks if value in [o["value"] for o in b.get("accessory", {}).get("options", [])])
     user.choose(card, "order.menu", value, block_id=block["block_id"])
 
@@ -254,6 +254,32 @@ def test_sync_accounts_keeps_the_accounts_page(fake, driver, connect):
     otto.click(card, "connection.sync_accounts")
     fake.wait_for(lambda: "+0 added" in texts(fake.ephemerals("UOPS")[-1].blocks))
     assert "page 2 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks)
+
+
+def test_order_actions_keep_the_orders_page(fake, driver, connect, app_ctx):
+    cid = connect()
+    ids = _add_orders(app_ctx, cid, 12)
+    ada = driver.user("UADMIN")
+    ada.command("/connections", str(cid), channel="C0DATA")
+    ada.click(fake.ephemerals("UADMIN")[-1], "connection.tab.next")
+    card = fake.wait_for(lambda: "page 2 of" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1])
+    def orders_on(message):
+        return {json.loads(o["value"])["o"] for b in message.blocks for o in b.get("accessory", {}).get("options", [])}
+
+    on_page = sorted(orders_on(card) & set(ids))
+
+    def choose(order_id, action):
+        value = json.dumps({"c": cid, "o": order_id, "a": action, "p": 1}, separators=(",", ":"))
+        block = next(b for b in card.blocks if value in [o["value"] for o in b.get("accessory", {}).get("options", [])])
+        ada.choose(card, "order.menu", value, block_id=block["block_id"])
+
+    choose(on_page[0], "pause")
+    card = fake.wait_for(lambda: "Paused" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1])
+    assert "page 2 of" in texts(card.blocks)
+    choose(on_page[1], "delete")
+    ada.submit(fake.wait_for(lambda: fake.modal("UADMIN")))
+    fake.wait_for(lambda: on_page[1] not in orders_on(fake.ephemerals("UADMIN")[-1]))
+    assert "page 2 of" in texts(fake.ephemerals("UADMIN")[-1].blocks)
 
 
 def _delete_connection(ctx, cid):

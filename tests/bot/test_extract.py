@@ -74,7 +74,7 @@ def test_four_steps_create_an_order_whose_runs_load_without_duplicates(fake, dri
     card = fake.ephemerals("UOPS")[-1]
     assert "Succeeded" in texts(card.blocks) or "succeeded" in texts(card.blocks)
     order_id = runs(app_ctx)[0].order_id
-    otto.choose(card, "order.menu", json.dumps({"c": cid, "o": order_id, "a": "run"}, separators=(",", ":")))
+    otto.choose(card, "order.menu", json.dumps({"c": cid, "o": order_id, "a": "run", "p": 0}, separators=(",", ":")))
     second = wait_runs_done(fake, app_ctx, 2)
     assert (second[1].trigger, second[1].status) == ("manual", "succeeded")
     assert warehouse_rows(app_ctx) == (total, distinct)  # merged, not duplicated
@@ -158,7 +158,7 @@ def test_pause_resume_and_delete_order_from_the_menu(fake, driver, connect, app_
     def menu(user, action):
         user.command("/connections", str(cid), channel="C0DATA")
         card = fake.ephemerals(user.id)[-1]
-        user.choose(card, "order.menu", json.dumps({"c": cid, "o": order_id, "a": action}, separators=(",", ":")))
+        user.choose(card, "order.menu", json.dumps({"c": cid, "o": order_id, "a": action, "p": 0}, separators=(",", ":")))
 
     menu(otto, "pause")
     fake.wait_for(lambda: "Paused" in texts(fake.ephemerals("UOPS")[-1].blocks))
@@ -201,7 +201,7 @@ def test_four_steps_into_a_postgresql_warehouse(fake, driver, connect, app_ctx, 
         first = wait_runs_done(fake, app_ctx, 1)
         assert first[0].status == "succeeded", first[0].error
         otto.command("/connections", str(cid), channel="C0DATA")
-        otto.choose(fake.ephemerals("UOPS")[-1], "order.menu", json.dumps({"c": cid, "o": first[0].order_id, "a": "run"}, separators=(",", ":")))
+        otto.choose(fake.ephemerals("UOPS")[-1], "order.menu", json.dumps({"c": cid, "o": first[0].order_id, "a": "run", "p": 0}, separators=(",", ":")))
         second = wait_runs_done(fake, app_ctx, 2)
         assert second[1].status == "succeeded"
         with psycopg.connect(server, autocommit=True) as con:
