@@ -327,7 +327,7 @@ def test_advisory_lock_is_exclusive_and_freed_when_its_session_dies(pg_migrated)
                 "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 (ADVISORY_LOCK_KEY & 0xFFFFFFFF,),
             )
-        assert _eventually(lambda: third.acquire())
+        assert _eventually(lambda: third.acquire(), timeout=30)  # once the killed backend has exited
         assert not second.held()
     finally:
         for lock, db in zip((first, second, third), databases, strict=True):
