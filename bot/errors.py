@@ -11,12 +11,17 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import mrkdwn, notice_modal, section
+from bot.blocks.connections import tombstone_text
+from bot.cards import refresh_card
 from bot.services import Services
 from bot.surface import Surface
-from core.errors import ConnbotError, NotAllowed
+from core.errors import ConnbotError, NotAllowed, NotFound
 from operations.audit import audit_refusal
 from operations.auth import Actor, Role
+from operations.cards import Tombstone, deleted_connection
+from storage.repositories import as_connection_id
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +82,39 @@ def _stackable(body: dict[str, Any]) -> bool:
 
 
 def report(services: Services, error: Exception, body: dict[str, Any]) -> None:
+    if isinstance(error, NotFound) and _card_became_tombstone(services, body):
+        return
     deliver(services, body, explain(services, error, body))
 
 
+def _card_became_tombstone(services: Services, body: dict[str, Any]) -> bool:
+    """Any button of an old card of a deleted connection answers as its tabs do: the card is
+    replaced in place by the tombstone. An alert is not a card: it says "Closed" already."""
+    surface = Surface.of(body)
+    connection_id = _connection_id(body)
+    is_alert = any(str(a.get("block_id", "")).startswith(ALERT_BLOCK_PREFIX) for a in body.get("actions") or ())
+    if body.get("type") != "block_actions" or surface.kind not in ("message", "ephemeral") or is_alert or connection_id is None:
+        return False
+    actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
+    if _deleted(services, actor, connection_id) is None:
+        return False
+    return refresh_card(services, surface, actor, connection_id, "orders")
+
+
+def _deleted(services: Services, actor: Actor, connection_id: int) -> Tombstone | None:
+    try:
+        return deleted_connection(services.ctx, actor, connection_id)
+    except NotFound:  # never this team's
+        return None
+
+
 def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
-    """What to tell the user about `error`; a refusal is audited on the way."""
+    """What to tell the user about `error`; a refusal is audited on the way, and a connection
+    not found because it was deleted is said so, with who deleted it and when."""
+    if isinstance(error, NotFound) and (connection_id := _connection_id(body)) is not None:
+        surface = Surface.of(body)
+        if (deleted := _deleted(services, Actor(surface.team_id, surface.user_id, Role.VIEWER), connection_id)) is not None:
+            return tombstone_text(deleted)
     if isinstance(error, NotAllowed):
         surface = Surface.of(body)
         actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
@@ -120,12 +153,23 @@ def deliver(services: Services, body: dict[str, Any], text: str) -> None:
 
 
 def _connection_id(body: dict[str, Any]) -> int | None:
+    """The connection a request is about: from the button or menu value, the alert-channel
+    select's block id, or the modal's private_metadata."""
     for action in body.get("actions") or []:
-        try:
-            value = json.loads(action.get("value") or (action.get("selected_option") or {}).get("value") or "{}")
-            return int(value.get("c")) if isinstance(value, dict) and value.get("c") is not None else None
-        except (ValueError, TypeError):
-            return None
+        if (block_id := str(action.get("block_id", ""))).startswith("alert_channel:"):
+            return as_connection_id(block_id.removeprefix("alert_channel:"))
+        return _routed_connection(action.get("value") or (action.get("selected_option") or {}).get("value"))
+    if body.get("type") == "view_submission":
+        return _routed_connection((body.get("view") or {}).get("private_metadata"))
     return None
+
+
+def _routed_connection(text: str | None) -> int | None:
+    try:
+        value = json.loads(text or "{}")
+        connection_id = value.get("c") if isinstance(value, dict) else None
+        return connection_id if type(connection_id) is int else None
+    except ValueError:
+        return None
 
 

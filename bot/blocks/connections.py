@@ -355,6 +355,14 @@ def tombstone(t: Tombstone) -> list[dict[str, Any]]:
     ]
 
 
+def tombstone_text(t: Tombstone) -> str:
+    """The tombstone in one mrkdwn sentence, for answers that are not cards (a modal, an alert)."""
+    return (
+        f"🗑 Connection {t.id}, {escape(t.title)}, was deleted by {user_mention(t.deleted_by)} {slack_date(t.deleted_at)}. "
+        "Type `/connections` to see the list."
+    )
+
+
 def card_fallback(card: Card | Tombstone) -> str:
     """Notification text: no user data beyond what `escape` makes inert."""
     if isinstance(card, Tombstone):

@@ -18,7 +18,7 @@ from bot.ids import Action, Callback
 from bot.routing import CardRef, unpack
 from bot.services import Services
 from bot.surface import Surface
-from core.errors import InvalidInput, StaleAction
+from core.errors import InvalidInput, NotFound, StaleAction
 from operations.alerts import (
     abandon_escalation,
     claim_escalation,
@@ -46,10 +46,13 @@ def register(app: App, services: Services) -> None:
         ack()
         ref = unpack(CardRef, action.get("value"))
         surface = Surface.of(body)
-        require_escalation_channel(ctx)
         card = load_card(ctx, services.roles.viewer(surface.team_id, surface.user_id), ref.c)
-        title = card.connection.title if isinstance(card, Card) else f"connection {ref.c}"
-        services.client.views_open(trigger_id=body["trigger_id"], view=escalation_modal(ref.c, Callback.ESCALATE, title))
+        if not isinstance(card, Card):  # deleted: answered with its tombstone (bot.errors)
+            raise NotFound(f"There is no connection {ref.c}.")
+        require_escalation_channel(ctx)
+        services.client.views_open(
+            trigger_id=body["trigger_id"], view=escalation_modal(ref.c, Callback.ESCALATE, card.connection.title)
+        )
 
     @app.view_submission(Callback.ESCALATE)
     @guard

@@ -58,10 +58,6 @@ def register(app: App, services: Services) -> None:
             surface.tell(services.client, busy.message)
             refresh_card(services, surface, actor, ref.c, "accounts", ref.p)
             return
-        except NotFound:
-            if not _tombstone_in_place(services, surface, actor, ref.c, "accounts"):
-                raise
-            return
         refresh_card(services, surface, actor, ref.c, "accounts", ref.p)
         services.background(_run_sync_with_progress, services, surface, actor, ref.c, ref.p, run_id)
 
@@ -72,11 +68,7 @@ def register(app: App, services: Services) -> None:
         ref = unpack(OrderRef, (action.get("selected_option") or {}).get("value"))
         surface = Surface.of(body)
         actor = services.roles.actor(surface.team_id, surface.user_id)
-        try:
-            act_on_order(ref, surface, actor, body["trigger_id"])
-        except NotFound:
-            if not _tombstone_in_place(services, surface, actor, ref.c, "orders"):
-                raise
+        act_on_order(ref, surface, actor, body["trigger_id"])
 
     def act_on_order(ref: OrderRef, surface: Surface, actor, trigger_id: str) -> None:
         ctx = services.ctx
@@ -123,15 +115,6 @@ def register(app: App, services: Services) -> None:
             refresh_card(services, card, actor, meta.c, "orders", meta.p)
         else:
             show_card_after_modal(services, actor, meta.c, "orders", meta.ch, meta.ts, meta.p)
-
-
-def _tombstone_in_place(services: Services, surface: Surface, actor, connection_id: int, tab: str) -> bool:
-    """A button on an old card of a deleted connection answers as the card's tabs do: with the
-    tombstone, in place. False when the connection lives (the failure was about something else)."""
-    if deleted_connection(services.ctx, actor, connection_id) is None:
-        return False
-    refresh_card(services, surface, actor, connection_id, tab)
-    return True
 
 
 def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int) -> None:

@@ -296,12 +296,19 @@ def test_every_button_of_an_old_card_of_a_deleted_connection_shows_its_tombstone
     orders_card = fake.ephemerals("UADMIN")[-1].copy()  # as a stale client still shows it
     ada.click(orders_card, "connection.tab.accounts")
     accounts_card = fake.wait_for(lambda: "Sync accounts" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1].copy())
+    ada.click(accounts_card, "connection.tab.settings")
+    settings_card = fake.wait_for(lambda: "Delete connection" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1].copy())
     _delete_connection(app_ctx, cid)
 
     presses = [
         lambda: ada.click(accounts_card, "connection.sync_accounts"),
         *(lambda action=action: _choose_order_action(ada, orders_card, cid, order, action) for action in ("run", "pause", "delete")),
         lambda: ada.click(orders_card, "connection.share"),
+        lambda: ada.click(orders_card, "connection.extract"),
+        lambda: ada.click(settings_card, "connection.reconnect"),
+        lambda: ada.click(settings_card, "connection.delete", confirm=True),
+        lambda: ada.click(settings_card, "connection.escalate"),
+        lambda: ada.choose(settings_card, "connection.alert_channel", "C0DATA"),
     ]
     for press in presses:
         before = len(fake.calls("response_url"))
@@ -309,7 +316,7 @@ def test_every_button_of_an_old_card_of_a_deleted_connection_shows_its_tombstone
         fake.wait_for(lambda: len(fake.calls("response_url")) > before)
         answer = fake.calls("response_url")[-1]
         assert "was deleted" in texts(answer.args) and "<@UADMIN>" in texts(answer.args), texts(answer.args)
-        assert answer.args.get("replace_original") in (True, "true")
+        assert answer.args.get("replace_original") in (True, "true"), presses.index(press)
     assert not [m for m in fake.ephemerals("UADMIN") if "There is no connection" in m.visible_text]
     assert fake.messages("C0DATA") == []  # nothing shared publicly
     assert fake.modal("UADMIN") is None

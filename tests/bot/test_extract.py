@@ -232,7 +232,7 @@ def test_a_step_submitted_after_the_connection_changed_is_answered_over_the_form
     result = otto.submit(step1)
     assert result.ok, result.failure  # answered within Slack's 3 seconds: no error banner
     notice, form = fake.views("UOPS")[-1], fake.views("UOPS")[0]
-    assert ("There is no connection" in texts(notice.blocks)) or ("unavailable" in texts(notice.blocks))
+    assert ("was deleted by" in texts(notice.blocks)) or ("unavailable" in texts(notice.blocks))
     assert form.callback_id == "extract.accounts"  # closing the notice goes back to the form
     assert fake.calls("views.push") == []
 
