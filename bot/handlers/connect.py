@@ -309,12 +309,18 @@ def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, 
     blocks, text = card_message(services, actor, connection_id)
 
     def after() -> None:
+        client = services.client
         try:
-            services.client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)
+            posted = client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)
         except SlackApiError as error:
+            posted = None
             log.warning("could not send the new card: %s", error.response.get("error"))
-        sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
-        publish_home(services, actor)
+        try:
+            sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
+        finally:
+            if posted is not None:  # the card as the first sync left it: accounts, Extract available
+                show_card_after_modal(services, actor, connection_id, "orders", posted["channel"], posted["ts"])
+            publish_home(services, actor)
 
     # The title itself, not the card's escaped fallback text: this goes into plain text.
     connected = connection_setup(services.ctx, actor, connection_id).title + " is connected."
@@ -335,13 +341,19 @@ def _finish_reconnect(
         return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
 
     def after() -> None:
-        show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+        # As after Extract (bot.handlers.extract._first_run): a channel copy is updated now and
+        # after the sync; an ephemeral card can only be posted anew, once, with the sync's result.
+        if meta.ts:
+            show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
         try:
             sync_accounts(services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
         except Conflict:
             pass  # a sync already running reads the new credentials' accounts soon enough
+        finally:
+            show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
 
-    note = "The business account changed as you confirmed." if result.business_account_changed else ""
+    note = "The business account changed as you confirmed. " if result.business_account_changed else ""
+    note += "Reading its accounts now; the card shows them when that is done."
     reconnected = "Re-connected: the new credentials work and are in use."
     return Outcome(forms.done("Re-connect", reconnected, note), after=after, message=reconnected)
 

@@ -43,6 +43,10 @@ def test_make_a_new_connection_checks_then_stores_and_sends_the_card(fake, drive
         assert (c.business_account_name, c.account_sync_mode, c.credentials_status) == ("Globex Travel", "selected", "active")
         assert c.created_by == "UADMIN"
     fake.wait_for(lambda: [r for r in audit_rows(app_ctx) if r.action == "accounts.sync"] or _synced(app_ctx))
+    # The card in the DM is brought up to date by the first sync, in place.
+    fake.wait_for(lambda: "of 7" in texts(fake.messages(fake.im("UADMIN").id)[-1].blocks))
+    assert len(fake.messages(fake.im("UADMIN").id)) == 1
+    assert "Extract is unavailable" not in texts(fake.messages(fake.im("UADMIN").id)[-1].blocks)
 
 
 def _synced(ctx):
