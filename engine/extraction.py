@@ -178,8 +178,9 @@ def _check_runnable(session: Session, order: ExtractionOrder, connection: Connec
         )
     if not _account_ids(session, order, limit=1):
         raise Conflict(
-            "None of this order's accounts is active and enabled for extraction. "
-            "Enable accounts on the connection's Accounts tab, or edit the order."
+            "None of this order's accounts is active and enabled for extraction any more: the source no longer "
+            "shows them to these credentials (see the Accounts tab). Re-connect with credentials that see them, "
+            "or delete this order and set up a new one with Extract."
         )
 
 
@@ -360,12 +361,15 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
         raise _RunFailed(f"{missing}; install it again to run this order.") from None
     template = next((t for t in source.templates() if t.name == job.template), None)
     if template is None:
-        raise _RunFailed(f"The data source no longer offers the report {job.template!r}; edit or delete the order.")
+        raise _RunFailed(f"The data source no longer offers the report {job.template!r}; delete this order and set up a new one with Extract.")
     unknown = sorted(set(job.fields) - {f.name for f in template.fields})
     if unknown:
-        raise _RunFailed(f"The report no longer has the field(s) {', '.join(unknown)}; edit the order.")
+        raise _RunFailed(f"The report no longer has the field(s) {', '.join(unknown)}; delete this order and set up a new one with Extract.")
     if not job.account_ids:
-        raise _RunFailed("None of this order's accounts is active and enabled for extraction any more.")
+        raise _RunFailed(
+            "None of this order's accounts is active and enabled for extraction any more (see the Accounts tab); "
+            "Re-connect with credentials that see them, or delete this order and set up a new one with Extract."
+        )
     with open_warehouse(ctx.settings.warehouse) as warehouse:
         for attempt in count(1):
             # Also after a back-off wait, so a deleted connection is never called again.

@@ -91,6 +91,7 @@ class OrderRow:
     status: str  # Active | Paused | Error | Syncing
     last_run: RunSummary | None
     next_run_at: datetime | None
+    usable_accounts: int | None = None  # of `accounts`, still active and enabled; None: all of them
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,7 @@ def _order_row(ctx, connection: Row, order: Row, now) -> OrderRow:
             if order.run_status is not None else None
         ),
         next_run_at=next_run,
+        usable_accounts=order.usable_accounts,
     )
 
 

@@ -351,10 +351,22 @@ def _shown_orders():
     run = ExtractionRun.__table__.alias("run")
     newest = select(func.max(ExtractionRun.id)).where(ExtractionRun.order_id == page.c.id).scalar_subquery()
     accounts = select(func.count()).where(OrderAccount.order_id == page.c.id).scalar_subquery()
+    # What a run would extract (engine.extraction._account_ids): a card must not look healthy
+    # when a sync took its accounts away.
+    usable = (
+        select(func.count())
+        .select_from(OrderAccount)
+        .join(Account, Account.id == OrderAccount.account_id)
+        .where(
+            OrderAccount.order_id == page.c.id, Account.enabled.is_(True), Account.active.is_(True),
+            Account.removed_at.is_(None),
+        )
+        .scalar_subquery()
+    )
     total = select(func.count()).select_from(ExtractionOrder).where(*live).scalar_subquery()  # not correlated: once
     return (
         select(
-            page, accounts.label("accounts"), run.c.started_at.label("run_started_at"),
+            page, accounts.label("accounts"), usable.label("usable_accounts"), run.c.started_at.label("run_started_at"),
             run.c.finished_at.label("run_finished_at"), run.c.rows.label("run_rows"),
             run.c.status.label("run_status"), run.c.error.label("run_error"), total.label("total"),
         )

@@ -41,6 +41,7 @@ def test_orders_tab_shows_a_page_with_account_counts_and_each_orders_newest_run(
             session.add(account)
             session.flush()
             accounts.append(account.id)
+        session.get(Account, accounts[2]).active = False  # a sync found it gone
         plain = _order(session, ctx, cid, 1)
         ran = _order(session, ctx, cid, 2, accounts=accounts[:2],
                      runs=[(0, RunStatus.FAILED, 5), (10, RunStatus.SUCCEEDED, 70)])
@@ -54,6 +55,7 @@ def test_orders_tab_shows_a_page_with_account_counts_and_each_orders_newest_run(
     assert [row.id for row in card.content.orders] == [running, ran, plain]  # newest first, live only
     assert card.content.page.total == 3
     assert [rows[i].accounts for i in (plain, ran, running)] == [0, 2, 3]
+    assert [rows[i].usable_accounts for i in (plain, ran, running)] == [0, 2, 2]
     assert rows[plain].last_run is None and rows[plain].status == "Active"
     assert (rows[ran].last_run.status, rows[ran].last_run.rows) == (RunStatus.SUCCEEDED, 70)
     assert rows[running].status == "Syncing" and rows[running].last_run.status == RunStatus.RUNNING

@@ -203,12 +203,24 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
                 mrkdwn(f"{last} · {next_run}"),
             )
         )
+        if order.usable_accounts is not None and order.usable_accounts < order.accounts:
+            blocks.append(context(mrkdwn(_accounts_gone(order.accounts, order.usable_accounts))))
         if run is not None and run.status == "failed" and run.error:
             blocks.append(context(plain(f"Last error: {run.error}", 500)))
     pager = _pager(c.id, "orders", tab.page)
     if pager:
         blocks.append(pager)
     return blocks
+
+
+def _accounts_gone(accounts: int, usable: int) -> str:
+    if usable == 0:
+        return (
+            ":warning: None of its accounts is active any more, so its runs fail: Re-connect with credentials "
+            "that see them, or delete it and set up a new order with Extract."
+        )
+    verb = "is" if usable == 1 else "are"
+    return f":warning: {usable:,} of its {plural(accounts, 'account')} {verb} still active; runs skip the others."
 
 
 def _order_options(connection_id: int, order_id: int, status: str, page: int) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from operations.cards import (
     extract_blocker,
 )
 from storage.repositories import AccountCounts, Page
+from support import texts
 
 GOLDEN = Path(__file__).parent / "golden"
 T = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -89,6 +90,18 @@ def test_golden_card_tabs():
     broken = summary(status="error", error_message="Token expired", error_code="token_expired", error_since=T)
     golden("card_error", connection_card(card(orders_tab(0), "orders", broken)))
     golden("tombstone", tombstone(Tombstone(7, "Demo Ads · Acme", "U0ADMIN", T)))
+
+
+def test_an_order_whose_accounts_went_inactive_does_not_look_healthy():
+    from dataclasses import replace
+
+    tab = orders_tab(1)
+    row = tab.orders[0]
+    assert "still active" not in texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=3),)), "orders")))
+    some = texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=1),)), "orders")))
+    assert "1 of its 3 accounts is still active" in some
+    none = texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=0),)), "orders")))
+    assert "None of its accounts is active any more, so its runs fail" in none
 
 
 def test_a_failed_sync_says_why_and_what_to_do():
