@@ -1,6 +1,6 @@
 """Roles from settings and Slack: CONNBOT_ADMINS / CONNBOT_OPERATORS (user and user-group ids),
-else workspace admins and owners (users.info, cached a few minutes) are admins and every member
-is an operator."""
+else workspace admins and owners (users.info, cached a few minutes) are admins and every full
+member is an operator: guests, and people connbot cannot see (another organization), only view."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class RoleResolver:
             user_id=user_id,
             role=self.role(team_id, user_id),
             admins_hint=self._hint(self.settings.admins, "the workspace admins and owners"),
-            operators_hint=self._hint(self.settings.operators, "all members"),
+            operators_hint=self._hint(self.settings.operators, "all members of the workspace except guests"),
         )
 
     def viewer(self, team_id: str, user_id: str) -> Actor:
@@ -45,11 +45,11 @@ class RoleResolver:
     def role(self, team_id: str, user_id: str) -> Role:
         if self._in(team_id, user_id, self.settings.admins):
             return Role.ADMIN
-        if not self.settings.admins and self._is_workspace_admin(team_id, user_id):
+        if not self.settings.admins and self._standing(team_id, user_id) == "admin":
             return Role.ADMIN
-        if not self.settings.operators or self._in(team_id, user_id, self.settings.operators):
-            return Role.OPERATOR
-        return Role.VIEWER
+        if self.settings.operators:
+            return Role.OPERATOR if self._in(team_id, user_id, self.settings.operators) else Role.VIEWER
+        return Role.OPERATOR if self._standing(team_id, user_id) in ("admin", "member") else Role.VIEWER
 
     def _in(self, team_id: str, user_id: str, ids: tuple[str, ...]) -> bool:
         if user_id in ids:
@@ -67,17 +67,22 @@ class RoleResolver:
             self._cache[key] = (value, now + CACHE_FOR)
         return value
 
-    def _is_workspace_admin(self, team_id: str, user_id: str) -> bool:
-        def load() -> bool:
+    def _standing(self, team_id: str, user_id: str) -> str:
+        """"admin" (workspace admin or owner), "member", or "guest" (a guest, a deactivated
+        account, or someone this app cannot see), from users.info."""
+
+        def load() -> str:
             try:
                 user = self.client.users_info(user=user_id)["user"]
             except SlackApiError as error:
                 code = error.response.get("error")
                 if code in ("user_not_found", "user_not_visible"):
-                    return False  # not a member this app can see: never an admin
+                    return "guest"  # not a member this app can see
                 log.warning("users.info failed for a role check: %s", code)
                 raise Unavailable("Could not check your role with Slack just now. Please try again in a minute.") from None
-            return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+            if user.get("deleted") or user.get("is_restricted") or user.get("is_ultra_restricted"):
+                return "guest"
+            return "admin" if user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner") else "member"
 
         return self._cached(("user", user_id), load)
 

@@ -25,7 +25,7 @@ class Actor:
     role: Role
     # Who holds the roles, to tell a refused user whom to ask ("<@U1>, <!subteam^S2>").
     admins_hint: str = "the workspace admins"
-    operators_hint: str = "all members"
+    operators_hint: str = "all members of the workspace except guests"
 
     @classmethod
     def system(cls, team_id: str) -> Actor:

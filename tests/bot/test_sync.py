@@ -68,3 +68,22 @@ def test_a_sync_refused_by_the_source_says_why_and_to_re_connect(fake, driver, c
     assert "Why: " in shown and "expired" in shown.lower(), shown
     assert "*Re-connect* with working credentials" in shown
     assert final.find("connection.reconnect") is not None  # the fix, on the same card
+
+
+def test_by_default_guests_and_deactivated_people_only_view(fake, driver, connect, app_ctx):
+    from storage.models import AccountSyncRun
+
+    fake.add_user("UGUEST", "gus", is_restricted=True)
+    fake.add_user("USINGLE", "sam", is_ultra_restricted=True)
+    fake.add_user("UGONE", "gone", deleted=True)
+    cid = connect("demo:accounts=5")
+    for user_id in ("UGUEST", "USINGLE", "UGONE"):
+        user = driver.user(user_id)
+        user.click(open_accounts(fake, user, cid), "connection.sync_accounts")
+        refusal = fake.wait_for(lambda u=user_id: [m for m in fake.ephemerals(u) if "operator role" in m.visible_text])
+        assert "except guests" in refusal[-1].visible_text
+    with app_ctx.db.begin() as session:
+        assert session.query(AccountSyncRun).filter(AccountSyncRun.trigger == "manual").count() == 0
+    otto = driver.user("UOPS")  # a full member
+    otto.click(open_accounts(fake, otto, cid), "connection.sync_accounts")
+    fake.wait_for(lambda: "by <@UOPS>" in texts(fake.ephemerals("UOPS")[-1].blocks))
