@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -107,6 +107,12 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
             raise InvalidInput("Historical depth is out of range.", {"history_days": f"Enter a number of days from 1 to {MAX_HISTORY_DAYS}."})
     elif spec.load_since > today:
         raise InvalidInput("The start date is in the future.", {"load_since": "Pick a date today or earlier."})
+    elif (today - spec.load_since).days > MAX_HISTORY_DAYS:  # as far back as the deepest history
+        earliest = today - timedelta(days=MAX_HISTORY_DAYS)
+        raise InvalidInput(
+            "The start date is too far back.",
+            {"load_since": f"Pick a date from {earliest.isoformat()} on: an order loads at most {MAX_HISTORY_DAYS:,} days of history."},
+        )
     known = {f.name for f in template.fields}
     unknown = [f for f in spec.fields if f not in known]
     if unknown:

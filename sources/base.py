@@ -58,9 +58,14 @@ class Credentials(Mapping[str, str]):
 
 
 def mask(value: str) -> str:
-    """A masked form that tells which secret is in use without revealing it."""
-    if len(value) <= 8:
-        return "•" * len(value) if value else ""
+    """A masked form that tells which secret is in use without revealing it: at most a quarter
+    of its characters, nothing (not even its length) of a short one."""
+    if not value:
+        return ""
+    if len(value) < 12:
+        return "•" * 8
+    if len(value) < 24:
+        return f"…{value[-3:]}"
     return f"{value[:2]}…{value[-4:]}"
 
 

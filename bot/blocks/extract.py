@@ -179,6 +179,7 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
             "block_id": "load_since",
             "optional": True,
             "label": plain("Load data since"),
+            "hint": plain("When set, it replaces the depth above."),
             "element": {"type": "datepicker", "action_id": VALUE, **({"initial_date": draft.s} if draft.s else {})},
         },
         _select("schedule_kind", "Schedule", [(k, t) for k, t in SCHEDULE_KINDS], draft.sk, optional=False),

@@ -111,6 +111,11 @@ def test_empty_selection_and_bad_configuration_are_refused_inline(fake, driver, 
     assert "from 1 to 3650" in texts(result.view.errors)
     result = otto.submit(step3, {"history_days": {"value": "3"}, "name": {"value": "   "}})
     assert "Enter the order name" in texts(result.view.errors)
+    # T0 is 2026-11-28: 3,650 days back (two leap days) is 2016-11-30, the earliest date an order may load from.
+    result = otto.submit(step3, {"history_days": {"value": None}, "load_since": {"value": "1900-01-01"}, "name": {"value": "Old"}})
+    assert "Pick a date from 2016-11-30 on" in texts(result.view.errors)
+    step4 = otto.submit(step3, {"history_days": {"value": None}, "load_since": {"value": "2016-11-30"}}).view
+    assert step4.callback_id == "extract.review" and "since 2016-11-30" in texts(step4.blocks)
 
 
 def test_back_remembers_what_was_typed(fake, driver, connect):

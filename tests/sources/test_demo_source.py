@@ -431,3 +431,16 @@ def test_registry_finds_the_demo_source_through_its_entry_point():
     (field,) = source.credential_fields
     assert field.name == "token" and field.secret
     assert "-flaky" in field.hint and "accounts=" in field.hint
+
+
+def test_a_masked_secret_reveals_at_most_a_quarter_and_nothing_of_a_short_one():
+    from sources.base import mask
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    for length in range(1, 61):
+        secret = (alphabet * 2)[:length]
+        shown = mask(secret).replace("…", "").replace("•", "")
+        assert len(shown) <= length // 4, (length, mask(secret))
+        assert shown == "" or secret.endswith(shown[-3:])
+    assert mask("short") == mask("shorter!!") == "•" * 8  # not even the length
+    assert mask("") == ""
