@@ -46,6 +46,19 @@ def connection_setup(ctx: Context, actor: Actor, connection_id: int) -> Connecti
     return ConnectionSetup(row.source, row.title, row.account_sync_mode, dict(row.credentials_hint))
 
 
+def same_business_account(ctx: Context, actor: Actor, connection_id: int) -> list[int]:
+    """The team's other live connections to the same source and business account, so that a
+    second one is made knowingly (it is allowed: other credentials, other orders)."""
+    with ctx.db.read() as session:
+        row = Connections(session, actor.team_id).shown(connection_id)
+        return list(session.scalars(
+            select(Connection.id).where(
+                Connection.team_id == actor.team_id, Connection.deleted_at.is_(None), Connection.id != connection_id,
+                Connection.source == row.source, Connection.business_account_id == row.business_account_id,
+            ).order_by(Connection.id)
+        ))
+
+
 def credentials_from_form(source: Source, values: Mapping[str, str | None]) -> Credentials:
     """The source's credential fields from a form; errors are keyed by field name."""
     cleaned = {}

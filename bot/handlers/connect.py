@@ -43,6 +43,7 @@ from operations.connections import (
     make_connection,
     parse_sync_mode,
     reconnect,
+    same_business_account,
 )
 from operations.oauth import Offer, Purpose, SignIn, attach_view, note_choice, offer_sign_in
 
@@ -324,7 +325,14 @@ def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, 
 
     # The title itself, not the card's escaped fallback text: this goes into plain text.
     connected = connection_setup(services.ctx, actor, connection_id).title + " is connected."
-    done = forms.done("New connection", connected, "Reading its accounts now; the card is in your messages with connbot.")
+    note = "Reading its accounts now; the card is in your messages with connbot."
+    if twins := same_business_account(services.ctx, actor, connection_id):
+        listed = ", ".join(str(t) for t in twins[:5]) + (" and more" if len(twins) > 5 else "")
+        note += (
+            f" Note: connection{'s' if len(twins) > 1 else ''} {listed} already read{'' if len(twins) > 1 else 's'} "
+            "this business account; this one is separate, with its own credentials and orders."
+        )
+    done = forms.done("New connection", connected, note)
     return Outcome(done, after=after, message=connected)
 
 

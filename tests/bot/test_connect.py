@@ -237,3 +237,13 @@ def test_the_same_new_connection_form_delivered_twice_makes_one_connection(fake,
     fake.wait_for(lambda: column(AccountSyncRun.status) == ["succeeded"])
     assert len([row for row in audit_rows(app_ctx) if row.action == "connection.create"]) == 1
     assert len(fake.messages(dm)) == 1
+
+
+def test_a_second_connection_to_the_same_business_account_is_made_knowingly(fake, driver, app_ctx, connect):
+    first = connect("demo:business=globex,accounts=3")
+    ada = driver.user("UADMIN")
+    ada.submit(open_form(fake, ada), {"token": {"value": "demo:business=globex,accounts=7"}})
+    wait_modal_text(fake, "UADMIN", f"connection {first} already reads this business account")
+    fake.close_views("UADMIN")
+    ada.submit(open_form(fake, ada), {"token": {"value": "demo:business=hooli,accounts=2"}})
+    assert "already read" not in shown(wait_modal_text(fake, "UADMIN", "is connected"))
