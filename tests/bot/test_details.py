@@ -165,6 +165,29 @@ def test_app_home_is_republished_after_a_change(fake, driver, connect, services)
     fake.wait_for(lambda: "Hooli" in texts(fake.home("UVIEW").blocks), timeout=10)
 
 
+def test_app_home_is_republished_only_for_those_who_may_still_be_looking(fake, driver, connect, clock):
+    from bot.handlers.home import STILL_LOOKING
+
+    connect("demo:business=initech,accounts=2")
+    driver.user("UVIEW").open_home()
+    clock.advance(seconds=STILL_LOOKING.total_seconds() + 1)
+    driver.user("UOPS").open_home()
+    fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UOPS"))
+    connect("demo:business=hooli,accounts=2")
+    fake.wait_for(lambda: "Hooli" in texts(fake.home("UOPS").blocks), timeout=10)
+    assert "Hooli" not in texts(fake.home("UVIEW").blocks)  # it is published afresh when opened
+    driver.user("UVIEW").open_home()
+    fake.wait_for(lambda: "Hooli" in texts(fake.home("UVIEW").blocks))
+
+
+def test_republishing_many_homes_keeps_within_slacks_rate():
+    from bot.handlers.home import REPUBLISHES_PER_MINUTE, republish_window
+
+    assert republish_window(1) == 2.0  # a change shows within seconds for a few viewers
+    for viewers in (1, 10, 100, 1000):
+        assert viewers / republish_window(viewers) * 60 <= REPUBLISHES_PER_MINUTE <= 50
+
+
 def _add_orders(ctx, cid, n=1):
     """Extraction orders as the Extract modal would leave them (newest first on the card)."""
     from datetime import timedelta
