@@ -34,7 +34,7 @@ class Actor:
     def require(self, role: Role, action: str) -> None:
         if self.role >= role:
             return
-        holders = self.admins_hint if role is Role.ADMIN else f"{self.operators_hint} and admins"
+        holders = self.admins_hint if role is Role.ADMIN else f"{self.operators_hint}, and by admins"
         raise NotAllowed(
             f"You need the {role.label} role to {action}. It is held by {holders}; ask one of them.",
             role=role.label,

@@ -144,7 +144,7 @@ def _store_new(
         connection = Connection(
             team_id=actor.team_id,
             source=source.name,
-            title=f"{source.title} · {checked.business_account_name}"[:255],
+            title=_title(source, checked),
             business_account_id=checked.business_account_id,
             business_account_name=checked.business_account_name,
             auth_type=source.auth_type,
@@ -164,6 +164,10 @@ def _store_new(
             source=source.name, business_account_id=checked.business_account_id, sync_mode=mode.value,
         )
         return connection.id
+
+
+def _title(source: Source, checked: CheckedCredentials) -> str:
+    return f"{source.title} · {checked.business_account_name}"[:255]
 
 
 def _hint(source: Source, credentials: Credentials) -> dict[str, str]:
@@ -208,6 +212,7 @@ def reconnect(
         connection.credentials_hint = _hint(source, checked.credentials)
         connection.business_account_id = checked.business_account_id
         connection.business_account_name = checked.business_account_name
+        connection.title = _title(source, checked)  # searched and shown by tombstones: the business it reads now
         connection.account_sync_mode = mode
         connection.last_authorized_at = now
         connection.last_authorized_by = actor.user_id

@@ -145,7 +145,10 @@ def test_reconnect_to_another_business_account_needs_explicit_confirmation(fake,
     ada.submit(view, {"token": {"value": "demo:business=hooli,accounts=3"}, "confirm_business": {"value": ["yes"]}})
     wait_modal_text(fake, "UADMIN", "Re-connected")
     with app_ctx.db.begin() as session:
-        assert session.get(Connection, cid).business_account_name.startswith("Hooli")
+        switched = session.get(Connection, cid)
+        assert switched.business_account_name.startswith("Hooli") and switched.title == "Demo Ads · Hooli Media"
+    ada.command("/connections", "acme", channel="C0DATA")  # searched by the business it reads now
+    assert "No connection matches" in texts(fake.ephemerals("UADMIN")[-1].blocks)
 
 
 def test_delete_confirms_destroys_credentials_keeps_audit_and_is_idempotent(fake, driver, connect, app_ctx):
