@@ -26,6 +26,7 @@ from operations.alerts import (
     mark_post_failed,
     mark_posted,
     open_escalation,
+    release_resolution,
     to_mark_resolved,
     to_post,
     to_remind,
@@ -34,6 +35,10 @@ from operations.alerts import (
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_SECONDS = 60.0
+
+
+# Slack's answers when an alert message can no longer be updated: retrying would not help.
+GONE = frozenset({"message_not_found", "channel_not_found", "is_archived", "cant_update_message"})
 
 
 class AlertPoster:
@@ -138,7 +143,12 @@ class AlertPoster:
             client.chat_update(channel=card.channel, ts=card.ts, text=alert_text(card), blocks=alert_message(card))
             client.chat_postMessage(channel=card.channel, thread_ts=card.ts, text=resolution_text(card))
         except SlackApiError as error:
-            log.error("alert %s: could not mark it resolved in Slack: %s", alert_id, error.response.get("error"))
+            code = error.response.get("error")
+            if code in GONE:
+                log.error("alert %s: could not mark it resolved in Slack: %s; the message is gone", alert_id, code)
+                return
+            release_resolution(self.ctx, alert_id)  # on-call must not be left with an open alert
+            log.error("alert %s: could not mark it resolved in Slack: %s; it will be retried", alert_id, code)
 
     def _remind(self, alert_id: int) -> None:
         card = alert_card(self.ctx, alert_id)

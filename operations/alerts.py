@@ -124,6 +124,12 @@ def claim_resolution(ctx: Context, alert_id: int, now: datetime) -> bool:
         return done.rowcount == 1
 
 
+def release_resolution(ctx: Context, alert_id: int) -> None:
+    """Slack did not take the resolution: the next flush posts it again."""
+    with ctx.db.begin() as session:
+        session.execute(update(Alert).where(Alert.id == alert_id).values(resolution_posted_at=None))
+
+
 def claim_reminder(ctx: Context, alert_id: int, now: datetime) -> bool:
     cutoff = now - REMIND_EVERY
     with ctx.db.begin() as session:

@@ -60,6 +60,19 @@ def test_one_alert_with_fix_buttons_then_resolved_in_place(fake, services, alert
     assert "Resolved by <@UADMIN>" in replies[-1].text
 
 
+def test_a_resolution_slack_refuses_is_posted_by_a_later_flush(fake, services, alerting, connect):
+    cid = connect()
+    break_credentials(alerting, cid)
+    alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
+    fake.fail_next("chat.update", status=500, times=3)  # beyond the client's retries
+    fix(alerting, cid)
+    fake.wait_for(lambda: len([c for c in fake.calls("chat.update") if c.status == 500]) == 3)
+    services.alerts.flush()
+    fake.wait_for(lambda: "Resolved" in texts(fake.message("C0ALERT", alert.ts).blocks))
+    assert fake.message("C0ALERT", alert.ts).find("connection.reconnect") is None
+    fake.clear_records()  # the refused updates are the behaviour under test
+
+
 def test_deleting_a_broken_connection_closes_its_alert_without_calling_it_fixed(fake, services, alerting, connect):
     cid = connect()
     break_credentials(alerting, cid)
