@@ -96,7 +96,8 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("New connection", "Checking credentials…")
         submit_with_check(
-            services, ack, view["id"], working, lambda: _finish_new(services, actor, meta, values, mode, view["id"])
+            services, ack, actor.user_id, view["id"], working,
+            lambda: _finish_new(services, actor, meta, values, mode, view["id"]),
         )
 
     @app.action(Action.RECONNECT)
@@ -128,7 +129,7 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("Re-connect", "Checking the new credentials…")
         submit_with_check(
-            services, ack, view["id"], working,
+            services, ack, actor.user_id, view["id"], working,
             lambda: _finish_reconnect(services, actor, meta, values, mode, confirmed, view["id"]),
         )
 
@@ -241,7 +242,9 @@ class Outcome:
     message: str = ""  # the result in plain words, for a sign-in's page and DM
 
 
-def submit_with_check(services: Services, ack: Ack, view_id: str, working: dict, check: Callable[[], Outcome]) -> None:
+def submit_with_check(
+    services: Services, ack: Ack, user_id: str, view_id: str, working: dict, check: Callable[[], Outcome]
+) -> None:
     """Answer within Slack's 3 s: the result itself when the check is quick (errors inline on
     their fields), else "Checking…" at once and the result by views.update when it is done."""
     started = time.monotonic()
@@ -251,7 +254,7 @@ def submit_with_check(services: Services, ack: Ack, view_id: str, working: dict,
     except FuturesTimeout:
         ack(response_action="update", view=working)
         acked = time.monotonic()
-        future.add_done_callback(lambda done: _show_late(services, view_id, done, acked))
+        future.add_done_callback(lambda done: _show_late(services, user_id, view_id, done, acked))
         return
     except Exception as error:  # the check itself failed: say so in the modal
         ack(response_action="update", view=forms.done(working["title"]["text"], user_message(error)))
@@ -265,18 +268,16 @@ def submit_with_check(services: Services, ack: Ack, view_id: str, working: dict,
     log.debug("credentials check answered in %.2fs", time.monotonic() - started)
 
 
-def _show_late(services: Services, view_id: str, done: Future, acked: float) -> None:
+def _show_late(services: Services, user_id: str, view_id: str, done: Future, acked: float) -> None:
     try:
         outcome = done.result()
     except Exception as error:
-        outcome = Outcome(forms.done("connbot", user_message(error)))
+        message = user_message(error)
+        outcome = Outcome(forms.done("connbot", message), ok=False, message=message)
     # Slack applies our ack's "Checking…" view when it reads the response; an update that
     # overtook it would be overwritten, so let the ack land first.
     time.sleep(max(0.0, ACK_SETTLE_SECONDS - (time.monotonic() - acked)))
-    try:
-        services.client.views_update(view_id=view_id, view=outcome.view)
-    except SlackApiError as error:
-        log.warning("views.update failed: %s", error.response.get("error"))
+    show_outcome(services, user_id, view_id, outcome)
     if outcome.after:
         outcome.after()
 
@@ -381,21 +382,22 @@ def finish_sign_in(services: Services, sign_in: SignIn, values: dict[str, str] |
         outcome = _finish_reconnect(
             services, actor, meta, values, sign_in.sync_mode, sign_in.confirm_business, sign_in.view_id
         )
-    if not _update_modal(services, sign_in.view_id, outcome.view):
-        try:
-            services.client.chat_postMessage(channel=sign_in.user_id, text=escape(outcome.message))
-        except SlackApiError as error:
-            log.warning("sign-in: could not DM the user: %s", error.response.get("error"))
+    show_outcome(services, sign_in.user_id, sign_in.view_id, outcome)
     if outcome.after:
         services.background(outcome.after)
     return outcome
 
 
-def _update_modal(services: Services, view_id: str | None, view: dict) -> bool:
+def show_outcome(services: Services, user_id: str, view_id: str | None, outcome: Outcome) -> None:
+    """The outcome in the user's modal; when it cannot be updated (closed, expired, Slack
+    refusing), in a DM: a result is never lost behind "Checking…"."""
     if view_id:
         try:
-            services.client.views_update(view_id=view_id, view=view)
-            return True
-        except SlackApiError as error:  # closed meanwhile, or expired
-            log.info("sign-in: modal not updated (%s); telling the user in a DM", error.response.get("error"))
-    return False
+            services.client.views_update(view_id=view_id, view=outcome.view)
+            return
+        except SlackApiError as error:
+            log.info("modal not updated (%s); telling the user in a DM", error.response.get("error"))
+    try:
+        services.client.chat_postMessage(channel=user_id, text=escape(outcome.message))
+    except SlackApiError as error:
+        log.warning("could not DM the user the outcome either: %s", error.response.get("error"))

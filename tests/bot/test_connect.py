@@ -250,3 +250,17 @@ def test_a_second_connection_to_the_same_business_account_is_made_knowingly(fake
     fake.close_views("UADMIN")
     ada.submit(open_form(fake, ada), {"token": {"value": "demo:business=hooli,accounts=2"}})
     assert "already read" not in shown(wait_modal_text(fake, "UADMIN", "is connected"))
+
+
+def test_a_slow_check_whose_modal_slack_will_not_update_is_told_in_a_dm(fake, driver, app_ctx, monkeypatch):
+    import bot.handlers.connect as connect_handlers
+
+    monkeypatch.setattr(connect_handlers, "QUICK_CHECK_SECONDS", 0.0)  # every check answers "Checking…" first
+    ada = driver.user("UADMIN")
+    view = open_form(fake, ada)
+    fake.fail_next("views.update", status=500, times=None)
+    ada.submit(view, {"token": {"value": "demo-expired"}})
+    dm = fake.wait_for(lambda: fake.messages(fake.im("UADMIN").id), timeout=15)
+    assert "do not work" in dm[-1].text
+    fake.clear_faults()
+    fake.clear_records()  # the refused updates are the behaviour under test
