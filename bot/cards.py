@@ -65,3 +65,7 @@ def show_card_after_modal(
             services.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=text, blocks=blocks)
     except SlackApiError as error:
         log.warning("could not show the card after the modal: %s", error.response.get("error"))
+        try:  # as refresh_card does: the user must not be left with a card that is wrong
+            services.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=UNDELIVERED.format(id=connection_id))
+        except SlackApiError as again:
+            log.warning("could not tell the user either: %s", again.response.get("error"))

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks import connect as forms
 from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import escape
-from bot.cards import card_message, publish_home, show_card_after_modal
+from bot.cards import card_message, publish_home, refresh_card, show_card_after_modal
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
@@ -160,8 +160,7 @@ def register(app: App, services: Services) -> None:
             delete_connection(services.ctx, actor, ref.c)
         except Conflict as already:
             surface.tell(services.client, already.message)
-        blocks, text = card_message(services, actor, ref.c)  # the tombstone
-        surface.replace(services.client, blocks, text)
+        refresh_card(services, surface, actor, ref.c, "orders")  # the tombstone
         publish_home(services, actor)
 
 

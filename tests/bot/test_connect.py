@@ -264,3 +264,18 @@ def test_a_slow_check_whose_modal_slack_will_not_update_is_told_in_a_dm(fake, dr
     assert "do not work" in dm[-1].text
     fake.clear_faults()
     fake.clear_records()  # the refused updates are the behaviour under test
+
+
+def test_a_delete_whose_channel_card_slack_will_not_update_is_told_to_the_admin(fake, driver, connect, app_ctx):
+    cid = connect()
+    ada = driver.user("UADMIN")
+    ada.click(_open_settings(fake, ada, cid), "connection.share")
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    fake.fail_next("chat.update", status=500, times=None)
+    ada.click(shared, "connection.delete", confirm=True)
+    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UADMIN") if "did not accept the updated card" in m.visible_text], timeout=15)
+    assert note
+    with app_ctx.db.begin() as session:
+        assert session.get(Connection, cid).deleted_at is not None  # deleted all the same
+    fake.clear_faults()
+    fake.clear_records()  # the refused updates are the behaviour under test

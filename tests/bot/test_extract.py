@@ -462,3 +462,23 @@ def test_first_run_from_a_channel_copy_updates_that_copy(fake, driver, connect, 
     fake.wait_for(lambda: "succeeded" in fake.message("C0DATA", shared.ts).visible_text.lower())
     assert not says_running(fake.message("C0DATA", shared.ts))
     assert len(fake.ephemerals("UOPS")) == posted  # updated in place, no extra card
+
+
+def test_a_channel_copy_slack_will_not_update_after_the_first_run_is_said_to_the_user(fake, driver, connect, app_ctx):
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    otto.command("/connections", str(cid), channel="C0DATA")
+    otto.click(fake.ephemerals("UOPS")[-1], "connection.share")
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    otto.click(shared, "connection.extract")
+    step1 = fake.wait_for(lambda: fake.modal("UOPS") and fake.modal("UOPS").callback_id == "extract.accounts" and fake.modal("UOPS"))
+    otto.fill(step1, {accounts_block(step1): {"value": options_of(step1)[:1]}})
+    step3 = otto.submit(otto.submit(step1).view, {"template": {"value": "campaign_daily"}}).view
+    review = otto.submit(step3, {"history_days": {"value": "3"}}).view
+    fake.fail_next("chat.update", status=500, times=None)
+    otto.submit(review)
+    wait_runs_done(fake, app_ctx, 1)
+    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "did not accept the updated card" in m.visible_text], timeout=15)
+    assert f"/connections {cid}" in note[-1].visible_text
+    fake.clear_faults()
+    fake.clear_records()  # the refused updates are the behaviour under test
