@@ -12,8 +12,9 @@ from slack_sdk import WebClient
 from bot.roles import RoleResolver
 from engine.context import Context
 
-if TYPE_CHECKING:  # bot/alerts.py imports this module
+if TYPE_CHECKING:  # bot/alerts.py and bot/handlers/home.py import this module
     from bot.alerts import AlertPoster
+    from bot.handlers.home import HomeRefresher
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Services:
     # Slow work (source calls, syncs) runs here, off bolt's listener threads.
     executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
     alerts: AlertPoster | None = None  # set by create_app
+    home: HomeRefresher | None = None  # set by bot.handlers.home.register
 
     def background(self, fn, *args, **kwargs):
         def run():

@@ -8,7 +8,7 @@ import re
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
-from bot.cards import card_message, list_message, publish_home, refresh_card
+from bot.cards import card_message, list_message, refresh_card
 from bot.errors import guarded
 from bot.ids import Action
 from bot.routing import CardRef, ListRef, unpack
@@ -57,8 +57,8 @@ def register(app: App, services: Services) -> None:
         ref = unpack(ListRef, action.get("value"))
         surface = Surface.of(body)
         actor = services.roles.viewer(surface.team_id, surface.user_id)
-        if surface.kind == "view":
-            publish_home(services, actor, ref.o)
+        if surface.kind == "view":  # the App Home: remembered, so re-publishing keeps the page
+            services.home.show(surface.team_id, surface.user_id, ref.o)
             return
         blocks, text = list_message(services, actor, ref.o, ref.q)
         surface.replace(services.client, blocks, text)

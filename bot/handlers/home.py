@@ -35,14 +35,22 @@ class HomeRefresher:
     def __init__(self, services: Services, coalesce: float = COALESCE_SECONDS):
         self.services = services
         self.coalesce = coalesce
-        self._viewers: dict[str, dict[str, datetime]] = defaultdict(dict)  # team → user → opened at
+        # team → user → (when they last opened or paged it, the list offset they are at)
+        self._viewers: dict[str, dict[str, tuple[datetime, int]]] = defaultdict(dict)
         self._pending: set[str] = set()
         self._lock = threading.Lock()
 
     def opened(self, team_id: str, user_id: str) -> None:
+        """Published afresh at the page they were at (the list's start the first time)."""
+        self.show(team_id, user_id, None)
+
+    def show(self, team_id: str, user_id: str, offset: int | None) -> None:
+        """Publish their Home at `offset` (None: where they were), and remember it for re-publishing."""
         with self._lock:
-            self._viewers[team_id][user_id] = self.services.ctx.clock.now()
-        publish_home(self.services, self.services.roles.viewer(team_id, user_id))
+            _, was_at = self._viewers[team_id].get(user_id, (None, 0))
+            offset = was_at if offset is None else offset
+            self._viewers[team_id][user_id] = (self.services.ctx.clock.now(), offset)
+        publish_home(self.services, self.services.roles.viewer(team_id, user_id), offset)
 
     def changed(self, event) -> None:
         with self._lock:
@@ -51,26 +59,27 @@ class HomeRefresher:
             self._pending.add(event.team_id)
         self.services.background(self._republish, event.team_id)
 
-    def _looking(self, team_id: str) -> list[str]:
-        """Who may still be looking; the others are forgotten (their next open publishes)."""
+    def _looking(self, team_id: str) -> list[tuple[str, int]]:
+        """Who may still be looking, and at which offset; the others are forgotten (their next
+        open publishes)."""
         since = self.services.ctx.clock.now() - STILL_LOOKING
         with self._lock:
             team = self._viewers.get(team_id, {})
-            for user_id in [u for u, at in team.items() if at < since]:
+            for user_id in [u for u, (at, _) in team.items() if at < since]:
                 del team[user_id]
-            return sorted(team)
+            return sorted((user_id, offset) for user_id, (_, offset) in team.items())
 
     def _republish(self, team_id: str) -> None:
         time.sleep(republish_window(len(self._looking(team_id)), self.coalesce))
         with self._lock:
             self._pending.discard(team_id)
-        for user_id in self._looking(team_id):
-            publish_home(self.services, self.services.roles.viewer(team_id, user_id))
+        for user_id, offset in self._looking(team_id):  # the page each is at, not back to the start
+            publish_home(self.services, self.services.roles.viewer(team_id, user_id), offset)
 
 
 def register(app: App, services: Services) -> None:
     guard = guarded(services)
-    refresher = HomeRefresher(services)
+    refresher = services.home = HomeRefresher(services)
     for event_type in (ConnectionChanged, CredentialsBroke, CredentialsFixed):
         services.ctx.events.subscribe(event_type, refresher.changed)
 

@@ -180,6 +180,24 @@ def test_app_home_is_republished_only_for_those_who_may_still_be_looking(fake, d
     fake.wait_for(lambda: "Hooli" in texts(fake.home("UVIEW").blocks))
 
 
+def test_app_home_is_republished_at_the_page_its_viewer_is_on(fake, driver, connect, app_ctx):
+    from engine.account_sync import sync_accounts
+
+    ids = [connect(f"demo:business={i % 5 + 1},accounts=2", sync=False) for i in range(12)]
+    vera = driver.user("UVIEW")
+    vera.open_home()
+    home = fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connections.page.next") and fake.home("UVIEW"))
+    vera.click(home, "connections.page.next")
+    fake.wait_for(lambda: fake.home("UVIEW").find("connections.page.prev"))
+    published = len(fake.calls("views.publish"))
+    sync_accounts(app_ctx, "T0FAKE001", ids[0], trigger="schedule")  # a change: the Home is re-published
+    fake.wait_for(lambda: len(fake.calls("views.publish")) > published, timeout=10)
+    assert fake.home("UVIEW").find("connections.page.prev") is not None  # still on page 2
+    vera.open_home()  # and opening it again finds it there
+    fake.wait_for(lambda: len(fake.calls("views.publish")) > published + 1)
+    assert fake.home("UVIEW").find("connections.page.prev") is not None
+
+
 def test_republishing_many_homes_keeps_within_slacks_rate():
     from bot.handlers.home import REPUBLISHES_PER_MINUTE, republish_window
 
