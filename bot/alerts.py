@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.alerts import alert_message, alert_text, follow_up, reminder_text, resolution_text, resolved_text
+from bot.blocks.common import slack_date, user_mention
 from bot.services import Services
 from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed
 from operations.alerts import (
@@ -31,6 +33,8 @@ from operations.alerts import (
     to_post,
     to_remind,
 )
+from operations.auth import Actor
+from operations.cards import deleted_connection
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +87,26 @@ class AlertPoster:
 
     def _on_fixed(self, event: CredentialsFixed) -> None:
         self.services.background(self.flush)
-        self.services.background(
-            self._escalation_reply, event.team_id, event.connection_id, resolved_text(event.by, event.at)
-        )
+        if event.by is None:  # a check found them working; a person's re-connect says so itself, once
+            self.services.background(
+                self._escalation_reply, event.team_id, event.connection_id, resolved_text(event.by, event.at)
+            )
 
     def _on_changed(self, event: ConnectionChanged) -> None:
         if event.what == "deleted":
             self.services.background(self.flush)
-            self.services.background(self._escalation_reply, event.team_id, event.connection_id, ":wastebasket: The connection was deleted.")
+            self.services.background(self._escalation_reply, event.team_id, event.connection_id, self._deleted_text)
         elif event.what == "reconnected":
-            self.services.background(self._escalation_reply, event.team_id, event.connection_id, ":link: Re-connected with new credentials.")
+            self.services.background(
+                self._escalation_reply, event.team_id, event.connection_id,
+                ":link: Re-connected with new credentials, which work: the credentials are fixed.",
+            )
+
+    def _deleted_text(self, team_id: str, connection_id: int) -> str:
+        gone = deleted_connection(self.ctx, Actor.system(team_id), connection_id)
+        if gone is None:
+            return ":wastebasket: The connection was deleted."
+        return f":wastebasket: The connection was deleted by {user_mention(gone.deleted_by)} {slack_date(gone.deleted_at)}."
 
     # ---- the work -----------------------------------------------------------------------
 
@@ -157,10 +171,12 @@ class AlertPoster:
         except SlackApiError as error:
             log.error("alert %s: reminder not posted: %s", alert_id, error.response.get("error"))
 
-    def _escalation_reply(self, team_id: str, connection_id: int, text: str) -> None:
+    def _escalation_reply(self, team_id: str, connection_id: int, text: str | Callable[[str, int], str]) -> None:
         thread = open_escalation(self.ctx, team_id, connection_id)
         if thread is None:
             return
+        if callable(text):  # read only when there is a thread to reply in
+            text = text(team_id, connection_id)
         channel, thread_ts = thread
         try:
             self.services.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=follow_up(text))

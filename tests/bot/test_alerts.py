@@ -164,11 +164,17 @@ def test_escalation_thread_with_follow_ups(fake, driver, services, alerting, con
     assert all(t["type"] == "plain_text" for t in reason_objects)  # a typed <!channel> pings no one
 
     fix(alerting, cid)
-    replies = fake.wait_for(lambda: [m for m in fake.thread("C0ESC", thread.ts)[1:] if "Resolved" in m.text])
-    assert replies
+    replies = fake.wait_for(lambda: [m for m in fake.thread("C0ESC", thread.ts)[1:] if "Re-connected" in m.text])
+    assert "credentials are fixed" in replies[-1].text
     otto.mention("C0ESC", f"<@U0FAKEBOT> status {cid}", thread_ts=thread.ts)
     card = fake.wait_for(lambda: [m for m in fake.thread("C0ESC", thread.ts) if m.find("connection.tab.orders")])
     assert card
+    # One follow-up per event: the re-connect that fixed the credentials is not also "Resolved".
+    fixed = [m.text for m in fake.thread("C0ESC", thread.ts)[1:] if "Re-connected" in m.text or "Resolved" in m.text]
+    assert fixed == [replies[-1].text]
+    delete_connection(alerting, Actor("T0FAKE001", "UADMIN", Role.ADMIN), cid)
+    deleted = fake.wait_for(lambda: [m for m in fake.thread("C0ESC", thread.ts) if "deleted" in m.text])
+    assert "deleted by <@UADMIN>" in deleted[-1].text
 
 
 def test_two_escalations_at_once_open_one_thread_and_both_are_audited(fake, driver, alerting, connect):
