@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 def user_message(error: Exception) -> str:
     if isinstance(error, ConnbotError):
         return error.message
+    if isinstance(error, SlackApiError):  # Slack refused even after the client's retries: not our bug
+        code = error.response.get("error") if error.response is not None else None
+        log.warning("Slack refused a call: %s", code)
+        return f"Slack did not accept connbot's answer just now ({code or 'no reason given'}). Please try again in a moment."
     ref = uuid.uuid4().hex[:8].upper()
     log.error("unexpected error, reference %s", ref, exc_info=error)
     return f"Something went wrong on our side (reference {ref}). Nothing you did caused it; please try again, and quote the reference if it happens again."

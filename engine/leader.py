@@ -8,6 +8,7 @@ session, the kernel drops an flock with the process's last descriptor of the fil
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +21,8 @@ from engine.context import Context
 # Any constant shared by every connbot process on one database ("connbot" in ASCII).
 ADVISORY_LOCK_KEY = 0x636F6E6E626F74
 LOCK_FILE_NAME = "scheduler.lock"
+
+log = logging.getLogger(__name__)
 
 
 class LeaderLock(Protocol):
@@ -69,7 +72,12 @@ class AdvisoryLock:
     def release(self) -> None:
         if self._conn is None:
             return
-        # Closing the session, rather than unlocking, cannot leave a lock on a pooled connection.
+        try:  # at once: the server ends a closed session's backend, and frees its locks, later
+            self._conn.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+        except Exception:
+            log.debug("advisory unlock failed; closing the session frees the lock")
+        # And the session closed, not pooled: a lock held twice, or an unlock that failed, cannot
+        # stay with a pooled connection.
         self._conn.invalidate()
         self._conn.close()
         self._conn = None

@@ -92,6 +92,21 @@ def test_an_update_slack_keeps_refusing_is_reported_to_the_user(fake, driver, co
     fake.clear_records()  # the refused calls are the behaviour under test
 
 
+def test_a_call_slack_keeps_refusing_is_said_as_slacks_not_as_our_bug(fake, driver, connect, caplog):
+    cid = connect()
+    vera = driver.user("UVIEW")
+    vera.open_home()
+    home = fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connection.open") and fake.home("UVIEW"))
+    fake.fail_next("chat.postMessage", status=500, times=None)
+    with caplog.at_level("WARNING"):
+        vera.click(home, "connection.open", value=json.dumps({"c": cid, "t": "orders", "p": 0}, separators=(",", ":")))
+        notice = fake.wait_for(lambda: fake.modal("UVIEW"), timeout=15)
+    assert "Slack did not accept connbot's answer just now" in texts(notice.blocks)
+    assert [r for r in caplog.records if r.levelname == "ERROR" and r.name == "bot.errors"] == []
+    fake.clear_faults()
+    fake.clear_records()  # the refused posts are the behaviour under test
+
+
 # ---- database faults -------------------------------------------------------------------------
 
 
