@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from engine.credentials import record_auth_success
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.validation import clean_text
-from sources.base import CheckStatus, Credentials, Source, SourceError, mask
+from sources.base import CheckStatus, Credentials, Source, SourceError, TransientSourceError, mask
 from storage.models import Alert, Connection, SyncMode
 from storage.repositories import Connections
 
@@ -69,27 +70,46 @@ def credentials_from_form(source: Source, values: Mapping[str, str | None]) -> C
     return Credentials(cleaned)
 
 
+CHECK_RETRIES = 1
+MAX_CHECK_WAIT_SECONDS = 5.0
+
+
 def check_new_credentials(source: Source, credentials: Credentials) -> CheckedCredentials:
     """Checks the credentials and reads the business account; nothing is stored here."""
     field = next((f.name for f in source.credential_fields if f.secret), source.credential_fields[0].name)
     result = source.check_credentials(credentials)
+    for _ in range(CHECK_RETRIES):
+        if result.status is not CheckStatus.TRANSIENT:
+            break
+        # A rate limit or a blip: retried once while the person waits ("Checking…"), briefly.
+        time.sleep(min(result.retry_after or 1.0, MAX_CHECK_WAIT_SECONDS))
+        result = source.check_credentials(credentials)
     if result.status is CheckStatus.TRANSIENT:
         raise InvalidInput(
             "Could not check the credentials right now.",
-            {field: f"{source.title} did not answer ({result.reason}). Nothing was saved; try again in a minute."},
+            {field: f"{source.title} could not check them just now ({result.reason}). Nothing was saved; try again in a moment."},
         )
     if not result.ok:
         what = "These credentials do not work" if result.status is CheckStatus.INVALID else "These credentials lack a permission"
         raise InvalidInput(f"{what}: {result.reason}", {field: f"{what}: {result.reason}"})
     try:
-        business = source.business_account(credentials)
+        business = _retried(lambda: source.business_account(credentials))
     except SourceError as error:
-        then = "Nothing was saved; try again in a minute." if error.status is CheckStatus.TRANSIENT else "Nothing was saved."
+        then = "Nothing was saved; try again in a moment." if error.status is CheckStatus.TRANSIENT else "Nothing was saved."
         raise InvalidInput(
             f"Could not read the business account: {error.message}",
             {field: f"Could not read the business account: {error.message} {then}"},
         ) from None
     return CheckedCredentials(credentials, business.id, business.name)
+
+
+def _retried(read):
+    for _ in range(CHECK_RETRIES):
+        try:
+            return read()
+        except TransientSourceError as error:
+            time.sleep(min(error.retry_after or 1.0, MAX_CHECK_WAIT_SECONDS))
+    return read()
 
 
 def parse_sync_mode(value: str | None) -> SyncMode:

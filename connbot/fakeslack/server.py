@@ -187,6 +187,9 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # notified on every request
         self._ids = itertools.count(1)
+        # Slack's view ids are unique for good; a console started again keeps its data, and a
+        # form's view id is the idempotency key of what it makes.
+        self._view_prefix = secrets.token_hex(3).upper()
         self._rng = random.Random(0)  # filled-in block_id/action_id: deterministic
         self._last_us = 0
 
@@ -750,7 +753,7 @@ class FakeSlack:
     # views
     def _new_view(self, team: Team, user_id: str, payload: dict, **links: Any) -> View:
         view = View(
-            id=f"V{self._next():08d}",
+            id=f"V{self._view_prefix}{self._next():06d}",
             team_id=team.id,
             user_id=user_id,
             app_id=self.app_id,

@@ -72,10 +72,21 @@ def test_failed_check_returns_to_the_form_with_the_reason_and_stores_nothing(fak
 
 
 def test_transient_check_says_try_again_not_invalid(fake, driver, app_ctx, monkeypatch):
+    import operations.connections
+
+    monkeypatch.setattr(operations.connections, "CHECK_RETRIES", 0)  # the platform keeps refusing
     ada = driver.user("UADMIN")
     ada.submit(open_form(fake, ada), {"token": {"value": "demo-flaky"}})
-    view = wait_modal_text(fake, "UADMIN", "Nothing was saved; try again")
+    view = wait_modal_text(fake, "UADMIN", "Nothing was saved; try again in a moment")
     assert "do not work" not in shown(view)
+
+
+def test_a_rate_limited_check_is_retried_once(fake, driver, app_ctx):
+    ada = driver.user("UADMIN")
+    ada.submit(open_form(fake, ada), {"token": {"value": "demo-flaky"}})  # every first request refused
+    wait_modal_text(fake, "UADMIN", "is connected")
+    with app_ctx.db.begin() as session:
+        assert len(session.scalars(select(Connection)).all()) == 1
 
 
 def test_empty_or_control_characters_are_refused_inline(fake, driver):

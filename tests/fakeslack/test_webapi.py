@@ -358,6 +358,16 @@ def test_trigger_is_valid_just_under_three_seconds(fake, client, fake_clock):
     assert client.views_open(trigger_id=trigger, view=modal())["ok"]
 
 
+def test_view_ids_are_never_reused_by_another_fake(fake, client, fake_clock):
+    """Slack's view ids are unique for good: a console started again must not reuse them (a
+    form's view id is the idempotency key of what it makes)."""
+    first = client.views_open(trigger_id=fake.issue_trigger(ALICE), view=modal())["view"]["id"]
+    with FakeSlack(clock=fake_clock, wall=fake_clock) as again:
+        again.add_user(ALICE, "alice")
+        other = WebClient(token=again.team.bot_token, base_url=again.base_url)
+        assert other.views_open(trigger_id=again.issue_trigger(ALICE), view=modal())["view"]["id"] != first
+
+
 def test_views_update_with_hash_conflict_and_external_id(fake, client):
     view = client.views_open(trigger_id=fake.issue_trigger(ALICE), view=modal(external_id="ext-1"))["view"]
     updated = client.views_update(view_id=view["id"], hash=view["hash"], view=modal("Step 2"))["view"]
