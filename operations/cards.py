@@ -88,7 +88,7 @@ class OrderRow:
     template_title: str
     accounts: int
     schedule: str
-    status: str  # Active | Paused | Error | Syncing
+    status: str  # Active | Paused | Error | Syncing | Cannot run
     last_run: RunSummary | None
     next_run_at: datetime | None
     usable_accounts: int | None = None  # of `accounts`, still active and enabled; None: all of them
@@ -316,7 +316,10 @@ def order_status(order: Row) -> str:
     """Of a row of `Orders.shown`."""
     if order.run_status == RunStatus.RUNNING:
         return "Syncing"
-    return {OrderStatus.PAUSED: "Paused", OrderStatus.ERROR: "Error"}.get(order.status, "Active")
+    status = {OrderStatus.PAUSED: "Paused", OrderStatus.ERROR: "Error"}.get(order.status, "Active")
+    if status == "Active" and order.accounts and not order.usable_accounts:
+        return "Cannot run"  # a sync took all its accounts away: not to be shown as healthy
+    return status
 
 
 def _order_row(ctx, connection: Row, order: Row, now) -> OrderRow:

@@ -48,12 +48,14 @@ def test_orders_tab_shows_a_page_with_account_counts_and_each_orders_newest_run(
         running = _order(session, ctx, cid, 3, accounts=accounts, status="paused",
                          runs=[(0, RunStatus.SUCCEEDED, 1), (20, RunStatus.RUNNING, 0)])
         _order(session, ctx, cid, 4, deleted=True)
+        stranded = _order(session, ctx, cid, 6, accounts=accounts[2:])  # only the account gone inactive
         _order(session, ctx, other, 5, team="T2")
 
     card = load_card(ctx, ADMIN, cid, "orders")
     rows = {row.id: row for row in card.content.orders}
-    assert [row.id for row in card.content.orders] == [running, ran, plain]  # newest first, live only
-    assert card.content.page.total == 3
+    assert [row.id for row in card.content.orders] == [stranded, running, ran, plain]  # newest first, live only
+    assert card.content.page.total == 4
+    assert rows[stranded].status == "Cannot run" and rows[stranded].usable_accounts == 0
     assert [rows[i].accounts for i in (plain, ran, running)] == [0, 2, 3]
     assert [rows[i].usable_accounts for i in (plain, ran, running)] == [0, 2, 2]
     assert rows[plain].last_run is None and rows[plain].status == "Active"

@@ -38,7 +38,10 @@ from storage.repositories import Page
 
 STATUS_ICON = {"active": ":large_green_circle:", "error": ":red_circle:", "unknown": ":white_circle:"}
 STATUS_WORD = {"active": "Active", "error": "Error", "unknown": "Not checked"}
-ORDER_ICON = {"Active": ":large_green_circle:", "Paused": ":double_vertical_bar:", "Error": ":red_circle:", "Syncing": ":arrows_counterclockwise:"}
+ORDER_ICON = {
+    "Active": ":large_green_circle:", "Paused": ":double_vertical_bar:", "Error": ":red_circle:",
+    "Syncing": ":arrows_counterclockwise:", "Cannot run": ":warning:",
+}
 RUN_WORD = {"running": "running", "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 ACTIONS_TEXT = {
     "connection.create": "made the connection",
@@ -227,7 +230,7 @@ def _order_options(connection_id: int, order_id: int, status: str, page: int) ->
     def ref(action: OrderAction) -> str:
         return pack(OrderRef(connection_id, order_id, action.value, page))
 
-    options = [option("Run now", ref(OrderAction.RUN_NOW))]
+    options = [] if status == "Cannot run" else [option("Run now", ref(OrderAction.RUN_NOW))]  # it would only fail
     if status == "Paused":
         options.append(option("Resume", ref(OrderAction.RESUME)))
     else:

@@ -100,8 +100,11 @@ def test_an_order_whose_accounts_went_inactive_does_not_look_healthy():
     assert "still active" not in texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=3),)), "orders")))
     some = texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=1),)), "orders")))
     assert "1 of its 3 accounts is still active" in some
-    none = texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=0),)), "orders")))
-    assert "None of its accounts is active any more, so its runs fail" in none
+    stranded = connection_card(card(replace(tab, orders=(replace(row, usable_accounts=0, status="Cannot run"),)), "orders"))
+    assert "None of its accounts is active any more, so its runs fail" in texts(stranded)
+    assert ":warning: *Cannot run*" in texts(stranded) and ":large_green_circle: *Active*" not in texts(stranded)
+    menu = [o["text"]["text"] for b in stranded for o in (b.get("accessory") or {}).get("options", [])]
+    assert menu == ["Pause", "Delete order…"]  # no Run now that would only fail
 
 
 def test_a_failed_sync_says_why_and_what_to_do():

@@ -323,6 +323,23 @@ def test_order_actions_keep_the_orders_page(fake, driver, connect, app_ctx):
     assert "page 2 of" in texts(fake.ephemerals("UADMIN")[-1].blocks)
 
 
+def test_the_menu_of_an_order_deleted_since_redraws_the_card_and_says_so(fake, driver, connect, app_ctx):
+    from operations.auth import Actor
+    from operations.orders import delete_order
+
+    cid = connect()
+    keep, gone = _add_orders(app_ctx, cid, 2)
+    ada = driver.user("UADMIN")
+    ada.command("/connections", str(cid), channel="C0DATA")
+    card = fake.ephemerals("UADMIN")[-1].copy()  # as the person still sees it
+    delete_order(app_ctx, Actor.system("T0FAKE001"), cid, gone)
+    _choose_order_action(ada, card, cid, gone, "pause")
+    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UADMIN") if "no longer exists" in m.visible_text])
+    assert "The card now shows the orders there are" in note[-1].visible_text
+    redrawn = [c for c in fake.calls("response_url") if c.args.get("replace_original") in (True, "true")]
+    assert redrawn and "Order 1" not in texts(redrawn[-1].args) and "Order 0" in texts(redrawn[-1].args)
+
+
 def _delete_connection(ctx, cid):
     with ctx.db.begin() as session:
         c = session.get(Connection, cid)
