@@ -61,6 +61,7 @@ def _open_alert(connection: Connection, now: datetime) -> None:
             Alert(
                 team_id=connection.team_id, connection_id=connection.id, channel=None,
                 error_code=connection.credentials_error_code, error_message=connection.credentials_error_message,
-                opened_at=now,
+                business_account_id=connection.business_account_id,
+                business_account_name=connection.business_account_name, opened_at=now,
             )
         )

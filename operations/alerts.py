@@ -57,7 +57,9 @@ def alert_card(ctx: Context, alert_id: int) -> AlertCard:
         ).all()
         return AlertCard(
             alert.id, alert.team_id, connection.id, source_title(ctx, connection.source),
-            connection.business_account_name, connection.business_account_id, alert.error_code, alert.error_message,
+            # As it fired: a re-connect to another business account must not rewrite the history.
+            alert.business_account_name or connection.business_account_name,
+            alert.business_account_id or connection.business_account_id, alert.error_code, alert.error_message,
             alert.opened_at, tuple(orders), alert.channel or connection.alert_channel or ctx.settings.alert_channel,
             alert.ts, alert.resolved_at, alert.resolved_by, connection.is_deleted,
         )

@@ -307,6 +307,9 @@ class Alert(Base):
     ts: Mapped[str | None] = mapped_column(String(32))  # None until posted
     error_code: Mapped[str | None] = mapped_column(String(128))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # The business account the credentials broke for: kept when a re-connect switches to another.
+    business_account_id: Mapped[str | None] = mapped_column(String(255))
+    business_account_name: Mapped[str | None] = mapped_column(String(255))
     opened_at: Mapped[datetime]
     post_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_post_error: Mapped[str | None] = mapped_column(Text)

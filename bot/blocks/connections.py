@@ -393,7 +393,7 @@ def help_message() -> list[dict[str, Any]]:
                 "`/connections` lists the connected sources (errors first)\n"
                 "`/connections &lt;text&gt;` searches data source, title, business account and ID\n"
                 "`/connections &lt;id&gt;` opens a connection's details\n"
-                "`/connections new` makes a new connection\n"
+                "`/connections new` makes a new connection (admins)\n"
                 "`/connections help` shows this help"
             )
         ),

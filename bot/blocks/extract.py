@@ -212,7 +212,7 @@ def review_step(
     shown = ", ".join(f"{name} ({external_id})" for _, external_id, name in accounts[:20])
     if len(accounts) > 20:
         shown += f" and {len(accounts) - 20:,} more"
-    depth = f"since {draft.s}" if draft.s else f"the last {draft.h} days"
+    depth = f"since {draft.s}" if draft.s else f"the last {draft.h or 0:,} days"
     fields = [template.field(n).label for n in (draft.f or ()) if n in {f.name for f in template.fields}]
     schedule = {"kind": draft.sk, "every_hours": draft.se, "at": draft.sa, "weekday": draft.sw, "day": draft.sd}
     blocks = [

@@ -60,6 +60,18 @@ def test_one_alert_with_fix_buttons_then_resolved_in_place(fake, services, alert
     assert "Resolved by <@UADMIN>" in replies[-1].text
 
 
+def test_a_resolved_alert_keeps_the_business_account_it_fired_for(fake, services, alerting, connect):
+    cid = connect("demo:business=acme,accounts=3")
+    break_credentials(alerting, cid)
+    alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
+    assert "Acme Retail" in texts(alert.blocks)
+    admin = Actor("T0FAKE001", "UADMIN", Role.ADMIN)
+    reconnect(alerting, admin, cid, {"token": "demo:business=hooli,accounts=3"}, confirm_business_change=True)
+    fake.wait_for(lambda: "Resolved" in texts(fake.message("C0ALERT", alert.ts).blocks))
+    resolved = texts(fake.message("C0ALERT", alert.ts).blocks)
+    assert "Acme Retail" in resolved and "Hooli" not in resolved
+
+
 def test_a_resolution_slack_refuses_is_posted_by_a_later_flush(fake, services, alerting, connect):
     cid = connect()
     break_credentials(alerting, cid)
