@@ -58,7 +58,7 @@ class ConnectionSummary:
     error_message: str | None
     checked_at: datetime | None
     error_since: datetime | None
-    account_status: str  # "Loading accounts", "No accounts", "N accounts", "Error"
+    account_status: str  # "Loading accounts", "No accounts", "N accounts", "N active of M", "Error"
     accounts: AccountCounts
     created_at: datetime
     created_by: str
@@ -184,6 +184,8 @@ def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) ->
         return "Error"
     if counts.total == 0:
         return "No accounts"
+    if counts.active != counts.total:  # as the card's header counts them
+        return f"{counts.active:,} active of {counts.total:,}"
     return f"{counts.total:,} account{'s' if counts.total != 1 else ''}"
 
 

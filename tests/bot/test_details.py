@@ -17,7 +17,9 @@ def test_list_is_ephemeral_sorted_errors_first_with_open_buttons(fake, driver, c
     message = fake.ephemerals("UVIEW")[-1]
     opens = [e for e in message.elements() if e.get("action_id") == "connection.open"]
     assert [json.loads(e["value"])["c"] for e in opens] == [bad, ok]
-    assert "20 accounts" in texts(message.blocks)
+    with app_ctx.db.begin() as session:
+        active = session.get(Connection, ok).accounts_active
+    assert 0 < active < 20 and f"{active} active of 20" in texts(message.blocks)  # as the card's header says
 
 
 def test_open_then_every_tab_in_place_through_response_url(fake, driver, connect):
