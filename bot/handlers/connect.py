@@ -325,15 +325,21 @@ def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, 
 
     # The title itself, not the card's escaped fallback text: this goes into plain text.
     connected = connection_setup(services.ctx, actor, connection_id).title + " is connected."
-    note = "Reading its accounts now; the card is in your messages with connbot."
-    if twins := same_business_account(services.ctx, actor, connection_id):
-        listed = ", ".join(str(t) for t in twins[:5]) + (" and more" if len(twins) > 5 else "")
-        note += (
-            f" Note: connection{'s' if len(twins) > 1 else ''} {listed} already read{'' if len(twins) > 1 else 's'} "
-            "this business account; this one is separate, with its own credentials and orders."
-        )
+    note = "Reading its accounts now; the card is in your messages with connbot." + _twins_note(services, actor, connection_id)
     done = forms.done("New connection", connected, note)
     return Outcome(done, after=after, message=connected)
+
+
+def _twins_note(services: Services, actor: Actor, connection_id: int) -> str:
+    """Other connections reading the same business account: allowed, but to be made knowingly."""
+    twins = same_business_account(services.ctx, actor, connection_id)
+    if not twins:
+        return ""
+    listed = ", ".join(str(t) for t in twins[:5]) + (" and more" if len(twins) > 5 else "")
+    return (
+        f" Note: connection{'s' if len(twins) > 1 else ''} {listed} already read{'' if len(twins) > 1 else 's'} "
+        "this business account; this one is separate, with its own credentials and orders."
+    )
 
 
 def _finish_reconnect(
@@ -362,6 +368,8 @@ def _finish_reconnect(
 
     note = "The business account changed as you confirmed. " if result.business_account_changed else ""
     note += "Reading its accounts now; the card shows them when that is done."
+    if result.business_account_changed:
+        note += _twins_note(services, actor, meta.c)
     reconnected = "Re-connected: the new credentials work and are in use."
     return Outcome(forms.done("Re-connect", reconnected, note), after=after, message=reconnected)
 

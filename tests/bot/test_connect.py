@@ -261,6 +261,14 @@ def test_a_second_connection_to_the_same_business_account_is_made_knowingly(fake
     fake.close_views("UADMIN")
     ada.submit(open_form(fake, ada), {"token": {"value": "demo:business=hooli,accounts=2"}})
     assert "already read" not in shown(wait_modal_text(fake, "UADMIN", "is connected"))
+    fake.close_views("UADMIN")
+    # A re-connect that switches to a business account another connection reads says so too.
+    switched = connect("demo:business=umbrella,accounts=2")
+    ada.click(_open_settings(fake, ada, switched), "connection.reconnect")
+    form = fake.wait_for(lambda: fake.modal("UADMIN"))
+    token = {"token": {"value": "demo:business=globex,accounts=2"}, "confirm_business": {"value": ["yes"]}}
+    ada.submit(form, token)
+    wait_modal_text(fake, "UADMIN", f"connections {first}, ")
 
 
 def test_a_slow_check_whose_modal_slack_will_not_update_is_told_in_a_dm(fake, driver, app_ctx, monkeypatch):
