@@ -146,10 +146,13 @@ def deliver(services: Services, body: dict[str, Any], text: str) -> None:
         if surface.kind == "view" or body.get("type") == "view_submission":
             trigger = body.get("trigger_id")
             view = notice_modal("connbot", blocks, close="OK")
-            if trigger:
-                client.views_push(trigger_id=trigger, view=view)
-            else:
-                client.chat_postMessage(channel=surface.user_id, text=text, blocks=blocks)
+            try:
+                if trigger:
+                    client.views_push(trigger_id=trigger, view=view)
+                    return
+            except SlackApiError as failure:  # a trigger lives 3 s: Slack's retries can outlast it
+                log.info("could not push the notice (%s); sending it as a DM", failure.response.get("error"))
+            client.chat_postMessage(channel=surface.user_id, text=text, blocks=blocks)
             return
         surface.tell(client, text, blocks)
     except SlackApiError as failure:

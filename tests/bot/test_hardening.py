@@ -97,14 +97,25 @@ def test_a_call_slack_keeps_refusing_is_said_as_slacks_not_as_our_bug(fake, driv
     vera = driver.user("UVIEW")
     vera.open_home()
     home = fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connection.open") and fake.home("UVIEW"))
-    fake.fail_next("chat.postMessage", status=500, times=None)
+    fake.fail_next("chat.postMessage", error="restricted_action")  # refused at once, not retried
     with caplog.at_level("WARNING"):
         vera.click(home, "connection.open", value=json.dumps({"c": cid, "t": "orders", "p": 0}, separators=(",", ":")))
         notice = fake.wait_for(lambda: fake.modal("UVIEW"), timeout=15)
-    assert "Slack did not accept connbot's answer just now" in texts(notice.blocks)
+    assert "Slack did not accept connbot's answer just now (restricted_action)" in texts(notice.blocks)
     assert [r for r in caplog.records if r.levelname == "ERROR" and r.name == "bot.errors"] == []
-    fake.clear_faults()
-    fake.clear_records()  # the refused posts are the behaviour under test
+    fake.clear_records()  # the refused post is the behaviour under test
+
+
+def test_a_notice_whose_trigger_expired_is_sent_as_a_dm(fake, driver, connect):
+    connect()
+    vera = driver.user("UVIEW")  # not an admin: "Make a new connection" is refused
+    vera.open_home()
+    home = fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connection.new") and fake.home("UVIEW"))
+    fake.fail_next("views.push", error="expired_trigger_id")  # Slack's retries outlasted the trigger
+    vera.click(home, "connection.new")
+    dm = fake.wait_for(lambda: fake.messages(fake.im("UVIEW").id))
+    assert "admin role" in dm[-1].text
+    fake.clear_records()  # the refused push is the behaviour under test
 
 
 # ---- database faults -------------------------------------------------------------------------
