@@ -78,7 +78,7 @@ def test_a_resolution_slack_refuses_is_posted_by_a_later_flush(fake, services, a
     alert = fake.wait_for(lambda: alerts_in(fake) and alerts_in(fake)[-1])
     fake.fail_next("chat.update", status=500, times=3)  # beyond the client's retries
     fix(alerting, cid)
-    fake.wait_for(lambda: len([c for c in fake.calls("chat.update") if c.status == 500]) == 3)
+    fake.wait_for(lambda: len([c for c in fake.calls("chat.update") if c.status == 500]) == 3, timeout=20)
     services.alerts.flush()
     fake.wait_for(lambda: "Resolved" in texts(fake.message("C0ALERT", alert.ts).blocks))
     assert fake.message("C0ALERT", alert.ts).find("connection.reconnect") is None
