@@ -13,15 +13,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import mrkdwn, notice_modal, section
-from bot.blocks.connections import tombstone_text
+from bot.blocks.connections import alert_channel_target, tombstone_text
 from bot.cards import refresh_card
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import ConnbotError, NotAllowed, NotFound
 from operations.audit import audit_refusal
 from operations.auth import Actor, Role
-from operations.cards import Tombstone, deleted_connection
-from storage.repositories import as_connection_id
+from operations.cards import deleted_connection
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +99,9 @@ def _card_became_tombstone(services: Services, body: dict[str, Any]) -> bool:
     if body.get("type") != "block_actions" or surface.kind not in ("message", "ephemeral") or is_alert or connection_id is None:
         return False
     actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
-    if _deleted(services, actor, connection_id) is None:
+    if deleted_connection(services.ctx, actor, connection_id) is None:
         return False
     return refresh_card(services, surface, actor, connection_id, "orders")
-
-
-def _deleted(services: Services, actor: Actor, connection_id: int) -> Tombstone | None:
-    try:
-        return deleted_connection(services.ctx, actor, connection_id)
-    except NotFound:  # never this team's
-        return None
 
 
 def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
@@ -117,7 +109,7 @@ def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
     not found because it was deleted is said so, with who deleted it and when."""
     if isinstance(error, NotFound) and (connection_id := _connection_id(body)) is not None:
         surface = Surface.of(body)
-        if (deleted := _deleted(services, Actor(surface.team_id, surface.user_id, Role.VIEWER), connection_id)) is not None:
+        if (deleted := deleted_connection(services.ctx, Actor(surface.team_id, surface.user_id, Role.VIEWER), connection_id)) is not None:
             return tombstone_text(deleted)
     if isinstance(error, NotAllowed):
         surface = Surface.of(body)
@@ -163,8 +155,8 @@ def _connection_id(body: dict[str, Any]) -> int | None:
     """The connection a request is about: from the button or menu value, the alert-channel
     select's block id, or the modal's private_metadata."""
     for action in body.get("actions") or []:
-        if (block_id := str(action.get("block_id", ""))).startswith("alert_channel:"):
-            return as_connection_id(block_id.removeprefix("alert_channel:"))
+        if (connection_id := alert_channel_target(str(action.get("block_id", "")))) is not None:
+            return connection_id
         return _routed_connection(action.get("value") or (action.get("selected_option") or {}).get("value"))
     if body.get("type") == "view_submission":
         return _routed_connection((body.get("view") or {}).get("private_metadata"))

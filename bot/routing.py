@@ -18,11 +18,15 @@ MAX_METADATA = 3000  # Slack's limit for a view's private_metadata
 
 
 def pack(data: Any, limit: int = MAX_VALUE) -> str:
-    # vars(), not asdict(): the fields are plain values, and a card packs dozens of these.
-    text = json.dumps({k: v for k, v in vars(data).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)
+    text = _encode(data)
     if len(text) > limit:
         raise ValueError("routing value too long")
     return text
+
+
+def _encode(data: Any) -> str:
+    # vars(), not asdict(): the fields are plain values, and a card packs dozens of these.
+    return json.dumps({k: v for k, v in vars(data).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)
 
 
 def unpack(cls: type[T], text: str | None) -> T:
@@ -117,7 +121,7 @@ def search_that_fits(draft: Draft) -> Draft:
     """The draft with its search shortened as far as private_metadata needs (only when quotes and
     backslashes, escaped twice as long, fill the name and the search): a shorter search finds the
     same accounts and a few more."""
-    over = len(json.dumps({k: v for k, v in vars(draft).items() if v is not None}, separators=(",", ":"), ensure_ascii=False)) - MAX_METADATA
+    over = len(_encode(draft)) - MAX_METADATA
     if over <= 0 or not draft.q:
         return draft
     return draft.but(q=draft.q[: max(0, len(draft.q) - over)].strip() or None)  # each character cut saves one or more

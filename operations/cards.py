@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from core.errors import NotFound
 from engine.context import Context
 from engine.schedules import account_sync_trigger, describe, next_fire, order_trigger
 from operations.auth import Actor
@@ -280,9 +281,13 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
 
 
 def deleted_connection(ctx: Context, actor: Actor, connection_id: int) -> Tombstone | None:
-    """The tombstone of a deleted connection; None while it lives (NotFound if it never was the team's)."""
+    """The tombstone of the team's connection if it was deleted; None while it lives, and for an
+    id that never was the team's (its callers then answer "not found" as usual)."""
     with ctx.db.read() as session:
-        return _tombstone(Connections(session, actor.team_id).shown(connection_id, include_deleted=True))
+        try:
+            return _tombstone(Connections(session, actor.team_id).shown(connection_id, include_deleted=True))
+        except NotFound:
+            return None
 
 
 def _tombstone(connection: Row) -> Tombstone | None:

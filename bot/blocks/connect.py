@@ -155,3 +155,15 @@ def done(title: str, text_plain: str, note: str = "") -> dict:
     if note:
         blocks.append(context(mrkdwn(note)))
     return _modal(title, "done", blocks, submit=None, close="Done")
+
+
+def twins_note(twins: list[int]) -> str:
+    """A sentence (with a leading space) naming the other connections that read the same business
+    account; empty when there are none."""
+    if not twins:
+        return ""
+    listed = ", ".join(str(t) for t in twins[:5]) + (" and more" if len(twins) > 5 else "")
+    return (
+        f" Note: connection{'s' if len(twins) > 1 else ''} {listed} already read{'' if len(twins) > 1 else 's'} "
+        "this business account; this one is separate, with its own credentials and orders."
+    )

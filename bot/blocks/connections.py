@@ -34,7 +34,7 @@ from operations.cards import (
     SettingsTab,
     Tombstone,
 )
-from storage.repositories import Page
+from storage.repositories import Page, as_connection_id
 
 STATUS_ICON = {"active": ":large_green_circle:", "error": ":red_circle:", "unknown": ":white_circle:"}
 STATUS_WORD = {"active": "Active", "error": "Error", "unknown": "Not checked"}
@@ -352,7 +352,7 @@ def _settings(c: ConnectionSummary, tab: SettingsTab) -> list[dict[str, Any]]:
     }
     if tab.alert_channel:
         channel_select["initial_conversation"] = tab.alert_channel
-    blocks.append(actions(channel_select, block_id=f"alert_channel:{c.id}"))
+    blocks.append(actions(channel_select, block_id=f"{ALERT_CHANNEL_BLOCK_PREFIX}{c.id}"))
     if tab.audit:
         lines = [
             f"{slack_date(e.at, '{date_short} {time}')} {user_mention(e.user_id)} "
@@ -361,6 +361,17 @@ def _settings(c: ConnectionSummary, tab: SettingsTab) -> list[dict[str, Any]]:
         ]
         blocks.append(context(mrkdwn("*Recent activity*\n" + "\n".join(lines))))
     return blocks
+
+
+# The alert-channel select carries no value: its block id names the connection.
+ALERT_CHANNEL_BLOCK_PREFIX = "alert_channel:"
+
+
+def alert_channel_target(block_id: str) -> int | None:
+    """The connection an alert-channel select is for, from its block id; None for any other block."""
+    if not block_id.startswith(ALERT_CHANNEL_BLOCK_PREFIX):
+        return None
+    return as_connection_id(block_id.removeprefix(ALERT_CHANNEL_BLOCK_PREFIX))
 
 
 def tombstone(t: Tombstone) -> list[dict[str, Any]]:

@@ -228,6 +228,16 @@ def review_step(
     return _modal(Callback.EXTRACT_REVIEW, 4, blocks, draft, "Create", notice)
 
 
+def taken_out(labels: list[tuple[int, str, str]]) -> str:
+    """The sentence naming selected accounts no longer active, taken out of the selection."""
+    names = ", ".join(f"{name} ({external_id})" for _, external_id, name in labels[:10])
+    if len(labels) > 10:
+        names += f" and {len(labels) - 10:,} more"
+    one = len(labels) == 1
+    return (f"{plural(len(labels), 'selected account')} {'is' if one else 'are'} no longer active and "
+            f"{'was' if one else 'were'} taken out of the selection: {names}.")
+
+
 def created(order_name: str, note: str) -> dict:
     return {
         "type": "modal",

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.alerts import escalated, escalation_message, escalation_modal
-from bot.blocks.connections import help_message
+from bot.blocks.connections import alert_channel_target, help_message
 from bot.cards import card_message, refresh_card
 from bot.channels import join_channel
 from bot.errors import guarded, user_message
@@ -29,7 +29,6 @@ from operations.alerts import (
 )
 from operations.cards import Card, load_card
 from operations.deliveries import first_delivery
-from storage.repositories import as_connection_id
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +103,7 @@ def register(app: App, services: Services) -> None:
     def alert_channel(ack: Ack, body: dict, action: dict) -> None:
         ack()
         surface = Surface.of(body)
-        # Selects carry no value: the block id names the connection.
-        connection_id = as_connection_id(action.get("block_id", "").removeprefix("alert_channel:"))
+        connection_id = alert_channel_target(action.get("block_id", ""))
         if connection_id is None:
             raise StaleAction("This menu is from an older version of the message. Type `/connections` to start again.")
         actor = services.roles.actor(surface.team_id, surface.user_id)

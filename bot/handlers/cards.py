@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.cards import card_message, list_message, refresh_card
+from bot.channels import join_channel
 from bot.errors import guarded
 from bot.ids import Action
 from bot.routing import CardRef, ListRef, unpack
@@ -84,18 +85,15 @@ def share_in_channel(services: Services, surface: Surface, blocks: list[dict], t
         raise ConnbotError("Open the card in a channel first, then share it there.")
     client = services.client
     shared_text = f"<@{surface.user_id}> shared {text}"
-    invite = ConnbotError("connbot is not in this channel. Invite it with `/invite @connbot`, then share again.")
     try:
         client.chat_postMessage(channel=channel, text=shared_text, blocks=blocks, thread_ts=surface.thread_ts)
         return
     except SlackApiError as error:
         code = error.response.get("error")
-        if code == "channel_not_found":  # a private channel connbot is not in looks like this
-            raise invite from None
-        if code != "not_in_channel":
+        if code not in ("not_in_channel", "channel_not_found"):  # the latter: a private channel connbot is not in
             raise ConnbotError(f"Slack did not accept the shared card ({code}).") from None
+    join_channel(client, channel, then="share again")
     try:
-        client.conversations_join(channel=channel)
         client.chat_postMessage(channel=channel, text=shared_text, blocks=blocks, thread_ts=surface.thread_ts)
-    except SlackApiError:
-        raise invite from None
+    except SlackApiError as error:
+        raise ConnbotError(f"Slack did not accept the shared card ({error.response.get('error')}).") from None

@@ -332,14 +332,7 @@ def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, 
 
 def _twins_note(services: Services, actor: Actor, connection_id: int) -> str:
     """Other connections reading the same business account: allowed, but to be made knowingly."""
-    twins = same_business_account(services.ctx, actor, connection_id)
-    if not twins:
-        return ""
-    listed = ", ".join(str(t) for t in twins[:5]) + (" and more" if len(twins) > 5 else "")
-    return (
-        f" Note: connection{'s' if len(twins) > 1 else ''} {listed} already read{'' if len(twins) > 1 else 's'} "
-        "this business account; this one is separate, with its own credentials and orders."
-    )
+    return forms.twins_note(same_business_account(services.ctx, actor, connection_id))
 
 
 def _finish_reconnect(

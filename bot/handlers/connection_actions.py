@@ -71,7 +71,7 @@ def register(app: App, services: Services) -> None:
         try:
             act_on_order(ref, surface, actor, body["trigger_id"])
         except NotFound as gone:
-            if _connection_deleted(services, actor, ref.c):
+            if deleted_connection(services.ctx, actor, ref.c) is not None:
                 raise  # the card becomes the connection's tombstone (bot.errors)
             # The order was deleted since this card was drawn: redraw it, and say so.
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)
@@ -122,13 +122,6 @@ def register(app: App, services: Services) -> None:
             refresh_card(services, card, actor, meta.c, "orders", meta.p)
         else:
             show_card_after_modal(services, actor, meta.c, "orders", meta.ch, meta.ts, meta.p)
-
-
-def _connection_deleted(services: Services, actor, connection_id: int) -> bool:
-    try:
-        return deleted_connection(services.ctx, actor, connection_id) is not None
-    except NotFound:  # never this team's
-        return True
 
 
 def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int) -> None:

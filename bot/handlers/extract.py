@@ -10,7 +10,6 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import extract as steps
-from bot.blocks.common import plural
 from bot.blocks.extract import ACCOUNTS_PAGE, SEARCH_MAX, ExtractAction
 from bot.cards import show_card_after_modal
 from bot.errors import guarded
@@ -183,14 +182,8 @@ def _accounts_view(services: Services, actor: Actor, draft: Draft, notice: str |
 
 def _without(services: Services, actor: Actor, draft: Draft, inactive) -> tuple[Draft, str]:
     """The draft without accounts no longer active, and a sentence naming them."""
-    labels = account_labels(services.ctx, actor, draft.c, inactive)
-    names = ", ".join(f"{name} ({external_id})" for _, external_id, name in labels[:10])
-    if len(labels) > 10:
-        names += f" and {len(labels) - 10:,} more"
+    said = steps.taken_out(account_labels(services.ctx, actor, draft.c, inactive))
     gone = set(inactive)
-    one = len(labels) == 1
-    said = (f"{plural(len(labels), 'selected account')} {'is' if one else 'are'} no longer active and "
-            f"{'was' if one else 'were'} taken out of the selection: {names}.")
     return draft.but(a=tuple(a for a in draft.a if a not in gone)), said
 
 
