@@ -445,18 +445,24 @@ def test_first_run_from_an_ephemeral_card_leaves_one_card_with_its_result(fake, 
     assert len([c for c in posted if c.args.get("user") == "UOPS"]) == 1  # one card, not one per update
 
 
-def test_first_run_from_a_channel_copy_updates_that_copy(fake, driver, connect, app_ctx):
-    cid = connect("demo:accounts=25")
-    otto = driver.user("UOPS")
+def _review_from_a_channel_copy(fake, otto, cid):
+    """Share the card in #data-team, then Extract from that copy up to its review step."""
     otto.command("/connections", str(cid), channel="C0DATA")
     otto.click(fake.ephemerals("UOPS")[-1], "connection.share")
     shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
-    posted = len(fake.ephemerals("UOPS"))
     otto.click(shared, "connection.extract")
     step1 = fake.wait_for(lambda: fake.modal("UOPS") and fake.modal("UOPS").callback_id == "extract.accounts" and fake.modal("UOPS"))
     otto.fill(step1, {accounts_block(step1): {"value": options_of(step1)[:1]}})
     step3 = otto.submit(otto.submit(step1).view, {"template": {"value": "campaign_daily"}}).view
-    done = otto.submit(otto.submit(step3, {"history_days": {"value": "3"}}).view).view
+    return shared, otto.submit(step3, {"history_days": {"value": "3"}}).view
+
+
+def test_first_run_from_a_channel_copy_updates_that_copy(fake, driver, connect, app_ctx):
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    shared, review = _review_from_a_channel_copy(fake, otto, cid)
+    posted = len(fake.ephemerals("UOPS"))
+    done = otto.submit(review).view
     assert "the card in the channel shows its progress" in done.visible_text
     wait_runs_done(fake, app_ctx, 1)
     fake.wait_for(lambda: "succeeded" in fake.message("C0DATA", shared.ts).visible_text.lower())
@@ -467,14 +473,7 @@ def test_first_run_from_a_channel_copy_updates_that_copy(fake, driver, connect, 
 def test_a_channel_copy_slack_will_not_update_after_the_first_run_is_said_to_the_user(fake, driver, connect, app_ctx):
     cid = connect("demo:accounts=25")
     otto = driver.user("UOPS")
-    otto.command("/connections", str(cid), channel="C0DATA")
-    otto.click(fake.ephemerals("UOPS")[-1], "connection.share")
-    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
-    otto.click(shared, "connection.extract")
-    step1 = fake.wait_for(lambda: fake.modal("UOPS") and fake.modal("UOPS").callback_id == "extract.accounts" and fake.modal("UOPS"))
-    otto.fill(step1, {accounts_block(step1): {"value": options_of(step1)[:1]}})
-    step3 = otto.submit(otto.submit(step1).view, {"template": {"value": "campaign_daily"}}).view
-    review = otto.submit(step3, {"history_days": {"value": "3"}}).view
+    _, review = _review_from_a_channel_copy(fake, otto, cid)
     fake.fail_next("chat.update", status=500, times=None)
     otto.submit(review)
     wait_runs_done(fake, app_ctx, 1)
