@@ -41,8 +41,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Extraction loading"
 BATCH_ROWS = 50_000
 FIELDS = (
-    "date", "account_id", "campaign_id", "campaign_name",
-    "impressions", "clicks", "spend", "conversions",
+    "date",
+    "account_id",
+    "campaign_id",
+    "campaign_name",
+    "impressions",
+    "clicks",
+    "spend",
+    "conversions",
 )
 CAMPAIGNS = 5
 TARGET_RATIO, TARGET_MB = 0.5, 300
@@ -100,7 +106,7 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
         created = False
         if case == "bare_one_tx":
             con.begin()
-        for batch in demo_batches(rows):
+        for batch in demo_batches(rows):  # noqa: B007 - DuckDB reads `batch` by name
             if not created:  # the table takes the batch's own types: nothing to convert
                 con.execute("CREATE TABLE t AS SELECT * FROM batch LIMIT 0")
                 created = True
@@ -115,11 +121,11 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
 
         with open_warehouse(path) as warehouse:
             if case == "loader_rerun":
-                warehouse.load(source="demo", template=template, batches=demo_batches(rows),
-                               connection_id=1, run_id=1)
+                warehouse.load(source="demo", template=template, batches=demo_batches(rows), connection_id=1, run_id=1)
             started = time.perf_counter()
-            result = warehouse.load(source="demo", template=template, batches=demo_batches(rows),
-                                    connection_id=1, run_id=2)
+            result = warehouse.load(
+                source="demo", template=template, batches=demo_batches(rows), connection_id=1, run_id=2
+            )
             seconds = time.perf_counter() - started
         con = duckdb.connect(path)
         loaded = con.execute('SELECT count(*) FROM "demo__campaign_daily"').fetchone()[0]
@@ -131,8 +137,7 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
         url = f"dlt:duckdb?credentials={path}&pipelines_dir={workdir / 'pipelines'}"
         with open_warehouse(url) as warehouse:
             started = time.perf_counter()
-            warehouse.load(source="demo", template=template, batches=demo_batches(rows),
-                           connection_id=1, run_id=1)
+            warehouse.load(source="demo", template=template, batches=demo_batches(rows), connection_id=1, run_id=1)
             seconds = time.perf_counter() - started
         con = duckdb.connect(path)
         loaded = con.execute('SELECT count(*) FROM connbot."demo__campaign_daily"').fetchone()[0]
@@ -248,9 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for case in cases:  # interleaved, so a busy moment hits every case alike
             results[case] = result = measure(case, args.rows)
-            print(f"round {number}  {CASES[case]:58s} {result['seconds']:6.2f} s  "
-                  f"{args.rows / result['seconds']:>10,.0f} rows/s  {result['peak_mb']:5.0f} MB",
-                  flush=True)
+            print(
+                f"round {number}  {CASES[case]:58s} {result['seconds']:6.2f} s  "
+                f"{args.rows / result['seconds']:>10,.0f} rows/s  {result['peak_mb']:5.0f} MB",
+                flush=True,
+            )
         rounds.append(results)
     text = render(rounds, args.rows)
     print()

@@ -56,8 +56,11 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
     accounts = -(-rows // (CAMPAIGNS * days))
     warehouse = workdir / "warehouse.duckdb"
     settings = load_settings(
-        {"CONNBOT_DATABASE_URL": f"sqlite:///{workdir}/connbot.db", "CONNBOT_DATA_DIR": str(workdir),
-         "CONNBOT_WAREHOUSE": str(warehouse)},
+        {
+            "CONNBOT_DATABASE_URL": f"sqlite:///{workdir}/connbot.db",
+            "CONNBOT_DATA_DIR": str(workdir),
+            "CONNBOT_WAREHOUSE": str(warehouse),
+        },
         dotenv=False,
     )
     db = Database(settings.database_url)
@@ -75,9 +78,16 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
             .limit(accounts)
         ).all()
         order = ExtractionOrder(
-            team_id="T1", connection_id=cid, name="bench", template="campaign_daily", fields=FIELDS,
-            history_days=days - 1, schedule={"kind": "daily", "at": "06:00"}, timezone="UTC",
-            created_by="bench", created_at=ctx.clock.now(),
+            team_id="T1",
+            connection_id=cid,
+            name="bench",
+            template="campaign_daily",
+            fields=FIELDS,
+            history_days=days - 1,
+            schedule={"kind": "daily", "at": "06:00"},
+            timezone="UTC",
+            created_by="bench",
+            created_at=ctx.clock.now(),
         )
         session.add(order)
         session.flush()
@@ -93,11 +103,19 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
         source = ctx.source("demo")
         template = next(t for t in source.templates() if t.name == "campaign_daily")
         today = ctx.clock.now().date()
-        batches = source.extract(ctx.vault.decrypt(sealed), [external for _, external in chosen],
-                                 template.name, FIELDS, today - timedelta(days=days - 1), today)
+        batches = source.extract(
+            ctx.vault.decrypt(sealed),
+            [external for _, external in chosen],
+            template.name,
+            FIELDS,
+            today - timedelta(days=days - 1),
+            today,
+        )
         with open_warehouse(str(warehouse)) as loader:
-            assert loader.load(source="demo", template=template, batches=batches, connection_id=cid,
-                               run_id=1).rows == expected
+            assert (
+                loader.load(source="demo", template=template, batches=batches, connection_id=cid, run_id=1).rows
+                == expected
+            )
     seconds = time.perf_counter() - started
     con = duckdb.connect(str(warehouse), read_only=True)
     loaded = con.execute('SELECT count(*) FROM "demo__campaign_daily"').fetchone()[0]
@@ -128,15 +146,22 @@ def main(argv: list[str] | None = None) -> int:
         results = {case: measure(case, args.rows) for case in CASES}  # interleaved rounds
         for case, r in results.items():
             peaks[case] = max(peaks[case], r["peak_mb"])
-            print(f"round {number}  {CASES[case]:45s} {r['rows']:>9,} rows {r['seconds']:6.2f} s "
-                  f"{r['rows'] / r['seconds']:>10,.0f} rows/s {r['peak_mb']:5.0f} MB", flush=True)
+            print(
+                f"round {number}  {CASES[case]:45s} {r['rows']:>9,} rows {r['seconds']:6.2f} s "
+                f"{r['rows'] / r['seconds']:>10,.0f} rows/s {r['peak_mb']:5.0f} MB",
+                flush=True,
+            )
         ratios.append(results["loader"]["seconds"] / results["run"]["seconds"])
     small = measure("run", args.rows // 5)
     print()
-    print(f"run speed / loader speed: median {statistics.median(ratios):.2f}x "
-          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
-    print(f"peak memory: loader {peaks['loader']:.0f} MB, run {peaks['run']:.0f} MB at {args.rows:,} rows; "
-          f"run {small['peak_mb']:.0f} MB at {small['rows']:,} rows")
+    print(
+        f"run speed / loader speed: median {statistics.median(ratios):.2f}x "
+        f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
+    print(
+        f"peak memory: loader {peaks['loader']:.0f} MB, run {peaks['run']:.0f} MB at {args.rows:,} rows; "
+        f"run {small['peak_mb']:.0f} MB at {small['rows']:,} rows"
+    )
     if not args.no_doc:
         docs.write_section(SECTION, _section(args, ratios, peaks, small))
     return 0

@@ -42,6 +42,9 @@ def in_own_process(module: str, case: str, rows: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="connbot-bench-") as workdir:
         out = subprocess.run(
             [sys.executable, "-m", f"bench.{module}", "--case", case, "--rows", str(rows), "--workdir", workdir],
-            cwd=ROOT, check=True, capture_output=True, text=True,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     return json.loads(out.strip().splitlines()[-1])

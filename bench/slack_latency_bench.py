@@ -4,7 +4,7 @@
                                                   [--rounds 4] [--warmup 10] [--no-doc]
 
 Both apps run as separate processes served by waitress (8 threads), as `connbot serve` serves
-connbot, on loopback. This process plays Slack: `connbot.fakeslack.FakeSlack` is the Web API and
+connbot, on loopback. This process plays Slack: `fakeslack.FakeSlack` is the Web API and
 the response_urls, `AppDriver`/`SlackUser` send signed requests of Slack's real shapes.
 
 One database holds three demo connections (100, 10,000 and 100,000 accounts: the demo source's
@@ -80,8 +80,12 @@ STEPS = {
     "orders": "Extraction orders tab, 1,000 orders (response_url)",
     "extract": "Extract: step 1 of the modal (views.open)",
 }
-CLICKS = {"accounts": "connection.tab.accounts", "next": "connection.tab.next",
-          "settings": "connection.tab.settings", "orders": "connection.tab.orders"}
+CLICKS = {
+    "accounts": "connection.tab.accounts",
+    "next": "connection.tab.next",
+    "settings": "connection.tab.settings",
+    "orders": "connection.tab.orders",
+}
 TARGET_NOOP, TARGET_SCALE = 1.5, 1.2
 
 # The fake stamps calls with this clock: perf_counter on the epoch scale (monotonic, fine-grained).
@@ -283,12 +287,24 @@ def seed(env: dict) -> dict[int, int]:
         now = ctx.clock.now()
         with ctx.db.begin() as session:
             for page in source.list_accounts(Credentials({"token": token})):
-                session.execute(insert(Account), [
-                    dict(connection_id=cid, external_id=a.external_id, name=a.name, currency=a.currency,
-                         timezone=a.timezone, status=a.status, active=a.active, enabled=True,
-                         added_at=now, last_seen_at=now)
-                    for a in page
-                ])
+                session.execute(
+                    insert(Account),
+                    [
+                        dict(
+                            connection_id=cid,
+                            external_id=a.external_id,
+                            name=a.name,
+                            currency=a.currency,
+                            timezone=a.timezone,
+                            status=a.status,
+                            active=a.active,
+                            enabled=True,
+                            added_at=now,
+                            last_seen_at=now,
+                        )
+                        for a in page
+                    ],
+                )
     _analyze(ctx)
     for size, cid in ids.items():
         result = sync_accounts(ctx, TEAM, cid, trigger="connect")
@@ -296,38 +312,64 @@ def seed(env: dict) -> dict[int, int]:
             raise SystemExit(f"seeding: the account sync of {size:,} accounts failed: {result}")
         now = ctx.clock.now()
         with ctx.db.begin() as session:
-            accounts = list(session.scalars(
-                select(Account.id).where(Account.connection_id == cid, Account.active.is_(True))
-                .order_by(Account.id).limit(200)
-            ))
-            session.execute(insert(ExtractionOrder), [
-                dict(
-                    team_id=TEAM, connection_id=cid, name=f"{template.title} · order {i + 1}",
-                    template=template.name, fields=fields, history_days=30,
-                    schedule={"kind": "daily", "at": f"{i % 24:02d}:00"}, timezone="UTC",
-                    status="paused" if i % 20 == 0 else "active", created_by=USER,
-                    created_at=now - dt.timedelta(minutes=i), idempotency_key=uuid.uuid4().hex,
+            accounts = list(
+                session.scalars(
+                    select(Account.id)
+                    .where(Account.connection_id == cid, Account.active.is_(True))
+                    .order_by(Account.id)
+                    .limit(200)
                 )
-                for i in range(ORDERS)
-            ])
-            orders = list(session.scalars(
-                select(ExtractionOrder.id).where(ExtractionOrder.connection_id == cid).order_by(ExtractionOrder.id)
-            ))
-            session.execute(insert(OrderAccount), [
-                dict(order_id=oid, account_id=accounts[(i + k) % len(accounts)])
-                for i, oid in enumerate(orders) for k in range(1 + i % 5)
-            ])
-            session.execute(insert(ExtractionRun), [
-                dict(
-                    order_id=oid, connection_id=cid, trigger="schedule",
-                    scheduled_for=now - dt.timedelta(hours=1, minutes=i),
-                    started_at=now - dt.timedelta(hours=1, minutes=i),
-                    finished_at=now - dt.timedelta(minutes=50 + i), rows=1_000 + i,
-                    status="failed" if i % 50 == 0 else "succeeded",
-                    error="demo: the platform timed out" if i % 50 == 0 else None,
+            )
+            session.execute(
+                insert(ExtractionOrder),
+                [
+                    dict(
+                        team_id=TEAM,
+                        connection_id=cid,
+                        name=f"{template.title} · order {i + 1}",
+                        template=template.name,
+                        fields=fields,
+                        history_days=30,
+                        schedule={"kind": "daily", "at": f"{i % 24:02d}:00"},
+                        timezone="UTC",
+                        status="paused" if i % 20 == 0 else "active",
+                        created_by=USER,
+                        created_at=now - dt.timedelta(minutes=i),
+                        idempotency_key=uuid.uuid4().hex,
+                    )
+                    for i in range(ORDERS)
+                ],
+            )
+            orders = list(
+                session.scalars(
+                    select(ExtractionOrder.id).where(ExtractionOrder.connection_id == cid).order_by(ExtractionOrder.id)
                 )
-                for i, oid in enumerate(orders)
-            ])
+            )
+            session.execute(
+                insert(OrderAccount),
+                [
+                    dict(order_id=oid, account_id=accounts[(i + k) % len(accounts)])
+                    for i, oid in enumerate(orders)
+                    for k in range(1 + i % 5)
+                ],
+            )
+            session.execute(
+                insert(ExtractionRun),
+                [
+                    dict(
+                        order_id=oid,
+                        connection_id=cid,
+                        trigger="schedule",
+                        scheduled_for=now - dt.timedelta(hours=1, minutes=i),
+                        started_at=now - dt.timedelta(hours=1, minutes=i),
+                        finished_at=now - dt.timedelta(minutes=50 + i),
+                        rows=1_000 + i,
+                        status="failed" if i % 50 == 0 else "succeeded",
+                        error="demo: the platform timed out" if i % 50 == 0 else None,
+                    )
+                    for i, oid in enumerate(orders)
+                ],
+            )
     _analyze(ctx)
     ctx.db.dispose()
     return ids
@@ -354,7 +396,7 @@ class _Target:
     """An HTTP target that remembers when the last request left (perf_counter)."""
 
     def __init__(self, url: str):
-        from connbot.fakeslack.client import http_target
+        from fakeslack.client import http_target
 
         self._send = http_target(url + "/slack/events")
         self.sent = 0.0
@@ -374,7 +416,7 @@ class Player:
     """One app as seen from Slack: a signed-request driver and the person who clicks."""
 
     def __init__(self, fake, url: str):
-        from connbot.fakeslack.client import AppDriver
+        from fakeslack.client import AppDriver
 
         self.fake = fake
         self.url = url
@@ -414,15 +456,16 @@ class Player:
         fake.clear_records()  # keeps the call list short; every call of this pass has arrived
 
     def _arrived(self, match, step: str):
-        call = self.fake.wait_for(lambda: next((c for c in self.fake.calls() if match(c)), None), timeout=10,
-                                  message=step)
+        call = self.fake.wait_for(
+            lambda: next((c for c in self.fake.calls() if match(c)), None), timeout=10, message=step
+        )
         if call.status != 200 or not call.response.get("ok", False):
             raise RuntimeError(f"{step}: Slack refused the update: {call.response}")
         return call
 
 
 def _fake():
-    from connbot.fakeslack.server import FakeSlack
+    from fakeslack.server import FakeSlack
 
     fake = FakeSlack(team_id=TEAM, bot_token=BOT_TOKEN, wall=wall)
     fake.add_user(USER, "otto", tz="Europe/Paris")
@@ -437,8 +480,9 @@ def _fixed_payloads(fake, player: Player, cid: int) -> dict:
     result = player.user.click(card, CLICKS["accounts"])
     posted = player._arrived(lambda c: c.method == "response_url" and c.url == result.response_url, "fixed card")
     result = player.user.click(card, "connection.extract")
-    opened = player._arrived(lambda c: c.method == "views.open" and c.args.get("trigger_id") == result.trigger_id,
-                             "fixed view")
+    opened = player._arrived(
+        lambda c: c.method == "views.open" and c.args.get("trigger_id") == result.trigger_id, "fixed view"
+    )
     fake.close_views(USER)
     fake.clear_records()
     return {"blocks": posted.args["blocks"], "text": posted.args.get("text", ""), "view": opened.args["view"]}
@@ -479,8 +523,10 @@ def run_database(database: str, args, workdir: Path) -> dict:
         started = time.perf_counter()
         ids = seed(env)
         seeded = time.perf_counter() - started
-        print(f"{database}: seeded {', '.join(f'{s:,}' for s in SIZES)} accounts x {ORDERS:,} orders "
-              f"in {seeded:.1f} s", flush=True)
+        print(
+            f"{database}: seeded {', '.join(f'{s:,}' for s in SIZES)} accounts x {ORDERS:,} orders in {seeded:.1f} s",
+            flush=True,
+        )
 
         connbot = start_app("connbot", env)
         served.append(connbot)
@@ -494,11 +540,12 @@ def run_database(database: str, args, workdir: Path) -> dict:
         plan = [("no-op", base, ids[SIZES[0]], BUSINESS[SIZES[0]])]
         plan += [(size, bot, ids[size], BUSINESS[size]) for size in SIZES]
         results = {name: Samples() for name, *_ in plan}
-        for name, player, cid, search in plan:
+        for _name, player, cid, search in plan:
             for _ in range(args.warmup):
                 player.one_pass(cid, search, None)
-        per_round = [args.samples // args.rounds + (1 if r < args.samples % args.rounds else 0)
-                     for r in range(args.rounds)]
+        per_round = [
+            args.samples // args.rounds + (1 if r < args.samples % args.rounds else 0) for r in range(args.rounds)
+        ]
         started = time.perf_counter()
         for number, count in enumerate(per_round, 1):
             for name, player, cid, search in plan:  # interleaved: a busy moment hits every case alike
@@ -533,7 +580,7 @@ def _sql_breakdown(env: dict, fake, ids: dict[int, int], served: list[Served], p
         statements: dict[str, list] = defaultdict(lambda: [0, 0.0])
         samples = Samples()
 
-        def on_step(step: str, counting: bool) -> None:
+        def on_step(step: str, counting: bool, sql=sql, cards=cards, statements=statements) -> None:
             stats = _fetch_sql(app.url)
             card = stats.pop(CARD, (0, 0.0))
             if counting:
@@ -546,13 +593,20 @@ def _sql_breakdown(env: dict, fake, ids: dict[int, int], served: list[Served], p
         for n in range(passes + 3):  # 3 warm-up passes
             _fetch_sql(app.url)
             counting = n >= 3
-            player.one_pass(ids[size], BUSINESS[size], samples if counting else None,
-                            on_step=lambda step, counting=counting: on_step(step, counting))
+            player.one_pass(
+                ids[size],
+                BUSINESS[size],
+                samples if counting else None,
+                on_step=lambda step, counting=counting: on_step(step, counting),
+            )
         out[size] = {
-            "steps": {step: (percentile(samples.visible[step], 0.5), percentile(sql[step], 0.5),
-                             percentile(cards[step], 0.5)) for step in STEPS},
-            "top": sorted(((took / passes, count / passes, s) for s, (count, took) in statements.items()),
-                          reverse=True)[:4],
+            "steps": {
+                step: (percentile(samples.visible[step], 0.5), percentile(sql[step], 0.5), percentile(cards[step], 0.5))
+                for step in STEPS
+            },
+            "top": sorted(
+                ((took / passes, count / passes, s) for s, (count, took) in statements.items()), reverse=True
+            )[:4],
         }
     app.stop()
     served.remove(app)
@@ -572,9 +626,14 @@ def _ms(x: float) -> str:
 
 def _table(samples: dict[object, Samples], kind: str) -> tuple[str, list[tuple[str, float, float]]]:
     """Markdown table of p50 / p99 (ms) per step and app; and the (step, ×no-op, ×100) ratios."""
-    header = ("| interaction | no-op p50 / p99 | " + " | ".join(f"{s:,} accts p50 / p99" for s in SIZES)
-              + f" | p99 {SIZES[-1]:,} ÷ no-op | p99 {SIZES[-1]:,} ÷ {SIZES[0]:,} |\n"
-              + "| --- | ---: |" + " ---: |" * len(SIZES) + " ---: | ---: |\n")
+    header = (
+        "| interaction | no-op p50 / p99 | "
+        + " | ".join(f"{s:,} accts p50 / p99" for s in SIZES)
+        + f" | p99 {SIZES[-1]:,} ÷ no-op | p99 {SIZES[-1]:,} ÷ {SIZES[0]:,} |\n"
+        + "| --- | ---: |"
+        + " ---: |" * len(SIZES)
+        + " ---: | ---: |\n"
+    )
     rows, ratios = [], []
     for step, label in STEPS.items():
         cells = []
@@ -586,8 +645,9 @@ def _table(samples: dict[object, Samples], kind: str) -> tuple[str, list[tuple[s
         vs_noop, vs_small = p99[SIZES[-1]] / p99["no-op"], p99[SIZES[-1]] / p99[SIZES[0]]
         ratios.append((step, vs_noop, vs_small))
         mark = lambda r, t: f"**{r:.2f}**" if r > t else f"{r:.2f}"  # noqa: E731
-        rows.append(f"| {label} | " + " | ".join(cells)
-                    + f" | {mark(vs_noop, TARGET_NOOP)} | {mark(vs_small, TARGET_SCALE)} |")
+        rows.append(
+            f"| {label} | " + " | ".join(cells) + f" | {mark(vs_noop, TARGET_NOOP)} | {mark(vs_small, TARGET_SCALE)} |"
+        )
     return header + "\n".join(rows) + "\n", ratios
 
 
@@ -597,8 +657,11 @@ def _verdict(ratios: list[tuple[str, float, float]]) -> tuple[bool, bool, str]:
     scale_met, scale_text = _scaling(ratios)
     text = (
         f"p99 at {SIZES[-1]:,} accounts ≤ {TARGET_NOOP}× the no-op app — "
-        + (f"**met** (worst: {worst_noop[0]}, {worst_noop[1]:.2f}×)" if not noop_fail else
-           f"**not met** for {', '.join(noop_fail)} (worst: {worst_noop[0]}, {worst_noop[1]:.2f}×)")
+        + (
+            f"**met** (worst: {worst_noop[0]}, {worst_noop[1]:.2f}×)"
+            if not noop_fail
+            else f"**not met** for {', '.join(noop_fail)} (worst: {worst_noop[0]}, {worst_noop[1]:.2f}×)"
+        )
         + f"; {scale_text}"
     )
     return not noop_fail, scale_met, text
@@ -609,8 +672,11 @@ def _scaling(ratios: list[tuple[str, float, float]]) -> tuple[bool, str]:
     worst = max(ratios, key=lambda x: x[2])
     return not fail, (
         f"p99 at {SIZES[-1]:,} ≤ {TARGET_SCALE}× p99 at {SIZES[0]:,} — "
-        + (f"**met** (worst: {worst[0]}, {worst[2]:.2f}×)" if not fail else
-           f"**not met** for {', '.join(fail)} (worst: {worst[0]}, {worst[2]:.2f}×)")
+        + (
+            f"**met** (worst: {worst[0]}, {worst[2]:.2f}×)"
+            if not fail
+            else f"**not met** for {', '.join(fail)} (worst: {worst[0]}, {worst[2]:.2f}×)"
+        )
     )
 
 
@@ -626,7 +692,7 @@ def render(runs: dict[str, dict], args, command: str) -> tuple[str, bool]:
         f"waitress {_dist('waitress')}, SQLAlchemy {sqlalchemy.__version__}), app at {_app_revision()}, "
         f"with `{command}`.\n\n"
         "connbot and a no-op bolt app, each in its own process served by waitress (8 threads) on loopback, both "
-        "`process_before_response=False`; this process plays Slack (`connbot.fakeslack`: signed requests of Slack's "
+        "`process_before_response=False`; this process plays Slack (`fakeslack`: signed requests of Slack's "
         "shapes, the Web API and response_urls). One database holds three demo connections with "
         f"{', '.join(f'{s:,}' for s in SIZES)} accounts (the demo source's accounts, bulk-inserted, then synced "
         "by the real account sync, which finds them unchanged; PostgreSQL ANALYZEd), each with "
@@ -670,8 +736,10 @@ def render(runs: dict[str, dict], args, command: str) -> tuple[str, bool]:
 
 # What the slow statements are, in the app's words (matched on the shortened statement text).
 STATEMENTS = (
-    (r"^SELECT … FROM accounts WHERE .*ORDER BY accounts\.active DESC, lower\(accounts\.name\), accounts\.id LIMIT",
-     "`Accounts.page`: a page of 15 accounts, in the order of the `ix_accounts_listing` index"),
+    (
+        r"^SELECT … FROM accounts WHERE .*ORDER BY accounts\.active DESC, lower\(accounts\.name\), accounts\.id LIMIT",
+        "`Accounts.page`: a page of 15 accounts, in the order of the `ix_accounts_listing` index",
+    ),
 )
 
 
@@ -687,9 +755,14 @@ def _render_breakdown(breakdown: dict, noop: Samples, passes: int) -> str:
     small, large = SIZES[0], SIZES[-1]
     rows = []
     for step, label in STEPS.items():
-        (v_small, q_small, c_small), (v_large, q_large, c_large) = breakdown[small]["steps"][step], breakdown[large]["steps"][step]
-        rows.append(f"| {label} | {_ms(percentile(noop.visible[step], 0.5))} | {_ms(v_small)} / {_ms(c_small)} / {_ms(q_small)} "
-                    f"| {_ms(v_large)} / {_ms(c_large)} / {_ms(q_large)} |")
+        (v_small, q_small, c_small), (v_large, q_large, c_large) = (
+            breakdown[small]["steps"][step],
+            breakdown[large]["steps"][step],
+        )
+        rows.append(
+            f"| {label} | {_ms(percentile(noop.visible[step], 0.5))} | {_ms(v_small)} / {_ms(c_small)} / {_ms(q_small)} "
+            f"| {_ms(v_large)} / {_ms(c_large)} / {_ms(q_large)} |"
+        )
     top = "\n".join(
         f"- {_ms(took)} ms in {count:.0f} execution{'s' if round(count) != 1 else ''}: {_describe(statement)}"
         for took, count, statement in breakdown[large]["top"]
@@ -720,8 +793,10 @@ def _p99_note(samples: int) -> str:
     slowest = samples - int((samples - 1) * 0.99)  # p99 lies between this slowest sample and the next
     if slowest <= 1:
         return "With so few samples, p99 is the slowest sample."
-    return (f"A p99 of {samples} samples lies between the {_nth_slowest(slowest)} and the "
-            f"{_nth_slowest(slowest - 1)} sample, so a single stall of this shared machine moves it.")
+    return (
+        f"A p99 of {samples} samples lies between the {_nth_slowest(slowest)} and the "
+        f"{_nth_slowest(slowest - 1)} sample, so a single stall of this shared machine moves it."
+    )
 
 
 def _nth_slowest(n: int) -> str:
@@ -734,10 +809,12 @@ def _nth_slowest(n: int) -> str:
 def _app_revision() -> str:
     """The commit the measured app is at, and whether its files differ from it (bench/ and docs/ aside)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.splitlines()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return "the working tree (not a git checkout)"
     changed = [line[3:] for line in status if not line[3:].startswith(("bench/", "docs/"))]

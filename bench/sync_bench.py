@@ -61,19 +61,33 @@ def _seed(ctx, connections: int, accounts: int, latency_ms: int, first: int = 0)
     now = ctx.clock.now()
     rows = [
         dict(
-            team_id="TBENCH", source="demo", title=f"Demo · {i}", business_account_id=f"biz{i}",
-            business_account_name=f"Business {i}", auth_type="token", account_sync_mode="all",
-            credentials=ctx.vault.encrypt(Credentials({"token": f"demo:accounts={accounts},latency={latency_ms},seed={i}"})),
-            credentials_hint={}, credentials_status="active", auth_failures=0, created_by="UBENCH", created_at=now,
+            team_id="TBENCH",
+            source="demo",
+            title=f"Demo · {i}",
+            business_account_id=f"biz{i}",
+            business_account_name=f"Business {i}",
+            auth_type="token",
+            account_sync_mode="all",
+            credentials=ctx.vault.encrypt(
+                Credentials({"token": f"demo:accounts={accounts},latency={latency_ms},seed={i}"})
+            ),
+            credentials_hint={},
+            credentials_status="active",
+            auth_failures=0,
+            created_by="UBENCH",
+            created_at=now,
         )
         for i in range(first, first + connections)
     ]
     with ctx.db.begin() as session:
         session.execute(insert(Connection), rows)
-        return list(session.scalars(
-            select(Connection.id).where(Connection.business_account_id.in_([r["business_account_id"] for r in rows]))
-            .order_by(Connection.id)
-        ))
+        return list(
+            session.scalars(
+                select(Connection.id)
+                .where(Connection.business_account_id.in_([r["business_account_id"] for r in rows]))
+                .order_by(Connection.id)
+            )
+        )
 
 
 def _retoken(ctx, accounts: int, latency_ms: int) -> None:
@@ -84,7 +98,9 @@ def _retoken(ctx, accounts: int, latency_ms: int) -> None:
     with ctx.db.begin() as session:
         for connection in session.scalars(select(Connection)):
             seed = connection.business_account_id.removeprefix("biz")
-            connection.credentials = ctx.vault.encrypt(Credentials({"token": f"demo:accounts={accounts},latency={latency_ms},seed={seed}"}))
+            connection.credentials = ctx.vault.encrypt(
+                Credentials({"token": f"demo:accounts={accounts},latency={latency_ms},seed={seed}"})
+            )
 
 
 def _sync_all(ctx, ids: list[int]) -> float:
@@ -151,14 +167,16 @@ class _Writes:
         for _ in range(50):
             time.sleep(0.1)
             with self.ctx.db.engine.connect() as conn:
-                busy = conn.scalar(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                ))
+                busy = conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
                 if busy == 0:
                     conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
-                    return conn.scalar(text(
-                        "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'accounts'"
-                    ))
+                    return conn.scalar(
+                        text("SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'accounts'")
+                    )
         raise SystemExit("PostgreSQL sessions of the benchmark did not end")
 
     def describe(self, expected_rows: int) -> str:
@@ -187,8 +205,16 @@ def _round(database: str, args) -> dict:
             ctx.db.dispose()
             if database == "postgresql":
                 drop_pg_database(ctx.settings.database_url)
-    return dict(pages=pages, ideal=ideal, first=first, alone=alone, second=second, writes=writes.describe(args.connections * changed),
-                rows=writes.rows, expected=args.connections * changed)
+    return dict(
+        pages=pages,
+        ideal=ideal,
+        first=first,
+        alone=alone,
+        second=second,
+        writes=writes.describe(args.connections * changed),
+        rows=writes.rows,
+        expected=args.connections * changed,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "(the whole connection's at once when the login fits in one page, else the page's ids as one array "
         "parameter), the new ones inserted at once (`executemany` on SQLite, `COPY` on PostgreSQL), the changed "
         "ones updated, and last the progress, or for the last page the run's end, the counts and the credentials "
-        "check, guarded by \"the connection is still live\". Statements are built once.\n"
+        'check, guarded by "the connection is still live". Statements are built once.\n'
     )
     print(text)
     if not args.no_doc:

@@ -81,7 +81,9 @@ class AlertPoster:
     def _on_broke(self, event: CredentialsBroke) -> None:
         self.services.background(self.flush)
         self.services.background(
-            self._escalation_reply, event.team_id, event.connection_id,
+            self._escalation_reply,
+            event.team_id,
+            event.connection_id,
             f":red_circle: The credentials broke again: {event.code}.",
         )
 
@@ -98,7 +100,9 @@ class AlertPoster:
             self.services.background(self._escalation_reply, event.team_id, event.connection_id, self._deleted_text)
         elif event.what == "reconnected":
             self.services.background(
-                self._escalation_reply, event.team_id, event.connection_id,
+                self._escalation_reply,
+                event.team_id,
+                event.connection_id,
                 ":link: Re-connected with new credentials, which work: the credentials are fixed.",
             )
 
@@ -128,7 +132,8 @@ class AlertPoster:
             mark_post_failed(self.ctx, alert_id, "no alert channel")
             log.error(
                 "alert %s for connection %s not posted: no alert channel; set CONNBOT_ALERT_CHANNEL or choose one in the connection's Settings tab",
-                alert_id, card.connection_id,
+                alert_id,
+                card.connection_id,
             )
             return
         if not claim_post(self.ctx, alert_id):
@@ -136,17 +141,23 @@ class AlertPoster:
         client = self.services.client
         try:
             try:
-                response = client.chat_postMessage(channel=card.channel, text=alert_text(card), blocks=alert_message(card))
+                response = client.chat_postMessage(
+                    channel=card.channel, text=alert_text(card), blocks=alert_message(card)
+                )
             except SlackApiError as error:
                 if error.response.get("error") != "not_in_channel":
                     raise
                 client.conversations_join(channel=card.channel)  # a public channel: connbot joins it
-                response = client.chat_postMessage(channel=card.channel, text=alert_text(card), blocks=alert_message(card))
+                response = client.chat_postMessage(
+                    channel=card.channel, text=alert_text(card), blocks=alert_message(card)
+                )
         except SlackApiError as error:
             code = error.response.get("error")
             mark_post_failed(self.ctx, alert_id, code)
             hint = " (invite connbot to the channel)" if code in ("not_in_channel", "channel_not_found") else ""
-            log.error("alert %s could not be posted to %s: %s%s; it will be retried", alert_id, card.channel, code, hint)
+            log.error(
+                "alert %s could not be posted to %s: %s%s; it will be retried", alert_id, card.channel, code, hint
+            )
             return
         mark_posted(self.ctx, alert_id, response["channel"], response["ts"])
 
@@ -179,6 +190,10 @@ class AlertPoster:
             text = text(team_id, connection_id)
         channel, thread_ts = thread
         try:
-            self.services.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=follow_up(text))
+            self.services.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=text, blocks=follow_up(text)
+            )
         except SlackApiError as error:
-            log.error("escalation follow-up for connection %s not posted: %s", connection_id, error.response.get("error"))
+            log.error(
+                "escalation follow-up for connection %s not posted: %s", connection_id, error.response.get("error")
+            )

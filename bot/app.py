@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot import errors
 from bot.alerts import AlertPoster
 from bot.handlers import alerts, cards, commands, connect, connection_actions, extract, home
+from bot.home import HomeRefresher
 from bot.roles import RoleResolver
 from bot.security import ReplayGuard
 from bot.services import Services
@@ -65,6 +66,7 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
         token_verification_enabled=False,
     )
     services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
+    services.home = HomeRefresher(services).attach()
     app.use(ReplayGuard().middleware)  # runs after bolt's signature check
     errors.register(app, services)
     for module in (commands, cards, connect, connection_actions, extract, home, alerts):

@@ -33,7 +33,9 @@ def list_message(services: Services, actor: Actor, offset: int = 0, search: str 
 UNDELIVERED = "Slack did not accept the updated card just now; nothing you asked for was lost. Open it again with `/connections {id}`."
 
 
-def refresh_card(services: Services, surface: Surface, actor: Actor, connection_id: int, tab: str, page: int = 0) -> bool:
+def refresh_card(
+    services: Services, surface: Surface, actor: Actor, connection_id: int, tab: str, page: int = 0
+) -> bool:
     """Replace the card in place; when Slack refuses even after retries, tell the user."""
     blocks, text = card_message(services, actor, connection_id, tab, page)
     if surface.replace(services.client, blocks, text):
@@ -66,6 +68,8 @@ def show_card_after_modal(
     except SlackApiError as error:
         log.warning("could not show the card after the modal: %s", error.response.get("error"))
         try:  # as refresh_card does: the user must not be left with a card that is wrong
-            services.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=UNDELIVERED.format(id=connection_id))
+            services.client.chat_postEphemeral(
+                channel=channel, user=actor.user_id, text=UNDELIVERED.format(id=connection_id)
+            )
         except SlackApiError as again:
             log.warning("could not tell the user either: %s", again.response.get("error"))

@@ -19,4 +19,6 @@ def join_channel(client: WebClient, channel: str, *, then: str) -> None:
             return
         if code == "is_archived":
             raise ConnbotError(f"<#{channel}> is archived; choose another channel.") from None
-        raise ConnbotError(f"connbot is not in <#{channel}>. Invite it there with `/invite @connbot`, then {then}.") from None
+        raise ConnbotError(
+            f"connbot is not in <#{channel}>. Invite it there with `/invite @connbot`, then {then}."
+        ) from None

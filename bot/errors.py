@@ -96,7 +96,12 @@ def _card_became_tombstone(services: Services, body: dict[str, Any]) -> bool:
     surface = Surface.of(body)
     connection_id = _connection_id(body)
     is_alert = any(str(a.get("block_id", "")).startswith(ALERT_BLOCK_PREFIX) for a in body.get("actions") or ())
-    if body.get("type") != "block_actions" or surface.kind not in ("message", "ephemeral") or is_alert or connection_id is None:
+    if (
+        body.get("type") != "block_actions"
+        or surface.kind not in ("message", "ephemeral")
+        or is_alert
+        or connection_id is None
+    ):
         return False
     actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
     if deleted_connection(services.ctx, actor, connection_id) is None:
@@ -109,14 +114,20 @@ def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
     not found because it was deleted is said so, with who deleted it and when."""
     if isinstance(error, NotFound) and (connection_id := _connection_id(body)) is not None:
         surface = Surface.of(body)
-        if (deleted := deleted_connection(services.ctx, Actor(surface.team_id, surface.user_id, Role.VIEWER), connection_id)) is not None:
+        if (
+            deleted := deleted_connection(
+                services.ctx, Actor(surface.team_id, surface.user_id, Role.VIEWER), connection_id
+            )
+        ) is not None:
             return tombstone_text(deleted)
     if isinstance(error, NotAllowed):
         surface = Surface.of(body)
         actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
         connection_id = _connection_id(body)
         try:
-            audit_refusal(services.ctx, actor, error.action or "unknown", connection_id=connection_id, reason=error.role)
+            audit_refusal(
+                services.ctx, actor, error.action or "unknown", connection_id=connection_id, reason=error.role
+            )
         except Exception:
             log.exception("could not audit a refusal")
     return user_message(error)
@@ -170,5 +181,3 @@ def _routed_connection(text: str | None) -> int | None:
         return connection_id if type(connection_id) is int else None
     except ValueError:
         return None
-
-

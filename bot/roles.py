@@ -68,7 +68,7 @@ class RoleResolver:
         return value
 
     def _standing(self, team_id: str, user_id: str) -> str:
-        """"admin" (workspace admin or owner), "member", or "guest" (a guest, a deactivated
+        """ "admin" (workspace admin or owner), "member", or "guest" (a guest, a deactivated
         account, or someone this app cannot see), from users.info."""
 
         def load() -> str:
@@ -79,7 +79,9 @@ class RoleResolver:
                 if code in ("user_not_found", "user_not_visible"):
                     return "guest"  # not a member this app can see
                 log.warning("users.info failed for a role check: %s", code)
-                raise Unavailable("Could not check your role with Slack just now. Please try again in a minute.") from None
+                raise Unavailable(
+                    "Could not check your role with Slack just now. Please try again in a minute."
+                ) from None
             if user.get("deleted") or user.get("is_restricted") or user.get("is_ultra_restricted"):
                 return "guest"
             return "admin" if user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner") else "member"

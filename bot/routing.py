@@ -39,7 +39,9 @@ def unpack(cls: type[T], text: str | None) -> T:
             raise ValueError("not what we packed")
         return cls(**values)
     except (ValueError, TypeError):
-        raise StaleAction("This button is from an older version of the message. Type `/connections` to start again.") from None
+        raise StaleAction(
+            "This button is from an older version of the message. Type `/connections` to start again."
+        ) from None
 
 
 @functools.cache
@@ -107,7 +109,7 @@ class Draft:
     ch: str | None = None  # channel of the card
     ts: str | None = None  # ts of the card when it is a channel message
 
-    def but(self, **changes) -> "Draft":
+    def but(self, **changes) -> Draft:
         from dataclasses import replace
 
         return replace(self, **changes)

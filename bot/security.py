@@ -29,7 +29,9 @@ class ReplayGuard:
     def first_use(self, signature: str) -> bool:
         now = self._clock()
         with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now - WINDOW_SECONDS or len(self._seen) > MAX_REMEMBERED):
+            while self._seen and (
+                next(iter(self._seen.values())) < now - WINDOW_SECONDS or len(self._seen) > MAX_REMEMBERED
+            ):
                 self._seen.popitem(last=False)
             if signature in self._seen:
                 return False

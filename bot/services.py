@@ -1,22 +1,39 @@
-"""What the Slack handlers share: the engine context, roles, the Web API client, a worker pool."""
+"""What the Slack handlers share: the engine context, roles, the Web API client, a worker pool,
+and the two background seams (the alert poster, the App Home refresher) as the small interfaces
+the handlers and the server use, so this module imports neither (they import it)."""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 from slack_sdk import WebClient
 
 from bot.roles import RoleResolver
 from engine.context import Context
 
-if TYPE_CHECKING:  # bot/alerts.py and bot/handlers/home.py import this module
-    from bot.alerts import AlertPoster
-    from bot.handlers.home import HomeRefresher
-
 log = logging.getLogger(__name__)
+
+
+class Alerts(Protocol):
+    """bot/alerts.py's AlertPoster: retries and reminders in the background."""
+
+    def start(self, every: float = ...) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def flush(self, now: datetime | None = None) -> None: ...
+
+
+class Home(Protocol):
+    """bot/home.py's HomeRefresher: publishes a person's App Home and keeps it current."""
+
+    def opened(self, team_id: str, user_id: str) -> None: ...
+
+    def show(self, team_id: str, user_id: str, offset: int | None) -> None: ...
 
 
 @dataclass(eq=False)
@@ -26,8 +43,8 @@ class Services:
     roles: RoleResolver
     # Slow work (source calls, syncs) runs here, off bolt's listener threads.
     executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
-    alerts: AlertPoster | None = None  # set by create_app
-    home: HomeRefresher | None = None  # set by bot.handlers.home.register
+    alerts: Alerts = field(init=False)  # set by bot.app.create_app
+    home: Home = field(init=False)  # set by bot.app.create_app
 
     def background(self, fn, *args, **kwargs):
         def run():

@@ -57,7 +57,9 @@ class Surface:
     @classmethod
     def of(cls, body: dict[str, Any]) -> Surface:
         container = body.get("container") or {}
-        team_id = (body.get("team") or {}).get("id") or body.get("team_id") or (body.get("user") or {}).get("team_id", "")
+        team_id = (
+            (body.get("team") or {}).get("id") or body.get("team_id") or (body.get("user") or {}).get("team_id", "")
+        )
         user = body.get("user") or {}
         user_id = user.get("id") if isinstance(user, dict) else body.get("user_id", "")
         user_id = user_id or body.get("user_id", "")
@@ -68,8 +70,12 @@ class Surface:
             message = body.get("message") or {}
             return cls(
                 "ephemeral" if container.get("is_ephemeral") else "message",
-                team_id, user_id, channel_id=channel, ts=container.get("message_ts"),
-                response_url=body.get("response_url"), thread_ts=message.get("thread_ts"),
+                team_id,
+                user_id,
+                channel_id=channel,
+                ts=container.get("message_ts"),
+                response_url=body.get("response_url"),
+                thread_ts=message.get("thread_ts"),
             )
         return cls("none", team_id, user_id, channel_id=channel, response_url=body.get("response_url"))
 

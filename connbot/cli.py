@@ -62,8 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     serve.set_defaults(handler=_serve)
 
-    console = commands.add_parser("console", help="try connbot in this terminal, with a local stand-in for Slack (no workspace needed)")
-    console.add_argument("--script", metavar="FILE", help="play the inputs in FILE ('-': standard input) and print the transcript")
+    console = commands.add_parser(
+        "console", help="try connbot in this terminal, with a local stand-in for Slack (no workspace needed)"
+    )
+    console.add_argument(
+        "--script", metavar="FILE", help="play the inputs in FILE ('-': standard input) and print the transcript"
+    )
     console.add_argument("--team", default="T0CONSOLE", help="Slack team ID of the local workspace (default T0CONSOLE)")
     console.add_argument("--user", default="U0YOU", help="your Slack user ID there, a workspace admin (default U0YOU)")
     console.set_defaults(handler=_console)
@@ -74,11 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema").add_subparsers(title="db commands", metavar="COMMAND")
     db.add_parser("upgrade", help="apply the migrations up to the newest").set_defaults(handler=_db_upgrade)
 
-    keys = commands.add_parser("keys", help="credential encryption keys").add_subparsers(title="keys commands", metavar="COMMAND")
+    keys = commands.add_parser("keys", help="credential encryption keys").add_subparsers(
+        title="keys commands", metavar="COMMAND"
+    )
     keys.add_parser("generate", help="print a new Fernet key").set_defaults(handler=_keys_generate)
-    keys.add_parser("rotate", help="re-encrypt every credential with the current (first) key").set_defaults(handler=_keys_rotate)
+    keys.add_parser("rotate", help="re-encrypt every credential with the current (first) key").set_defaults(
+        handler=_keys_rotate
+    )
 
-    sources = commands.add_parser("sources", help="data-source plugins").add_subparsers(title="sources commands", metavar="COMMAND")
+    sources = commands.add_parser("sources", help="data-source plugins").add_subparsers(
+        title="sources commands", metavar="COMMAND"
+    )
     sources.add_parser("list", help="list installed data sources").set_defaults(handler=_sources_list)
 
     demo = commands.add_parser("demo", help="demo data").add_subparsers(title="demo commands", metavar="COMMAND")

@@ -2,7 +2,7 @@
 
 You type what you would type in Slack and the console sends what Slack would send. connbot runs
 as under `connbot run`: the same bolt app, reached through the same signed POST /slack/events,
-with the scheduler and the alert poster. connbot.fakeslack stands in for Slack: its Web API
+with the scheduler and the alert poster. fakeslack stands in for Slack: its Web API
 answers the app's calls, and its SlackUser sends your commands, clicks and modal submissions.
 What the app shows (messages, ephemeral messages, modals, the App Home) is printed as text by
 console_render whenever it changes.
@@ -39,7 +39,9 @@ from connbot.console_render import (
     render_message,
     rule,
 )
-from connbot.fakeslack import (
+from core.errors import ConfigError
+from core.settings import Settings
+from fakeslack import (
     AppDriver,
     ConfirmationRequired,
     ElementNotFound,
@@ -50,8 +52,6 @@ from connbot.fakeslack import (
     View,
     wsgi_target,
 )
-from core.errors import ConfigError
-from core.settings import Settings
 
 TEAM_ID = "T0CONSOLE"
 USER_ID = "U0YOU"
@@ -172,8 +172,11 @@ def open_workspace(settings: Settings, team_id: str = TEAM_ID, user_id: str = US
 
     secret = secrets.token_hex(16)
     fake = FakeSlack(
-        team_id=team_id, team_domain="connbot-console", team_name="connbot console",
-        bot_token=f"xoxb-console-{secrets.token_hex(8)}", bot_user_id=BOT_USER_ID,
+        team_id=team_id,
+        team_domain="connbot-console",
+        team_name="connbot console",
+        bot_token=f"xoxb-console-{secrets.token_hex(8)}",
+        bot_user_id=BOT_USER_ID,
     )
     fake.add_user(user_id, "you", real_name="You", is_admin=True)
     fake.add_user(CSM_USER[0], CSM_USER[1], real_name="Casey (Customer Success)")
@@ -184,9 +187,16 @@ def open_workspace(settings: Settings, team_id: str = TEAM_ID, user_id: str = US
     with fake:
         # Roles come from this workspace (you are an admin), not from a real one's ids.
         settings = replace(
-            settings, slack_api_url=fake.base_url, slack_bot_token=fake.team.bot_token,
-            slack_signing_secret=secret, slack_app_token=None, admins=(), operators=(),
-            alert_channel=ALERTS[0], escalation_channel=ESCALATIONS[0], csm_group=CSM_GROUP[0],
+            settings,
+            slack_api_url=fake.base_url,
+            slack_bot_token=fake.team.bot_token,
+            slack_signing_secret=secret,
+            slack_app_token=None,
+            admins=(),
+            operators=(),
+            alert_channel=ALERTS[0],
+            escalation_channel=ESCALATIONS[0],
+            csm_group=CSM_GROUP[0],
         )
         ctx = build_context(settings)
         recover(ctx)  # as `connbot run` does: runs and syncs a previous session left unfinished
@@ -228,19 +238,28 @@ def _demo_order(ctx, team_id: str) -> str:
     with ctx.db.begin() as session:
         connection_id = session.scalar(
             select(Connection.id)
-            .where(Connection.team_id == team_id, Connection.deleted_at.is_(None), Connection.credentials_status == "active")
+            .where(
+                Connection.team_id == team_id,
+                Connection.deleted_at.is_(None),
+                Connection.credentials_status == "active",
+            )
             .order_by(Connection.id)
         )
     template = ctx.source("demo").templates()[0]
     _, accounts = active_accounts_page(ctx, actor, connection_id, offset=0, limit=5, search=None)
     spec = OrderSpec(
-        account_ids=tuple(a[0] for a in accounts), template=template.name, name=f"{template.title} · daily",
-        fields=tuple(f.name for f in template.fields if f.default), schedule={"kind": "daily", "at": "06:00"},
+        account_ids=tuple(a[0] for a in accounts),
+        template=template.name,
+        name=f"{template.title} · daily",
+        fields=tuple(f.name for f in template.fields if f.default),
+        schedule={"kind": "daily", "at": "06:00"},
         history_days=7,
     )
     order_id, _ = create_order(ctx, actor, connection_id, spec, idempotency_key=f"console-demo-{team_id}")
     result = execute_run(ctx, team_id, start_first_run(ctx, actor, order_id))
-    return f"{connection_id}: extraction order “{spec.name}”, {len(spec.account_ids)} accounts, first run {result.status}"
+    return (
+        f"{connection_id}: extraction order “{spec.name}”, {len(spec.account_ids)} accounts, first run {result.status}"
+    )
 
 
 def settle(fake: FakeSlack, activity: Activity, patience: float) -> bool:
@@ -402,7 +421,9 @@ class Screen:
         if top is None:
             self._surfaces.pop("modal", None)
             return ["", rule("the modal closed", style=self.style)] if was_open else []
-        rendered = render_blocks(top.blocks, self.directory, state=top.state_values(), errors=top.errors, style=self.style)
+        rendered = render_blocks(
+            top.blocks, self.directory, state=top.state_values(), errors=top.errors, style=self.style
+        )
         self._surfaces["modal"] = _Surface(top, rendered.controls)
         title = top.title + (f" · {len(stack)} stacked" if len(stack) > 1 else "")
         buttons = []
@@ -423,11 +444,14 @@ class Screen:
             ("fakeslack internal error", list(fake.internal_errors)),
             ("Slack refused it", list(fake.violations)),
             ("Slack shows an error", list(fake.failures)),
-            ("Web API error", [f"{c.method} → {c.error} {c.response.get('response_metadata', '')}".rstrip() for c in fake.errors()]),
+            (
+                "Web API error",
+                [f"{c.method} → {c.error} {c.response.get('response_metadata', '')}".rstrip() for c in fake.errors()],
+            ),
         )
         lines = []
         for i, (title, items) in enumerate(groups):
-            for item in items[self._seen_problems[i]:]:
+            for item in items[self._seen_problems[i] :]:
                 lines.append(self.style.warn(f"⚠ {title}: {item}"))
                 self.problems += 1
             self._seen_problems[i] = len(items)
@@ -558,7 +582,9 @@ class Console:
 
         command, _, text = line.partition(" ")
         if command != COMMAND:  # Slack answers this itself: the command is not in the app's manifest
-            raise ConsoleError(f'{command} is not a valid command. In Slack, all messages that start with "/" are interpreted as commands.')
+            raise ConsoleError(
+                f'{command} is not a valid command. In Slack, all messages that start with "/" are interpreted as commands.'
+            )
         self.screen.home_open = False
         self.user.command(command, text.strip(), channel=CHANNEL[0])
 
@@ -598,7 +624,13 @@ class Console:
         if el.get("confirm") and not self.confirm(el["confirm"]):
             self.print("Cancelled: nothing was sent.")
             return
-        self.user.click(target, el["action_id"], value=el.get("value"), block_id=control.block["block_id"], confirm=bool(el.get("confirm")))
+        self.user.click(
+            target,
+            el["action_id"],
+            value=el.get("value"),
+            block_id=control.block["block_id"],
+            confirm=bool(el.get("confirm")),
+        )
         if el.get("url"):
             self.print(f"(Slack opens {el['url']} in your browser.)")
 
@@ -608,7 +640,9 @@ class Console:
         if el.get("confirm") and not self.confirm(el["confirm"]):
             self.print("Cancelled: nothing was sent.")
             return
-        self.user.choose(target, el["action_id"], value, block_id=control.block["block_id"], confirm=bool(el.get("confirm")))
+        self.user.choose(
+            target, el["action_id"], value, block_id=control.block["block_id"], confirm=bool(el.get("confirm"))
+        )
 
     def fill(self, view: View, control: Control, rest: str | None) -> None:
         el, block = control.element, control.block
@@ -660,15 +694,21 @@ class Console:
             container={"type": "view", "view_id": view.id},
             trigger_id=self.fake.issue_trigger(self.user.id, view_id=view.id),
             view=view.to_api(),
-            actions=[{
-                "action_id": el["action_id"], "block_id": block["block_id"], "type": el["type"],
-                "value": text, "action_ts": self.fake.new_ts(),
-            }],
+            actions=[
+                {
+                    "action_id": el["action_id"],
+                    "block_id": block["block_id"],
+                    "type": el["type"],
+                    "value": text,
+                    "action_ts": self.fake.new_ts(),
+                }
+            ],
         )
         self.user.driver._interactive("block_actions", payload, self.user.id)
 
     def confirm(self, dialog: dict) -> bool:
         """Slack's confirmation dialog: nothing is sent unless you accept it."""
+
         def text(key: str, default: str) -> str:
             return (dialog.get(key) or {}).get("text") or default
 
@@ -734,7 +774,9 @@ def terminal_reader() -> Reader:
 # ---- entry point ------------------------------------------------------------------------------
 
 
-def run_console(settings: Settings, *, script: str | None = None, team_id: str = TEAM_ID, user_id: str = USER_ID) -> int:
+def run_console(
+    settings: Settings, *, script: str | None = None, team_id: str = TEAM_ID, user_id: str = USER_ID
+) -> int:
     """`connbot console`: interactive on a terminal; otherwise (or with --script) the lines of
     the script ('-': standard input) are played and the transcript printed."""
     if not re.fullmatch(r"T[A-Z0-9]{2,}", team_id):
@@ -758,7 +800,12 @@ def run_console(settings: Settings, *, script: str | None = None, team_id: str =
     print(style.dim(f"Data: {settings.data_dir}/ · log: {log_file} · starting…"), file=out, flush=True)
     with open_workspace(settings, team_id, user_id) as workspace:
         if workspace.seeded:
-            print("\nThe demo workspace was empty; connbot made these connections:", *workspace.seeded, sep="\n  ", file=out)
+            print(
+                "\nThe demo workspace was empty; connbot made these connections:",
+                *workspace.seeded,
+                sep="\n  ",
+                file=out,
+            )
         console = Console(workspace, out, style=style, interactive=interactive)
         read = terminal_reader() if interactive else script_reader(lines, out)
         return console.run(read)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connbot.fakeslack.models import initial_state
+from fakeslack.models import initial_state
 
 # The emoji connbot uses, as a terminal can show them; others stay as :name:.
 EMOJI = {
@@ -33,12 +33,25 @@ EMOJI = {
 TEXT_INPUTS = frozenset({"plain_text_input", "number_input", "email_text_input", "url_text_input"})
 PICKERS = {"datepicker": "YYYY-MM-DD", "timepicker": "HH:MM"}
 MULTI = frozenset(
-    {"checkboxes", "multi_static_select", "multi_external_select", "multi_users_select",
-     "multi_conversations_select", "multi_channels_select"}
+    {
+        "checkboxes",
+        "multi_static_select",
+        "multi_external_select",
+        "multi_users_select",
+        "multi_conversations_select",
+        "multi_channels_select",
+    }
 )
 SINGLE = frozenset(
-    {"overflow", "static_select", "external_select", "radio_buttons", "users_select",
-     "conversations_select", "channels_select"}
+    {
+        "overflow",
+        "static_select",
+        "external_select",
+        "radio_buttons",
+        "users_select",
+        "conversations_select",
+        "channels_select",
+    }
 )
 _STATE_KEYS = {
     "users_select": "selected_user",
@@ -158,7 +171,9 @@ def render_blocks(
     return Rendered(renderer.lines, renderer.controls)
 
 
-def render_message(text: str, blocks: list[dict] | None, directory: Directory = Directory(), *, style: Style = PLAIN) -> Rendered:
+def render_message(
+    text: str, blocks: list[dict] | None, directory: Directory = Directory(), *, style: Style = PLAIN
+) -> Rendered:
     """A message: its blocks, or its `text` when it has none (as Slack shows it)."""
     if blocks:
         return render_blocks(blocks, directory, style=style)
@@ -170,7 +185,9 @@ def mrkdwn_text(text: str, directory: Directory = Directory(), *, style: Style =
     return _Renderer(directory, style, {}, {}).mrkdwn(text)
 
 
-def rule(title: str, label: str = "", *, char: str = "─", lead: str = "", style: Style = PLAIN, columns: int = 72) -> str:
+def rule(
+    title: str, label: str = "", *, char: str = "─", lead: str = "", style: Style = PLAIN, columns: int = 72
+) -> str:
     """`── title ─────── label`: the heading of a surface (`lead` replaces the first two marks)."""
     head = f"{lead or char * 2} {title} "
     tail = f" {label}" if label else ""
@@ -330,7 +347,11 @@ class _Renderer:
             return f"{number} ⋯ " + " / ".join(label for label, _ in c.choices), []
         if c.kind in SINGLE or c.kind in MULTI:
             chosen = self._chosen(block, el, c)
-            shown = ", ".join(label for label, value in c.choices if value in chosen) or self.text(el.get("placeholder")) or "choose"
+            shown = (
+                ", ".join(label for label, value in c.choices if value in chosen)
+                or self.text(el.get("placeholder"))
+                or "choose"
+            )
             return f"{number} ▾ {shown}", self.options(c, chosen)
         if c.kind in PICKERS:
             value = self._value(block, el) or self.text(el.get("placeholder")) or PICKERS[c.kind]

@@ -81,23 +81,45 @@ class FacebookLogin:
         self.source = source
 
     def authorize_url(self, app: OAuthApp, state: str, challenge: str | None) -> str:
-        base = os.environ.get(ENV_FACEBOOK_LOGIN_URL) or f"https://www.facebook.com/{self.source.api_version}/dialog/oauth"
-        return _with_query(base, {
-            "client_id": app.client_id, "redirect_uri": app.redirect_uri, "state": state,
-            "response_type": "code", "scope": FACEBOOK_SCOPES,
-        })
+        base = (
+            os.environ.get(ENV_FACEBOOK_LOGIN_URL) or f"https://www.facebook.com/{self.source.api_version}/dialog/oauth"
+        )
+        return _with_query(
+            base,
+            {
+                "client_id": app.client_id,
+                "redirect_uri": app.redirect_uri,
+                "state": state,
+                "response_type": "code",
+                "scope": FACEBOOK_SCOPES,
+            },
+        )
 
     def exchange(self, app: OAuthApp, code: str, verifier: str | None) -> dict[str, str]:
         url = f"{self.source.api_url}/{self.source.api_version}/oauth/access_token"
         http = _client("Facebook")
         app_params = {"client_id": app.client_id, "client_secret": app.client_secret}
-        answer = http.request("GET", url, classify=_facebook_error([code, app.client_secret]), params={
-            **app_params, "redirect_uri": app.redirect_uri, "code": code,
-        })
+        answer = http.request(
+            "GET",
+            url,
+            classify=_facebook_error([code, app.client_secret]),
+            params={
+                **app_params,
+                "redirect_uri": app.redirect_uri,
+                "code": code,
+            },
+        )
         short = _value(answer.payload, "access_token", "Facebook")
-        answer = http.request("GET", url, classify=_facebook_error([code, app.client_secret, short]), params={
-            **app_params, "grant_type": "fb_exchange_token", "fb_exchange_token": short,
-        })
+        answer = http.request(
+            "GET",
+            url,
+            classify=_facebook_error([code, app.client_secret, short]),
+            params={
+                **app_params,
+                "grant_type": "fb_exchange_token",
+                "fb_exchange_token": short,
+            },
+        )
         return {"access_token": _value(answer.payload, "access_token", "Facebook")}
 
 
@@ -121,18 +143,35 @@ class GoogleLogin:
 
     def authorize_url(self, app: OAuthApp, state: str, challenge: str | None) -> str:
         pkce = {"code_challenge": challenge, "code_challenge_method": "S256"} if challenge else {}
-        return _with_query(os.environ.get(ENV_GOOGLE_AUTH_URL) or DEFAULT_GOOGLE_AUTH_URL, {
-            "client_id": app.client_id, "redirect_uri": app.redirect_uri, "state": state,
-            "response_type": "code", "scope": GOOGLE_ADS_SCOPE, "access_type": "offline", "prompt": "consent", **pkce,
-        })
+        return _with_query(
+            os.environ.get(ENV_GOOGLE_AUTH_URL) or DEFAULT_GOOGLE_AUTH_URL,
+            {
+                "client_id": app.client_id,
+                "redirect_uri": app.redirect_uri,
+                "state": state,
+                "response_type": "code",
+                "scope": GOOGLE_ADS_SCOPE,
+                "access_type": "offline",
+                "prompt": "consent",
+                **pkce,
+            },
+        )
 
     def exchange(self, app: OAuthApp, code: str, verifier: str | None) -> dict[str, str]:
         secrets = [code, app.client_secret, verifier or ""]
-        answer = _client("Google").request("POST", self.source.token_url, classify=_google_error(secrets), form={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": app.redirect_uri,
-            "client_id": app.client_id, "client_secret": app.client_secret,
-            **({"code_verifier": verifier} if verifier else {}),
-        })
+        answer = _client("Google").request(
+            "POST",
+            self.source.token_url,
+            classify=_google_error(secrets),
+            form={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": app.redirect_uri,
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                **({"code_verifier": verifier} if verifier else {}),
+            },
+        )
         granted = answer.payload.get("scope") if isinstance(answer.payload, dict) else None
         if isinstance(granted, str) and GOOGLE_ADS_SCOPE not in granted.split():
             raise SourceError("Google: access to Google Ads was not granted; tick it on the consent page", "scope")
@@ -165,12 +204,16 @@ class OAuthRoutes:
         if len(parts) != 4 or parts[1] != "oauth" or parts[3] not in ("start", "callback"):
             return _page(start_response, "404 Not Found", "Not found", "There is no page here.")
         if environ.get("REQUEST_METHOD") != "GET":
-            return _page(start_response, "405 Method Not Allowed", "Not allowed", "Only GET is served here.", [("Allow", "GET")])
+            return _page(
+                start_response, "405 Method Not Allowed", "Not allowed", "Only GET is served here.", [("Allow", "GET")]
+            )
         name, step = parts[2], parts[3]
         app = oauth_app(name) if name in PROVIDERS and name in self.services.ctx.sources() else None
         if app is None:
             return _page(
-                start_response, "404 Not Found", "Sign-in is not set up",
+                start_response,
+                "404 Not Found",
+                "Sign-in is not set up",
                 "This connbot has no sign-in for this data source. Paste a token in the form in Slack instead.",
             )
         provider = PROVIDERS[name](self.services.ctx.source(name))
@@ -201,7 +244,9 @@ class OAuthRoutes:
             reason = error if _ERROR_CODE.fullmatch(error) else "no code"
             log.info("oauth %s: no consent (%s)", app.source, reason)
             return _page(
-                start_response, "400 Bad Request", "Not connected",
+                start_response,
+                "400 Bad Request",
+                "Not connected",
                 f"{app.platform} did not give connbot access ({reason}). Nothing was changed: the form in Slack "
                 "still offers to sign in again, or to paste a token.",
             )
@@ -210,15 +255,25 @@ class OAuthRoutes:
             obtained = provider.exchange(app, query["code"], sign_in.code_verifier)
         except SourceError as error:
             log.info("oauth %s: code exchange failed (%s)", app.source, error.code)
-            problem = f"The sign-in with {app.platform} did not complete ({error.message}). Nothing was saved; try again."
+            problem = (
+                f"The sign-in with {app.platform} did not complete ({error.message}). Nothing was saved; try again."
+            )
             finish_sign_in(self.services, sign_in, None, problem)
             return _page(start_response, "502 Bad Gateway", "Not connected", problem)
         outcome = finish_sign_in(self.services, sign_in, sign_in_values(ctx, sign_in, obtained))
-        log.info("oauth %s: %s sign-in by %s %s", app.source, sign_in.purpose, sign_in.user_id, "done" if outcome.ok else "refused")
+        log.info(
+            "oauth %s: %s sign-in by %s %s",
+            app.source,
+            sign_in.purpose,
+            sign_in.user_id,
+            "done" if outcome.ok else "refused",
+        )
         if outcome.ok:
             return _page(start_response, "200 OK", "Connected — you can close this tab", outcome.message)
         return _page(
-            start_response, "400 Bad Request", "Not connected",
+            start_response,
+            "400 Bad Request",
+            "Not connected",
             f"{outcome.message} Nothing was saved; the form in Slack says more.",
         )
 
@@ -233,16 +288,24 @@ _HEADERS = [
 ]
 
 
-def _page(start_response, status: str, title: str, message: str, headers: Sequence[tuple[str, str]] = ()) -> list[bytes]:
+def _page(
+    start_response, status: str, title: str, message: str, headers: Sequence[tuple[str, str]] = ()
+) -> list[bytes]:
     title, message = html.escape(title), html.escape(message)
     body = (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title} · connbot</title>"
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em}</style>"
         f"</head><body><h1>{title}</h1><p>{message}</p></body></html>\n"
     ).encode()
-    start_response(status, [
-        ("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))), *_HEADERS, *headers,
-    ])
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            *_HEADERS,
+            *headers,
+        ],
+    )
     return [body]

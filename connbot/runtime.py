@@ -32,9 +32,7 @@ def open_database(settings: Settings) -> Database:
             f"CONNBOT_DATABASE_URL: cannot reach the database ({type(exc).__name__}); check the host, port and user"
         ) from None
     if current != head:
-        raise ConfigError(
-            "CONNBOT_DATABASE_URL: the database schema is not up to date; run `connbot db upgrade` first"
-        )
+        raise ConfigError("CONNBOT_DATABASE_URL: the database schema is not up to date; run `connbot db upgrade` first")
     return db
 
 

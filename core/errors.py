@@ -50,4 +50,3 @@ class Conflict(ConnbotError):
 
 class Unavailable(ConnbotError):
     """A dependency (the database, a source) cannot be reached right now."""
-

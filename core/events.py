@@ -53,4 +53,8 @@ class EventBus:
                         handler(event)
                     except Exception:
                         # A subscriber's failure must not undo the committed change that raised it.
-                        log.exception("event handler %s failed for %s", getattr(handler, "__name__", handler), type(event).__name__)
+                        log.exception(
+                            "event handler %s failed for %s",
+                            getattr(handler, "__name__", handler),
+                            type(event).__name__,
+                        )

@@ -112,9 +112,7 @@ def _database_url(url: str) -> str:
         ) from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(
-            f"CONNBOT_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, got a {backend!r} URL"
-        )
+        raise ConfigError(f"CONNBOT_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, got a {backend!r} URL")
     if backend == "postgresql" and parsed.drivername == "postgresql":
         # psycopg 3 is the driver we ship.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

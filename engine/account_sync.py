@@ -49,18 +49,33 @@ class SyncResult:
 
 
 def start_sync(
-    ctx: Context, team_id: str, connection_id: int, *, trigger: str, user_id: str | None = None,
+    ctx: Context,
+    team_id: str,
+    connection_id: int,
+    *,
+    trigger: str,
+    user_id: str | None = None,
     scheduled_for: datetime | None = None,
 ) -> int:
     """Claim the connection for a sync: one running sync per connection (a unique index says so)."""
     for _ in range(2):
         try:
             with ctx.db.begin() as session:
-                run_id = session.connection().execute(
-                    _CLAIM,
-                    dict(cid=connection_id, team=team_id, run_trigger=trigger, by=user_id, occurrence=scheduled_for,
-                         now=ctx.clock.now()),
-                ).scalar()
+                run_id = (
+                    session.connection()
+                    .execute(
+                        _CLAIM,
+                        dict(
+                            cid=connection_id,
+                            team=team_id,
+                            run_trigger=trigger,
+                            by=user_id,
+                            occurrence=scheduled_for,
+                            now=ctx.clock.now(),
+                        ),
+                    )
+                    .scalar()
+                )
                 if run_id is None:
                     raise Connections.not_found(connection_id)
                 target = session.connection().execute(_TARGET, {"run_id": run_id, "team": team_id}).one()
@@ -87,8 +102,14 @@ def _free_or_refuse(ctx: Context, connection_id: int, *, scheduled: bool) -> Non
         now = ctx.clock.now()
         if running.started_at >= now - STALE_AFTER:
             raise _already_syncing(running)
-        _finish(running, now, RunStatus.FAILED, {"read": running.accounts_read, "added": running.added,
-                "changed": running.changed}, running.removed, "Interrupted (the process stopped).")
+        _finish(
+            running,
+            now,
+            RunStatus.FAILED,
+            {"read": running.accounts_read, "added": running.added, "changed": running.changed},
+            running.removed,
+            "Interrupted (the process stopped).",
+        )
 
 
 def _already_syncing_now(ctx: Context, connection_id: int) -> Conflict:
@@ -104,9 +125,7 @@ def _already_syncing(run: AccountSyncRun) -> Conflict:
     return error
 
 
-def run_sync(
-    ctx: Context, team_id: str, run_id: int, *, progress: Callable[[int], None] | None = None
-) -> SyncResult:
+def run_sync(ctx: Context, team_id: str, run_id: int, *, progress: Callable[[int], None] | None = None) -> SyncResult:
     """Carry out a claimed sync run to its end; always leaves the run finished."""
     lease = Lease.pop(ctx, SYNCS, run_id) or Lease.take(ctx, SYNCS, run_id)
     try:
@@ -191,7 +210,12 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
 
 
 def sync_accounts(
-    ctx: Context, team_id: str, connection_id: int, *, trigger: str, user_id: str | None = None,
+    ctx: Context,
+    team_id: str,
+    connection_id: int,
+    *,
+    trigger: str,
+    user_id: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SyncResult:
     run_id = start_sync(ctx, team_id, connection_id, trigger=trigger, user_id=user_id)
@@ -238,13 +262,32 @@ def _with_last(pages: Iterable[Sequence[SourceAccount]]) -> Iterator[tuple[Seque
 _CLAIM = (
     insert(AccountSyncRun)
     .from_select(
-        ["connection_id", "trigger", "triggered_by", "scheduled_for", "started_at", "status", "accounts_read", "added",
-         "removed", "changed"],
+        [
+            "connection_id",
+            "trigger",
+            "triggered_by",
+            "scheduled_for",
+            "started_at",
+            "status",
+            "accounts_read",
+            "added",
+            "removed",
+            "changed",
+        ],
         select(
-            Connection.id, bindparam("run_trigger", type_=String), bindparam("by", type_=String),
-            bindparam("occurrence", type_=UTCDateTime), bindparam("now", type_=UTCDateTime),
-            literal(RunStatus.RUNNING.value), literal(0), literal(0), literal(0), literal(0),
-        ).where(Connection.id == bindparam("cid"), Connection.team_id == bindparam("team"), Connection.deleted_at.is_(None)),
+            Connection.id,
+            bindparam("run_trigger", type_=String),
+            bindparam("by", type_=String),
+            bindparam("occurrence", type_=UTCDateTime),
+            bindparam("now", type_=UTCDateTime),
+            literal(RunStatus.RUNNING.value),
+            literal(0),
+            literal(0),
+            literal(0),
+            literal(0),
+        ).where(
+            Connection.id == bindparam("cid"), Connection.team_id == bindparam("team"), Connection.deleted_at.is_(None)
+        ),
     )
     .returning(AccountSyncRun.id)
 )
@@ -269,14 +312,22 @@ _CURRENT = select(Account.id, Account.external_id).where(
 _THIS_RUN = update(AccountSyncRun).where(AccountSyncRun.id == bindparam("run_id"), _LIVE)
 _PROGRESS = _THIS_RUN.values(accounts_read=bindparam("read"))
 _SUCCEEDED = _THIS_RUN.values(
-    finished_at=bindparam("now"), status=RunStatus.SUCCEEDED, accounts_read=bindparam("read"),
-    added=bindparam("n_added"), changed=bindparam("n_changed"), removed=bindparam("n_removed"), error=None,
+    finished_at=bindparam("now"),
+    status=RunStatus.SUCCEEDED,
+    accounts_read=bindparam("read"),
+    added=bindparam("n_added"),
+    changed=bindparam("n_changed"),
+    removed=bindparam("n_removed"),
+    error=None,
 )
 _UPDATE_ACCOUNT = update(Account).where(Account.id == bindparam("aid"))
 _STILL_FINE = (
     update(Connection)
-    .where(Connection.id == bindparam("cid"), Connection.credentials_status == CredentialsStatus.ACTIVE,
-           Connection.auth_failures == 0)
+    .where(
+        Connection.id == bindparam("cid"),
+        Connection.credentials_status == CredentialsStatus.ACTIVE,
+        Connection.auth_failures == 0,
+    )
     .values(credentials_checked_at=bindparam("now"), **Accounts.counted(bindparam("cid")))
 )
 
@@ -290,8 +341,15 @@ def _record_progress(session: Session, connection_id: int, run_id: int, read: in
 
 
 def _apply_page(
-    session: Session, now: datetime, connection_id: int, sync_mode: str, page: Sequence[SourceAccount],
-    seen: set[str], counts: dict, *, whole: bool,
+    session: Session,
+    now: datetime,
+    connection_id: int,
+    sync_mode: str,
+    page: Sequence[SourceAccount],
+    seen: set[str],
+    counts: dict,
+    *,
+    whole: bool,
 ) -> list[tuple[int, str]] | None:
     """Writes what changed in one page, and nothing for unchanged accounts. When the page is
     the whole list, the accounts known before it are read at once and their current ones
@@ -310,8 +368,14 @@ def _apply_page(
         return None
     existing = {row.external_id: row for row in known if row.external_id in fresh}
     new = [
-        dict(external_id=external_id, name=src.name, currency=src.currency, timezone=src.timezone, status=src.status,
-             active=src.active)
+        dict(
+            external_id=external_id,
+            name=src.name,
+            currency=src.currency,
+            timezone=src.timezone,
+            status=src.status,
+            active=src.active,
+        )
         for external_id, src in fresh.items()
         if external_id not in existing
     ]
@@ -322,8 +386,13 @@ def _apply_page(
         if row.removed or tuple(row[2:-1]) != _values(src):
             conn.execute(
                 _UPDATE_ACCOUNT.values(
-                    name=src.name, currency=src.currency, timezone=src.timezone, status=src.status,
-                    active=src.active, removed_at=None, last_seen_at=now,
+                    name=src.name,
+                    currency=src.currency,
+                    timezone=src.timezone,
+                    status=src.status,
+                    active=src.active,
+                    removed_at=None,
+                    last_seen_at=now,
                 ),
                 {"aid": row.id},
             )
@@ -336,7 +405,12 @@ def _values(src: SourceAccount) -> tuple:
 
 
 def _succeed(
-    session: Session, now: datetime, connection_id: int, run_id: int, seen: set[str], counts: dict,
+    session: Session,
+    now: datetime,
+    connection_id: int,
+    run_id: int,
+    seen: set[str],
+    counts: dict,
     current: list[tuple[int, str]] | None,
 ) -> tuple[int, list[Event]]:
     """The end of a sync that read every page: vanished accounts marked, counts kept on the
@@ -348,12 +422,21 @@ def _succeed(
     gone = [account_id for account_id, external_id in current if external_id not in seen]
     for start in range(0, len(gone), 500):
         conn.execute(
-            update(Account).where(Account.id.in_(gone[start : start + 500])).values(removed_at=now, active=False, status="REMOVED")
+            update(Account)
+            .where(Account.id.in_(gone[start : start + 500]))
+            .values(removed_at=now, active=False, status="REMOVED")
         )
     finished = conn.execute(
         _SUCCEEDED,
-        {"run_id": run_id, "cid": connection_id, "now": now, "read": counts["read"],
-         "n_added": counts["added"], "n_changed": counts["changed"], "n_removed": len(gone)},
+        {
+            "run_id": run_id,
+            "cid": connection_id,
+            "now": now,
+            "read": counts["read"],
+            "n_added": counts["added"],
+            "n_changed": counts["changed"],
+            "n_removed": len(gone),
+        },
     )
     if not finished.rowcount:  # deleted meanwhile
         raise _Cancelled()
@@ -364,7 +447,9 @@ def _succeed(
     return len(gone), record_auth_success(session.get(Connection, connection_id), now)
 
 
-def _finish(run: AccountSyncRun, now: datetime, status: RunStatus, counts: dict, removed: int, error: str | None = None):
+def _finish(
+    run: AccountSyncRun, now: datetime, status: RunStatus, counts: dict, removed: int, error: str | None = None
+):
     run.finished_at = now
     run.status = status
     run.accounts_read = counts["read"]

@@ -46,7 +46,9 @@ def record_auth_success(connection: Connection, now: datetime, *, by: str | None
     session = object_session(connection)
     if session is None or not was_broken:  # alerts are open only while the status is Error
         return []
-    for alert in session.scalars(select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))):
+    for alert in session.scalars(
+        select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))
+    ):
         alert.resolved_at, alert.resolved_by = now, by
     return [CredentialsFixed(connection.team_id, connection.id, by, now)] if was_broken else []
 
@@ -59,9 +61,13 @@ def _open_alert(connection: Connection, now: datetime) -> None:
     if has_open is None:
         session.add(
             Alert(
-                team_id=connection.team_id, connection_id=connection.id, channel=None,
-                error_code=connection.credentials_error_code, error_message=connection.credentials_error_message,
+                team_id=connection.team_id,
+                connection_id=connection.id,
+                channel=None,
+                error_code=connection.credentials_error_code,
+                error_message=connection.credentials_error_message,
                 business_account_id=connection.business_account_id,
-                business_account_name=connection.business_account_name, opened_at=now,
+                business_account_name=connection.business_account_name,
+                opened_at=now,
             )
         )

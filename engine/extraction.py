@@ -107,7 +107,12 @@ def lookback_days(schedule: dict) -> int:
 
 
 def start_run(
-    ctx: Context, team_id: str, order_id: int, *, trigger: str, user_id: str | None = None,
+    ctx: Context,
+    team_id: str,
+    order_id: int,
+    *,
+    trigger: str,
+    user_id: str | None = None,
     scheduled_for: datetime | None = None,
 ) -> int:
     """Claim a run of the order and fix its date range; returns the run id.
@@ -143,8 +148,14 @@ def _claim(
             now = ctx.clock.now()
             start, end = _run_range(session, order, trigger, now)
             run = ExtractionRun(
-                order_id=order.id, connection_id=connection.id, trigger=trigger, triggered_by=user_id,
-                scheduled_for=scheduled_for, range_start=start, range_end=end, started_at=now,
+                order_id=order.id,
+                connection_id=connection.id,
+                trigger=trigger,
+                triggered_by=user_id,
+                scheduled_for=scheduled_for,
+                range_start=start,
+                range_end=end,
+                started_at=now,
                 status=RunStatus.RUNNING,
             )
             session.add(run)
@@ -348,9 +359,16 @@ def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
         if run.status != RunStatus.RUNNING:
             raise Conflict(f"Extraction run {run_id} has already finished ({run.status}).")
         return _Job(
-            run_id=run.id, order_id=order.id, connection_id=connection.id, source=connection.source,
-            template=order.template, fields=tuple(order.fields), start=run.range_start, end=run.range_end,
-            token=connection.credentials, account_ids=tuple(_account_ids(session, order)),
+            run_id=run.id,
+            order_id=order.id,
+            connection_id=connection.id,
+            source=connection.source,
+            template=order.template,
+            fields=tuple(order.fields),
+            start=run.range_start,
+            end=run.range_end,
+            token=connection.credentials,
+            account_ids=tuple(_account_ids(session, order)),
         )
 
 
@@ -361,10 +379,14 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
         raise _RunFailed(f"{missing}; install it again to run this order.") from None
     template = next((t for t in source.templates() if t.name == job.template), None)
     if template is None:
-        raise _RunFailed(f"The data source no longer offers the report {job.template!r}; delete this order and set up a new one with Extract.")
+        raise _RunFailed(
+            f"The data source no longer offers the report {job.template!r}; delete this order and set up a new one with Extract."
+        )
     unknown = sorted(set(job.fields) - {f.name for f in template.fields})
     if unknown:
-        raise _RunFailed(f"The report no longer has the field(s) {', '.join(unknown)}; delete this order and set up a new one with Extract.")
+        raise _RunFailed(
+            f"The report no longer has the field(s) {', '.join(unknown)}; delete this order and set up a new one with Extract."
+        )
     if not job.account_ids:
         raise _RunFailed(
             "None of this order's accounts is active and enabled for extraction any more (see the Accounts tab); "
@@ -385,20 +407,23 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
                         "The stored credentials cannot be decrypted with the configured keys "
                         "(CONNBOT_SECRET_KEYS); re-connect the connection."
                     ) from None
-                batches = source.extract(
-                    credentials, job.account_ids, template.name, job.fields, job.start, job.end
-                )
+                batches = source.extract(credentials, job.account_ids, template.name, job.fields, job.start, job.end)
                 # A retry after a failure half-way reloads the range: the merge keeps it exact.
                 return warehouse.load(
-                    source=job.source, template=template, batches=_counted(batches, tally),
-                    connection_id=job.connection_id, run_id=job.run_id, should_stop=stop,
+                    source=job.source,
+                    template=template,
+                    batches=_counted(batches, tally),
+                    connection_id=job.connection_id,
+                    run_id=job.run_id,
+                    should_stop=stop,
                 )
             except SourceError as error:
                 if error.status is not CheckStatus.TRANSIENT or attempt == TRANSIENT_ATTEMPTS:
                     raise
                 wait = min(error.retry_after or BACKOFF_SECONDS[attempt - 1], MAX_WAIT_SECONDS)
-                log.info("extraction run %s: transient source error (%s), retrying in %.0fs",
-                         job.run_id, error.code, wait)
+                log.info(
+                    "extraction run %s: transient source error (%s), retrying in %.0fs", job.run_id, error.code, wait
+                )
                 ctx.sleep(wait)
 
 
@@ -415,7 +440,12 @@ def _counted(batches: Iterable[Batch], tally: _Tally) -> Iterator[Batch]:
 
 
 def _record(
-    ctx: Context, team_id: str, job: _Job, status: RunStatus, rows: int, error: str | None,
+    ctx: Context,
+    team_id: str,
+    job: _Job,
+    status: RunStatus,
+    rows: int,
+    error: str | None,
     auth_error: SourceError | None,
 ) -> list[Event]:
     events: list[Event] = []
@@ -428,11 +458,15 @@ def _record(
         # One statement each, so a pause made meanwhile is never overwritten.
         order_status = ExtractionOrder.status
         if status == RunStatus.SUCCEEDED:
-            values = {"status": case((order_status == OrderStatus.ERROR, OrderStatus.ACTIVE), else_=order_status),
-                      "error_message": None}
+            values = {
+                "status": case((order_status == OrderStatus.ERROR, OrderStatus.ACTIVE), else_=order_status),
+                "error_message": None,
+            }
         else:
-            values = {"status": case((order_status == OrderStatus.PAUSED, order_status), else_=OrderStatus.ERROR),
-                      "error_message": error}
+            values = {
+                "status": case((order_status == OrderStatus.PAUSED, order_status), else_=OrderStatus.ERROR),
+                "error_message": error,
+            }
         session.execute(update(ExtractionOrder).where(ExtractionOrder.id == job.order_id).values(**values))
         if status == RunStatus.SUCCEEDED or auth_error is not None:
             connection = Connections(session, team_id).get(job.connection_id, include_deleted=True, for_update=True)
@@ -445,7 +479,12 @@ def _record(
 
 
 def run_order(
-    ctx: Context, team_id: str, order_id: int, *, trigger: str, user_id: str | None = None,
+    ctx: Context,
+    team_id: str,
+    order_id: int,
+    *,
+    trigger: str,
+    user_id: str | None = None,
     scheduled_for: datetime | None = None,
 ) -> RunResult:
     """Claim and execute a run in the calling thread."""
@@ -476,8 +515,12 @@ def scheduled_order_runner(ctx: Context) -> Callable[[str, int, datetime], None]
         try:
             run_order(ctx, team_id, order_id, trigger="schedule", scheduled_for=scheduled_for)
         except (Conflict, NotFound) as refusal:
-            log.info("scheduled run of extraction order %s for %s skipped: %s",
-                     order_id, scheduled_for.isoformat(), refusal.message)
+            log.info(
+                "scheduled run of extraction order %s for %s skipped: %s",
+                order_id,
+                scheduled_for.isoformat(),
+                refusal.message,
+            )
 
     return run
 

@@ -71,7 +71,10 @@ def table_jobs(ctx: Context) -> list[JobSpec]:
         ).all()
         orders = session.execute(
             select(
-                ExtractionOrder.id, ExtractionOrder.team_id, ExtractionOrder.schedule, ExtractionOrder.timezone,
+                ExtractionOrder.id,
+                ExtractionOrder.team_id,
+                ExtractionOrder.schedule,
+                ExtractionOrder.timezone,
                 ExtractionOrder.created_at,
             )
             .join(Connection, Connection.id == ExtractionOrder.connection_id)
@@ -82,7 +85,9 @@ def table_jobs(ctx: Context) -> list[JobSpec]:
             )
         ).all()
     jobs = [
-        JobSpec(f"sync:{cid}", "sync", team_id, cid, account_sync_trigger(cid, settings.sync_at, settings.timezone), created)
+        JobSpec(
+            f"sync:{cid}", "sync", team_id, cid, account_sync_trigger(cid, settings.sync_at, settings.timezone), created
+        )
         for cid, team_id, created in connections
     ]
     for order_id, team_id, schedule, timezone, created in orders:
@@ -176,8 +181,14 @@ class Scheduler:
                     self._fire, spec.trigger, args=[spec], id=spec.key, name=spec.key, executor=spec.kind, **first
                 )
         if gone or changed:
-            log.info("scheduler %s: %d jobs (%d removed, %d added or changed, %d missed runs to catch up)",
-                     self.node_id, len(wanted), len(gone), len(changed), len(missed))
+            log.info(
+                "scheduler %s: %d jobs (%d removed, %d added or changed, %d missed runs to catch up)",
+                self.node_id,
+                len(wanted),
+                len(gone),
+                len(changed),
+                len(missed),
+            )
 
     # -- running occurrences -------------------------------------------------------------------
 
@@ -246,17 +257,24 @@ class Scheduler:
             log.warning(
                 "scheduler %s: %s skipped the occurrences from %s, coalesced into %s "
                 "(its previous run was still going or the scheduler was late)",
-                self.node_id, spec.key, expected.astimezone(UTC).isoformat(), occurrence.isoformat(),
+                self.node_id,
+                spec.key,
+                expected.astimezone(UTC).isoformat(),
+                occurrence.isoformat(),
             )
 
     def _claim(self, key: str, occurrence: datetime) -> bool:
         try:
             with self.ctx.db.begin() as session:
                 session.add(
-                    JobClaim(job_key=key, scheduled_for=occurrence, claimed_by=self.node_id, claimed_at=self.ctx.clock.now())
+                    JobClaim(
+                        job_key=key, scheduled_for=occurrence, claimed_by=self.node_id, claimed_at=self.ctx.clock.now()
+                    )
                 )
         except IntegrityError:
-            log.debug("scheduler %s: %s at %s is claimed by another scheduler", self.node_id, key, occurrence.isoformat())
+            log.debug(
+                "scheduler %s: %s at %s is claimed by another scheduler", self.node_id, key, occurrence.isoformat()
+            )
             return False
         return True
 
@@ -328,7 +346,9 @@ def run_scheduled_sync(ctx: Context, team_id: str, connection_id: int, scheduled
     try:
         run_id = start_sync(ctx, team_id, connection_id, trigger="schedule", scheduled_for=scheduled_for)
     except (Conflict, NotFound) as error:
-        log.info("daily sync of connection %s for %s skipped: %s", connection_id, scheduled_for.isoformat(), error.message)
+        log.info(
+            "daily sync of connection %s for %s skipped: %s", connection_id, scheduled_for.isoformat(), error.message
+        )
         return
     run_sync(ctx, team_id, run_id)
 

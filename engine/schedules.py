@@ -88,7 +88,12 @@ def next_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
     known = _next_fires.get(id(trigger))
     if known is not None:
         kept, since, fire = known
-        if kept is trigger and since <= now < fire and now - since <= _KEPT_FOR and _offset(trigger, now) == _offset(trigger, since):
+        if (
+            kept is trigger
+            and since <= now < fire
+            and now - since <= _KEPT_FOR
+            and _offset(trigger, now) == _offset(trigger, since)
+        ):
             return fire
     fire = trigger.get_next_fire_time(None, now)
     if fire is not None and _offset(trigger, now) == _offset(trigger, fire):

@@ -278,8 +278,7 @@ def _cast(column, type_: pa.DataType, spec: _TableSpec, c: _Column):
         return pc.cast(column, type_)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ValueError(
-            f"{spec.name}: column {c.source_name!r} ({column.type}) is not a valid "
-            f"{c.type.value}: {exc}"
+            f"{spec.name}: column {c.source_name!r} ({column.type}) is not a valid {c.type.value}: {exc}"
         ) from None
 
 
@@ -292,8 +291,7 @@ def dedupe_last(table: pa.Table, key: Sequence[str]) -> pa.Table:
     last = numbered.group_by(list(key), use_threads=False).aggregate([(row, "max")])
     if last.num_rows == table.num_rows:
         return table
-    log.warning("%d rows repeat the key of a later row; the last one is kept",
-                table.num_rows - last.num_rows)
+    log.warning("%d rows repeat the key of a later row; the last one is kept", table.num_rows - last.num_rows)
     return table.take(last[f"{row}_max"].combine_chunks().sort())  # in arrival order
 
 
@@ -473,8 +471,7 @@ class DuckDBWarehouse(_Loader):
         count_keys = f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {self._STAGE})"
         delete = (
             f"DELETE FROM {quote(spec.name)} AS t USING {self._STAGE} AS s "
-            f"WHERE t.{quote(CONNECTION_ID)} = ? AND "
-            + " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.key)
+            f"WHERE t.{quote(CONNECTION_ID)} = ? AND " + " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.key)
         )
         lineage = ", ".join(quote(n) for n in (CONNECTION_ID, RUN_ID, EXTRACTED_AT))
         existing: set[str] = set()  # the table's columns as last seen
@@ -556,10 +553,7 @@ class DuckDBWarehouse(_Loader):
         }
         wanted = [c for c in spec.columns if c.name in names or c.key]
         if not existing:
-            columns = [
-                f"{quote(c.name)} {_DUCKDB_TYPES[c.type]}{' NOT NULL' if c.key else ''}"
-                for c in wanted
-            ] + [
+            columns = [f"{quote(c.name)} {_DUCKDB_TYPES[c.type]}{' NOT NULL' if c.key else ''}" for c in wanted] + [
                 f"{quote(CONNECTION_ID)} BIGINT NOT NULL",
                 f"{quote(RUN_ID)} BIGINT",
                 f"{quote(EXTRACTED_AT)} TIMESTAMPTZ",
@@ -568,11 +562,14 @@ class DuckDBWarehouse(_Loader):
             literal = "'" + key_comment.replace("'", "''") + "'"  # COMMENT takes no parameter
             con.execute(f"COMMENT ON TABLE {table} IS {literal}")
             return {c.name for c in wanted} | {CONNECTION_ID, RUN_ID, EXTRACTED_AT}
-        comment = con.execute(
-            "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = current_schema() AND table_name = ?",
-            [spec.name],
-        ).fetchall()[0][0] or ""
+        comment = (
+            con.execute(
+                "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = current_schema() AND table_name = ?",
+                [spec.name],
+            ).fetchall()[0][0]
+            or ""
+        )
         if comment != key_comment:
             raise WarehouseError(
                 f"table {spec.name} was not created for the key "
@@ -582,10 +579,7 @@ class DuckDBWarehouse(_Loader):
         for c in wanted:
             if c.name not in existing:
                 log.info("adding column %s to %s", c.name, spec.name)
-                con.execute(
-                    f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(c.name)} "
-                    f"{_DUCKDB_TYPES[c.type]}"
-                )
+                con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(c.name)} {_DUCKDB_TYPES[c.type]}")
                 existing.add(c.name)
         return existing
 
@@ -621,9 +615,7 @@ class PostgresWarehouse(_Loader):
             message, password = str(exc), urlsplit(self._url).password
             if password:
                 message = message.replace(password, "***")
-            raise WarehouseError(
-                f"cannot connect to the warehouse {mask_url(self._url)}: {message}"
-            ) from None
+            raise WarehouseError(f"cannot connect to the warehouse {mask_url(self._url)}: {message}") from None
 
     def load(
         self,
@@ -695,15 +687,13 @@ class PostgresWarehouse(_Loader):
             existing = {
                 name
                 for (name,) in con.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_schema = %s AND table_name = %s",
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
                     (self.schema, spec.name),
                 )
             }
             if not existing:
                 columns = [
-                    f"{quote(c.name)} {_POSTGRES_TYPES[c.type]}{' NOT NULL' if c.key else ''}"
-                    for c in wanted
+                    f"{quote(c.name)} {_POSTGRES_TYPES[c.type]}{' NOT NULL' if c.key else ''}" for c in wanted
                 ] + [
                     f"{quote(CONNECTION_ID)} bigint NOT NULL",
                     f"{quote(RUN_ID)} bigint",
@@ -731,8 +721,7 @@ class PostgresWarehouse(_Loader):
                 if c.name not in existing:
                     log.info("adding column %s to %s", c.name, spec.name)
                     con.execute(
-                        f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {quote(c.name)} "
-                        f"{_POSTGRES_TYPES[c.type]}"
+                        f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {quote(c.name)} {_POSTGRES_TYPES[c.type]}"
                     )
                     existing.add(c.name)
             return existing
@@ -780,8 +769,7 @@ class DltWarehouse(_Loader):
             return Destination.from_reference(self.destination, **self._options)
         except Exception as exc:  # dlt raises several kinds for unknown names or options
             raise ValueError(
-                f"{ENV_VAR}: dlt destination {self.destination!r} is not usable "
-                f"({type(exc).__name__})"
+                f"{ENV_VAR}: dlt destination {self.destination!r} is not usable ({type(exc).__name__})"
             ) from None
 
     def load(
@@ -845,8 +833,7 @@ class DltWarehouse(_Loader):
                     if failure:
                         raise failure[0]
             except BaseException as exc:
-                exc.add_note(f"warehouse: {progress.rows} rows were loaded into {spec.name} "
-                             "before it")
+                exc.add_note(f"warehouse: {progress.rows} rows were loaded into {spec.name} before it")
                 raise
         result = progress.result()
         log.info("loaded %s through dlt: %s", spec.name, result)
@@ -866,10 +853,7 @@ def _with_lineage(table: pa.Table, connection_id: int, run_id: int | None) -> pa
 
 # --- configuration ----------------------------------------------------------------------------
 
-_ACCEPTED = (
-    "a DuckDB file path, duckdb:///path, postgresql://user@host/database[?schema=name] "
-    "or dlt:<destination>"
-)
+_ACCEPTED = "a DuckDB file path, duckdb:///path, postgresql://user@host/database[?schema=name] or dlt:<destination>"
 
 
 def warehouse_url(environ: Mapping[str, str] = os.environ) -> str:

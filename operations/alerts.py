@@ -51,47 +51,70 @@ def alert_card(ctx: Context, alert_id: int) -> AlertCard:
         alert = session.get(Alert, alert_id)
         connection = session.get(Connection, alert.connection_id)
         orders = session.scalars(
-            select(ExtractionOrder.name).where(
-                ExtractionOrder.connection_id == connection.id, ExtractionOrder.deleted_at.is_(None)
-            ).order_by(ExtractionOrder.id).limit(20)
+            select(ExtractionOrder.name)
+            .where(ExtractionOrder.connection_id == connection.id, ExtractionOrder.deleted_at.is_(None))
+            .order_by(ExtractionOrder.id)
+            .limit(20)
         ).all()
         return AlertCard(
-            alert.id, alert.team_id, connection.id, source_title(ctx, connection.source),
+            alert.id,
+            alert.team_id,
+            connection.id,
+            source_title(ctx, connection.source),
             # As it fired: a re-connect to another business account must not rewrite the history.
             alert.business_account_name or connection.business_account_name,
-            alert.business_account_id or connection.business_account_id, alert.error_code, alert.error_message,
-            alert.opened_at, tuple(orders), alert.channel or connection.alert_channel or ctx.settings.alert_channel,
-            alert.ts, alert.resolved_at, alert.resolved_by, connection.is_deleted,
+            alert.business_account_id or connection.business_account_id,
+            alert.error_code,
+            alert.error_message,
+            alert.opened_at,
+            tuple(orders),
+            alert.channel or connection.alert_channel or ctx.settings.alert_channel,
+            alert.ts,
+            alert.resolved_at,
+            alert.resolved_by,
+            connection.is_deleted,
         )
 
 
 def to_post(ctx: Context) -> list[int]:
     """Open alerts not yet in Slack (new, or whose post failed and is retried)."""
     with ctx.db.begin() as session:
-        return list(session.scalars(
-            select(Alert.id).where(Alert.ts.is_(None), Alert.resolved_at.is_(None), Alert.post_attempts < MAX_POST_ATTEMPTS)
-            .order_by(Alert.id)
-        ))
+        return list(
+            session.scalars(
+                select(Alert.id)
+                .where(Alert.ts.is_(None), Alert.resolved_at.is_(None), Alert.post_attempts < MAX_POST_ATTEMPTS)
+                .order_by(Alert.id)
+            )
+        )
 
 
 def to_mark_resolved(ctx: Context) -> list[int]:
     with ctx.db.begin() as session:
-        return list(session.scalars(
-            select(Alert.id).where(Alert.ts.is_not(None), Alert.resolved_at.is_not(None), Alert.resolution_posted_at.is_(None))
-            .order_by(Alert.id)
-        ))
+        return list(
+            session.scalars(
+                select(Alert.id)
+                .where(Alert.ts.is_not(None), Alert.resolved_at.is_not(None), Alert.resolution_posted_at.is_(None))
+                .order_by(Alert.id)
+            )
+        )
 
 
 def to_remind(ctx: Context, now: datetime) -> list[int]:
     """Still broken after a day: at most one reminder a day."""
     cutoff = now - REMIND_EVERY
     with ctx.db.begin() as session:
-        return list(session.scalars(
-            select(Alert.id).where(
-                Alert.ts.is_not(None), Alert.resolved_at.is_(None), Alert.opened_at <= cutoff,
-                or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff),
-            ).order_by(Alert.id)
-        ))
+        return list(
+            session.scalars(
+                select(Alert.id)
+                .where(
+                    Alert.ts.is_not(None),
+                    Alert.resolved_at.is_(None),
+                    Alert.opened_at <= cutoff,
+                    or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff),
+                )
+                .order_by(Alert.id)
+            )
+        )
 
 
 def claim_post(ctx: Context, alert_id: int) -> bool:
@@ -101,7 +124,8 @@ def claim_post(ctx: Context, alert_id: int) -> bool:
         if attempts is None:
             return False
         claimed = session.execute(
-            update(Alert).where(Alert.id == alert_id, Alert.ts.is_(None), Alert.post_attempts == attempts)
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.ts.is_(None), Alert.post_attempts == attempts)
             .values(post_attempts=attempts + 1)
         )
         return claimed.rowcount == 1
@@ -121,7 +145,9 @@ def mark_post_failed(ctx: Context, alert_id: int, error: str) -> None:
 def claim_resolution(ctx: Context, alert_id: int, now: datetime) -> bool:
     with ctx.db.begin() as session:
         done = session.execute(
-            update(Alert).where(Alert.id == alert_id, Alert.resolution_posted_at.is_(None)).values(resolution_posted_at=now)
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.resolution_posted_at.is_(None))
+            .values(resolution_posted_at=now)
         )
         return done.rowcount == 1
 
@@ -136,15 +162,20 @@ def claim_reminder(ctx: Context, alert_id: int, now: datetime) -> bool:
     cutoff = now - REMIND_EVERY
     with ctx.db.begin() as session:
         done = session.execute(
-            update(Alert).where(
-                Alert.id == alert_id, or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff)
-            ).values(last_reminded_at=now)
+            update(Alert)
+            .where(Alert.id == alert_id, or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff))
+            .values(last_reminded_at=now)
         )
         return done.rowcount == 1
 
 
 def set_alert_channel(
-    ctx: Context, actor: Actor, connection_id: int, channel: str | None, *, before_saving: Callable[[str], None] | None = None
+    ctx: Context,
+    actor: Actor,
+    connection_id: int,
+    channel: str | None,
+    *,
+    before_saving: Callable[[str], None] | None = None,
 ) -> None:
     """`before_saving` is given the channel once the actor may change it: it refuses a channel
     alerts could not be posted to (by raising)."""
@@ -154,7 +185,9 @@ def set_alert_channel(
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
         connection.alert_channel = channel
-        audit(ctx, session, actor, "connection.alert_channel", connection_id=connection_id, channel=channel or "default")
+        audit(
+            ctx, session, actor, "connection.alert_channel", connection_id=connection_id, channel=channel or "default"
+        )
 
 
 # ---- escalations ---------------------------------------------------------------------------
@@ -178,15 +211,28 @@ def escalation_card(ctx: Context, actor: Actor, connection_id: int, reason: str)
     with ctx.db.begin() as session:
         c = Connections(session, actor.team_id).get(connection_id)
         runs = session.execute(
-            select(ExtractionOrder.name, ExtractionRun.started_at, ExtractionRun.status, ExtractionRun.rows, ExtractionRun.error)
+            select(
+                ExtractionOrder.name,
+                ExtractionRun.started_at,
+                ExtractionRun.status,
+                ExtractionRun.rows,
+                ExtractionRun.error,
+            )
             .join(ExtractionOrder, ExtractionOrder.id == ExtractionRun.order_id)
             .where(ExtractionRun.connection_id == c.id)
             .order_by(ExtractionRun.started_at.desc(), ExtractionRun.id.desc())
             .limit(5)
         ).all()
         return EscalationCard(
-            c.id, source_title(ctx, c.source), c.business_account_name, c.business_account_id, c.credentials_status,
-            c.credentials_error_message, tuple(tuple(r) for r in runs), actor.user_id or "connbot", reason,
+            c.id,
+            source_title(ctx, c.source),
+            c.business_account_name,
+            c.business_account_id,
+            c.credentials_status,
+            c.credentials_error_message,
+            tuple(tuple(r) for r in runs),
+            actor.user_id or "connbot",
+            reason,
         )
 
 
@@ -240,9 +286,12 @@ def claim_escalation(ctx: Context, actor: Actor, connection_id: int, channel: st
 def _open_escalation(ctx: Context, team_id: str, connection_id: int) -> Escalation | None:
     with ctx.db.begin() as session:
         row = session.scalars(
-            select(Escalation).where(
+            select(Escalation)
+            .where(
                 Escalation.team_id == team_id, Escalation.connection_id == connection_id, Escalation.closed_at.is_(None)
-            ).order_by(Escalation.id.desc()).limit(1)
+            )
+            .order_by(Escalation.id.desc())
+            .limit(1)
         ).first()
         if row is not None:
             session.expunge(row)
@@ -254,8 +303,13 @@ def _insert_claim(ctx: Context, actor: Actor, connection_id: int, channel: str, 
         with ctx.db.begin() as session:
             Connections(session, actor.team_id).get(connection_id)
             claim = Escalation(
-                team_id=actor.team_id, connection_id=connection_id, channel=channel, thread_ts=None,
-                reason=reason, created_by=actor.user_id or "connbot", created_at=ctx.clock.now(),
+                team_id=actor.team_id,
+                connection_id=connection_id,
+                channel=channel,
+                thread_ts=None,
+                reason=reason,
+                created_by=actor.user_id or "connbot",
+                created_at=ctx.clock.now(),
             )
             session.add(claim)
             session.flush()
@@ -274,14 +328,23 @@ def _take_over_claim(ctx: Context, actor: Actor, stale: Escalation, channel: str
     return stale.id if taken else None
 
 
-def record_escalation(ctx: Context, actor: Actor, thread: EscalationThread, connection_id: int, channel: str, ts: str) -> None:
+def record_escalation(
+    ctx: Context, actor: Actor, thread: EscalationThread, connection_id: int, channel: str, ts: str
+) -> None:
     """The escalation was posted: as the first message of a claimed thread (its ts recorded), or
     as a reply in the thread."""
     with ctx.db.begin() as session:
         if thread.is_new:
             session.execute(update(Escalation).where(Escalation.id == thread.id).values(channel=channel, thread_ts=ts))
-        audit(ctx, session, actor, "connection.escalate", connection_id=connection_id, channel=channel,
-              thread="started" if thread.is_new else "continued")
+        audit(
+            ctx,
+            session,
+            actor,
+            "connection.escalate",
+            connection_id=connection_id,
+            channel=channel,
+            thread="started" if thread.is_new else "continued",
+        )
 
 
 def abandon_escalation(ctx: Context, thread: EscalationThread) -> None:
@@ -293,5 +356,7 @@ def abandon_escalation(ctx: Context, thread: EscalationThread) -> None:
 
 def require_escalation_channel(ctx: Context) -> str:
     if not ctx.settings.escalation_channel:
-        raise InvalidInput("No escalation channel is configured: set CONNBOT_ESCALATION_CHANNEL to a channel ID and restart connbot.")
+        raise InvalidInput(
+            "No escalation channel is configured: set CONNBOT_ESCALATION_CHANNEL to a channel ID and restart connbot."
+        )
     return ctx.settings.escalation_channel

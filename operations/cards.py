@@ -245,7 +245,11 @@ def _clamp_offset(offset: int, total: int, size: int) -> int:
 def extract_blocker(summary: ConnectionSummary) -> str | None:
     """The seed: Extract only for an active connection with at least one active account."""
     if not summary.credentials_ok:
-        return "credentials error" if summary.credentials_status == CredentialsStatus.ERROR else "credentials not checked yet"
+        return (
+            "credentials error"
+            if summary.credentials_status == CredentialsStatus.ERROR
+            else "credentials not checked yet"
+        )
     if summary.accounts.active == 0:
         return "no active accounts"
     return None
@@ -342,7 +346,8 @@ def _order_row(ctx, connection: Row, order: Row, now) -> OrderRow:
         status=order_status(order),
         last_run=(
             RunSummary(order.run_started_at, order.run_finished_at, order.run_rows, order.run_status, order.run_error)
-            if order.run_status is not None else None
+            if order.run_status is not None
+            else None
         ),
         next_run_at=next_run,
         usable_accounts=order.usable_accounts,
@@ -353,8 +358,16 @@ def _sync_summary(run: Row | None) -> SyncSummary | None:
     if run is None:
         return None
     return SyncSummary(
-        run.started_at, run.finished_at, run.trigger, run.triggered_by, run.status,
-        run.accounts_read, run.added, run.removed, run.changed, run.error,
+        run.started_at,
+        run.finished_at,
+        run.trigger,
+        run.triggered_by,
+        run.status,
+        run.accounts_read,
+        run.added,
+        run.removed,
+        run.changed,
+        run.error,
     )
 
 

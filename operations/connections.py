@@ -52,12 +52,19 @@ def same_business_account(ctx: Context, actor: Actor, connection_id: int) -> lis
     second one is made knowingly (it is allowed: other credentials, other orders)."""
     with ctx.db.read() as session:
         row = Connections(session, actor.team_id).shown(connection_id)
-        return list(session.scalars(
-            select(Connection.id).where(
-                Connection.team_id == actor.team_id, Connection.deleted_at.is_(None), Connection.id != connection_id,
-                Connection.source == row.source, Connection.business_account_id == row.business_account_id,
-            ).order_by(Connection.id)
-        ))
+        return list(
+            session.scalars(
+                select(Connection.id)
+                .where(
+                    Connection.team_id == actor.team_id,
+                    Connection.deleted_at.is_(None),
+                    Connection.id != connection_id,
+                    Connection.source == row.source,
+                    Connection.business_account_id == row.business_account_id,
+                )
+                .order_by(Connection.id)
+            )
+        )
 
 
 def credentials_from_form(source: Source, values: Mapping[str, str | None]) -> Credentials:
@@ -87,15 +94,25 @@ def check_new_credentials(source: Source, credentials: Credentials) -> CheckedCr
     if result.status is CheckStatus.TRANSIENT:
         raise InvalidInput(
             "Could not check the credentials right now.",
-            {field: f"{source.title} could not check them just now ({result.reason}). Nothing was saved; try again in a moment."},
+            {
+                field: f"{source.title} could not check them just now ({result.reason}). Nothing was saved; try again in a moment."
+            },
         )
     if not result.ok:
-        what = "These credentials do not work" if result.status is CheckStatus.INVALID else "These credentials lack a permission"
+        what = (
+            "These credentials do not work"
+            if result.status is CheckStatus.INVALID
+            else "These credentials lack a permission"
+        )
         raise InvalidInput(f"{what}: {result.reason}", {field: f"{what}: {result.reason}"})
     try:
         business = _retried(lambda: source.business_account(credentials))
     except SourceError as error:
-        then = "Nothing was saved; try again in a moment." if error.status is CheckStatus.TRANSIENT else "Nothing was saved."
+        then = (
+            "Nothing was saved; try again in a moment."
+            if error.status is CheckStatus.TRANSIENT
+            else "Nothing was saved."
+        )
         raise InvalidInput(
             f"Could not read the business account: {error.message}",
             {field: f"Could not read the business account: {error.message} {then}"},
@@ -180,8 +197,14 @@ def _store_new(
         record_auth_success(connection, now)
         Connections(session, actor.team_id).add(connection)
         audit(
-            ctx, session, actor, "connection.create", connection_id=connection.id,
-            source=source.name, business_account_id=checked.business_account_id, sync_mode=mode.value,
+            ctx,
+            session,
+            actor,
+            "connection.create",
+            connection_id=connection.id,
+            source=source.name,
+            business_account_id=checked.business_account_id,
+            sync_mode=mode.value,
         )
         return connection.id
 
@@ -206,8 +229,13 @@ CONFIRM_BUSINESS_FIELD = "confirm_business"
 
 
 def reconnect(
-    ctx: Context, actor: Actor, connection_id: int, values: Mapping[str, str | None], sync_mode: str | None = None,
-    *, confirm_business_change: bool = False,
+    ctx: Context,
+    actor: Actor,
+    connection_id: int,
+    values: Mapping[str, str | None],
+    sync_mode: str | None = None,
+    *,
+    confirm_business_change: bool = False,
 ) -> Reconnected:
     """New credentials replace the old ones only after they pass the check; a failed check leaves
     the old ones in force."""
@@ -238,8 +266,14 @@ def reconnect(
         connection.last_authorized_by = actor.user_id
         events = record_auth_success(connection, now, by=actor.user_id)
         audit(
-            ctx, session, actor, "connection.reconnect", connection_id=connection.id,
-            business_account_changed=changed, business_account_id=checked.business_account_id, sync_mode=mode.value,
+            ctx,
+            session,
+            actor,
+            "connection.reconnect",
+            connection_id=connection.id,
+            business_account_changed=changed,
+            business_account_id=checked.business_account_id,
+            sync_mode=mode.value,
         )
     for event in events + [ConnectionChanged(actor.team_id, connection_id, "reconnected")]:
         ctx.events.publish(event)
@@ -265,10 +299,19 @@ def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
         connection.credentials = None  # destroyed, not just hidden
         connection.credentials_hint = {}
         # Runs in progress see the marker at their next batch boundary and stop; no new run starts.
-        for alert in session.scalars(select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))):
+        for alert in session.scalars(
+            select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))
+        ):
             alert.resolved_at, alert.resolved_by = now, actor.user_id
-        audit(ctx, session, actor, "connection.delete", connection_id=connection.id, source=connection.source,
-              business_account_id=connection.business_account_id)
+        audit(
+            ctx,
+            session,
+            actor,
+            "connection.delete",
+            connection_id=connection.id,
+            source=connection.source,
+            business_account_id=connection.business_account_id,
+        )
     ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "deleted"))
 
 

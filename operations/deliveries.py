@@ -18,10 +18,14 @@ def first_delivery(ctx: Context, event_id: str | None, event_time: int | None) -
         return True
     try:
         with ctx.db.begin() as session:
-            session.add(JobClaim(
-                job_key=f"event:{event_id}"[:128], scheduled_for=datetime.fromtimestamp(event_time or 0, UTC),
-                claimed_by="events", claimed_at=ctx.clock.now(),
-            ))
+            session.add(
+                JobClaim(
+                    job_key=f"event:{event_id}"[:128],
+                    scheduled_for=datetime.fromtimestamp(event_time or 0, UTC),
+                    claimed_by="events",
+                    claimed_at=ctx.clock.now(),
+                )
+            )
         return True
     except IntegrityError:
         log.info("event %s already handled; retry ignored", event_id)

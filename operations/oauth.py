@@ -64,7 +64,10 @@ _SPECS: Mapping[str, _AppSpec] = {
     # Facebook offers PKCE only in its OIDC flow (in testing), not for Marketing API tokens.
     "facebook_ads": _AppSpec("Facebook", "CONNBOT_FACEBOOK_APP_ID", "CONNBOT_FACEBOOK_APP_SECRET", pkce=False),
     "google_ads": _AppSpec(
-        "Google", "CONNBOT_GOOGLE_CLIENT_ID", "CONNBOT_GOOGLE_CLIENT_SECRET", pkce=True,
+        "Google",
+        "CONNBOT_GOOGLE_CLIENT_ID",
+        "CONNBOT_GOOGLE_CLIENT_SECRET",
+        pkce=True,
         also_required=("CONNBOT_GOOGLE_DEVELOPER_TOKEN",),
     ),
 }
@@ -95,7 +98,9 @@ def oauth_app(source: str, env: Mapping[str, str] | None = None) -> OAuthApp | N
     spec = _SPECS.get(source)
     if spec is None:
         return None
-    values = {name: env.get(name, "").strip() for name in (ENV_PUBLIC_URL, spec.id_env, spec.secret_env, *spec.also_required)}
+    values = {
+        name: env.get(name, "").strip() for name in (ENV_PUBLIC_URL, spec.id_env, spec.secret_env, *spec.also_required)
+    }
     if not all(values.values()):
         return None
     public_url = values[ENV_PUBLIC_URL].rstrip("/")
@@ -151,10 +156,18 @@ def offer_sign_in(
         now = ctx.clock.now()
         session.execute(delete(OAuthState).where(OAuthState.expires_at < now - KEEP_EXPIRED))
         row = OAuthState(
-            state_hash=_hash(state), team_id=team_id, user_id=user_id, source=source, purpose=purpose,
-            connection_id=connection_id, sync_mode=sync_mode, view_id=view_id, slack_meta=slack_meta,
+            state_hash=_hash(state),
+            team_id=team_id,
+            user_id=user_id,
+            source=source,
+            purpose=purpose,
+            connection_id=connection_id,
+            sync_mode=sync_mode,
+            view_id=view_id,
+            slack_meta=slack_meta,
             code_verifier=ctx.vault.encrypt(Credentials({"code_verifier": verifier})) if verifier else None,
-            created_at=now, expires_at=now + STATE_TTL,
+            created_at=now,
+            expires_at=now + STATE_TTL,
         )
         session.add(row)
         session.flush()
@@ -168,8 +181,13 @@ def attach_view(ctx: Context, offer_id: int, view_id: str) -> None:
 
 
 def note_choice(
-    ctx: Context, team_id: str, user_id: str, view_id: str, *,
-    sync_mode: SyncMode | None = None, confirm_business: bool | None = None,
+    ctx: Context,
+    team_id: str,
+    user_id: str,
+    view_id: str,
+    *,
+    sync_mode: SyncMode | None = None,
+    confirm_business: bool | None = None,
 ) -> None:
     """A choice made in the modal, kept for a sign-in still to come (the URL button submits
     nothing): the account sync, or the consent to switch business accounts."""
@@ -178,7 +196,9 @@ def note_choice(
         session.execute(
             update(OAuthState)
             .where(
-                OAuthState.view_id == view_id, OAuthState.team_id == team_id, OAuthState.user_id == user_id,
+                OAuthState.view_id == view_id,
+                OAuthState.team_id == team_id,
+                OAuthState.user_id == user_id,
                 OAuthState.used_at.is_(None),
             )
             .values({k: v for k, v in values.items() if v is not None})
@@ -226,8 +246,10 @@ def claim(ctx: Context, source: str, state: str) -> SignIn:
         claimed = session.execute(
             update(OAuthState)
             .where(
-                OAuthState.state_hash == _hash(state), OAuthState.source == source,
-                OAuthState.used_at.is_(None), OAuthState.expires_at > now,
+                OAuthState.state_hash == _hash(state),
+                OAuthState.source == source,
+                OAuthState.used_at.is_(None),
+                OAuthState.expires_at > now,
             )
             .values(used_at=now)
         ).rowcount
@@ -255,8 +277,16 @@ def _check(row: OAuthState | None, source: str, now: datetime) -> None:
 def _sign_in(ctx: Context, row: OAuthState) -> SignIn:
     verifier = ctx.vault.decrypt(row.code_verifier)["code_verifier"] if row.code_verifier else None
     return SignIn(
-        row.team_id, row.user_id, row.source, Purpose(row.purpose), row.connection_id, row.sync_mode,
-        row.confirm_business, row.view_id, row.slack_meta, verifier,
+        row.team_id,
+        row.user_id,
+        row.source,
+        Purpose(row.purpose),
+        row.connection_id,
+        row.sync_mode,
+        row.confirm_business,
+        row.view_id,
+        row.slack_meta,
+        verifier,
     )
 
 

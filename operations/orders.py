@@ -88,8 +88,10 @@ def check_selection_size(account_ids: Sequence[int]) -> None:
         extra = len(account_ids) - MAX_ACCOUNTS_PER_ORDER
         raise InvalidInput(
             "Too many accounts.",
-            {"accounts": f"An order takes at most {MAX_ACCOUNTS_PER_ORDER} accounts and {len(account_ids):,} are selected: "
-                         f"untick {extra:,}, and make another order for the rest."},
+            {
+                "accounts": f"An order takes at most {MAX_ACCOUNTS_PER_ORDER} accounts and {len(account_ids):,} are selected: "
+                f"untick {extra:,}, and make another order for the rest."
+            },
         )
 
 
@@ -104,14 +106,19 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
     name = clean_text(spec.name, field="name", label="Order name", max_length=255)
     if spec.load_since is None:
         if spec.history_days is None or not 1 <= spec.history_days <= MAX_HISTORY_DAYS:
-            raise InvalidInput("Historical depth is out of range.", {"history_days": f"Enter a number of days from 1 to {MAX_HISTORY_DAYS}."})
+            raise InvalidInput(
+                "Historical depth is out of range.",
+                {"history_days": f"Enter a number of days from 1 to {MAX_HISTORY_DAYS}."},
+            )
     elif spec.load_since > today:
         raise InvalidInput("The start date is in the future.", {"load_since": "Pick a date today or earlier."})
     elif (today - spec.load_since).days > MAX_HISTORY_DAYS:  # as far back as the deepest history
         earliest = today - timedelta(days=MAX_HISTORY_DAYS)
         raise InvalidInput(
             "The start date is too far back.",
-            {"load_since": f"Pick a date from {earliest.isoformat()} on: an order loads at most {MAX_HISTORY_DAYS:,} days of history."},
+            {
+                "load_since": f"Pick a date from {earliest.isoformat()} on: an order loads at most {MAX_HISTORY_DAYS:,} days of history."
+            },
         )
     known = {f.name for f in template.fields}
     unknown = [f for f in spec.fields if f not in known]
@@ -122,11 +129,21 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
         raise InvalidInput("Choose at least one metric.", {"metrics": "Choose at least one metric."})
     schedule = schedules.validate(spec.schedule, spec.timezone)
     check_selection_size(spec.account_ids)
-    return OrderSpec(tuple(dict.fromkeys(spec.account_ids)), template.name, name, fields, schedule, spec.timezone,
-                     None if spec.load_since else spec.history_days, spec.load_since)
+    return OrderSpec(
+        tuple(dict.fromkeys(spec.account_ids)),
+        template.name,
+        name,
+        fields,
+        schedule,
+        spec.timezone,
+        None if spec.load_since else spec.history_days,
+        spec.load_since,
+    )
 
 
-def create_order(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec, *, idempotency_key: str) -> tuple[int, bool]:
+def create_order(
+    ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec, *, idempotency_key: str
+) -> tuple[int, bool]:
     """Returns (order id, created). The same idempotency key (a double submit) finds the same order."""
     authorize(ctx, actor, Role.OPERATOR, "set up an extraction", connection_id)
     with ctx.db.begin() as session:
@@ -146,16 +163,34 @@ def create_order(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec
     try:
         with ctx.db.begin() as session:
             order = ExtractionOrder(
-                team_id=actor.team_id, connection_id=connection_id, name=spec.name, template=spec.template,
-                fields=list(spec.fields), history_days=spec.history_days, load_since=spec.load_since,
-                schedule=spec.schedule, timezone=spec.timezone, status=OrderStatus.ACTIVE,
-                created_by=actor.user_id or "system", created_at=ctx.clock.now(), idempotency_key=idempotency_key,
+                team_id=actor.team_id,
+                connection_id=connection_id,
+                name=spec.name,
+                template=spec.template,
+                fields=list(spec.fields),
+                history_days=spec.history_days,
+                load_since=spec.load_since,
+                schedule=spec.schedule,
+                timezone=spec.timezone,
+                status=OrderStatus.ACTIVE,
+                created_by=actor.user_id or "system",
+                created_at=ctx.clock.now(),
+                idempotency_key=idempotency_key,
             )
             session.add(order)
             session.flush()
             session.add_all(OrderAccount(order_id=order.id, account_id=a) for a in spec.account_ids)
-            audit(ctx, session, actor, "order.create", connection_id=connection_id, order_id=order.id,
-                  template=spec.template, accounts=len(spec.account_ids), schedule=spec.schedule)
+            audit(
+                ctx,
+                session,
+                actor,
+                "order.create",
+                connection_id=connection_id,
+                order_id=order.id,
+                template=spec.template,
+                accounts=len(spec.account_ids),
+                schedule=spec.schedule,
+            )
             order_id = order.id
     except IntegrityError:  # the same submit raced us: it created the order
         with ctx.db.begin() as session:
@@ -187,7 +222,14 @@ def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, pa
         if not paused and order.status != OrderStatus.PAUSED:
             raise Conflict("This order is not paused.")
         order.status = OrderStatus.PAUSED if paused else OrderStatus.ACTIVE
-        audit(ctx, session, actor, "order.pause" if paused else "order.resume", connection_id=connection_id, order_id=order_id)
+        audit(
+            ctx,
+            session,
+            actor,
+            "order.pause" if paused else "order.resume",
+            connection_id=connection_id,
+            order_id=order_id,
+        )
     ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
 
 
@@ -197,10 +239,13 @@ def delete_order(ctx: Context, actor: Actor, connection_id: int, order_id: int) 
     with ctx.db.begin() as session:
         Connections(session, actor.team_id).get(connection_id)
         order = session.scalars(
-            select(ExtractionOrder).where(
-                ExtractionOrder.id == order_id, ExtractionOrder.team_id == actor.team_id,
+            select(ExtractionOrder)
+            .where(
+                ExtractionOrder.id == order_id,
+                ExtractionOrder.team_id == actor.team_id,
                 ExtractionOrder.connection_id == connection_id,
-            ).with_for_update()
+            )
+            .with_for_update()
         ).first()
         if order is None:
             raise NotFound(f"Extraction order {order_id} no longer exists.")
@@ -229,14 +274,18 @@ def start_first_run(ctx: Context, actor: Actor, order_id: int) -> int:
     return start_run(ctx, actor.team_id, order_id, trigger="created", user_id=actor.user_id)
 
 
-def active_accounts_page(ctx: Context, actor: Actor, connection_id: int, *, offset: int, limit: int, search: str | None):
+def active_accounts_page(
+    ctx: Context, actor: Actor, connection_id: int, *, offset: int, limit: int, search: str | None
+):
     """Step 1 of the set-up: active accounts, paged in SQL."""
     with ctx.db.read() as session:
         Connections(session, actor.team_id).require(connection_id)
         return _active_accounts(session, connection_id, offset=offset, limit=limit, search=search)
 
 
-def _active_accounts(session, connection_id: int, *, offset: int, limit: int, search: str | None) -> tuple[int, list[tuple]]:
+def _active_accounts(
+    session, connection_id: int, *, offset: int, limit: int, search: str | None
+) -> tuple[int, list[tuple]]:
     repo = Accounts(session, connection_id)
     total = repo.count(search, active_only=True)
     rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)
@@ -249,11 +298,17 @@ def still_active(ctx: Context, actor: Actor, connection_id: int, account_ids: Se
         return ()
     with ctx.db.read() as session:
         Connections(session, actor.team_id).require(connection_id)
-        active = {a.id for a in Accounts(session, connection_id).by_ids(list(account_ids)) if a.active and a.removed_at is None}
+        active = {
+            a.id
+            for a in Accounts(session, connection_id).by_ids(list(account_ids))
+            if a.active and a.removed_at is None
+        }
     return tuple(a for a in account_ids if a in active)
 
 
-def account_labels(ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]) -> list[tuple[int, str, str]]:
+def account_labels(
+    ctx: Context, actor: Actor, connection_id: int, account_ids: Sequence[int]
+) -> list[tuple[int, str, str]]:
     with ctx.db.read() as session:
         Connections(session, actor.team_id).require(connection_id)
         return [(a.id, a.external_id, a.name) for a in Accounts(session, connection_id).by_ids(list(account_ids))]

@@ -18,10 +18,12 @@ def clean_text(value: str | None, *, field: str, label: str, required: bool = Tr
         return ""
     if len(text) > max_length:
         raise InvalidInput(
-            f"{label} is too long.", {field: f"{label} can be at most {max_length:,} characters; this is {len(text):,}."}
+            f"{label} is too long.",
+            {field: f"{label} can be at most {max_length:,} characters; this is {len(text):,}."},
         )
     if any(unicodedata.category(ch) == "Cc" for ch in text):
         raise InvalidInput(
-            f"{label} contains control characters.", {field: f"Remove line breaks and control characters from the {label.lower()}."}
+            f"{label} contains control characters.",
+            {field: f"Remove line breaks and control characters from the {label.lower()}."},
         )
     return text

@@ -171,9 +171,7 @@ def parse_token(token: str) -> DemoToken:
         if name not in _INT_KNOBS and name != "business":
             # The name comes from the token: short words only, in case a real secret was pasted.
             shown = f" {name!r}" if len(name) <= 12 else ""
-            raise TokenSyntaxError(
-                f"unknown knob{shown}; use accounts, campaigns, business, latency or seed"
-            )
+            raise TokenSyntaxError(f"unknown knob{shown}; use accounts, campaigns, business, latency or seed")
         if name in values:
             raise TokenSyntaxError(f"{name} is given twice")
         values[name] = _business(value) if name == "business" else _bounded(name, value)
@@ -232,10 +230,7 @@ AWKWARD_NAMES: Mapping[int, str] = {
     6: "Café Crème 🚀✨ Launch",
     8: "متجر الرياض – Riyadh Store",
     10: "חנות תל אביב",
-    12: (
-        "An extremely long account name that goes well past "
-        "the 75 characters Slack shows in options"
-    ),
+    12: ("An extremely long account name that goes well past the 75 characters Slack shows in options"),
     13: "Quotes \"double\" 'single' and back\\slash",
 }
 _FIXED_STATES: Mapping[int, str] = {3: "DISABLED", 9: "CLOSED", 14: "CLOSED"}
@@ -408,9 +403,22 @@ _WEEKDAY_FACTOR = pa.array([1.0, 1.04, 1.06, 1.05, 0.97, 0.8, 0.76])  # Monday f
 _AD_SHARE_PROFILES = pa.array([0, 0.5, 0.8, 1, 0, 0.34, 0.67, 1, 0, 0.6, 0.9, 1, 0, 0.25, 0.6, 1])
 _THEMES = pa.array(
     [
-        "Spring Sale", "Summer Launch", "Back to School", "Black Friday", "Holiday Gifts",
-        "Brand Awareness", "Retargeting", "Prospecting", "New Arrivals", "Clearance",
-        "Loyalty", "App Installs", "Lead Gen", "Always On", "Competitor Conquest", "Evergreen",
+        "Spring Sale",
+        "Summer Launch",
+        "Back to School",
+        "Black Friday",
+        "Holiday Gifts",
+        "Brand Awareness",
+        "Retargeting",
+        "Prospecting",
+        "New Arrivals",
+        "Clearance",
+        "Loyalty",
+        "App Installs",
+        "Lead Gen",
+        "Always On",
+        "Competitor Conquest",
+        "Evergreen",
     ]
 )
 _PLACEMENTS = pa.array(["Feed", "Stories", "Search", "Display", "Video", "Shopping"])
@@ -486,19 +494,9 @@ def _campaign_figures(series, day_ordinal) -> dict[str, pa.Array]:
             _between(0.7, 1.3, noise[0]),
         )
     )
-    clicks = _whole(
-        pc.multiply(
-            pc.multiply(impressions, _between(0.004, 0.034, rate)), _between(0.8, 1.2, noise[1])
-        )
-    )
-    spend = _whole(
-        pc.multiply(pc.multiply(clicks, _between(15, 265, price)), _between(0.85, 1.15, noise[2]))
-    )
-    conversions = _whole(
-        pc.multiply(
-            pc.multiply(clicks, _between(0.01, 0.1, yield_)), _between(0.7, 1.3, noise[3])
-        )
-    )
+    clicks = _whole(pc.multiply(pc.multiply(impressions, _between(0.004, 0.034, rate)), _between(0.8, 1.2, noise[1])))
+    spend = _whole(pc.multiply(pc.multiply(clicks, _between(15, 265, price)), _between(0.85, 1.15, noise[2])))
+    conversions = _whole(pc.multiply(pc.multiply(clicks, _between(0.01, 0.1, yield_)), _between(0.7, 1.3, noise[3])))
     order_value = _between(2_000, 20_000, pc.subtract(1.0, price))  # cheap clicks, pricier baskets
     return {
         "impressions": impressions,
@@ -540,7 +538,7 @@ class _Accounts:
 
     @cached_property
     def _details(self) -> list[SourceAccount]:
-        return [_account(self.token, i, k) for i, k in zip(self.indices, self.key_list)]
+        return [_account(self.token, i, k) for i, k in zip(self.indices, self.key_list, strict=True)]
 
     @cached_property
     def names(self) -> pa.Array:
@@ -622,12 +620,8 @@ class _Rows:
 
     @cached_property
     def campaign_name(self):
-        theme = pc.binary_join_element_wise(
-            _pick(_THEMES, self.series), _pick(_PLACEMENTS, self.series, 8), " – "
-        )
-        return pc.binary_join_element_wise(
-            theme, pc.cast(pc.add(self.campaign, 1), pa.string()), " #"
-        )
+        theme = pc.binary_join_element_wise(_pick(_THEMES, self.series), _pick(_PLACEMENTS, self.series, 8), " – ")
+        return pc.binary_join_element_wise(theme, pc.cast(pc.add(self.campaign, 1), pa.string()), " #")
 
     @cached_property
     def campaign_objective(self):
@@ -677,9 +671,7 @@ class _Rows:
         low = pc.take(_AD_SHARE_PROFILES, pc.add(profile, self.ad))
         high = pc.take(_AD_SHARE_PROFILES, pc.add(profile, pc.add(self.ad, 1)))
         figures = {
-            name: pc.subtract(
-                _whole(pc.multiply(campaign[name], high)), _whole(pc.multiply(campaign[name], low))
-            )
+            name: pc.subtract(_whole(pc.multiply(campaign[name], high)), _whole(pc.multiply(campaign[name], low)))
             for name in ("impressions", "clicks", "spend", "conversions")
         }
         view_rate = _between(0.15, 0.5, _unit(self.ad_hash, 2))
@@ -763,7 +755,7 @@ class DemoSource:
     ) -> Iterator[pa.Table]:
         token = self._request(credentials, reads=True)
         indices = [_account_index(token, a) for a in account_ids]
-        unknown = [a for a, i in zip(account_ids, indices) if i is None]
+        unknown = [a for a, i in zip(account_ids, indices, strict=True) if i is None]
         if unknown:
             more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
             raise NoPermission(
@@ -791,9 +783,7 @@ class DemoSource:
                 code="malformed_token",
             ) from None
         if token.behaviour == "expired":
-            raise InvalidCredentials(
-                "The demo token has expired; reconnect with a fresh one", code="token_expired"
-            )
+            raise InvalidCredentials("The demo token has expired; reconnect with a fresh one", code="token_expired")
         if token.behaviour == "flaky":
             with self._lock:
                 number = self._requests[raw] = self._requests.get(raw, 0) + 1
@@ -805,8 +795,7 @@ class DemoSource:
                 )
         if token.behaviour == "noperm" and reads:
             raise NoPermission(
-                "The demo token lacks the ads_read permission, so it cannot read accounts "
-                "or reports",
+                "The demo token lacks the ads_read permission, so it cannot read accounts or reports",
                 code="missing_permission",
             )
         return token

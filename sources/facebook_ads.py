@@ -189,19 +189,27 @@ def _report(name, title, description, level, key, dims) -> _Report:
 
 _REPORTS: tuple[_Report, ...] = (
     _report(
-        "campaign_daily", "Campaigns by day",
+        "campaign_daily",
+        "Campaigns by day",
         "Delivery, cost and results of each campaign, one row per campaign and day.",
-        "campaign", "campaign_id", (_CAMPAIGN_ID, _CAMPAIGN_NAME, _OBJECTIVE),
+        "campaign",
+        "campaign_id",
+        (_CAMPAIGN_ID, _CAMPAIGN_NAME, _OBJECTIVE),
     ),
     _report(
-        "adset_daily", "Ad sets by day",
+        "adset_daily",
+        "Ad sets by day",
         "Delivery, cost and results of each ad set, one row per ad set and day.",
-        "adset", "adset_id", (_CAMPAIGN_ID, _CAMPAIGN_NAME, _ADSET_ID, _ADSET_NAME),
+        "adset",
+        "adset_id",
+        (_CAMPAIGN_ID, _CAMPAIGN_NAME, _ADSET_ID, _ADSET_NAME),
     ),
     _report(
-        "ad_daily", "Ads by day",
+        "ad_daily",
+        "Ads by day",
         "Delivery, cost and results of each ad, one row per ad and day.",
-        "ad", "ad_id",
+        "ad",
+        "ad_id",
         (_CAMPAIGN_ID, _CAMPAIGN_NAME, _ADSET_ID, _ADSET_NAME, _dim("ad_id", "Ad ID"), _dim("ad_name", "Ad name")),
     ),
 )
@@ -246,8 +254,11 @@ def _regain_access(headers: Mapping[str, str]) -> float | None:
     try:
         usage = json.loads(headers.get("X-Business-Use-Case-Usage") or "{}")
         minutes = max(
-            (float(entry.get("estimated_time_to_regain_access") or 0)
-             for entries in usage.values() for entry in entries),
+            (
+                float(entry.get("estimated_time_to_regain_access") or 0)
+                for entries in usage.values()
+                for entry in entries
+            ),
             default=0.0,
         )
     except (ValueError, TypeError, AttributeError):
@@ -296,9 +307,7 @@ class FacebookAdsSource:
         if async_after_days is None:
             async_after_days = int(env_number(env, ENV_ASYNC_AFTER_DAYS, 7, 0))
         self.async_after_days = async_after_days
-        self.async_timeout = (
-            env_number(env, ENV_ASYNC_TIMEOUT, 3600, 0) if async_timeout is None else async_timeout
-        )
+        self.async_timeout = env_number(env, ENV_ASYNC_TIMEOUT, 3600, 0) if async_timeout is None else async_timeout
         self._sleep = sleep  # injectable, so tests of waits need not wait
         self._http = HttpClient("Facebook", http or HttpSettings.from_env(env), sleep)
 

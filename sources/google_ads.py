@@ -201,9 +201,11 @@ def _report(name, title, description, resource, key, dims) -> _Report:
 
 _REPORTS: tuple[_Report, ...] = (
     _report(
-        "campaign_daily", "Campaigns by day",
+        "campaign_daily",
+        "Campaigns by day",
         "Delivery, cost and conversions of each campaign, one row per campaign and day.",
-        "campaign", "campaign_id",
+        "campaign",
+        "campaign_id",
         (
             _CAMPAIGN_ID,
             _CAMPAIGN_NAME,
@@ -212,9 +214,11 @@ _REPORTS: tuple[_Report, ...] = (
         ),
     ),
     _report(
-        "ad_group_daily", "Ad groups by day",
+        "ad_group_daily",
+        "Ad groups by day",
         "Delivery, cost and conversions of each ad group, one row per ad group and day.",
-        "ad_group", "ad_group_id",
+        "ad_group",
+        "ad_group_id",
         (
             _CAMPAIGN_ID,
             _CAMPAIGN_NAME,
@@ -313,11 +317,7 @@ def _api_error(
     status = str(error.get("status") or "")
     details = [d for d in error.get("details") or () if isinstance(d, dict)]
     failures = [e for d in details for e in d.get("errors") or () if isinstance(e, dict)]
-    codes = [
-        (kind, str(value))
-        for failure in failures
-        for kind, value in (failure.get("errorCode") or {}).items()
-    ]
+    codes = [(kind, str(value)) for failure in failures for kind, value in (failure.get("errorCode") or {}).items()]
     kinds, values = {kind for kind, _ in codes}, {value for _, value in codes}
     text = next((f["message"] for f in failures if f.get("message")), error.get("message") or "no message")
     per_account = next((v for v in PER_ACCOUNT_ERRORS if v in values), "")
@@ -358,11 +358,17 @@ class GoogleAdsSource:
         CredentialField("client_id", "OAuth client ID", secret=False, hint="…apps.googleusercontent.com"),
         CredentialField("client_secret", "OAuth client secret", secret=True),
         CredentialField(
-            "developer_token", "Developer token", secret=True, optional=True,
+            "developer_token",
+            "Developer token",
+            secret=True,
+            optional=True,
             hint="Leave empty to use the app's own (CONNBOT_GOOGLE_DEVELOPER_TOKEN)",
         ),
         CredentialField(
-            "login_customer_id", "Login customer ID", secret=False, optional=True,
+            "login_customer_id",
+            "Login customer ID",
+            secret=False,
+            optional=True,
             hint="The manager account to go through, e.g. 123-456-7890",
         ),
     )
@@ -486,9 +492,9 @@ class GoogleAdsSource:
 
     def _accessible(self, login: _Login) -> list[str]:
         url = f"{self._base}/customers:listAccessibleCustomers"
-        payload = self._authorized(login, None, lambda headers, classify: self._http.request(
-            "GET", url, headers=headers, classify=classify
-        )).payload
+        payload = self._authorized(
+            login, None, lambda headers, classify: self._http.request("GET", url, headers=headers, classify=classify)
+        ).payload
         names = (payload.get("resourceNames") or []) if isinstance(payload, dict) else []
         ids = {str(n).removeprefix("customers/") for n in names}
         return sorted((i for i in ids if _CUSTOMER_ID.fullmatch(i)), key=int)
@@ -506,8 +512,7 @@ class GoogleAdsSource:
                 denied.append(error)
         if roots and len(denied) == len(roots):
             raise NoPermission(
-                f"This Google login may not read any of its {len(roots)} Google Ads account(s): "
-                f"{denied[0].message}",
+                f"This Google login may not read any of its {len(roots)} Google Ads account(s): {denied[0].message}",
                 code=denied[0].code,
             )
 
@@ -534,9 +539,13 @@ class GoogleAdsSource:
     def _search(self, login: _Login, customer_id: str, query: str, via: str) -> Iterator[list[dict]]:
         """The result rows of a GAQL query, one list per searchStream batch, read as they come."""
         url = f"{self._base}/customers/{customer_id}/googleAds:searchStream"
-        stream = self._authorized(login, via, lambda headers, classify: self._http.open_stream(
-            "POST", url, headers=headers, classify=classify, json_body={"query": query}
-        ))
+        stream = self._authorized(
+            login,
+            via,
+            lambda headers, classify: self._http.open_stream(
+                "POST", url, headers=headers, classify=classify, json_body={"query": query}
+            ),
+        )
         with stream:
             for batch in iter_json_array(stream, self._http):
                 if not isinstance(batch, dict):
@@ -597,9 +606,10 @@ class GoogleAdsSource:
         return token, False
 
     def _login(self, credentials: Credentials) -> _Login:
-        values = {k: credentials.get(k, "").strip() for k in (
-            "client_id", "client_secret", "refresh_token", "developer_token", "login_customer_id"
-        )}
+        values = {
+            k: credentials.get(k, "").strip()
+            for k in ("client_id", "client_secret", "refresh_token", "developer_token", "login_customer_id")
+        }
         missing = [f.label for f in self.credential_fields if not f.optional and not values[f.name]]
         if missing:
             raise InvalidCredentials(f"Missing {', '.join(missing)}", code="missing_credentials")

@@ -181,7 +181,12 @@ class HttpClient:
                     raise
                 log.warning(
                     "%s %s: transient error %s; retry %d of %d in %.1f s",
-                    self.platform, what, error.code, attempt, self.settings.attempts - 1, wait,
+                    self.platform,
+                    what,
+                    error.code,
+                    attempt,
+                    self.settings.attempts - 1,
+                    wait,
                 )
                 self._sleep(wait)
                 attempt += 1
@@ -194,9 +199,7 @@ class HttpClient:
         if error is not None:
             raise error
         if response.payload is None:
-            raise SourceError(
-                f"{self.platform} answered with something other than JSON", code="bad_answer"
-            )
+            raise SourceError(f"{self.platform} answered with something other than JSON", code="bad_answer")
         return response
 
     def _open_ok(self, request: urllib.request.Request, classify: Classifier) -> BinaryIO:

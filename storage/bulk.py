@@ -15,7 +15,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 
-def insert_rows(conn: Connection, table: Table, shared: Mapping[str, object], rows: Sequence[Mapping[str, object]]) -> int:
+def insert_rows(
+    conn: Connection, table: Table, shared: Mapping[str, object], rows: Sequence[Mapping[str, object]]
+) -> int:
     """Inserts `rows` (each a mapping of the same columns) with `shared` added to every one;
     returns how many. Runs inside the caller's transaction."""
     if not rows:
@@ -25,7 +27,10 @@ def insert_rows(conn: Connection, table: Table, shared: Mapping[str, object], ro
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in varying]
     constants = tuple(_bound(table, dialect, name, value) for name, value in shared.items())
     values = [
-        tuple(value if process is None else process(value) for process, value in zip(processors, (row[n] for n in varying)))
+        tuple(
+            value if process is None else process(value)
+            for process, value in zip(processors, (row[n] for n in varying), strict=True)
+        )
         + constants
         for row in rows
     ]

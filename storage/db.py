@@ -143,7 +143,12 @@ def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
     # No server-side prepared statements: psycopg would reuse a plan costed while a table was still
     # small (the first sync of a big login), and a page lookup would scan instead of using its index.
     return create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=20, connect_args={"prepare_threshold": None}
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=20,
+        connect_args={"prepare_threshold": None},
     )
 
 

@@ -349,8 +349,12 @@ class Escalation(Base):
     __table_args__ = (
         # One open thread per connection, even when two people escalate at once.
         Index(
-            "uq_escalations_open", "team_id", "connection_id", unique=True,
-            sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL"),
+            "uq_escalations_open",
+            "team_id",
+            "connection_id",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
         ),
     )
 

@@ -172,7 +172,9 @@ class Accounts:
         self.connection_id = connection_id
 
     def _current(self, search: str | None = None, *, active_only: bool = False):
-        query = select(Account.__table__).where(Account.connection_id == self.connection_id, Account.removed_at.is_(None))
+        query = select(Account.__table__).where(
+            Account.connection_id == self.connection_id, Account.removed_at.is_(None)
+        )
         if active_only:
             query = query.where(Account.active.is_(True))
         if search:
@@ -236,7 +238,9 @@ def account_counts_for(session: Session, connection_ids: Sequence[int]) -> dict[
     if not connection_ids:
         return {}
     rows = session.execute(
-        select(Connection.id, Connection.accounts_total, Connection.accounts_active).where(Connection.id.in_(connection_ids))
+        select(Connection.id, Connection.accounts_total, Connection.accounts_active).where(
+            Connection.id.in_(connection_ids)
+        )
     ).all()
     found = {cid: AccountCounts(total, active) for cid, total, active in rows}
     return {cid: found.get(cid, AccountCounts(0, 0)) for cid in connection_ids}
@@ -325,13 +329,14 @@ class Orders:
         order's columns, `accounts` (how many it extracts), its newest run as `run_started_at`,
         `run_finished_at`, `run_rows`, `run_status`, `run_error` (None without one), and `total`,
         the connection's live orders. One statement; no rows past the end."""
-        return self.session.connection().execute(
-            _SHOWN_ORDERS, {"team": self.team_id, "cid": connection_id, "offset": offset, "limit": limit}
-        ).all()
+        return (
+            self.session.connection()
+            .execute(_SHOWN_ORDERS, {"team": self.team_id, "cid": connection_id, "offset": offset, "limit": limit})
+            .all()
+        )
 
     def all_live(self, connection_id: int) -> Sequence[ExtractionOrder]:
         return self.session.scalars(self._live(connection_id).order_by(ExtractionOrder.id)).all()
-
 
 
 def _shown_orders():
@@ -358,7 +363,9 @@ def _shown_orders():
         .select_from(OrderAccount)
         .join(Account, Account.id == OrderAccount.account_id)
         .where(
-            OrderAccount.order_id == page.c.id, Account.enabled.is_(True), Account.active.is_(True),
+            OrderAccount.order_id == page.c.id,
+            Account.enabled.is_(True),
+            Account.active.is_(True),
             Account.removed_at.is_(None),
         )
         .scalar_subquery()
@@ -366,9 +373,15 @@ def _shown_orders():
     total = select(func.count()).select_from(ExtractionOrder).where(*live).scalar_subquery()  # not correlated: once
     return (
         select(
-            page, accounts.label("accounts"), usable.label("usable_accounts"), run.c.started_at.label("run_started_at"),
-            run.c.finished_at.label("run_finished_at"), run.c.rows.label("run_rows"),
-            run.c.status.label("run_status"), run.c.error.label("run_error"), total.label("total"),
+            page,
+            accounts.label("accounts"),
+            usable.label("usable_accounts"),
+            run.c.started_at.label("run_started_at"),
+            run.c.finished_at.label("run_finished_at"),
+            run.c.rows.label("run_rows"),
+            run.c.status.label("run_status"),
+            run.c.error.label("run_error"),
+            total.label("total"),
         )
         .outerjoin(run, run.c.id == newest)
         .order_by(page.c.created_at.desc(), page.c.id.desc())
@@ -409,7 +422,9 @@ class Audit:
         self.session.add(event)
         return event
 
-    def recent(self, *, connection_id: int | None = None, since: datetime | None = None, limit: int = 5) -> Sequence[AuditEvent]:
+    def recent(
+        self, *, connection_id: int | None = None, since: datetime | None = None, limit: int = 5
+    ) -> Sequence[AuditEvent]:
         query = select(AuditEvent).where(AuditEvent.team_id == self.team_id)
         if connection_id is not None:
             query = query.where(AuditEvent.connection_id == connection_id)
@@ -418,7 +433,9 @@ class Audit:
         return self.session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)).all()
 
 
-def all_audit_events(session: Session, *, team_id: str | None, connection_id: int | None, since: datetime | None, limit: int):
+def all_audit_events(
+    session: Session, *, team_id: str | None, connection_id: int | None, since: datetime | None, limit: int
+):
     """For the CLI, which may look across teams."""
     query = select(AuditEvent)
     conditions = []

@@ -78,7 +78,9 @@ def resolve_keys(configured: Sequence[str], data_dir: Path) -> tuple[str, ...]:
         try:
             Fernet(key)
         except (ValueError, TypeError):
-            raise ConfigError(f"{path}: not a Fernet key; restore it from a backup or set CONNBOT_SECRET_KEYS") from None
+            raise ConfigError(
+                f"{path}: not a Fernet key; restore it from a backup or set CONNBOT_SECRET_KEYS"
+            ) from None
         return (key,)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = generate_key()
@@ -102,7 +104,10 @@ def resolve_keys(configured: Sequence[str], data_dir: Path) -> tuple[str, ...]:
 def verify_keys(vault: Vault, session: Session) -> None:
     """Refuse to start when the keys cannot read the stored credentials (never lose them silently)."""
     token = session.scalars(
-        select(Connection.credentials).where(Connection.credentials.is_not(None)).order_by(Connection.id.desc()).limit(1)
+        select(Connection.credentials)
+        .where(Connection.credentials.is_not(None))
+        .order_by(Connection.id.desc())
+        .limit(1)
     ).first()
     if token is not None and not vault.can_decrypt(token):
         raise ConfigError(

@@ -16,6 +16,7 @@ from support import PG_ADMIN_URL, T0, create_pg_database, drop_pg_database, make
 
 __all__ = ["T0", "make_context"]  # also importable from `support`
 
+
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     """The admin URL of the PostgreSQL server. Under CI=true an unreachable server fails."""

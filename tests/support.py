@@ -85,7 +85,9 @@ def shown(view) -> str:
 def wait_modal_text(fake, user_id: str, needle: str):
     """The user's modal once it shows `needle`; says what it shows instead when it never does."""
     try:
-        return fake.wait_for(lambda: fake.modal(user_id) and needle in shown(fake.modal(user_id)) and fake.modal(user_id))
+        return fake.wait_for(
+            lambda: fake.modal(user_id) and needle in shown(fake.modal(user_id)) and fake.modal(user_id)
+        )
     except TimeoutError:
         modal = fake.modal(user_id)
         raise AssertionError(f"{needle!r} not in the modal: {modal and shown(modal)}") from None

@@ -17,16 +17,32 @@ ADMIN = Actor("T1", "UADMIN", Actor.system("T1").role)
 def _order(session, ctx, cid, n, *, team="T1", deleted=False, status="active", accounts=(), runs=()):
     now = ctx.clock.now()
     order = ExtractionOrder(
-        team_id=team, connection_id=cid, name=f"order {n}", template="campaign_daily", fields=["impressions"],
-        schedule={"kind": "daily", "at": "06:00"}, timezone="UTC", status=status, created_by="U1",
-        created_at=now - timedelta(minutes=100 - n), deleted_at=now if deleted else None,
+        team_id=team,
+        connection_id=cid,
+        name=f"order {n}",
+        template="campaign_daily",
+        fields=["impressions"],
+        schedule={"kind": "daily", "at": "06:00"},
+        timezone="UTC",
+        status=status,
+        created_by="U1",
+        created_at=now - timedelta(minutes=100 - n),
+        deleted_at=now if deleted else None,
     )
     session.add(order)
     session.flush()
     session.add_all(OrderAccount(order_id=order.id, account_id=a) for a in accounts)
     for minutes, run_status, rows in runs:
-        session.add(ExtractionRun(order_id=order.id, connection_id=cid, trigger="manual", rows=rows, status=run_status,
-                                  started_at=now + timedelta(minutes=minutes)))
+        session.add(
+            ExtractionRun(
+                order_id=order.id,
+                connection_id=cid,
+                trigger="manual",
+                rows=rows,
+                status=run_status,
+                started_at=now + timedelta(minutes=minutes),
+            )
+        )
     return order.id
 
 
@@ -43,10 +59,18 @@ def test_orders_tab_shows_a_page_with_account_counts_and_each_orders_newest_run(
             accounts.append(account.id)
         session.get(Account, accounts[2]).active = False  # a sync found it gone
         plain = _order(session, ctx, cid, 1)
-        ran = _order(session, ctx, cid, 2, accounts=accounts[:2],
-                     runs=[(0, RunStatus.FAILED, 5), (10, RunStatus.SUCCEEDED, 70)])
-        running = _order(session, ctx, cid, 3, accounts=accounts, status="paused",
-                         runs=[(0, RunStatus.SUCCEEDED, 1), (20, RunStatus.RUNNING, 0)])
+        ran = _order(
+            session, ctx, cid, 2, accounts=accounts[:2], runs=[(0, RunStatus.FAILED, 5), (10, RunStatus.SUCCEEDED, 70)]
+        )
+        running = _order(
+            session,
+            ctx,
+            cid,
+            3,
+            accounts=accounts,
+            status="paused",
+            runs=[(0, RunStatus.SUCCEEDED, 1), (20, RunStatus.RUNNING, 0)],
+        )
         _order(session, ctx, cid, 4, deleted=True)
         stranded = _order(session, ctx, cid, 6, accounts=accounts[2:])  # only the account gone inactive
         _order(session, ctx, other, 5, team="T2")

@@ -41,24 +41,66 @@ def clean_env(**extra):
 
 
 def test_a_card_renders_with_its_buttons_and_menus_numbered():
-    delete = {"type": "button", "text": plain("Delete"), "action_id": "del", "style": "danger",
-              "confirm": {"title": plain("Sure?"), "text": plain("Really."), "confirm": plain("Delete"), "deny": plain("Cancel")}}
+    delete = {
+        "type": "button",
+        "text": plain("Delete"),
+        "action_id": "del",
+        "style": "danger",
+        "confirm": {
+            "title": plain("Sure?"),
+            "text": plain("Really."),
+            "confirm": plain("Delete"),
+            "deny": plain("Cancel"),
+        },
+    }
     blocks = [
         {"type": "header", "text": plain("Demo Ads · Acme Retail")},
-        {"type": "section", "fields": [mrkdwn("*Credentials status:* :large_green_circle: Active"), plain("Business account ID: biz_0001"),
-                                       mrkdwn("*Active accounts:* 33 active of 40")],
-         "accessory": {"type": "button", "text": plain("Extract"), "action_id": "x", "style": "primary"}},
-        {"type": "actions", "block_id": "tabs", "elements": [
-            {"type": "button", "text": plain("Extraction orders"), "action_id": "t.o", "style": "primary"},
-            {"type": "button", "text": plain("Accounts"), "action_id": "t.a"},
-            delete,
-        ]},
+        {
+            "type": "section",
+            "fields": [
+                mrkdwn("*Credentials status:* :large_green_circle: Active"),
+                plain("Business account ID: biz_0001"),
+                mrkdwn("*Active accounts:* 33 active of 40"),
+            ],
+            "accessory": {"type": "button", "text": plain("Extract"), "action_id": "x", "style": "primary"},
+        },
+        {
+            "type": "actions",
+            "block_id": "tabs",
+            "elements": [
+                {"type": "button", "text": plain("Extraction orders"), "action_id": "t.o", "style": "primary"},
+                {"type": "button", "text": plain("Accounts"), "action_id": "t.a"},
+                delete,
+            ],
+        },
         {"type": "divider"},
-        {"type": "section", "text": plain("Campaigns by day"), "accessory": {"type": "overflow", "action_id": "menu", "options": [
-            {"text": plain("Run now"), "value": "run"}, {"text": plain("Pause"), "value": "pause"}]}},
-        {"type": "context", "elements": [mrkdwn(":large_green_circle: *Active*"), mrkdwn("next <!date^1764313200^{date_short}|2025-11-28 07:00 UTC>")]},
-        {"type": "actions", "elements": [{"type": "conversations_select", "action_id": "ch", "placeholder": plain("Alert channel (default)"),
-                                          "initial_conversation": "C2"}]},
+        {
+            "type": "section",
+            "text": plain("Campaigns by day"),
+            "accessory": {
+                "type": "overflow",
+                "action_id": "menu",
+                "options": [{"text": plain("Run now"), "value": "run"}, {"text": plain("Pause"), "value": "pause"}],
+            },
+        },
+        {
+            "type": "context",
+            "elements": [
+                mrkdwn(":large_green_circle: *Active*"),
+                mrkdwn("next <!date^1764313200^{date_short}|2025-11-28 07:00 UTC>"),
+            ],
+        },
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "conversations_select",
+                    "action_id": "ch",
+                    "placeholder": plain("Alert channel (default)"),
+                    "initial_conversation": "C2",
+                }
+            ],
+        },
     ]
     rendered = render_blocks(blocks, Directory(channels={"C1": "data-team", "C2": "data-alerts"}))
     assert rendered.lines == [
@@ -75,8 +117,12 @@ def test_a_card_renders_with_its_buttons_and_menus_numbered():
         "      1 #data-team · 2 ✓#data-alerts",
     ]
     assert [(c.number, c.kind, c.element["action_id"]) for c in rendered.controls] == [
-        (1, "button", "x"), (2, "button", "t.o"), (3, "button", "t.a"), (4, "button", "del"),
-        (5, "overflow", "menu"), (6, "conversations_select", "ch"),
+        (1, "button", "x"),
+        (2, "button", "t.o"),
+        (3, "button", "t.a"),
+        (4, "button", "del"),
+        (5, "overflow", "menu"),
+        (6, "conversations_select", "ch"),
     ]
     assert rendered.controls[4].choices == (("Run now", "run"), ("Pause", "pause"))
     assert rendered.controls[5].choices == (("#data-team", "C1"), ("#data-alerts", "C2"))
@@ -99,19 +145,58 @@ def test_modal_inputs_show_what_they_hold_their_options_hints_and_errors():
         return {"text": plain(text), "value": value, **({"description": plain(description)} if description else {})}
 
     blocks = [
-        {"type": "input", "block_id": "name", "label": plain("Order name"),
-         "element": {"type": "plain_text_input", "action_id": "value", "initial_value": "Old"}},
-        {"type": "input", "block_id": "days", "optional": True, "label": plain("Depth, in days"), "hint": plain("Or a date."),
-         "element": {"type": "number_input", "action_id": "value", "is_decimal_allowed": False}},
-        {"type": "input", "block_id": "accounts", "label": plain("Accounts"),
-         "element": {"type": "checkboxes", "action_id": "value", "options": [option("Ads UK", "1", "act_1"), option("Ads US", "2")]}},
-        {"type": "input", "block_id": "template", "label": plain("Template"),
-         "element": {"type": "radio_buttons", "action_id": "value", "options": [option("By day", "day"), option("By ad", "ad")]}},
-        {"type": "input", "block_id": "kind", "label": plain("Schedule"),
-         "element": {"type": "static_select", "action_id": "value", "options": [option("Hourly", "h"), option("Daily", "d")],
-                     "initial_option": option("Daily", "d")}},
-        {"type": "input", "block_id": "since", "optional": True, "label": plain("Since"),
-         "element": {"type": "datepicker", "action_id": "value"}},
+        {
+            "type": "input",
+            "block_id": "name",
+            "label": plain("Order name"),
+            "element": {"type": "plain_text_input", "action_id": "value", "initial_value": "Old"},
+        },
+        {
+            "type": "input",
+            "block_id": "days",
+            "optional": True,
+            "label": plain("Depth, in days"),
+            "hint": plain("Or a date."),
+            "element": {"type": "number_input", "action_id": "value", "is_decimal_allowed": False},
+        },
+        {
+            "type": "input",
+            "block_id": "accounts",
+            "label": plain("Accounts"),
+            "element": {
+                "type": "checkboxes",
+                "action_id": "value",
+                "options": [option("Ads UK", "1", "act_1"), option("Ads US", "2")],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "template",
+            "label": plain("Template"),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": "value",
+                "options": [option("By day", "day"), option("By ad", "ad")],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "kind",
+            "label": plain("Schedule"),
+            "element": {
+                "type": "static_select",
+                "action_id": "value",
+                "options": [option("Hourly", "h"), option("Daily", "d")],
+                "initial_option": option("Daily", "d"),
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "since",
+            "optional": True,
+            "label": plain("Since"),
+            "element": {"type": "datepicker", "action_id": "value"},
+        },
     ]
     state = {
         "name": {"value": {"type": "plain_text_input", "value": "Typed"}},
@@ -139,7 +224,12 @@ def test_modal_inputs_show_what_they_hold_their_options_hints_and_errors():
 def test_a_message_without_blocks_shows_its_text_and_peoples_messages_their_rich_text():
     directory = Directory(users={"U0BOT": "connbot"})
     assert render_message("Done for <@U0BOT>", None, directory).lines == ["Done for @connbot"]
-    said = [{"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": "<@U0BOT> status 2"}]}]}]
+    said = [
+        {
+            "type": "rich_text",
+            "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": "<@U0BOT> status 2"}]}],
+        }
+    ]
     assert render_message("<@U0BOT> status 2", said, directory).lines == ["@connbot status 2"]
 
 
@@ -148,8 +238,12 @@ def test_a_message_without_blocks_shows_its_text_and_peoples_messages_their_rich
 
 def test_scripted_session_list_open_tabs_sync_extract_and_delete(tmp_path):
     result = subprocess.run(
-        [CONNBOT, "console", "--script", str(SCRIPT)], cwd=tmp_path, env=clean_env(),
-        capture_output=True, text=True, timeout=120,
+        [CONNBOT, "console", "--script", str(SCRIPT)],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     out = result.stdout
     assert result.returncode == 0, out[-3000:] + result.stderr
@@ -180,7 +274,9 @@ def test_scripted_session_list_open_tabs_sync_extract_and_delete(tmp_path):
     created = out.split("Created the extraction order", 1)[1].split("modal› cancel", 1)[0]
     # The first run's card, once it has finished (an ephemeral card that said "running" could not be updated).
     assert "running" not in created
-    assert re.search(r"🟢 Active  Campaigns by day · 3 accounts · Daily at 06:00 UTC  last run .* rows · succeeded", created)
+    assert re.search(
+        r"🟢 Active  Campaigns by day · 3 accounts · Daily at 06:00 UTC  last run .* rows · succeeded", created
+    )
     assert "the modal closed" in after("modal› cancel")
 
     deleted = after("m4› 7")
@@ -191,8 +287,13 @@ def test_scripted_session_list_open_tabs_sync_extract_and_delete(tmp_path):
 
 def test_a_script_stops_at_input_it_cannot_act_on(tmp_path):
     result = subprocess.run(
-        [CONNBOT, "console", "--script", "-"], cwd=tmp_path, env=clean_env(), input="/connections\n42\n/connections 1\n",
-        capture_output=True, text=True, timeout=60,
+        [CONNBOT, "console", "--script", "-"],
+        cwd=tmp_path,
+        env=clean_env(),
+        input="/connections\n42\n/connections 1\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "⚠ m2 has no [42]; its numbers go from 1 to 4." in result.stdout
@@ -203,8 +304,15 @@ def test_a_script_stops_at_input_it_cannot_act_on(tmp_path):
 
 
 def test_a_person_at_a_terminal_lists_opens_and_leaves(tmp_path):
-    child = pexpect.spawn(CONNBOT, ["console"], cwd=str(tmp_path), env=clean_env(TERM="xterm"),
-                          encoding="utf-8", timeout=30, dimensions=(50, 140))
+    child = pexpect.spawn(
+        CONNBOT,
+        ["console"],
+        cwd=str(tmp_path),
+        env=clean_env(TERM="xterm"),
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(50, 140),
+    )
     try:
         child.expect("To use a real Slack workspace instead")
         child.expect("Credentials error")  # the seed broke Globex's credentials: the alert is posted
@@ -232,8 +340,14 @@ def test_make_run_without_slack_settings_seeds_data_and_opens_the_console(tmp_pa
     (tmp_path / "pyproject.toml").touch()
     os.utime(tmp_path / "pyproject.toml", (0, 0))
     (tmp_path / "stamp").touch()
-    child = pexpect.spawn("make", ["-f", str(REPO / "Makefile"), "run", f"BIN={BIN}", "STAMP=stamp"],
-                          cwd=str(tmp_path), env=clean_env(TERM="xterm"), encoding="utf-8", timeout=30)
+    child = pexpect.spawn(
+        "make",
+        ["-f", str(REPO / "Makefile"), "run", f"BIN={BIN}", "STAMP=stamp"],
+        cwd=str(tmp_path),
+        env=clean_env(TERM="xterm"),
+        encoding="utf-8",
+        timeout=30,
+    )
     try:
         child.expect("what to try|Try:")
         child.expect("1: healthy, 40 accounts")
@@ -270,9 +384,18 @@ def test_what_happens_while_you_are_at_the_prompt_is_printed_and_a_changed_scree
         typed.put("/connections 1")
         assert prompts.get(timeout=30) == "m2› "
         # An on-call teammate's post arrives while you are typing a button number for m2.
-        workspace.fake.api("chat.postMessage", channel=ALERTS[0], text="Heads-up", blocks=[
-            {"type": "section", "text": mrkdwn("Heads-up: *maintenance* at 18:00"),
-             "accessory": {"type": "button", "text": plain("Acknowledge"), "action_id": "ack"}}])
+        workspace.fake.api(
+            "chat.postMessage",
+            channel=ALERTS[0],
+            text="Heads-up",
+            blocks=[
+                {
+                    "type": "section",
+                    "text": mrkdwn("Heads-up: *maintenance* at 18:00"),
+                    "accessory": {"type": "button", "text": plain("Acknowledge"), "action_id": "ack"},
+                }
+            ],
+        )
         shown("Heads-up: maintenance at 18:00   [1] Acknowledge")
         assert out.getvalue().endswith("m3› ")  # the prompt is drawn again below it
         typed.put("1")

@@ -73,7 +73,9 @@ def resolved_text(user_id: str | None, at: datetime) -> str:
 
 
 def alert_text(a: AlertCard) -> str:
-    state = ("closed: connection deleted" if a.connection_deleted else "resolved") if a.resolved_at else "credentials error"
+    state = (
+        ("closed: connection deleted" if a.connection_deleted else "resolved") if a.resolved_at else "credentials error"
+    )
     return f"Connection {a.connection_id} ({escape(a.source_title)} · {escape(a.business_account_name)}): {state}"
 
 
@@ -113,8 +115,19 @@ def escalation_message(e: EscalationCard, csm_group: str | None) -> list[dict[st
         ),
     ]
     for order, when, status, rows, error in e.recent_runs:
-        blocks.append(context(plain(f"{order}: {status}, {rows:,} rows" + (f" — {error}" if error else ""), 500), mrkdwn(slack_date(when))))
-    blocks.append(context(mrkdwn(f"`/connections {e.connection_id}` opens the card · `@connbot status {e.connection_id}` in this thread replies with it")))
+        blocks.append(
+            context(
+                plain(f"{order}: {status}, {rows:,} rows" + (f" — {error}" if error else ""), 500),
+                mrkdwn(slack_date(when)),
+            )
+        )
+    blocks.append(
+        context(
+            mrkdwn(
+                f"`/connections {e.connection_id}` opens the card · `@connbot status {e.connection_id}` in this thread replies with it"
+            )
+        )
+    )
     return blocks
 
 

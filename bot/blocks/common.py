@@ -111,7 +111,9 @@ def confirm(title: str, text: str, ok: str, *, danger: bool = False, deny: str =
     return dialog
 
 
-def button(text: str, action_id: str, value: str | None = None, *, style: str | None = None, confirm_dialog=None, url=None):
+def button(
+    text: str, action_id: str, value: str | None = None, *, style: str | None = None, confirm_dialog=None, url=None
+):
     element: dict[str, Any] = {"type": "button", "text": plain(text, BUTTON_TEXT_MAX), "action_id": action_id}
     if value is not None:
         element["value"] = value
@@ -138,4 +140,9 @@ def plural(count: int, word: str) -> str:
 
 def notice_modal(title: str, blocks: list[dict[str, Any]], *, close: str = "Close") -> dict[str, Any]:
     """A modal that only tells something (a result, a refusal) and closes."""
-    return {"type": "modal", "title": plain(title, MODAL_TITLE_MAX), "close": plain(close, MODAL_TITLE_MAX), "blocks": blocks}
+    return {
+        "type": "modal",
+        "title": plain(title, MODAL_TITLE_MAX),
+        "close": plain(close, MODAL_TITLE_MAX),
+        "blocks": blocks,
+    }

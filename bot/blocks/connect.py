@@ -21,7 +21,9 @@ SYNC_MODES = (
 )
 
 
-def _modal(title: str, callback_id: str, blocks: list[dict], *, submit: str | None, metadata: str = "", close: str = "Cancel") -> dict:
+def _modal(
+    title: str, callback_id: str, blocks: list[dict], *, submit: str | None, metadata: str = "", close: str = "Cancel"
+) -> dict:
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": callback_id,
@@ -95,10 +97,21 @@ def credentials_form(
         blocks.append(context(plain("In use now: " + ", ".join(f"{label} {masked}" for label, masked in in_use), 2000)))
     if sign_in:
         text, url = sign_in
-        button = {"type": "button", "action_id": Action.SIGN_IN, "text": plain(text, 75), "url": url, "style": "primary"}
+        button = {
+            "type": "button",
+            "action_id": Action.SIGN_IN,
+            "text": plain(text, 75),
+            "url": url,
+            "style": "primary",
+        }
         blocks.append({"type": "actions", "block_id": SIGN_IN_BLOCK, "elements": [button]})
         blocks.append(
-            context(plain("Opens the sign-in page in your browser; this form is updated when you are back. Or fill in the fields below.", 2000))
+            context(
+                plain(
+                    "Opens the sign-in page in your browser; this form is updated when you are back. Or fill in the fields below.",
+                    2000,
+                )
+            )
         )
     for spec in fields:
         blocks += _input(spec, values.get(spec.name), errors.get(spec.name))

@@ -39,8 +39,11 @@ from storage.repositories import Page, as_connection_id
 STATUS_ICON = {"active": ":large_green_circle:", "error": ":red_circle:", "unknown": ":white_circle:"}
 STATUS_WORD = {"active": "Active", "error": "Error", "unknown": "Not checked"}
 ORDER_ICON = {
-    "Active": ":large_green_circle:", "Paused": ":double_vertical_bar:", "Error": ":red_circle:",
-    "Syncing": ":arrows_counterclockwise:", "Cannot run": ":warning:",
+    "Active": ":large_green_circle:",
+    "Paused": ":double_vertical_bar:",
+    "Error": ":red_circle:",
+    "Syncing": ":arrows_counterclockwise:",
+    "Cannot run": ":warning:",
 }
 RUN_WORD = {"running": "running", "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 ACTIONS_TEXT = {
@@ -71,11 +74,21 @@ def connection_list(data: ConnectionList) -> list[dict[str, Any]]:
     if not data.items:
         if data.search:
             blocks.append(section(plain(f"No connection matches “{data.search}”.")))
-            blocks.append(context(mrkdwn("Try part of a data source, business account or ID, or `/connections` for all.")))
+            blocks.append(
+                context(mrkdwn("Try part of a data source, business account or ID, or `/connections` for all."))
+            )
         else:
-            blocks.append(section(mrkdwn("No connections yet. Use *Make a new connection* on the connbot App Home, or `/connections new`.")))
+            blocks.append(
+                section(
+                    mrkdwn(
+                        "No connections yet. Use *Make a new connection* on the connbot App Home, or `/connections new`."
+                    )
+                )
+            )
         return blocks
-    blocks.append(context(mrkdwn(f"{plural(data.page.total, 'connection')} · errors first · `/connections &lt;id&gt;` opens one")))
+    blocks.append(
+        context(mrkdwn(f"{plural(data.page.total, 'connection')} · errors first · `/connections &lt;id&gt;` opens one"))
+    )
     for c in data.items:
         blocks.append(divider())
         blocks.append(
@@ -89,7 +102,9 @@ def connection_list(data: ConnectionList) -> list[dict[str, Any]]:
                     mrkdwn(f"*Last authorization:* {slack_date(c.last_authorized_at, '{date_short}')}"),
                     mrkdwn(f"*ID:* {c.id}"),
                 ],
-                accessory=button("Open", Action.OPEN, pack(CardRef(c.id)), style="primary" if not c.credentials_ok else None),
+                accessory=button(
+                    "Open", Action.OPEN, pack(CardRef(c.id)), style="primary" if not c.credentials_ok else None
+                ),
             )
         )
     nav = _list_nav(data.page, data.search)
@@ -162,8 +177,12 @@ def connection_card(card: Card) -> list[dict[str, Any]]:
 
 def _tabs(connection_id: int, selected: str) -> dict[str, Any]:
     elements = [
-        button(tab.title, f"{Action.TAB}.{tab.value}", pack(CardRef(connection_id, tab.value)),
-               style="primary" if tab.value == selected else None)
+        button(
+            tab.title,
+            f"{Action.TAB}.{tab.value}",
+            pack(CardRef(connection_id, tab.value)),
+            style="primary" if tab.value == selected else None,
+        )
         for tab in Tab
     ]
     elements.append(button("Share in channel", Action.SHARE, pack(CardRef(connection_id, selected))))
@@ -184,14 +203,26 @@ def _pager(connection_id: int, tab: str, page: Page) -> dict[str, Any] | None:
 
 def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
     if not tab.orders:
-        hint = "Click *Extract* above to set one up." if c.credentials_ok and c.accounts.active else "Once Extract is available, click it to set one up."
+        hint = (
+            "Click *Extract* above to set one up."
+            if c.credentials_ok and c.accounts.active
+            else "Once Extract is available, click it to set one up."
+        )
         return [section(mrkdwn(f"*No extraction orders yet.* {hint}"))]
-    blocks = [context(mrkdwn(f"*Extraction orders* · {plural(tab.page.total, 'order')} · page {tab.page.number} of {tab.page.count}"))]
+    blocks = [
+        context(
+            mrkdwn(
+                f"*Extraction orders* · {plural(tab.page.total, 'order')} · page {tab.page.number} of {tab.page.count}"
+            )
+        )
+    ]
     for order in tab.orders:
         blocks.append(
             section(
                 plain(f"{order.name}", 500),
-                accessory=overflow(Action.ORDER_MENU, _order_options(c.id, order.id, order.status, tab.page.offset // tab.page.limit)),
+                accessory=overflow(
+                    Action.ORDER_MENU, _order_options(c.id, order.id, order.status, tab.page.offset // tab.page.limit)
+                ),
             )
         )
         run = order.last_run
@@ -243,15 +274,25 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
     sync_button = None
     if tab.running_sync is None:
         # The page rides along so the refreshed tab stays where the user was.
-        sync_button = button("Sync accounts", Action.SYNC_ACCOUNTS, pack(CardRef(c.id, "accounts", tab.page.offset // tab.page.limit)))
+        sync_button = button(
+            "Sync accounts", Action.SYNC_ACCOUNTS, pack(CardRef(c.id, "accounts", tab.page.offset // tab.page.limit))
+        )
     blocks = [
         section(
-            mrkdwn(f"*Accounts* · {c.accounts.active:,} active of {c.accounts.total:,} · page {tab.page.number} of {tab.page.count}"),
+            mrkdwn(
+                f"*Accounts* · {c.accounts.active:,} active of {c.accounts.total:,} · page {tab.page.number} of {tab.page.count}"
+            ),
             accessory=sync_button,
         )
     ]
     if tab.running_sync is not None:
-        blocks.append(context(mrkdwn(f":arrows_counterclockwise: {sync_progress_text(tab.running_sync.accounts_read, tab.running_sync.triggered_by, tab.running_sync.started_at)}")))
+        blocks.append(
+            context(
+                mrkdwn(
+                    f":arrows_counterclockwise: {sync_progress_text(tab.running_sync.accounts_read, tab.running_sync.triggered_by, tab.running_sync.started_at)}"
+                )
+            )
+        )
     blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
     failed = tab.last_sync if tab.last_sync is not None and tab.last_sync.status == "failed" else None
     if failed is not None:
@@ -314,16 +355,22 @@ def _settings(c: ConnectionSummary, tab: SettingsTab) -> list[dict[str, Any]]:
                 mrkdwn(f"*Auth type:* {tab.auth_type.replace('_', ' ')}"),
                 plain(f"Business account: {c.business_account_name}", 300),
                 plain(f"Business account ID: {c.business_account_id or '—'}", 300),
-                mrkdwn(f"*Account sync:* {'Sync all accounts' if tab.account_sync_mode == 'all' else 'Selected accounts only'}"),
+                mrkdwn(
+                    f"*Account sync:* {'Sync all accounts' if tab.account_sync_mode == 'all' else 'Selected accounts only'}"
+                ),
                 mrkdwn(f"*Connected by:* {user_mention(c.created_by)} {slack_date(c.created_at)}"),
-                mrkdwn(f"*Last authorization:* {slack_date(c.last_authorized_at)} by {user_mention(tab.last_authorized_by)}"),
+                mrkdwn(
+                    f"*Last authorization:* {slack_date(c.last_authorized_at)} by {user_mention(tab.last_authorized_by)}"
+                ),
                 mrkdwn(f"*Credentials status:* {credentials_text(c)} · checked {slack_date(c.checked_at)}"),
                 mrkdwn(f"*Alert channel:* {f'<#{tab.alert_channel}>' if tab.alert_channel else 'default'}"),
             ]
         ),
     ]
     if tab.credentials_hint:
-        blocks.append(context(plain("In use: " + ", ".join(f"{label} {value}" for label, value in tab.credentials_hint), 1000)))
+        blocks.append(
+            context(plain("In use: " + ", ".join(f"{label} {value}" for label, value in tab.credentials_hint), 1000))
+        )
     blocks.append(
         actions(
             button("Re-connect", Action.RECONNECT, pack(CardRef(c.id, "settings"))),
@@ -377,7 +424,11 @@ def alert_channel_target(block_id: str) -> int | None:
 def tombstone(t: Tombstone) -> list[dict[str, Any]]:
     return [
         section(plain(f"🗑 {t.title} was deleted.", 500)),
-        context(mrkdwn(f"Deleted by {user_mention(t.deleted_by)} {slack_date(t.deleted_at)}. Its warehouse data is untouched.")),
+        context(
+            mrkdwn(
+                f"Deleted by {user_mention(t.deleted_by)} {slack_date(t.deleted_at)}. Its warehouse data is untouched."
+            )
+        ),
     ]
 
 

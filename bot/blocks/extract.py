@@ -27,7 +27,9 @@ class ExtractAction:
     BACK = "extract.back"
 
 
-def _modal(callback_id: str, step: int, blocks: list[dict], draft: Draft, submit: str, notice: str | None = None) -> dict:
+def _modal(
+    callback_id: str, step: int, blocks: list[dict], draft: Draft, submit: str, notice: str | None = None
+) -> dict:
     """`notice`: what went wrong with the last submit and what to do, shown at the top of the step."""
     top = [context(mrkdwn(_steps(step)))]
     if notice:
@@ -72,7 +74,14 @@ def accounts_step(
     }
     blocks: list[dict] = [search]
     if not page:
-        blocks.append(section(plain(f"No active account matches “{draft.q}”." if draft.q else "This connection has no active accounts.", 500)))
+        blocks.append(
+            section(
+                plain(
+                    f"No active account matches “{draft.q}”." if draft.q else "This connection has no active accounts.",
+                    500,
+                )
+            )
+        )
     else:
         options = [
             {
@@ -92,7 +101,9 @@ def accounts_step(
                 "type": "input",
                 "block_id": f"accounts:{draft.p}:{zlib.crc32((draft.q or '').encode()) % 10_000}",
                 "optional": True,
-                "label": plain(f"Active accounts {draft.p * ACCOUNTS_PAGE + 1}–{draft.p * ACCOUNTS_PAGE + len(page)} of {total:,}"),
+                "label": plain(
+                    f"Active accounts {draft.p * ACCOUNTS_PAGE + 1}–{draft.p * ACCOUNTS_PAGE + len(page)} of {total:,}"
+                ),
                 "element": element,
             }
         )
@@ -107,7 +118,11 @@ def accounts_step(
     # wrong as soon as a box is ticked: count what is kept from other pages, which the page does not show.
     on_page = {account_id for account_id, *_ in page}
     elsewhere = sum(1 for a in draft.a if a not in on_page)
-    kept = f"{plural(elsewhere, 'account')} selected on other pages or searches" if elsewhere else "Ticks are kept when you page or search"
+    kept = (
+        f"{plural(elsewhere, 'account')} selected on other pages or searches"
+        if elsewhere
+        else "Ticks are kept when you page or search"
+    )
     blocks.append(context(mrkdwn(f"{kept}. An order takes up to {limit} accounts.")))
     return _modal(Callback.EXTRACT_ACCOUNTS, 1, blocks, draft, "Continue", notice)
 
@@ -144,7 +159,13 @@ def _multi(block_id: str, label: str, fields, chosen: set[str]) -> dict | None:
     initial = [o for o in options if o["value"] in chosen]
     if initial:
         element["initial_options"] = initial
-    return {"type": "input", "block_id": block_id, "optional": block_id != "metrics", "label": plain(label), "element": element}
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": block_id != "metrics",
+        "label": plain(label),
+        "element": element,
+    }
 
 
 def chosen_fields(draft: Draft, template: ExtractionTemplate) -> set[str]:
@@ -161,7 +182,12 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
             "type": "input",
             "block_id": "name",
             "label": plain("Order name"),
-            "element": {"type": "plain_text_input", "action_id": VALUE, "max_length": 255, "initial_value": draft.n or ""},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": VALUE,
+                "max_length": 255,
+                "initial_value": draft.n or "",
+            },
         },
         {
             "type": "input",
@@ -170,8 +196,12 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
             "label": plain("Historical data depth, in days"),
             "hint": plain("Or pick a date below to load data since then."),
             "element": {
-                "type": "number_input", "action_id": VALUE, "is_decimal_allowed": False, "min_value": "1",
-                "max_value": "3650", **({"initial_value": str(draft.h)} if draft.h else {}),
+                "type": "number_input",
+                "action_id": VALUE,
+                "is_decimal_allowed": False,
+                "min_value": "1",
+                "max_value": "3650",
+                **({"initial_value": str(draft.h)} if draft.h else {}),
             },
         },
         {
@@ -201,13 +231,24 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
     ):
         if block:
             blocks.append(block)
-    blocks.append(context(plain("Always extracted (primary key): " + ", ".join(template.field(n).label for n in template.primary_key), 2000)))
+    blocks.append(
+        context(
+            plain(
+                "Always extracted (primary key): " + ", ".join(template.field(n).label for n in template.primary_key),
+                2000,
+            )
+        )
+    )
     blocks.append(_back(3))
     return _modal(Callback.EXTRACT_CONFIGURE, 3, blocks, draft, "Continue", notice)
 
 
 def review_step(
-    draft: Draft, template: ExtractionTemplate, accounts: list[tuple[int, str, str]], source_title: str, notice: str | None = None
+    draft: Draft,
+    template: ExtractionTemplate,
+    accounts: list[tuple[int, str, str]],
+    source_title: str,
+    notice: str | None = None,
 ) -> dict:
     shown = ", ".join(f"{name} ({external_id})" for _, external_id, name in accounts[:20])
     if len(accounts) > 20:
@@ -234,8 +275,10 @@ def taken_out(labels: list[tuple[int, str, str]]) -> str:
     if len(labels) > 10:
         names += f" and {len(labels) - 10:,} more"
     one = len(labels) == 1
-    return (f"{plural(len(labels), 'selected account')} {'is' if one else 'are'} no longer active and "
-            f"{'was' if one else 'were'} taken out of the selection: {names}.")
+    return (
+        f"{plural(len(labels), 'selected account')} {'is' if one else 'are'} no longer active and "
+        f"{'was' if one else 'were'} taken out of the selection: {names}."
+    )
 
 
 def created(order_name: str, note: str) -> dict:
@@ -246,5 +289,3 @@ def created(order_name: str, note: str) -> dict:
         "close": plain("Done", 24),
         "blocks": [section(plain(f"Created the extraction order “{order_name}”.", 2000)), context(mrkdwn(note))],
     }
-
-

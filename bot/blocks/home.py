@@ -13,7 +13,9 @@ from operations.cards import ConnectionList
 def home_view(data: ConnectionList) -> dict[str, Any]:
     blocks = connection_list(data)
     blocks[1:1] = [
-        actions(button("Make a new connection", Action.NEW_CONNECTION, "new", style="primary"), block_id="home_actions"),
+        actions(
+            button("Make a new connection", Action.NEW_CONNECTION, "new", style="primary"), block_id="home_actions"
+        ),
     ]
     blocks.append(context(mrkdwn("Type `/connections help` in any channel for the commands.")))
     return {"type": "home", "blocks": blocks}

@@ -16,7 +16,11 @@ def confirm_delete_order(metadata: str, order_name: str) -> dict:
         "private_metadata": metadata,
         "blocks": [
             section(plain(f"Delete the extraction order “{order_name}”?", 2000)),
-            context(mrkdwn("Its schedule stops now and a run in progress stops at its next batch. Rows it loaded stay in the warehouse. You cannot undo this.")),
+            context(
+                mrkdwn(
+                    "Its schedule stops now and a run in progress stops at its next batch. Rows it loaded stay in the warehouse. You cannot undo this."
+                )
+            ),
         ],
     }
 

@@ -69,12 +69,19 @@ def register(app: App, services: Services) -> None:
         # One thread per connection: later escalations continue it.
         thread = claim_escalation(ctx, actor, ref.c, require_escalation_channel(ctx), card.reason)
         try:
-            posted = services.client.chat_postMessage(channel=thread.channel, thread_ts=thread.thread_ts, text=text, blocks=blocks)
+            posted = services.client.chat_postMessage(
+                channel=thread.channel, thread_ts=thread.thread_ts, text=text, blocks=blocks
+            )
         except Exception as error:
             abandon_escalation(ctx, thread)
             if not isinstance(error, SlackApiError):
                 raise
-            ack(response_action="errors", errors={"reason": f"Slack refused the post in the escalation channel ({error.response.get('error')}); invite connbot there and try again."})
+            ack(
+                response_action="errors",
+                errors={
+                    "reason": f"Slack refused the post in the escalation channel ({error.response.get('error')}); invite connbot there and try again."
+                },
+            )
             return
         record_escalation(ctx, actor, thread, ref.c, posted["channel"], posted["ts"])
         ack(response_action="update", view=escalated(posted["channel"]))
@@ -89,7 +96,9 @@ def register(app: App, services: Services) -> None:
         match = STATUS.search(event.get("text") or "")
         client = services.client
         if match is None:
-            client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, text="connbot help", blocks=help_message())
+            client.chat_postMessage(
+                channel=event["channel"], thread_ts=thread_ts, text="connbot help", blocks=help_message()
+            )
             return
         actor = services.roles.viewer(team_id, event.get("user", ""))
         try:
@@ -109,7 +118,10 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(surface.team_id, surface.user_id)
         try:
             set_alert_channel(
-                ctx, actor, connection_id, action.get("selected_conversation"),
+                ctx,
+                actor,
+                connection_id,
+                action.get("selected_conversation"),
                 before_saving=lambda channel: join_channel(services.client, channel, then="choose it again"),
             )
         finally:

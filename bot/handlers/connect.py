@@ -96,7 +96,11 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("New connection", "Checking credentials…")
         submit_with_check(
-            services, ack, actor.user_id, view["id"], working,
+            services,
+            ack,
+            actor.user_id,
+            view["id"],
+            working,
             lambda: _finish_new(services, actor, meta, values, mode, view["id"]),
         )
 
@@ -115,7 +119,9 @@ def register(app: App, services: Services) -> None:
         is_card = surface.kind == "message" and not action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
         meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None)
         offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
-        opened = services.client.views_open(trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer))
+        opened = services.client.views_open(
+            trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer)
+        )
         _attach(services, offer, opened)
 
     @app.view_submission(Callback.RECONNECT)
@@ -129,7 +135,11 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("Re-connect", "Checking the new credentials…")
         submit_with_check(
-            services, ack, actor.user_id, view["id"], working,
+            services,
+            ack,
+            actor.user_id,
+            view["id"],
+            working,
             lambda: _finish_reconnect(services, actor, meta, values, mode, confirmed, view["id"]),
         )
 
@@ -183,9 +193,15 @@ def _offer(
 ) -> Offer | None:
     """Records the sign-in attempt of a form about to be shown, if the source has sign-in."""
     return offer_sign_in(
-        services.ctx, team_id=team_id, user_id=user_id, source=meta.s,
-        purpose=Purpose.RECONNECT if meta.c else Purpose.NEW, connection_id=meta.c,
-        view_id=view_id, sync_mode=mode, slack_meta=pack(meta),
+        services.ctx,
+        team_id=team_id,
+        user_id=user_id,
+        source=meta.s,
+        purpose=Purpose.RECONNECT if meta.c else Purpose.NEW,
+        connection_id=meta.c,
+        view_id=view_id,
+        sync_mode=mode,
+        slack_meta=pack(meta),
     )
 
 
@@ -197,8 +213,13 @@ def _attach(services: Services, offer: Offer | None, opened) -> None:
 def _new_form(services: Services, meta: FormMeta, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
     return forms.credentials_form(
-        title="New connection", callback_id=Callback.NEW_CONNECTION_CREDENTIALS, source_title=source.title,
-        fields=source.credential_fields, metadata=pack(meta), sign_in=offer and (offer.button, offer.url), **kw,
+        title="New connection",
+        callback_id=Callback.NEW_CONNECTION_CREDENTIALS,
+        source_title=source.title,
+        fields=source.credential_fields,
+        metadata=pack(meta),
+        sign_in=offer and (offer.button, offer.url),
+        **kw,
     )
 
 
@@ -206,9 +227,16 @@ def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, o
     source = services.ctx.source(meta.s)
     labels = {f.name: f.label for f in source.credential_fields}
     return forms.credentials_form(
-        title="Re-connect", callback_id=Callback.RECONNECT, source_title=source.title, fields=source.credential_fields,
-        metadata=pack(meta), sync_mode=mode, in_use=tuple((labels.get(k, k), v) for k, v in sorted(hint.items())),
-        confirm_business=True, sign_in=offer and (offer.button, offer.url), **kw,
+        title="Re-connect",
+        callback_id=Callback.RECONNECT,
+        source_title=source.title,
+        fields=source.credential_fields,
+        metadata=pack(meta),
+        sync_mode=mode,
+        in_use=tuple((labels.get(k, k), v) for k, v in sorted(hint.items())),
+        confirm_business=True,
+        sign_in=offer and (offer.button, offer.url),
+        **kw,
     )
 
 
@@ -298,7 +326,9 @@ def _form_again(
     return _reconnect_form(services, meta, mode, hint, offer, errors=errors, values=values)
 
 
-def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, view_id: str | None) -> Outcome:
+def _finish_new(
+    services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, view_id: str | None
+) -> Outcome:
     try:
         connection_id = make_connection(services.ctx, actor, meta.s, values, mode, idempotency_key=view_id)
     except Conflict as made:  # the same submission, delivered twice: the first one made it
@@ -325,7 +355,9 @@ def _finish_new(services: Services, actor: Actor, meta: FormMeta, values: dict, 
 
     # The title itself, not the card's escaped fallback text: this goes into plain text.
     connected = connection_setup(services.ctx, actor, connection_id).title + " is connected."
-    note = "Reading its accounts now; the card is in your messages with connbot." + _twins_note(services, actor, connection_id)
+    note = "Reading its accounts now; the card is in your messages with connbot." + _twins_note(
+        services, actor, connection_id
+    )
     done = forms.done("New connection", connected, note)
     return Outcome(done, after=after, message=connected)
 

@@ -81,7 +81,9 @@ def register(app: App, services: Services) -> None:
         ctx = services.ctx
         if ref.a == OrderAction.DELETE:
             authorize(ctx, actor, Role.ADMIN, "delete an extraction order", ref.c)
-            meta = DeleteOrderMeta(ref.c, ref.o, ref.p, surface.channel_id, surface.ts if surface.kind == "message" else None)
+            meta = DeleteOrderMeta(
+                ref.c, ref.o, ref.p, surface.channel_id, surface.ts if surface.kind == "message" else None
+            )
             view = confirm_delete_order(pack(meta), order_name(ctx, actor, ref.c, ref.o))
             opened = services.client.views_open(trigger_id=trigger_id, view=view)
             cards_behind_modals.keep((opened.get("view") or {}).get("id"), surface)
@@ -111,10 +113,19 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         try:
             delete_order(services.ctx, actor, meta.c, meta.o)
-            ack(response_action="update", view=notice_view("Delete order", "Deleted. Its schedule has stopped; the rows it loaded stay in the warehouse."))
+            ack(
+                response_action="update",
+                view=notice_view(
+                    "Delete order", "Deleted. Its schedule has stopped; the rows it loaded stay in the warehouse."
+                ),
+            )
         except (Conflict, NotFound) as gone:
             deleted = deleted_connection(services.ctx, actor, meta.c) if isinstance(gone, NotFound) else None
-            notice = notice_modal("Delete order", tombstone(deleted)) if deleted else notice_view("Delete order", gone.message)
+            notice = (
+                notice_modal("Delete order", tombstone(deleted))
+                if deleted
+                else notice_view("Delete order", gone.message)
+            )
             ack(response_action="update", view=notice)
         # The card the menu was on: without the order now (or the connection's tombstone).
         card = cards_behind_modals.take(view.get("id"))
@@ -131,7 +142,9 @@ def _run_then_refresh(services: Services, surface: Surface, actor, connection_id
     refresh_card(services, surface, actor, connection_id, "orders", page)
 
 
-def _run_sync_with_progress(services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int) -> None:
+def _run_sync_with_progress(
+    services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int
+) -> None:
     clock = services.ctx.clock
     last = {"at": clock.now()}
     lock = threading.Lock()

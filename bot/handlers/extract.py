@@ -57,10 +57,15 @@ def register(app: App, services: Services) -> None:
         actor = services.roles.actor(surface.team_id, surface.user_id)
         total, page = open_setup(ctx, actor, ref.c, limit=ACCOUNTS_PAGE)  # refuses old cards with the reason
         draft = Draft(
-            c=ref.c, k=uuid.uuid4().hex, ch=surface.channel_id, ts=surface.ts if surface.kind == "message" else None,
+            c=ref.c,
+            k=uuid.uuid4().hex,
+            ch=surface.channel_id,
+            ts=surface.ts if surface.kind == "message" else None,
             tz=ctx.settings.timezone.key,
         )
-        services.client.views_open(trigger_id=body["trigger_id"], view=steps.accounts_step(draft, total, page, MAX_ACCOUNTS_PER_ORDER))
+        services.client.views_open(
+            trigger_id=body["trigger_id"], view=steps.accounts_step(draft, total, page, MAX_ACCOUNTS_PER_ORDER)
+        )
 
     @app.action(ExtractAction.SEARCH)
     @app.action(ExtractAction.PREV)
@@ -83,7 +88,9 @@ def register(app: App, services: Services) -> None:
         try:
             check_selection_size(draft.a)
         except InvalidInput as bad:
-            block = next((b["block_id"] for b in view["blocks"] if b["block_id"].startswith("accounts:")), "accounts_search")
+            block = next(
+                (b["block_id"] for b in view["blocks"] if b["block_id"].startswith("accounts:")), "accounts_search"
+            )
             ack(response_action="errors", errors={block: bad.fields["accounts"]})
             return
         # The search is needed on this step only; dropping it keeps the draft within private_metadata.
@@ -102,7 +109,11 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=bad.fields)
             return
         if template.name != draft.t:  # a new template: its own defaults
-            draft = draft.but(t=template.name, f=None, n=f"{template.title} · {len(draft.a)} account{'s' if len(draft.a) != 1 else ''}")
+            draft = draft.but(
+                t=template.name,
+                f=None,
+                n=f"{template.title} · {len(draft.a)} account{'s' if len(draft.a) != 1 else ''}",
+            )
         ack(response_action="update", view=_configure_view(services, actor, draft))
 
     @app.view_submission(Callback.EXTRACT_CONFIGURE)
@@ -117,7 +128,10 @@ def register(app: App, services: Services) -> None:
             if errors:
                 ack(response_action="errors", errors=errors)
             else:  # a choice of an earlier step: say so over this form, what was typed kept
-                ack(response_action="update", view=_configure_view(services, actor, draft, f"{_what_to_fix(bad)} Go Back to change it."))
+                ack(
+                    response_action="update",
+                    view=_configure_view(services, actor, draft, f"{_what_to_fix(bad)} Go Back to change it."),
+                )
             return
         ack(response_action="update", view=_review_view(services, actor, draft))
 
@@ -130,7 +144,9 @@ def register(app: App, services: Services) -> None:
             order_id, is_new = create_order(ctx, actor, draft.c, _spec(draft), idempotency_key=draft.k)
         except InactiveAccounts as gone:  # e.g. the daily account sync ran since step 1
             draft, taken_out = _without(services, actor, draft, gone.account_ids)
-            then = "Press Create again to create it with the other accounts." if draft.a else "Go Back to select accounts."
+            then = (
+                "Press Create again to create it with the other accounts." if draft.a else "Go Back to select accounts."
+            )
             ack(response_action="update", view=_review_view(services, actor, draft, f"Not created: {taken_out} {then}"))
             return
         except InvalidInput as bad:  # the draft stays on the review step, to be fixed and created
@@ -138,10 +154,20 @@ def register(app: App, services: Services) -> None:
             ack(response_action="update", view=_review_view(services, actor, draft, notice))
             return
         if not is_new:  # a double submit: the first one created it
-            ack(response_action="update", view=steps.created(draft.n or "", "It was already created by your first click."))
+            ack(
+                response_action="update",
+                view=steps.created(draft.n or "", "It was already created by your first click."),
+            )
             return
-        where = "the card in the channel shows its progress" if draft.ts else "a fresh card will show its result when it finishes"
-        ack(response_action="update", view=steps.created(draft.n or "", f"Its first run (the historical backfill) is starting now; {where}."))
+        where = (
+            "the card in the channel shows its progress"
+            if draft.ts
+            else "a fresh card will show its result when it finishes"
+        )
+        ack(
+            response_action="update",
+            view=steps.created(draft.n or "", f"Its first run (the historical backfill) is starting now; {where}."),
+        )
         services.background(_first_run, services, actor, draft, order_id)
 
     @app.action(ExtractAction.BACK)
@@ -254,9 +280,14 @@ def _spec(draft: Draft) -> OrderSpec:
         except ValueError:
             raise InvalidInput("The date is not valid.", {"load_since": "Pick a date."}) from None
     return OrderSpec(
-        account_ids=draft.a, template=draft.t or "", name=draft.n or "", fields=tuple(draft.f or ()),
+        account_ids=draft.a,
+        template=draft.t or "",
+        name=draft.n or "",
+        fields=tuple(draft.f or ()),
         schedule={"kind": draft.sk, "every_hours": draft.se, "at": draft.sa, "weekday": draft.sw, "day": draft.sd},
-        timezone=draft.tz, history_days=draft.h, load_since=since,
+        timezone=draft.tz,
+        history_days=draft.h,
+        load_since=since,
     )
 
 

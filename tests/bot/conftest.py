@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bot.app import create_app
-from connbot.fakeslack.client import AppDriver, wsgi_target
-from connbot.fakeslack.server import FakeSlack
 from connbot.server import wsgi_app
 from engine.account_sync import sync_accounts
+from fakeslack.client import AppDriver, wsgi_target
+from fakeslack.server import FakeSlack
 from operations.auth import Actor
 from operations.connections import make_connection
 

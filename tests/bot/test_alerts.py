@@ -110,7 +110,9 @@ def test_an_alert_for_a_public_channel_connbot_left_is_posted_after_joining_it(f
 def _choose_alert_channel(fake, ada, cid, channel):
     ada.command("/connections", str(cid), channel="C0DATA")
     ada.click(fake.ephemerals("UADMIN")[-1], "connection.tab.settings")
-    card = fake.wait_for(lambda: fake.ephemerals("UADMIN")[-1].find("connection.alert_channel") and fake.ephemerals("UADMIN")[-1])
+    card = fake.wait_for(
+        lambda: fake.ephemerals("UADMIN")[-1].find("connection.alert_channel") and fake.ephemerals("UADMIN")[-1]
+    )
     return ada.choose(card, "connection.alert_channel", channel)
 
 
@@ -218,7 +220,9 @@ def test_two_escalations_at_once_open_one_thread_and_both_are_audited(fake, driv
     assert len(fake.thread("C0ESC", roots[0].ts)) == 2  # the second escalation is a reply in it
     with alerting.db.begin() as session:
         assert session.scalars(select(Escalation.thread_ts)).all() == [roots[0].ts]
-        escalations = session.scalars(select(AuditEvent.user_id).where(AuditEvent.action == "connection.escalate")).all()
+        escalations = session.scalars(
+            select(AuditEvent.user_id).where(AuditEvent.action == "connection.escalate")
+        ).all()
     assert sorted(escalations) == ["UOPS", "UOPS2"]
 
 
@@ -227,7 +231,9 @@ def test_an_escalation_slack_refuses_frees_the_thread_for_the_next_try(fake, dri
     otto = driver.user("UOPS")
     otto.command("/connections", str(cid), channel="C0DATA")
     otto.click(fake.ephemerals("UOPS")[-1], "connection.tab.settings")
-    card = fake.wait_for(lambda: fake.ephemerals("UOPS")[-1].find("connection.escalate") and fake.ephemerals("UOPS")[-1])
+    card = fake.wait_for(
+        lambda: fake.ephemerals("UOPS")[-1].find("connection.escalate") and fake.ephemerals("UOPS")[-1]
+    )
     otto.click(card, "connection.escalate")
     modal = fake.wait_for(lambda: fake.modal("UOPS"))
     fake.fail_next("chat.postMessage", error="not_in_channel")
@@ -246,6 +252,8 @@ def test_status_mention_answers_once_even_when_slack_retries(fake, driver, conne
     driver.retry(asked)
     driver.user("UOPS").mention("C0DATA", "<@U0FAKEBOT> status 999999")
     unknown = fake.messages("C0DATA")[-1]
-    fake.wait_for(lambda: [m for m in fake.thread("C0DATA", unknown.ts) if "There is no connection 999999" in (m.text or "")])
+    fake.wait_for(
+        lambda: [m for m in fake.thread("C0DATA", unknown.ts) if "There is no connection 999999" in (m.text or "")]
+    )
     replies = [m for m in fake.thread("C0DATA", question.ts)[1:] if m.find("connection.tab.orders")]
     assert len(replies) == 1

@@ -9,7 +9,7 @@ import pytest
 
 from bot.blocks.connections import connection_card, connection_list, tombstone
 from bot.blocks.home import home_view
-from connbot.fakeslack.limits import check_message, check_view
+from fakeslack.limits import check_message, check_view
 from operations.cards import (
     AccountRow,
     AccountsTab,
@@ -35,10 +35,22 @@ EVIL = ["<!channel>", "<@U123>", "<https://evil.example|click>", "*bold*", "_it_
 
 def summary(name="Acme Retail", status="active", active=12, total=15, **kw):
     base = dict(
-        id=7, source="demo", source_title="Demo Ads", title=f"Demo Ads · {name}", business_account_name=name,
-        business_account_id="biz_0001", credentials_ok=status == "active", credentials_status=status,
-        error_code=None, error_message=None, checked_at=T, error_since=None, account_status=f"{total} accounts",
-        accounts=AccountCounts(total, active), created_at=T - timedelta(days=30), created_by="U0ADMIN",
+        id=7,
+        source="demo",
+        source_title="Demo Ads",
+        title=f"Demo Ads · {name}",
+        business_account_name=name,
+        business_account_id="biz_0001",
+        credentials_ok=status == "active",
+        credentials_status=status,
+        error_code=None,
+        error_message=None,
+        checked_at=T,
+        error_since=None,
+        account_status=f"{total} accounts",
+        accounts=AccountCounts(total, active),
+        created_at=T - timedelta(days=30),
+        created_by="U0ADMIN",
         last_authorized_at=T - timedelta(days=2),
     )
     base.update(kw)
@@ -53,20 +65,37 @@ def card(content, tab, s=None):
 def orders_tab(n=2, name="Daily campaigns"):
     run = RunSummary(T, T + timedelta(minutes=3), 12345, "succeeded", None)
     rows = tuple(
-        OrderRow(i, f"{name} {i}", "Campaign daily", 3, "Every 6 hours", "Active" if i % 2 else "Paused", run if i % 2 else None, T + timedelta(hours=6))
+        OrderRow(
+            i,
+            f"{name} {i}",
+            "Campaign daily",
+            3,
+            "Every 6 hours",
+            "Active" if i % 2 else "Paused",
+            run if i % 2 else None,
+            T + timedelta(hours=6),
+        )
         for i in range(1, n + 1)
     )
     return OrdersTab(rows, Page(0, 8, n))
 
 
 def accounts_tab(n=3, name="Account"):
-    rows = tuple(AccountRow(i, f"act_{i}", f"{name} {i}", i != 2, "ACTIVE" if i != 2 else "CLOSED", "USD", "Europe/Paris", T, True) for i in range(n))
+    rows = tuple(
+        AccountRow(
+            i, f"act_{i}", f"{name} {i}", i != 2, "ACTIVE" if i != 2 else "CLOSED", "USD", "Europe/Paris", T, True
+        )
+        for i in range(n)
+    )
     sync = SyncSummary(T, T + timedelta(seconds=42), "manual", "U0OPS", "succeeded", 15, 2, 1, 0, None)
     return AccountsTab(rows, Page(0, 15, n), sync, None, T + timedelta(hours=18))
 
 
 def settings_tab():
-    audit = (AuditRow(T, "U0ADMIN", "connection.reconnect", "ok"), AuditRow(T, "U0VIEW", "connection.delete", "refused"))
+    audit = (
+        AuditRow(T, "U0ADMIN", "connection.reconnect", "ok"),
+        AuditRow(T, "U0VIEW", "connection.delete", "refused"),
+    )
     return SettingsTab("token", "all", (("Token", "de…1234"),), "U0ADMIN", None, audit)
 
 
@@ -97,10 +126,14 @@ def test_an_order_whose_accounts_went_inactive_does_not_look_healthy():
 
     tab = orders_tab(1)
     row = tab.orders[0]
-    assert "still active" not in texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=3),)), "orders")))
+    assert "still active" not in texts(
+        connection_card(card(replace(tab, orders=(replace(row, usable_accounts=3),)), "orders"))
+    )
     some = texts(connection_card(card(replace(tab, orders=(replace(row, usable_accounts=1),)), "orders")))
     assert "1 of its 3 accounts is still active" in some
-    stranded = connection_card(card(replace(tab, orders=(replace(row, usable_accounts=0, status="Cannot run"),)), "orders"))
+    stranded = connection_card(
+        card(replace(tab, orders=(replace(row, usable_accounts=0, status="Cannot run"),)), "orders")
+    )
     assert "None of its accounts is active any more, so its runs fail" in texts(stranded)
     assert ":warning: *Cannot run*" in texts(stranded) and ":large_green_circle: *Active*" not in texts(stranded)
     menu = [o["text"]["text"] for b in stranded for o in (b.get("accessory") or {}).get("options", [])]
@@ -108,9 +141,13 @@ def test_an_order_whose_accounts_went_inactive_does_not_look_healthy():
 
 
 def test_a_failed_sync_says_why_and_what_to_do():
-    failed = SyncSummary(T, T + timedelta(seconds=3), "manual", "U0OPS", "failed", 0, 0, 0, 0, "The demo token has expired")
+    failed = SyncSummary(
+        T, T + timedelta(seconds=3), "manual", "U0OPS", "failed", 0, 0, 0, 0, "The demo token has expired"
+    )
     tab = AccountsTab(accounts_tab().accounts, Page(0, 15, 3), failed, None, T + timedelta(hours=18))
-    broken = summary(status="error", error_message="The demo token has expired", error_code="token_expired", error_since=T)
+    broken = summary(
+        status="error", error_message="The demo token has expired", error_code="token_expired", error_since=T
+    )
     golden("card_accounts_failed_sync", connection_card(card(tab, "accounts", broken)))
     # Credentials still Active (a first refusal does not break them yet): both ways out are named.
     shown = json.dumps(connection_card(card(tab, "accounts")))
@@ -148,7 +185,9 @@ def test_selected_tab_is_primary_and_the_only_one():
 
 def test_delete_carries_the_seed_confirmation():
     blocks = connection_card(card(settings_tab(), "settings"))
-    delete = next(e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "connection.delete")
+    delete = next(
+        e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "connection.delete"
+    )
     text = delete["confirm"]["text"]["text"]
     assert "stops extracting data" in text and "does not affect the data" in text and "cannot undo" in text
     assert delete["style"] == "danger"
@@ -184,8 +223,14 @@ def test_user_text_never_reaches_mrkdwn(evil):
 
 def test_limits_hold_for_huge_names_and_counts():
     long = "𝕏" * 255 + "<!channel>" + "ש" * 100
-    s = summary(name=long, business_account_id="9" * 255, active=100_000, total=100_000, error_message=long, status="error")
-    for content, tab in ((orders_tab(8, long), "orders"), (accounts_tab(15, long), "accounts"), (settings_tab(), "settings")):
+    s = summary(
+        name=long, business_account_id="9" * 255, active=100_000, total=100_000, error_message=long, status="error"
+    )
+    for content, tab in (
+        (orders_tab(8, long), "orders"),
+        (accounts_tab(15, long), "accounts"),
+        (settings_tab(), "settings"),
+    ):
         blocks = connection_card(card(content, tab, s))
         assert check_message(blocks, text="x") == []
     data = ConnectionList(tuple(summary(name=long) for _ in range(10)), Page(10, 10, 10_000), long)

@@ -14,7 +14,6 @@ from support import assert_not_stored, shown, texts, wait_modal_text
 PLANT = "4242424242"  # a unique number planted in typed secrets
 
 
-
 def open_form(fake, user):
     """`/connections new`, choosing the demo source if a picker shows."""
     user.command("/connections", "new", channel="C0DATA")
@@ -34,13 +33,19 @@ def audit_rows(ctx):
 def test_make_a_new_connection_checks_then_stores_and_sends_the_card(fake, driver, app_ctx):
     ada = driver.user("UADMIN")
     view = open_form(fake, ada)
-    result = ada.submit(view, {"token": {"value": "demo:business=globex,accounts=7"}, "sync_mode": {"value": "selected"}})
+    result = ada.submit(
+        view, {"token": {"value": "demo:business=globex,accounts=7"}, "sync_mode": {"value": "selected"}}
+    )
     assert result.ok and "is connected" in texts(result.view.blocks)  # a quick check answers in the ack
     dm = fake.wait_for(lambda: fake.messages(fake.im("UADMIN").id))
     assert "Globex" in texts(dm[-1].blocks)
     with app_ctx.db.begin() as session:
         c = session.scalars(select(Connection)).one()
-        assert (c.business_account_name, c.account_sync_mode, c.credentials_status) == ("Globex Travel", "selected", "active")
+        assert (c.business_account_name, c.account_sync_mode, c.credentials_status) == (
+            "Globex Travel",
+            "selected",
+            "active",
+        )
         assert c.created_by == "UADMIN"
     fake.wait_for(lambda: [r for r in audit_rows(app_ctx) if r.action == "accounts.sync"] or _synced(app_ctx))
     # The card in the DM is brought up to date by the first sync, in place.
@@ -100,7 +105,7 @@ def test_viewer_and_operator_cannot_make_connections_and_are_told_who_can(fake, 
     services.roles.settings = replace(services.roles.settings, operators=("UOPS",))
     for user in ("UOPS", "UVIEW"):
         driver.user(user).command("/connections", "new", channel="C0DATA")
-        note = fake.wait_for(lambda: [m for m in fake.ephemerals(user) if "admin role" in m.visible_text])
+        note = fake.wait_for(lambda user=user: [m for m in fake.ephemerals(user) if "admin role" in m.visible_text])
         assert "workspace admins" in note[-1].visible_text
         assert fake.modal(user) is None
     refusals = [r for r in audit_rows(app_ctx) if r.outcome == "refused"]
@@ -118,7 +123,9 @@ def test_configured_admin_group(fake, driver, services, connect):
 def _open_settings(fake, user, cid, channel="C0DATA"):
     user.command("/connections", str(cid), channel=channel)
     user.click(fake.ephemerals(user.id)[-1], "connection.tab.settings")
-    return fake.wait_for(lambda: "Delete connection" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1])
+    return fake.wait_for(
+        lambda: "Delete connection" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1]
+    )
 
 
 def test_reconnect_replaces_credentials_only_after_they_pass(fake, driver, connect, app_ctx):
@@ -199,7 +206,13 @@ def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog):
     wait_modal_text(fake, "UADMIN", "is connected")
     cid = fake.wait_for(lambda: _connection_id(app_ctx))
     ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
-    form = fake.wait_for(lambda: fake.modal("UADMIN") and fake.modal("UADMIN").callback_id == "connection.reconnect.submit" and fake.modal("UADMIN"))
+    form = fake.wait_for(
+        lambda: (
+            fake.modal("UADMIN")
+            and fake.modal("UADMIN").callback_id == "connection.reconnect.submit"
+            and fake.modal("UADMIN")
+        )
+    )
     ada.submit(form, {"token": {"value": token}})
     wait_modal_text(fake, "UADMIN", "Re-connected")
     # Slack saw nothing: not in any call the app made
@@ -227,14 +240,21 @@ def test_the_same_new_connection_form_delivered_twice_makes_one_connection(fake,
     payload = fake.view(view.id).to_api()
 
     def deliver_again():
-        body = {**ada._base("view_submission"), "trigger_id": fake.issue_trigger("UADMIN"), "view": payload, "response_urls": []}
+        body = {
+            **ada._base("view_submission"),
+            "trigger_id": fake.issue_trigger("UADMIN"),
+            "view": payload,
+            "response_urls": [],
+        }
         return driver._interactive("view_submission", body, "UADMIN")
 
     if delivery == "again":
         first, second = ada.submit(view), deliver_again()
     else:
         results = []
-        threads = [threading.Thread(target=lambda f=f: results.append(f())) for f in (lambda: ada.submit(view), deliver_again)]
+        threads = [
+            threading.Thread(target=lambda f=f: results.append(f())) for f in (lambda: ada.submit(view), deliver_again)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -243,6 +263,7 @@ def test_the_same_new_connection_form_delivered_twice_makes_one_connection(fake,
     assert first.ok and second.ok, (first.failure, second.failure)
     dm = fake.im("UADMIN").id
     fake.wait_for(lambda: fake.messages(dm))  # the new card
+
     def column(attribute):
         with app_ctx.db.begin() as session:
             return session.scalars(select(attribute)).all()
@@ -292,7 +313,10 @@ def test_a_delete_whose_channel_card_slack_will_not_update_is_told_to_the_admin(
     shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
     fake.fail_next("chat.update", status=500, times=None)
     ada.click(shared, "connection.delete", confirm=True)
-    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UADMIN") if "did not accept the updated card" in m.visible_text], timeout=15)
+    note = fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UADMIN") if "did not accept the updated card" in m.visible_text],
+        timeout=15,
+    )
     assert note
     with app_ctx.db.begin() as session:
         assert session.get(Connection, cid).deleted_at is not None  # deleted all the same

@@ -29,9 +29,15 @@ def test_open_then_every_tab_in_place_through_response_url(fake, driver, connect
     vera.click(fake.ephemerals("UVIEW")[-1], "connection.open")
     card = fake.wait_for(lambda: len(fake.ephemerals("UVIEW")) == 2 and fake.ephemerals("UVIEW")[-1])
     assert "Extraction orders" in texts(card.blocks) and "No extraction orders yet" in texts(card.blocks)
-    for tab, expect in (("accounts", "Sync accounts"), ("settings", "Delete connection"), ("orders", "No extraction orders")):
+    for tab, expect in (
+        ("accounts", "Sync accounts"),
+        ("settings", "Delete connection"),
+        ("orders", "No extraction orders"),
+    ):
         vera.click(card, f"connection.tab.{tab}")
-        card = fake.wait_for(lambda: expect in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1])
+        card = fake.wait_for(
+            lambda expect=expect: expect in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1]
+        )
     assert len(fake.ephemerals("UVIEW")) == 2  # replaced in place, not posted again
     assert not fake.calls("chat.update")  # ephemeral messages are never chat.updated
 
@@ -79,9 +85,13 @@ def test_accounts_tab_pages_in_place(fake, driver, connect):
     vera = driver.user("UVIEW")
     vera.command("/connections", str(cid), channel="C0DATA")
     vera.click(fake.ephemerals("UVIEW")[-1], "connection.tab.accounts")
-    card = fake.wait_for(lambda: "page 1 of 3" in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1])
+    card = fake.wait_for(
+        lambda: "page 1 of 3" in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1]
+    )
     vera.click(card, "connection.tab.next")
-    card = fake.wait_for(lambda: "page 2 of 3" in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1])
+    card = fake.wait_for(
+        lambda: "page 2 of 3" in texts(fake.ephemerals("UVIEW")[-1].blocks) and fake.ephemerals("UVIEW")[-1]
+    )
     assert card.find("connection.tab.prev") is not None
 
 
@@ -116,7 +126,9 @@ def test_extract_only_offered_when_possible_and_refused_from_an_old_card(fake, d
     with app_ctx.db.begin() as session:
         session.get(Connection, cid).credentials_status = "error"
     vera.click(card, "connection.extract")  # the old card still shows the button
-    refusal = fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "Extract is unavailable: credentials error" in m.visible_text])
+    refusal = fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UVIEW") if "Extract is unavailable: credentials error" in m.visible_text]
+    )
     assert refusal
     vera.command("/connections", str(cid), channel="C0DATA")
     fresh = fake.ephemerals("UVIEW")[-1]
@@ -143,7 +155,9 @@ def test_forged_button_value_gets_a_clear_message(fake, driver, connect):
     vera.command("/connections", channel="C0DATA")
     message = fake.ephemerals("UVIEW")[-1]
     # The element as shown, but with a value connbot never produced (an old or forged payload).
-    open_button = next(b["accessory"] for b in message.blocks if b.get("accessory", {}).get("action_id") == "connection.open")
+    open_button = next(
+        b["accessory"] for b in message.blocks if b.get("accessory", {}).get("action_id") == "connection.open"
+    )
     open_button["value"] = "not json"
     vera.click(message, "connection.open", value="not json")
     fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "older version of the message" in m.visible_text])
@@ -168,7 +182,7 @@ def test_app_home_is_republished_after_a_change(fake, driver, connect, services)
 
 
 def test_app_home_is_republished_only_for_those_who_may_still_be_looking(fake, driver, connect, clock):
-    from bot.handlers.home import STILL_LOOKING
+    from bot.home import STILL_LOOKING
 
     connect("demo:business=initech,accounts=2")
     driver.user("UVIEW").open_home()
@@ -188,7 +202,9 @@ def test_app_home_is_republished_at_the_page_its_viewer_is_on(fake, driver, conn
     ids = [connect(f"demo:business={i % 5 + 1},accounts=2", sync=False) for i in range(12)]
     vera = driver.user("UVIEW")
     vera.open_home()
-    home = fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connections.page.next") and fake.home("UVIEW"))
+    home = fake.wait_for(
+        lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connections.page.next") and fake.home("UVIEW")
+    )
     vera.click(home, "connections.page.next")
     fake.wait_for(lambda: fake.home("UVIEW").find("connections.page.prev"))
     published = len(fake.calls("views.publish"))
@@ -201,7 +217,7 @@ def test_app_home_is_republished_at_the_page_its_viewer_is_on(fake, driver, conn
 
 
 def test_republishing_many_homes_keeps_within_slacks_rate():
-    from bot.handlers.home import REPUBLISHES_PER_MINUTE, republish_window
+    from bot.home import REPUBLISHES_PER_MINUTE, republish_window
 
     assert republish_window(1) == 2.0  # a change shows within seconds for a few viewers
     for viewers in (1, 10, 100, 1000):
@@ -217,8 +233,15 @@ def _add_orders(ctx, cid, n=1):
     with ctx.db.begin() as session:
         orders = [
             ExtractionOrder(
-                team_id="T0FAKE001", connection_id=cid, name=f"Order {i}", template="campaign_daily", fields=["impressions"],
-                schedule={"kind": "daily", "at": "06:00"}, timezone="UTC", status="active", created_by="UADMIN",
+                team_id="T0FAKE001",
+                connection_id=cid,
+                name=f"Order {i}",
+                template="campaign_daily",
+                fields=["impressions"],
+                schedule={"kind": "daily", "at": "06:00"},
+                timezone="UTC",
+                status="active",
+                created_by="UADMIN",
                 created_at=ctx.clock.now() - timedelta(minutes=100 - i),
             )
             for i in range(n)
@@ -266,8 +289,8 @@ def test_delete_order_submitted_to_another_replica_still_updates_the_channel_cop
     """The ephemeral card's response_url stays in the process that opened the modal; a channel
     copy is found from the ids in private_metadata by any replica."""
     from bot.app import create_app
-    from connbot.fakeslack.client import AppDriver, wsgi_target
     from connbot.server import wsgi_app
+    from fakeslack.client import AppDriver, wsgi_target
 
     cid = connect()
     keep, gone = _add_orders(app_ctx, cid, 2)
@@ -291,9 +314,13 @@ def test_sync_accounts_keeps_the_accounts_page(fake, driver, connect):
     otto = driver.user("UOPS")
     otto.command("/connections", str(cid), channel="C0DATA")
     otto.click(fake.ephemerals("UOPS")[-1], "connection.tab.accounts")
-    card = fake.wait_for(lambda: "page 1 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks) and fake.ephemerals("UOPS")[-1])
+    card = fake.wait_for(
+        lambda: "page 1 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks) and fake.ephemerals("UOPS")[-1]
+    )
     otto.click(card, "connection.tab.next")
-    card = fake.wait_for(lambda: "page 2 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks) and fake.ephemerals("UOPS")[-1])
+    card = fake.wait_for(
+        lambda: "page 2 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks) and fake.ephemerals("UOPS")[-1]
+    )
     otto.click(card, "connection.sync_accounts")
     fake.wait_for(lambda: "+0 added" in texts(fake.ephemerals("UOPS")[-1].blocks))
     assert "page 2 of 3" in texts(fake.ephemerals("UOPS")[-1].blocks)
@@ -305,7 +332,10 @@ def test_order_actions_keep_the_orders_page(fake, driver, connect, app_ctx):
     ada = driver.user("UADMIN")
     ada.command("/connections", str(cid), channel="C0DATA")
     ada.click(fake.ephemerals("UADMIN")[-1], "connection.tab.next")
-    card = fake.wait_for(lambda: "page 2 of" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1])
+    card = fake.wait_for(
+        lambda: "page 2 of" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1]
+    )
+
     def orders_on(message):
         return {json.loads(o["value"])["o"] for b in message.blocks for o in b.get("accessory", {}).get("options", [])}
 
@@ -317,7 +347,9 @@ def test_order_actions_keep_the_orders_page(fake, driver, connect, app_ctx):
         ada.choose(card, "order.menu", value, block_id=block["block_id"])
 
     choose(on_page[0], "pause")
-    card = fake.wait_for(lambda: "Paused" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1])
+    card = fake.wait_for(
+        lambda: "Paused" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1]
+    )
     assert "page 2 of" in texts(card.blocks)
     choose(on_page[1], "delete")
     ada.submit(fake.wait_for(lambda: fake.modal("UADMIN")))
@@ -355,14 +387,23 @@ def test_every_button_of_an_old_card_of_a_deleted_connection_shows_its_tombstone
     ada.command("/connections", str(cid), channel="C0DATA")
     orders_card = fake.ephemerals("UADMIN")[-1].copy()  # as a stale client still shows it
     ada.click(orders_card, "connection.tab.accounts")
-    accounts_card = fake.wait_for(lambda: "Sync accounts" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1].copy())
+    accounts_card = fake.wait_for(
+        lambda: "Sync accounts" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1].copy()
+    )
     ada.click(accounts_card, "connection.tab.settings")
-    settings_card = fake.wait_for(lambda: "Delete connection" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1].copy())
+    settings_card = fake.wait_for(
+        lambda: (
+            "Delete connection" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1].copy()
+        )
+    )
     _delete_connection(app_ctx, cid)
 
     presses = [
         lambda: ada.click(accounts_card, "connection.sync_accounts"),
-        *(lambda action=action: _choose_order_action(ada, orders_card, cid, order, action) for action in ("run", "pause", "delete")),
+        *(
+            lambda action=action: _choose_order_action(ada, orders_card, cid, order, action)
+            for action in ("run", "pause", "delete")
+        ),
         lambda: ada.click(orders_card, "connection.share"),
         lambda: ada.click(orders_card, "connection.extract"),
         lambda: ada.click(settings_card, "connection.reconnect"),
@@ -373,7 +414,7 @@ def test_every_button_of_an_old_card_of_a_deleted_connection_shows_its_tombstone
     for press in presses:
         before = len(fake.calls("response_url"))
         press()
-        fake.wait_for(lambda: len(fake.calls("response_url")) > before)
+        fake.wait_for(lambda before=before: len(fake.calls("response_url")) > before)
         answer = fake.calls("response_url")[-1]
         assert "was deleted" in texts(answer.args) and "<@UADMIN>" in texts(answer.args), texts(answer.args)
         assert answer.args.get("replace_original") in (True, "true"), presses.index(press)

@@ -22,7 +22,9 @@ def options_of(view) -> list[str]:
 def open_extract(fake, user, cid):
     user.command("/connections", str(cid), channel="C0DATA")
     user.click(fake.ephemerals(user.id)[-1], "connection.extract")
-    return fake.wait_for(lambda: fake.modal(user.id) and fake.modal(user.id).callback_id == "extract.accounts" and fake.modal(user.id))
+    return fake.wait_for(
+        lambda: fake.modal(user.id) and fake.modal(user.id).callback_id == "extract.accounts" and fake.modal(user.id)
+    )
 
 
 def runs(ctx):
@@ -31,13 +33,17 @@ def runs(ctx):
 
 
 def wait_runs_done(fake, ctx, n):
-    return fake.wait_for(lambda: len(runs(ctx)) >= n and all(r.status != "running" for r in runs(ctx)) and runs(ctx), timeout=30)
+    return fake.wait_for(
+        lambda: len(runs(ctx)) >= n and all(r.status != "running" for r in runs(ctx)) and runs(ctx), timeout=30
+    )
 
 
 def warehouse_rows(ctx, table="demo__campaign_daily"):
     with duckdb.connect(ctx.settings.warehouse, read_only=True) as con:
         total = con.execute(f'select count(*) from "{table}"').fetchone()[0]
-        distinct = con.execute(f'select count(*) from (select distinct date, account_id, campaign_id from "{table}")').fetchone()[0]
+        distinct = con.execute(
+            f'select count(*) from (select distinct date, account_id, campaign_id from "{table}")'
+        ).fetchone()[0]
     return total, distinct
 
 
@@ -88,9 +94,14 @@ def test_double_submit_creates_one_order(fake, driver, connect, app_ctx):
     payload = stale.to_api()
     otto.submit(review)
     # Slack delivers the same submission again (a double click before the modal changed)
-    from connbot.fakeslack.client import SlackUser  # noqa: F401
+    from fakeslack.client import SlackUser  # noqa: F401
 
-    body = {**otto._base("view_submission"), "trigger_id": fake.issue_trigger("UOPS"), "view": payload, "response_urls": []}
+    body = {
+        **otto._base("view_submission"),
+        "trigger_id": fake.issue_trigger("UOPS"),
+        "view": payload,
+        "response_urls": [],
+    }
     driver._interactive("view_submission", body, "UOPS")
     wait_runs_done(fake, app_ctx, 1)
     with app_ctx.db.begin() as session:
@@ -112,7 +123,9 @@ def test_empty_selection_and_bad_configuration_are_refused_inline(fake, driver, 
     result = otto.submit(step3, {"history_days": {"value": "3"}, "name": {"value": "   "}})
     assert "Enter the order name" in texts(result.view.errors)
     # T0 is 2026-11-28: 3,650 days back (two leap days) is 2016-11-30, the earliest date an order may load from.
-    result = otto.submit(step3, {"history_days": {"value": None}, "load_since": {"value": "1900-01-01"}, "name": {"value": "Old"}})
+    result = otto.submit(
+        step3, {"history_days": {"value": None}, "load_since": {"value": "1900-01-01"}, "name": {"value": "Old"}}
+    )
     assert "Pick a date from 2016-11-30 on" in texts(result.view.errors)
     step4 = otto.submit(step3, {"history_days": {"value": None}, "load_since": {"value": "2016-11-30"}}).view
     assert step4.callback_id == "extract.review" and "since 2016-11-30" in texts(step4.blocks)
@@ -149,7 +162,9 @@ def test_viewer_cannot_extract_and_an_old_card_is_refused(fake, driver, connect,
     with app_ctx.db.begin() as session:
         session.get(Connection, cid).credentials_status = "error"
     otto.click(card, "connection.extract")
-    fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "Extract is unavailable: credentials error" in m.visible_text])
+    fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UOPS") if "Extract is unavailable: credentials error" in m.visible_text]
+    )
     assert fake.modal("UOPS") is None
 
 
@@ -163,14 +178,18 @@ def test_pause_resume_and_delete_order_from_the_menu(fake, driver, connect, app_
     def menu(user, action):
         user.command("/connections", str(cid), channel="C0DATA")
         card = fake.ephemerals(user.id)[-1]
-        user.choose(card, "order.menu", json.dumps({"c": cid, "o": order_id, "a": action, "p": 0}, separators=(",", ":")))
+        user.choose(
+            card, "order.menu", json.dumps({"c": cid, "o": order_id, "a": action, "p": 0}, separators=(",", ":"))
+        )
 
     menu(otto, "pause")
     fake.wait_for(lambda: "Paused" in texts(fake.ephemerals("UOPS")[-1].blocks))
     menu(otto, "resume")
     fake.wait_for(lambda: "Paused" not in texts(fake.ephemerals("UOPS")[-1].blocks))
     menu(otto, "delete")  # operators may not delete orders
-    fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "admin role to delete an extraction order" in m.visible_text])
+    fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UOPS") if "admin role to delete an extraction order" in m.visible_text]
+    )
     ada = driver.user("UADMIN")
     menu(ada, "delete")
     confirm = fake.wait_for(lambda: fake.modal("UADMIN"))
@@ -186,7 +205,10 @@ def _audit_actions(ctx):
     from storage.models import AuditEvent
 
     with ctx.db.begin() as session:
-        return [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.outcome == "ok").order_by(AuditEvent.id))]
+        return [
+            e.action
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.outcome == "ok").order_by(AuditEvent.id))
+        ]
 
 
 @pytest.mark.postgres
@@ -206,7 +228,11 @@ def test_four_steps_into_a_postgresql_warehouse(fake, driver, connect, app_ctx, 
         first = wait_runs_done(fake, app_ctx, 1)
         assert first[0].status == "succeeded", first[0].error
         otto.command("/connections", str(cid), channel="C0DATA")
-        otto.choose(fake.ephemerals("UOPS")[-1], "order.menu", json.dumps({"c": cid, "o": first[0].order_id, "a": "run", "p": 0}, separators=(",", ":")))
+        otto.choose(
+            fake.ephemerals("UOPS")[-1],
+            "order.menu",
+            json.dumps({"c": cid, "o": first[0].order_id, "a": "run", "p": 0}, separators=(",", ":")),
+        )
         second = wait_runs_done(fake, app_ctx, 2)
         assert second[1].status == "succeeded"
         with psycopg.connect(server, autocommit=True) as con:
@@ -220,7 +246,9 @@ def test_four_steps_into_a_postgresql_warehouse(fake, driver, connect, app_ctx, 
 
 
 @pytest.mark.parametrize("stale_by", ["deleting the connection", "breaking its credentials"])
-def test_a_step_submitted_after_the_connection_changed_is_answered_over_the_form(fake, driver, connect, app_ctx, stale_by):
+def test_a_step_submitted_after_the_connection_changed_is_answered_over_the_form(
+    fake, driver, connect, app_ctx, stale_by
+):
     from operations.auth import Actor
     from operations.connections import delete_connection
     from storage.models import Connection
@@ -313,7 +341,9 @@ def test_back_to_step_one_takes_out_accounts_gone_inactive(fake, driver, connect
     # An inactive account is on no page: it would stay selected unseen, and Create would refuse it.
     assert unpack_draft(step1.private_metadata).a == (kept,)
     assert account_name(app_ctx, gone) in step1.visible_text and "no longer active" in step1.visible_text
-    ticked = next(b for b in step1.blocks if b.get("block_id", "").startswith("accounts:"))["element"]["initial_options"]
+    ticked = next(b for b in step1.blocks if b.get("block_id", "").startswith("accounts:"))["element"][
+        "initial_options"
+    ]
     assert [o["value"] for o in ticked] == [str(kept)]  # moved up to page 1, still ticked
     step2 = otto.submit(step1).view
     step3 = otto.submit(step2).view
@@ -335,10 +365,20 @@ def tick_pages(fake, user, step1, pages):
 
 def search(fake, driver, user, view, text):
     """Type `text` in the accounts search and press Enter (the fake types only into selects)."""
-    action = {"action_id": "extract.search", "block_id": "accounts_search", "type": "plain_text_input", "value": text,
-              "action_ts": fake.new_ts()}
-    body = {**user._base("block_actions"), "container": {"type": "view", "view_id": view.id}, "view": fake.view(view.id).to_api(),
-            "trigger_id": fake.issue_trigger(user.id, view_id=view.id), "actions": [action]}
+    action = {
+        "action_id": "extract.search",
+        "block_id": "accounts_search",
+        "type": "plain_text_input",
+        "value": text,
+        "action_ts": fake.new_ts(),
+    }
+    body = {
+        **user._base("block_actions"),
+        "container": {"type": "view", "view_id": view.id},
+        "view": fake.view(view.id).to_api(),
+        "trigger_id": fake.issue_trigger(user.id, view_id=view.id),
+        "actions": [action],
+    }
     assert driver._interactive("block_actions", body, user.id).ok
 
 
@@ -368,12 +408,18 @@ def test_step_one_counts_what_it_can_see_and_refuses_more_than_an_order_takes(fa
     step3 = otto.submit(step2, {"template": {"value": "campaign_daily"}}).view
     template = app_ctx.source("demo").templates()[0]
     name = ('"Q4" \\ spend · ' * 20)[:254] + "!"
-    review = otto.submit(step3, {
-        "name": {"value": name}, "history_days": {"value": "3650"}, "schedule_kind": {"value": "monthly"},
-        "schedule_day": {"value": "28"}, "schedule_at": {"value": "23:30"},
-        "dimensions": {"value": [f.name for f in template.dimensions if f.name not in template.primary_key]},
-        "metrics": {"value": [f.name for f in template.metrics]},
-    }).view
+    review = otto.submit(
+        step3,
+        {
+            "name": {"value": name},
+            "history_days": {"value": "3650"},
+            "schedule_kind": {"value": "monthly"},
+            "schedule_day": {"value": "28"},
+            "schedule_at": {"value": "23:30"},
+            "dimensions": {"value": [f.name for f in template.dimensions if f.name not in template.primary_key]},
+            "metrics": {"value": [f.name for f in template.metrics]},
+        },
+    ).view
     assert review.callback_id == "extract.review", texts(review.errors)
     assert "Accounts (150)" in review.visible_text
     for step in ("extract.configure", "extract.template", "extract.accounts"):
@@ -397,9 +443,23 @@ def test_every_builtin_template_fits_a_draft_at_its_maxima_in_private_metadata()
     for source in ("demo", "facebook_ads", "google_ads"):
         for template in ctx.source(source).templates():
             draft = Draft(
-                c=2**31 - 1, k="f" * 32, a=tuple(range(2**31 - 150, 2**31)), q='"' * 200, p=2**31 - 1, t=template.name,
-                n='"' * 255, h=3650, s="2026-11-28", sk="monthly", se=12, sa="23:30", sw=6, sd=28,
-                tz="America/Argentina/ComodRivadavia", f=tuple(f.name for f in template.fields), ch="C" + "0" * 10,
+                c=2**31 - 1,
+                k="f" * 32,
+                a=tuple(range(2**31 - 150, 2**31)),
+                q='"' * 200,
+                p=2**31 - 1,
+                t=template.name,
+                n='"' * 255,
+                h=3650,
+                s="2026-11-28",
+                sk="monthly",
+                se=12,
+                sa="23:30",
+                sw=6,
+                sd=28,
+                tz="America/Argentina/ComodRivadavia",
+                f=tuple(f.name for f in template.fields),
+                ch="C" + "0" * 10,
                 ts="1700000000.123456",
             )
             assert len(pack_draft(search_that_fits(draft))) <= MAX_METADATA, (source, template.name)
@@ -418,11 +478,17 @@ def test_a_choice_of_an_earlier_step_refused_late_is_said_over_the_form_not_on_t
     step3 = otto.submit(otto.submit(step1).view, {"template": {"value": "campaign_daily"}}).view
     # a draft from before step 1 enforced the limit
     draft = unpack_draft(step3.private_metadata)
-    step3.payload["private_metadata"] = _json.dumps({**_json.loads(step3.private_metadata), "a": [draft.a[0] + i for i in range(151)]})
+    step3.payload["private_metadata"] = _json.dumps(
+        {**_json.loads(step3.private_metadata), "a": [draft.a[0] + i for i in range(151)]}
+    )
     result = otto.submit(step3, {"name": {"value": "Mine"}, "history_days": {"value": "3"}})
     assert result.ok and result.view.errors == {}
     view = result.view
-    assert view.callback_id == "extract.configure" and "at most 150 accounts" in view.visible_text and "Go Back" in view.visible_text
+    assert (
+        view.callback_id == "extract.configure"
+        and "at most 150 accounts" in view.visible_text
+        and "Go Back" in view.visible_text
+    )
     assert "Mine" in texts(view.blocks)  # what was typed is kept
 
 
@@ -451,7 +517,9 @@ def _review_from_a_channel_copy(fake, otto, cid):
     otto.click(fake.ephemerals("UOPS")[-1], "connection.share")
     shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
     otto.click(shared, "connection.extract")
-    step1 = fake.wait_for(lambda: fake.modal("UOPS") and fake.modal("UOPS").callback_id == "extract.accounts" and fake.modal("UOPS"))
+    step1 = fake.wait_for(
+        lambda: fake.modal("UOPS") and fake.modal("UOPS").callback_id == "extract.accounts" and fake.modal("UOPS")
+    )
     otto.fill(step1, {accounts_block(step1): {"value": options_of(step1)[:1]}})
     step3 = otto.submit(otto.submit(step1).view, {"template": {"value": "campaign_daily"}}).view
     return shared, otto.submit(step3, {"history_days": {"value": "3"}}).view
@@ -477,7 +545,9 @@ def test_a_channel_copy_slack_will_not_update_after_the_first_run_is_said_to_the
     fake.fail_next("chat.update", status=500, times=None)
     otto.submit(review)
     wait_runs_done(fake, app_ctx, 1)
-    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "did not accept the updated card" in m.visible_text], timeout=15)
+    note = fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UOPS") if "did not accept the updated card" in m.visible_text], timeout=15
+    )
     assert f"/connections {cid}" in note[-1].visible_text
     fake.clear_faults()
     fake.clear_records()  # the refused updates are the behaviour under test

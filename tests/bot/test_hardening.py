@@ -24,11 +24,23 @@ def audit_count(ctx) -> int:
 
 
 def _slash_body(text="") -> bytes:
-    return urlencode({
-        "token": "x", "team_id": "T0FAKE001", "team_domain": "fake", "channel_id": "C0DATA", "channel_name": "data-team",
-        "user_id": "UADMIN", "user_name": "ada", "command": "/connections", "text": text, "api_app_id": "A0FAKEAPP",
-        "is_enterprise_install": "false", "response_url": "http://127.0.0.1:1/none", "trigger_id": "1.2.3",
-    }).encode()
+    return urlencode(
+        {
+            "token": "x",
+            "team_id": "T0FAKE001",
+            "team_domain": "fake",
+            "channel_id": "C0DATA",
+            "channel_name": "data-team",
+            "user_id": "UADMIN",
+            "user_name": "ada",
+            "command": "/connections",
+            "text": text,
+            "api_app_id": "A0FAKEAPP",
+            "is_enterprise_install": "false",
+            "response_url": "http://127.0.0.1:1/none",
+            "trigger_id": "1.2.3",
+        }
+    ).encode()
 
 
 def test_forged_stale_or_unsigned_requests_get_401(fake, driver):
@@ -48,7 +60,9 @@ def test_a_replayed_request_is_refused_and_changes_nothing(fake, driver, connect
     ada = driver.user("UADMIN")
     ada.command("/connections", str(cid), channel="C0DATA")
     ada.click(fake.ephemerals("UADMIN")[-1], "connection.tab.settings")
-    card = fake.wait_for(lambda: "Delete connection" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1])
+    card = fake.wait_for(
+        lambda: "Delete connection" in texts(fake.ephemerals("UADMIN")[-1].blocks) and fake.ephemerals("UADMIN")[-1]
+    )
     clicked = ada.click(card, "connection.delete", confirm=True)
     fake.wait_for(lambda: "was deleted" in texts(fake.ephemerals("UADMIN")[-1].blocks))
     before = audit_count(app_ctx)
@@ -86,7 +100,9 @@ def test_an_update_slack_keeps_refusing_is_reported_to_the_user(fake, driver, co
     shared = _open_card(fake, otto, cid)
     fake.fail_next("chat.update", status=500, times=None)
     otto.click(shared, "connection.tab.accounts")
-    note = fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "did not accept the updated card" in m.visible_text], timeout=15)
+    note = fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UOPS") if "did not accept the updated card" in m.visible_text], timeout=15
+    )
     assert note
     fake.clear_faults()
     fake.clear_records()  # the refused calls are the behaviour under test
@@ -96,7 +112,9 @@ def test_a_call_slack_keeps_refusing_is_said_as_slacks_not_as_our_bug(fake, driv
     cid = connect()
     vera = driver.user("UVIEW")
     vera.open_home()
-    home = fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connection.open") and fake.home("UVIEW"))
+    home = fake.wait_for(
+        lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connection.open") and fake.home("UVIEW")
+    )
     fake.fail_next("chat.postMessage", error="restricted_action")  # refused at once, not retried
     with caplog.at_level("WARNING"):
         vera.click(home, "connection.open", value=json.dumps({"c": cid, "t": "orders", "p": 0}, separators=(",", ":")))
@@ -110,7 +128,9 @@ def test_a_notice_whose_trigger_expired_is_sent_as_a_dm(fake, driver, connect):
     connect()
     vera = driver.user("UVIEW")  # not an admin: "Make a new connection" is refused
     vera.open_home()
-    home = fake.wait_for(lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connection.new") and fake.home("UVIEW"))
+    home = fake.wait_for(
+        lambda: fake.home("UVIEW") and fake.home("UVIEW").find("connection.new") and fake.home("UVIEW")
+    )
     fake.fail_next("views.push", error="expired_trigger_id")  # Slack's retries outlasted the trigger
     vera.click(home, "connection.new")
     dm = fake.wait_for(lambda: fake.messages(fake.im("UVIEW").id))
@@ -180,8 +200,8 @@ class _Proxy:
 @pytest.mark.postgres
 def test_database_outage_says_temporarily_unavailable_and_recovers_without_restart(fake, pg_migrated, tmp_path, clock):
     from bot.app import create_app
-    from connbot.fakeslack.client import AppDriver, wsgi_target
     from connbot.server import wsgi_app
+    from fakeslack.client import AppDriver, wsgi_target
     from support import make_context
 
     proxy = _Proxy(5432)
@@ -206,9 +226,9 @@ def test_database_outage_says_temporarily_unavailable_and_recovers_without_resta
 
 # ---- bad input ---------------------------------------------------------------------------------
 
-nasty_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400
-) | st.sampled_from(["' OR 1=1 --", "<!channel>", "*bold* _it_ ~s~", "%_\\", "\x00\x07", "#12", "12" * 20, " " * 300, "payload"])
+nasty_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400) | st.sampled_from(
+    ["' OR 1=1 --", "<!channel>", "*bold* _it_ ~s~", "%_\\", "\x00\x07", "#12", "12" * 20, " " * 300, "payload"]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -257,7 +277,9 @@ def connect_once(connect):
         ("connection.reconnect", {"c": None, "t": "settings"}),
     ],
 )
-def test_another_team_cannot_see_or_change_a_connection_by_forging_its_id(fake, driver, connect, app_ctx, action_id, value):
+def test_another_team_cannot_see_or_change_a_connection_by_forging_its_id(
+    fake, driver, connect, app_ctx, action_id, value
+):
     cid = connect()
     fake.add_team("T0OTHER")
     fake.add_user("UOTHER", team_id="T0OTHER", is_admin=True)
@@ -271,11 +293,21 @@ def test_another_team_cannot_see_or_change_a_connection_by_forging_its_id(fake, 
         "trigger_id": fake.issue_trigger("UOTHER"),
         "channel": {"id": "C0OTHER", "name": "other"},
         "response_url": fake.issue_response_url("UOTHER", "C0OTHER", source=own),
-        "actions": [{"action_id": action_id, "block_id": "tabs", "type": "button", "action_ts": "1.2",
-                     "value": json.dumps({**value, "c": cid}), "text": {"type": "plain_text", "text": "x"}}],
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "tabs",
+                "type": "button",
+                "action_ts": "1.2",
+                "value": json.dumps({**value, "c": cid}),
+                "text": {"type": "plain_text", "text": "x"},
+            }
+        ],
     }
     driver._interactive("block_actions", payload, "UOTHER")
-    answer = fake.wait_for(lambda: [m for m in fake.ephemerals("UOTHER") if f"There is no connection {cid}" in m.visible_text])
+    answer = fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UOTHER") if f"There is no connection {cid}" in m.visible_text]
+    )
     assert "Acme" not in texts([m.blocks for m in fake.ephemerals("UOTHER")])
     with app_ctx.db.begin() as session:
         c = session.get(Connection, cid)
@@ -283,7 +315,9 @@ def test_another_team_cannot_see_or_change_a_connection_by_forging_its_id(fake, 
     assert fake.modal("UOTHER") is None and answer
 
 
-@pytest.mark.parametrize("value", ['{"c":[1]}', '{"c":1,"p":"x"}', "[1,2]", '"x"', '{"c":"abc"}', '{"c":true}', '{"c":99999999999}'])
+@pytest.mark.parametrize(
+    "value", ['{"c":[1]}', '{"c":1,"p":"x"}', "[1,2]", '"x"', '{"c":"abc"}', '{"c":true}', '{"c":99999999999}']
+)
 def test_a_forged_button_value_is_refused_clearly(fake, driver, connect, caplog, value):
     connect()
     vera = driver.user("UVIEW")
@@ -319,7 +353,11 @@ def test_planted_names_never_render_as_mentions_links_or_formatting(fake, driver
     fake.wait_for(lambda: fake.messages("C0DATA"))
     otto.click(fake.ephemerals("UOPS")[-1], "connection.extract")
     fake.wait_for(lambda: fake.modal("UOPS"))
-    sent = [c.args for c in fake.calls() if c.method in ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "response_url")]
+    sent = [
+        c.args
+        for c in fake.calls()
+        if c.method in ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "response_url")
+    ]
     sent += [m.blocks for m in fake.ephemerals("UOPS")]
     mrkdwn = [t["text"] for t in _text_objects(sent) if t["type"] == "mrkdwn"]
     for planted in PLANTED:

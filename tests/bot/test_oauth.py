@@ -64,8 +64,11 @@ def app_ctx(ctx, fake, graph, google, oauth_env):
     sources = {
         "facebook_ads": FacebookAdsSource(env={"CONNBOT_FACEBOOK_API_URL": graph.url}, http=quick),
         "google_ads": GoogleAdsSource(
-            env={"CONNBOT_GOOGLE_ADS_API_URL": google.url, "CONNBOT_GOOGLE_TOKEN_URL": google.token_url,
-                 "CONNBOT_GOOGLE_DEVELOPER_TOKEN": "DEV-TOKEN"},
+            env={
+                "CONNBOT_GOOGLE_ADS_API_URL": google.url,
+                "CONNBOT_GOOGLE_TOKEN_URL": google.token_url,
+                "CONNBOT_GOOGLE_DEVELOPER_TOKEN": "DEV-TOKEN",
+            },
             http=quick,
         ),
     }
@@ -90,10 +93,19 @@ def browser(bolt):
     def get(url: str) -> Page:
         parts = urlsplit(url)
         environ = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": parts.path, "QUERY_STRING": parts.query,
-            "SERVER_NAME": "connbot.example.com", "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "https", "wsgi.input": io.BytesIO(b""),
-            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": parts.path,
+            "QUERY_STRING": parts.query,
+            "SERVER_NAME": "connbot.example.com",
+            "SERVER_PORT": "443",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
         }
         started = {}
 
@@ -163,7 +175,9 @@ class GoogleAuth:
         self.fail_exchange: Callable[[dict], Reply] | None = None
         api = google.server.handle
         google.server.handle = lambda r: (
-            self.token(r.form()) if r.path == "/token" and r.form().get("grant_type") == "authorization_code" else api(r)
+            self.token(r.form())
+            if r.path == "/token" and r.form().get("grant_type") == "authorization_code"
+            else api(r)
         )
 
     def consent(self, location: str) -> tuple[str, dict]:
@@ -184,8 +198,15 @@ class GoogleAuth:
             return Reply(400, {"error": "invalid_grant", "error_description": "Bad Request"})
         refresh_token = f"1//0{uuid.uuid4().hex}"
         self.google.add_client(GOOGLE_CLIENT_ID, self.secret, refresh_token)
-        return Reply(body={"access_token": f"ya29.{uuid.uuid4().hex}", "expires_in": 3599, "refresh_token": refresh_token,
-                           "scope": ADWORDS, "token_type": "Bearer"})
+        return Reply(
+            body={
+                "access_token": f"ya29.{uuid.uuid4().hex}",
+                "expires_in": 3599,
+                "refresh_token": refresh_token,
+                "scope": ADWORDS,
+                "token_type": "Bearer",
+            }
+        )
 
 
 @pytest.fixture
@@ -199,7 +220,6 @@ def google_auth(google, oauth_env):
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
 
 
 def open_form(fake, user, source: str):
@@ -241,7 +261,9 @@ def view_ids(ctx) -> list[str | None]:
 def open_reconnect(fake, user, ctx, cid: int):
     user.command("/connections", str(cid), channel="C0DATA")
     user.click(fake.ephemerals(user.id)[-1], "connection.tab.settings")
-    card = fake.wait_for(lambda: "Re-connect" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1])
+    card = fake.wait_for(
+        lambda: "Re-connect" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1]
+    )
     user.click(card, "connection.reconnect")
     form = fake.wait_for(lambda: (m := fake.modal(user.id)) and m.callback_id == "connection.reconnect.submit" and m)
     fake.wait_for(lambda: form.id in view_ids(ctx))  # recorded once views.open has answered
@@ -251,7 +273,9 @@ def open_reconnect(fake, user, ctx, cid: int):
 # --- tests -----------------------------------------------------------------------------------------
 
 
-def test_google_sign_in_makes_the_connection_with_pkce_and_updates_the_modal(fake, driver, browser, google_auth, app_ctx):
+def test_google_sign_in_makes_the_connection_with_pkce_and_updates_the_modal(
+    fake, driver, browser, google_auth, app_ctx
+):
     ada = driver.user("UADMIN")
     form = open_form(fake, ada, "google_ads")
     url = button_url(form)
@@ -274,7 +298,10 @@ def test_google_sign_in_makes_the_connection_with_pkce_and_updates_the_modal(fak
     wait_modal_text(fake, "UADMIN", "is connected")
     [connection] = connections(app_ctx)
     assert (connection.created_by, connection.business_account_id, connection.credentials_status) == (
-        "UADMIN", "1111111111", "active")
+        "UADMIN",
+        "1111111111",
+        "active",
+    )
     stored = credentials(app_ctx, connection)
     assert stored["refresh_token"] in google_auth.google.clients[GOOGLE_CLIENT_ID].refresh_tokens
     assert stored["client_id"] == GOOGLE_CLIENT_ID
@@ -284,7 +311,9 @@ def test_google_sign_in_makes_the_connection_with_pkce_and_updates_the_modal(fak
         assert session.scalar(select(OAuthState.used_at)) is not None
 
 
-def test_facebook_sign_in_keeps_the_long_lived_token_and_the_chosen_account_sync(fake, driver, browser, fb_auth, app_ctx):
+def test_facebook_sign_in_keeps_the_long_lived_token_and_the_chosen_account_sync(
+    fake, driver, browser, fb_auth, app_ctx
+):
     fb_auth.business = {"id": "900", "name": '<b>Acme</b> & "Co"'}
     ada = driver.user("UADMIN")
     form = open_form(fake, ada, "facebook_ads")
@@ -306,10 +335,17 @@ def test_facebook_sign_in_keeps_the_long_lived_token_and_the_chosen_account_sync
 
 def test_reconnect_by_sign_in_keeps_the_login_customer_id(fake, driver, browser, google_auth, app_ctx, oauth_env):
     google_auth.google.add_client(GOOGLE_CLIENT_ID, oauth_env["CONNBOT_GOOGLE_CLIENT_SECRET"], "1//old")
-    cid = make_connection(app_ctx, Actor.system(TEAM), "google_ads", {
-        "refresh_token": "1//old", "client_id": GOOGLE_CLIENT_ID,
-        "client_secret": oauth_env["CONNBOT_GOOGLE_CLIENT_SECRET"], "login_customer_id": "111-111-1111",
-    })
+    cid = make_connection(
+        app_ctx,
+        Actor.system(TEAM),
+        "google_ads",
+        {
+            "refresh_token": "1//old",
+            "client_id": GOOGLE_CLIENT_ID,
+            "client_secret": oauth_env["CONNBOT_GOOGLE_CLIENT_SECRET"],
+            "login_customer_id": "111-111-1111",
+        },
+    )
     form = open_reconnect(fake, driver.user("UADMIN"), app_ctx, cid)
     page = sign_in(browser, google_auth, form)
 
@@ -374,7 +410,8 @@ def test_a_failed_code_exchange_stores_nothing_and_offers_a_fresh_button(
 ):
     auth = google_auth if source == "google_ads" else fb_auth
     auth.fail_exchange = lambda _: (
-        Reply(400, {"error": "invalid_grant", "error_description": "Code <expired>"}) if source == "google_ads"
+        Reply(400, {"error": "invalid_grant", "error_description": "Code <expired>"})
+        if source == "google_ads"
         else fb_error(100, "This authorization code has expired. <Try again>", subcode=36007)
     )
     ada = driver.user("UADMIN")
@@ -423,7 +460,9 @@ def test_without_a_client_id_there_is_no_button_and_start_answers_404(fake, driv
     assert browser(f"{PUBLIC_URL}/oauth/demo/start?state=x").status == 404
     assert button_url(open_form(fake, ada, "facebook_ads"))  # the other source is unaffected
     with app_ctx.db.begin() as session:
-        assert session.scalar(select(func.count()).select_from(OAuthState).where(OAuthState.source == "google_ads")) == 0
+        assert (
+            session.scalar(select(func.count()).select_from(OAuthState).where(OAuthState.source == "google_ads")) == 0
+        )
 
 
 def test_planted_secrets_and_codes_never_show(fake, driver, browser, fb_auth, google_auth, app_ctx, caplog):

@@ -49,8 +49,15 @@ def facebook() -> Platform:
 
     source = FacebookAdsSource(env={"CONNBOT_FACEBOOK_API_URL": graph.url}, http=HttpSettings(timeout=5, attempts=1))
     return Platform(
-        "facebook_ads", graph, source, issue, lambda token: {"access_token": {"value": token}},
-        expire=lambda token: graph.logins.pop(token), error_code="190", accounts=9, active=2,
+        "facebook_ads",
+        graph,
+        source,
+        issue,
+        lambda token: {"access_token": {"value": token}},
+        expire=lambda token: graph.logins.pop(token),
+        error_code="190",
+        accounts=9,
+        active=2,
     )
 
 
@@ -67,11 +74,18 @@ def google() -> Platform:
         fake.revoke_access_tokens()
 
     def form(token: str) -> dict:
-        return {"refresh_token": {"value": token}, "client_id": {"value": CLIENT_ID}, "client_secret": {"value": CLIENT_SECRET}}
+        return {
+            "refresh_token": {"value": token},
+            "client_id": {"value": CLIENT_ID},
+            "client_secret": {"value": CLIENT_SECRET},
+        }
 
     source = GoogleAdsSource(
-        env={"CONNBOT_GOOGLE_ADS_API_URL": fake.url, "CONNBOT_GOOGLE_TOKEN_URL": fake.token_url,
-             "CONNBOT_GOOGLE_DEVELOPER_TOKEN": "DEV-TOKEN"},
+        env={
+            "CONNBOT_GOOGLE_ADS_API_URL": fake.url,
+            "CONNBOT_GOOGLE_TOKEN_URL": fake.token_url,
+            "CONNBOT_GOOGLE_DEVELOPER_TOKEN": "DEV-TOKEN",
+        },
         http=HttpSettings(timeout=5, attempts=1),
     )
     return Platform("google_ads", fake, source, issue, form, expire, error_code="invalid_grant", accounts=4, active=2)
@@ -94,7 +108,6 @@ def platform(request, app_ctx, fake, monkeypatch):
 # Small helpers, as in test_connect.py, test_extract.py and test_alerts.py.
 
 
-
 def scalar(ctx, query):
     with ctx.db.begin() as session:
         return session.scalar(query)
@@ -108,7 +121,9 @@ def runs(ctx):
 def four_steps(fake, user, cid) -> dict:
     user.command("/connections", str(cid), channel="C0DATA")
     user.click(fake.ephemerals(user.id)[-1], "connection.extract")
-    step1 = fake.wait_for(lambda: fake.modal(user.id) and fake.modal(user.id).callback_id == "extract.accounts" and fake.modal(user.id))
+    step1 = fake.wait_for(
+        lambda: fake.modal(user.id) and fake.modal(user.id).callback_id == "extract.accounts" and fake.modal(user.id)
+    )
     block = next(b for b in step1.blocks if b.get("block_id", "").startswith("accounts:"))
     user.fill(step1, {block["block_id"]: {"value": [block["element"]["options"][0]["value"]]}})
     step2 = user.submit(step1).view
@@ -134,8 +149,14 @@ def test_connect_extract_expire_alert_reconnect(fake, driver, app_ctx, platform)
     cid = scalar(app_ctx, select(Connection.id))
 
     # Its accounts, read from the fake.
-    fake.wait_for(lambda: scalar(app_ctx, select(func.count()).select_from(AccountSyncRun).where(
-        AccountSyncRun.status == "succeeded")) == 1)
+    fake.wait_for(
+        lambda: (
+            scalar(
+                app_ctx, select(func.count()).select_from(AccountSyncRun).where(AccountSyncRun.status == "succeeded")
+            )
+            == 1
+        )
+    )
     assert scalar(app_ctx, select(func.count()).select_from(Account)) == platform.accounts
     assert scalar(app_ctx, select(func.count()).select_from(Account).where(Account.active)) == platform.active
 
@@ -146,7 +167,9 @@ def test_connect_extract_expire_alert_reconnect(fake, driver, app_ctx, platform)
     assert run.status == "succeeded", run.error
     with duckdb.connect(app_ctx.settings.warehouse, read_only=True) as warehouse:
         table = f"{platform.source}__campaign_daily"
-        loaded = warehouse.execute(f'select count(*), count(distinct campaign_id), sum(impressions) from "{table}"').fetchone()
+        loaded = warehouse.execute(
+            f'select count(*), count(distinct campaign_id), sum(impressions) from "{table}"'
+        ).fetchone()
     assert loaded[:2] == (2 * 4, 2) and loaded[2] > 0 and run.rows == 8  # 2 campaigns × 4 days
 
     # The token expires: two scheduled syncs in a row turn the status to Error and alert on-call.
@@ -164,11 +187,21 @@ def test_connect_extract_expire_alert_reconnect(fake, driver, app_ctx, platform)
 
     # Re-connect from the alert with a fresh token: the alert is resolved in place.
     ada.click(alert, "connection.reconnect")
-    form = fake.wait_for(lambda: fake.modal("UADMIN") and fake.modal("UADMIN").callback_id == "connection.reconnect.submit" and fake.modal("UADMIN"))
+    form = fake.wait_for(
+        lambda: (
+            fake.modal("UADMIN")
+            and fake.modal("UADMIN").callback_id == "connection.reconnect.submit"
+            and fake.modal("UADMIN")
+        )
+    )
     ada.submit(form, platform.form(token))
     wait_modal_text(fake, "UADMIN", "Re-connected")
     fake.wait_for(lambda: "Resolved" in texts(fake.message("C0ALERT", alert.ts).blocks))
     assert scalar(app_ctx, select(Connection.credentials_status)) == "active"
-    fake.wait_for(lambda: scalar(app_ctx, select(AccountSyncRun.status).where(AccountSyncRun.trigger == "reconnect")) == "succeeded")
+    fake.wait_for(
+        lambda: (
+            scalar(app_ctx, select(AccountSyncRun.status).where(AccountSyncRun.trigger == "reconnect")) == "succeeded"
+        )
+    )
     updates = [c.args for c in fake.calls("chat.update") if c.args.get("ts") == alert.ts]
     assert updates and all("Resolved" in texts(u.get("blocks")) for u in updates)  # never a card over it

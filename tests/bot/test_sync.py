@@ -1,6 +1,5 @@
 """Sync accounts from the card: progress in place, the refreshed tab, a second press refused."""
 
-
 from engine.account_sync import start_sync
 from sources.base import Credentials
 from sources.demo import DemoSource
@@ -12,7 +11,9 @@ from support import texts
 def open_accounts(fake, user, cid):
     user.command("/connections", str(cid), channel="C0DATA")
     user.click(fake.ephemerals(user.id)[-1], "connection.tab.accounts")
-    return fake.wait_for(lambda: "Sync accounts" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1])
+    return fake.wait_for(
+        lambda: "Sync accounts" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1]
+    )
 
 
 def test_sync_shows_progress_then_what_changed(fake, driver, connect, app_ctx, clock):
@@ -22,7 +23,9 @@ def test_sync_shows_progress_then_what_changed(fake, driver, connect, app_ctx, c
     app_ctx.source = lambda name: slow if name == "demo" else get_source(name)
     cid = connect("demo:accounts=1000")
     with app_ctx.db.begin() as session:
-        session.get(Connection, cid).credentials = app_ctx.vault.encrypt(Credentials({"token": "demo:accounts=1500,latency=3000"}))
+        session.get(Connection, cid).credentials = app_ctx.vault.encrypt(
+            Credentials({"token": "demo:accounts=1500,latency=3000"})
+        )
     otto = driver.user("UOPS")
     card = open_accounts(fake, otto, cid)
     otto.click(card, "connection.sync_accounts")
@@ -40,7 +43,9 @@ def test_a_second_press_while_syncing_says_who_started_it(fake, driver, connect,
     card = open_accounts(fake, otto, cid)
     start_sync(app_ctx, "T0FAKE001", cid, trigger="manual", user_id="UADMIN")
     otto.click(card, "connection.sync_accounts")
-    fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "already syncing, started by <@UADMIN>" in m.visible_text])
+    fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UOPS") if "already syncing, started by <@UADMIN>" in m.visible_text]
+    )
     shown = fake.wait_for(lambda: [m for m in fake.ephemerals("UOPS") if "Syncing accounts…" in texts(m.blocks)])[0]
     assert shown.find("connection.sync_accounts") is None  # no button while a sync runs
 

@@ -41,9 +41,13 @@ def main(database_url: str, data_dir: str, node_id: str, runs_file: str) -> int:
 
     tick = JobSpec("tick:1", "tick", "T1", 1, IntervalTrigger(seconds=1, start_date=EPOCH, timezone=UTC), since=EPOCH)
     scheduler = Scheduler(
-        ctx, node_id=node_id, runners={"tick": record}, jobs=lambda _ctx: [tick],
+        ctx,
+        node_id=node_id,
+        runners={"tick": record},
+        jobs=lambda _ctx: [tick],
         # A grace of a few dozen occurrences (see latest_occurrence); quick take-over.
-        grace=timedelta(seconds=30), retry_seconds=0.2,
+        grace=timedelta(seconds=30),
+        retry_seconds=0.2,
     )
     scheduler.start()
     wait_for_termination()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from core.errors import Conflict
 from engine.account_sync import recover_interrupted_syncs, start_sync, sync_accounts
 from operations.auth import Actor
 from operations.connections import make_connection
@@ -22,7 +23,9 @@ WORKER = Path(__file__).with_name("crash_sync_worker.py")
 def _counts(ctx, cid):
     with ctx.db.begin() as session:
         total = session.scalar(select(func.count()).select_from(Account).where(Account.connection_id == cid))
-        distinct = session.scalar(select(func.count(func.distinct(Account.external_id))).where(Account.connection_id == cid))
+        distinct = session.scalar(
+            select(func.count(func.distinct(Account.external_id))).where(Account.connection_id == cid)
+        )
         return total, distinct
 
 
@@ -35,8 +38,17 @@ def test_sigkill_mid_sync_loses_and_duplicates_nothing_and_the_schedule_continue
         )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), str(Path(__file__).parent.parent)])}
     child = subprocess.Popen(
-        [sys.executable, str(WORKER), str(ctx.db.url.render_as_string(hide_password=False)), str(ctx.settings.data_dir), ctx.test_key, str(cid)],
-        stdout=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            str(WORKER),
+            str(ctx.db.url.render_as_string(hide_password=False)),
+            str(ctx.settings.data_dir),
+            ctx.test_key,
+            str(cid),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 60
@@ -53,7 +65,7 @@ def test_sigkill_mid_sync_loses_and_duplicates_nothing_and_the_schedule_continue
 
     total, distinct = _counts(ctx, cid)
     assert total == distinct and total % 500 == 0 and 2000 <= total < 20000  # whole pages, no duplicates
-    with pytest.raises(Exception):
+    with pytest.raises(Conflict):
         start_sync(ctx, "T1", cid, trigger="manual")  # the dead run still looks running...
     assert recover_interrupted_syncs(ctx) == 1  # ...until recovery at start-up finds nobody holds it
     with ctx.db.begin() as session:

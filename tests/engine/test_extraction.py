@@ -53,9 +53,17 @@ def _order(ctx, cid, *, schedule=DAILY, history_days=6, load_since=None, timezon
     """An order of every account of the connection (the disabled one included: runs skip it)."""
     with ctx.db.begin() as session:
         order = ExtractionOrder(
-            team_id="T1", connection_id=cid, name="Campaigns", template="campaign_daily", fields=FIELDS,
-            history_days=history_days, load_since=load_since, schedule=schedule, timezone=timezone,
-            created_by="UADMIN", created_at=ctx.clock.now(),
+            team_id="T1",
+            connection_id=cid,
+            name="Campaigns",
+            template="campaign_daily",
+            fields=FIELDS,
+            history_days=history_days,
+            load_since=load_since,
+            schedule=schedule,
+            timezone=timezone,
+            created_by="UADMIN",
+            created_at=ctx.clock.now(),
         )
         session.add(order)
         session.flush()
@@ -220,7 +228,10 @@ def test_the_scheduler_runs_orders_through_the_order_runner(ctx):
     with ctx.db.begin() as session:
         run = session.scalars(select(ExtractionRun).where(ExtractionRun.trigger == "schedule")).one()
         assert (run.scheduled_for, run.status, run.range_start, run.range_end) == (
-            due, "succeeded", date(2026, 11, 26), date(2026, 11, 29)
+            due,
+            "succeeded",
+            date(2026, 11, 26),
+            date(2026, 11, 29),
         )
 
 
@@ -401,8 +412,13 @@ def test_recovery_fails_runs_of_dead_processes_only(ctx):
     live = start_run(ctx, "T1", live_order, trigger="manual")  # this process holds its lease
     with ctx.db.begin() as session:
         dead = ExtractionRun(
-            order_id=dead_order, connection_id=cid, trigger="schedule", started_at=T0 - timedelta(hours=1),
-            range_start=TODAY, range_end=TODAY, status="running",
+            order_id=dead_order,
+            connection_id=cid,
+            trigger="schedule",
+            started_at=T0 - timedelta(hours=1),
+            range_start=TODAY,
+            range_end=TODAY,
+            status="running",
         )
         session.add(dead)
     ctx.clock.advance(minutes=5)
@@ -435,7 +451,9 @@ def test_a_run_is_recovered_once_the_process_carrying_it_dies(ctx):
     oid = _order(ctx, _connect(ctx))
     child = subprocess.Popen(
         [sys.executable, "-c", CLAIMER, ctx.settings.database_url, str(ctx.settings.data_dir), str(oid)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         run_id = int(child.stdout.readline())

@@ -79,7 +79,9 @@ def test_daily_sync_runs_at_sync_at_plus_each_connections_spread(ctx):
     scheduler, recorder = _scheduler(ctx)
     times = {cid: _sync_time(cid, DAY) for cid in (a, b)}
     assert times[a] != times[b]
-    assert all(datetime(2026, 11, 29, 3, tzinfo=UTC) <= at < datetime(2026, 11, 29, 4, tzinfo=UTC) for at in times.values())
+    assert all(
+        datetime(2026, 11, 29, 3, tzinfo=UTC) <= at < datetime(2026, 11, 29, 4, tzinfo=UTC) for at in times.values()
+    )
 
     for cid, at in sorted(times.items(), key=lambda item: item[1]):
         assert scheduler.run_due(at - timedelta(seconds=1)) == []
@@ -136,8 +138,15 @@ def test_deleted_connection_job_disappears_on_reconcile(ctx):
 def _order(ctx, cid: int, *, status=OrderStatus.ACTIVE, deleted=False, schedule=None, tz="UTC") -> int:
     with ctx.db.begin() as session:
         order = ExtractionOrder(
-            team_id="T1", connection_id=cid, name="Spend", template="spend", created_by="U1", created_at=T0,
-            schedule=schedule or {"kind": "daily", "at": "06:00"}, timezone=tz, status=status,
+            team_id="T1",
+            connection_id=cid,
+            name="Spend",
+            template="spend",
+            created_by="U1",
+            created_at=T0,
+            schedule=schedule or {"kind": "daily", "at": "06:00"},
+            timezone=tz,
+            status=status,
             deleted_at=T0 if deleted else None,
         )
         session.add(order)
@@ -191,7 +200,9 @@ def test_occurrence_missed_while_down_runs_once_at_start_up(ctx):
 def test_days_missed_while_down_coalesce_into_one_run(ctx):
     cid = _connect(ctx)
     scheduler, recorder = _scheduler(ctx)
-    assert scheduler.run_due(datetime(2026, 12, 2, 5, 0, tzinfo=UTC)) == [(f"sync:{cid}", _sync_time(cid, date(2026, 12, 2)))]
+    assert scheduler.run_due(datetime(2026, 12, 2, 5, 0, tzinfo=UTC)) == [
+        (f"sync:{cid}", _sync_time(cid, date(2026, 12, 2)))
+    ]
     assert len(recorder.runs) == 1
 
 
@@ -207,7 +218,10 @@ def test_occurrences_skipped_while_leading_are_reported(ctx, caplog):
         scheduler.run_due(days[2])  # the run of December 1 was coalesced away
     assert [at for *_, at in recorder.runs] == days
     skipped = _sync_time(cid, date(2026, 12, 1))
-    assert f"sync:{cid} skipped the occurrences from {skipped.isoformat()}, coalesced into {days[2].isoformat()}" in caplog.text
+    assert (
+        f"sync:{cid} skipped the occurrences from {skipped.isoformat()}, coalesced into {days[2].isoformat()}"
+        in caplog.text
+    )
 
 
 def test_occurrence_beyond_the_grace_window_is_not_run(ctx):

@@ -39,9 +39,7 @@ FIELDS = (
     field("spend", FieldType.DECIMAL, FieldKind.METRIC),
     field("ctr", FieldType.FLOAT, FieldKind.METRIC),
 )
-TEMPLATE = ExtractionTemplate(
-    "campaign_daily", "Campaigns by day", "", FIELDS, ("date", "account_id", "campaign_id")
-)
+TEMPLATE = ExtractionTemplate("campaign_daily", "Campaigns by day", "", FIELDS, ("date", "account_id", "campaign_id"))
 TABLE = "demo__campaign_daily"
 
 
@@ -55,9 +53,7 @@ def arrow_batch(days: range, campaigns=("c1", "c2"), account="act_1", scale=1) -
             "campaign_id": [c for _, c in rows],
             "campaign_name": [f"Campaign {c}" for _, c in rows],
             "impressions": pa.array([100 * scale * (i + 1) for i in range(len(rows))], pa.int64()),
-            "spend": pa.array(
-                [Decimal(f"{scale * (i + 1)}.25") for i in range(len(rows))], pa.decimal128(18, 2)
-            ),
+            "spend": pa.array([Decimal(f"{scale * (i + 1)}.25") for i in range(len(rows))], pa.decimal128(18, 2)),
             "ctr": [0.5] * len(rows),
         }
     )
@@ -86,8 +82,7 @@ class Duck:
     def types(self, name=TABLE):
         return dict(
             self.query(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = ?",
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
                 [name],
             )
         )
@@ -204,14 +199,11 @@ def test_reload_and_overlapping_range_merge_without_duplicates(wh):
         "GROUP BY 1, 2, 3 HAVING count(*) > 1) AS repeated"
     ) == [(0,)]
     updated = wh.query(
-        f"SELECT impressions, spend, _run_id FROM {wh.table()} "
-        "WHERE date = ? AND campaign_id = 'c1'",
+        f"SELECT impressions, spend, _run_id FROM {wh.table()} WHERE date = ? AND campaign_id = 'c1'",
         [D0 + timedelta(days=3)],
     )
     assert updated == [(1000, Decimal("10.25"), 8)]
-    untouched = wh.query(
-        f"SELECT _run_id FROM {wh.table()} WHERE date = ? AND campaign_id = 'c1'", [D0]
-    )
+    untouched = wh.query(f"SELECT _run_id FROM {wh.table()} WHERE date = ? AND campaign_id = 'c1'", [D0])
     assert untouched == [(7,)]
 
 
@@ -221,9 +213,7 @@ def test_two_connections_with_the_same_keys_keep_their_own_rows(wh):
     load(wh, [arrow_batch(range(2), scale=9)], connection_id=1)  # re-run of connection 1
 
     assert count(wh) == 8
-    by_connection = wh.query(
-        f"SELECT _connection_id, sum(impressions) FROM {wh.table()} GROUP BY 1 ORDER BY 1"
-    )
+    by_connection = wh.query(f"SELECT _connection_id, sum(impressions) FROM {wh.table()} GROUP BY 1 ORDER BY 1")
     assert by_connection == [(1, 9000), (2, 5000)]
 
 
@@ -253,11 +243,16 @@ def test_stop_before_the_first_batch(wh):
 
 def test_list_of_dict_batches(wh):
     rows = [
-        {"date": D0, "account_id": "act_1", "campaign_id": "c1", "impressions": 5,
-         "spend": Decimal("1.10"), "extra": "ignored"},
+        {
+            "date": D0,
+            "account_id": "act_1",
+            "campaign_id": "c1",
+            "impressions": 5,
+            "spend": Decimal("1.10"),
+            "extra": "ignored",
+        },
         # Lenient values a hand-written source may produce: ISO text dates, float money.
-        {"date": "2026-01-02", "account_id": "act_1", "campaign_id": "c1", "impressions": 6,
-         "spend": 2.2},
+        {"date": "2026-01-02", "account_id": "act_1", "campaign_id": "c1", "impressions": 6, "spend": 2.2},
     ]
 
     result = load(wh, [rows[:1], rows[1:], []])
@@ -283,7 +278,9 @@ def test_repeated_key_in_a_batch_keeps_the_last_row(wh):
 def test_schema_evolution_adds_a_column(wh):
     load(wh, [arrow_batch(range(2))])
     grown = ExtractionTemplate(
-        TEMPLATE.name, TEMPLATE.title, "",
+        TEMPLATE.name,
+        TEMPLATE.title,
+        "",
         (*FIELDS, field("reach", FieldType.INTEGER, FieldKind.METRIC)),
         TEMPLATE.primary_key,
     )
@@ -305,15 +302,12 @@ def test_template_without_account_id_gets_an_account_lineage_column(wh):
     template = ExtractionTemplate(
         "geo", "Geo", "", (field("date", FieldType.DATE), field("country")), ("date", "country")
     )
-    batch = [{"date": D0, "country": "FR", "account_id": "act_1"},
-             {"date": D0, "country": "FR", "account_id": "act_2"}]
+    batch = [{"date": D0, "country": "FR", "account_id": "act_1"}, {"date": D0, "country": "FR", "account_id": "act_2"}]
 
     load(wh, [batch], template=template)
     load(wh, [batch], template=template)
 
-    assert wh.query(f'SELECT "_account_id" FROM {wh.table("demo__geo")} ORDER BY 1') == [
-        ("act_1",), ("act_2",)
-    ]
+    assert wh.query(f'SELECT "_account_id" FROM {wh.table("demo__geo")} ORDER BY 1') == [("act_1",), ("act_2",)]
 
 
 def test_a_batch_without_key_values_is_refused(wh):
@@ -338,9 +332,15 @@ def test_a_source_error_keeps_the_batches_before_it(wh):
 
 def test_odd_names_are_quoted(wh):
     template = ExtractionTemplate(
-        'we"ird', "Weird", "",
-        (field("date", FieldType.DATE), field("account_id"), field("select"),
-         field('n"ame; drop', FieldType.INTEGER, FieldKind.METRIC)),
+        'we"ird',
+        "Weird",
+        "",
+        (
+            field("date", FieldType.DATE),
+            field("account_id"),
+            field("select"),
+            field('n"ame; drop', FieldType.INTEGER, FieldKind.METRIC),
+        ),
         ("date", "account_id", "select"),
     )
     rows = [{"date": D0, "account_id": "a", "select": "x", 'n"ame; drop': 3}]
@@ -447,24 +447,31 @@ def test_dlt_destination_merges(tmp_path):
     assert isinstance(warehouse, DltWarehouse)
     assert str(path) not in repr(warehouse)
 
-    first = warehouse.load(source="demo", template=TEMPLATE, batches=[arrow_batch(range(3))],
-                           connection_id=1, run_id=1)
+    first = warehouse.load(source="demo", template=TEMPLATE, batches=[arrow_batch(range(3))], connection_id=1, run_id=1)
     dicts = arrow_batch(range(2, 4), scale=10).to_pylist()  # overlaps day 2
-    second = warehouse.load(source="demo", template=TEMPLATE, batches=[dicts, dicts[:1]],
-                            connection_id=1, run_id=2, should_stop=lambda: False)
+    second = warehouse.load(
+        source="demo",
+        template=TEMPLATE,
+        batches=[dicts, dicts[:1]],
+        connection_id=1,
+        run_id=2,
+        should_stop=lambda: False,
+    )
 
     assert first == LoadResult(rows=6, batches=1, cancelled=False)
     assert second == LoadResult(rows=5, batches=2, cancelled=False)
     con = duckdb.connect(str(path))
     try:
         rows = con.execute(
-            'SELECT date, campaign_id, impressions, _connection_id, _run_id '
+            "SELECT date, campaign_id, impressions, _connection_id, _run_id "
             'FROM ads."demo__campaign_daily" ORDER BY 1, 2'
         ).fetchall()
-        types = dict(con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'ads' AND table_name = 'demo__campaign_daily'"
-        ).fetchall())
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'ads' AND table_name = 'demo__campaign_daily'"
+            ).fetchall()
+        )
     finally:
         con.close()
     assert len(rows) == 8  # 4 days x 2 campaigns, day 2 merged
@@ -475,9 +482,7 @@ def test_dlt_destination_merges(tmp_path):
 def test_dlt_loads_in_packages_and_keeps_them_on_stop_or_error(tmp_path, monkeypatch):
     monkeypatch.setattr(DltWarehouse, "CHUNK_ROWS", 4)  # a package every 2 batches
     path = tmp_path / "dlt.duckdb"
-    warehouse = open_warehouse(
-        f"dlt:duckdb?credentials={path}&pipelines_dir={tmp_path / 'pipelines'}"
-    )
+    warehouse = open_warehouse(f"dlt:duckdb?credentials={path}&pipelines_dir={tmp_path / 'pipelines'}")
     batches = [arrow_batch(range(d, d + 1)) for d in range(5)]  # 2 rows each
     taken = []
 
@@ -493,8 +498,9 @@ def test_dlt_loads_in_packages_and_keeps_them_on_stop_or_error(tmp_path, monkeyp
         finally:
             con.close()
 
-    stopped = warehouse.load(source="demo", template=TEMPLATE, batches=source(),
-                             connection_id=3, should_stop=lambda: len(taken) >= 3)
+    stopped = warehouse.load(
+        source="demo", template=TEMPLATE, batches=source(), connection_id=3, should_stop=lambda: len(taken) >= 3
+    )
     assert stopped == LoadResult(rows=6, batches=3, cancelled=True)
     assert loaded() == [(6,)]
 
@@ -519,31 +525,53 @@ def test_every_field_type_round_trips(wh):
     from datetime import UTC, datetime, timezone
 
     template = ExtractionTemplate(
-        "types", "Types", "",
-        (field("account_id"), field("id", FieldType.INTEGER), field("text"),
-         field("flag", FieldType.BOOLEAN, FieldKind.METRIC),
-         field("seen_at", FieldType.TIMESTAMP, FieldKind.METRIC),
-         field("ratio", FieldType.FLOAT, FieldKind.METRIC),
-         field("money", FieldType.DECIMAL, FieldKind.METRIC)),
+        "types",
+        "Types",
+        "",
+        (
+            field("account_id"),
+            field("id", FieldType.INTEGER),
+            field("text"),
+            field("flag", FieldType.BOOLEAN, FieldKind.METRIC),
+            field("seen_at", FieldType.TIMESTAMP, FieldKind.METRIC),
+            field("ratio", FieldType.FLOAT, FieldKind.METRIC),
+            field("money", FieldType.DECIMAL, FieldKind.METRIC),
+        ),
         ("account_id", "id"),
     )
     rows = [
-        {"account_id": "a", "id": 1, "text": 'quote " comma , newline \n end', "flag": True,
-         "seen_at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2))),
-         "ratio": 0.125, "money": Decimal("1234567.123456")},
-        {"account_id": "a", "id": 2, "text": "", "flag": False,
-         "seen_at": datetime(2026, 1, 2, 3, 4, 5), "ratio": float("inf"), "money": Decimal("-1")},
-        {"account_id": "a", "id": 3, "text": None, "flag": None, "seen_at": None, "ratio": None,
-         "money": None},
+        {
+            "account_id": "a",
+            "id": 1,
+            "text": 'quote " comma , newline \n end',
+            "flag": True,
+            "seen_at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2))),
+            "ratio": 0.125,
+            "money": Decimal("1234567.123456"),
+        },
+        {
+            "account_id": "a",
+            "id": 2,
+            "text": "",
+            "flag": False,
+            "seen_at": datetime(2026, 1, 2, 3, 4, 5),
+            "ratio": float("inf"),
+            "money": Decimal("-1"),
+        },
+        {"account_id": "a", "id": 3, "text": None, "flag": None, "seen_at": None, "ratio": None, "money": None},
     ]
 
     load(wh, [rows], template=template)
 
-    assert wh.query(
-        f"SELECT id, text, flag, seen_at, ratio, money FROM {wh.table('demo__types')} ORDER BY id"
-    ) == [
-        (1, 'quote " comma , newline \n end', True, datetime(2026, 1, 2, 1, 4, 5, 6, tzinfo=UTC),
-         0.125, Decimal("1234567.123456")),
+    assert wh.query(f"SELECT id, text, flag, seen_at, ratio, money FROM {wh.table('demo__types')} ORDER BY id") == [
+        (
+            1,
+            'quote " comma , newline \n end',
+            True,
+            datetime(2026, 1, 2, 1, 4, 5, 6, tzinfo=UTC),
+            0.125,
+            Decimal("1234567.123456"),
+        ),
         (2, "", False, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), float("inf"), Decimal("-1")),
         (3, None, None, None, None, None),
     ]

@@ -16,9 +16,7 @@ VERSION = "v21.0"
 COMPLETED = [("Job Not Started", 0), ("Job Running", 40), ("Job Completed", 100)]
 
 
-def fb_error(
-    code: int, message: str, subcode: int | None = None, status: int = 400, headers=None, **extra
-) -> Reply:
+def fb_error(code: int, message: str, subcode: int | None = None, status: int = 400, headers=None, **extra) -> Reply:
     error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf", **extra}
     if subcode is not None:
         error["error_subcode"] = subcode
@@ -26,8 +24,17 @@ def fb_error(
 
 
 def buc_headers(minutes: int) -> dict[str, str]:
-    usage = {"900": [{"type": "ads_insights", "call_count": 100, "total_cputime": 40,
-                      "total_time": 60, "estimated_time_to_regain_access": minutes}]}
+    usage = {
+        "900": [
+            {
+                "type": "ads_insights",
+                "call_count": 100,
+                "total_cputime": 40,
+                "total_time": 60,
+                "estimated_time_to_regain_access": minutes,
+            }
+        ]
+    }
     return {"X-Business-Use-Case-Usage": json.dumps(usage)}
 
 

@@ -34,8 +34,9 @@ def ads_error(http: int, status: str, kind: str, value: str, message: str, **ext
     if "retry_delay" in extra:
         failure["details"] = {"quotaErrorDetails": {"rateScope": "DEVELOPER", "retryDelay": extra["retry_delay"]}}
     details = [{"@type": FAILURE, "errors": [failure], "requestId": "req-1"}]
-    body = {"error": {"code": http, "message": "The caller does not have permission", "status": status,
-                      "details": details}}
+    body = {
+        "error": {"code": http, "message": "The caller does not have permission", "status": status, "details": details}
+    }
     return Reply(http, body, extra.get("headers", {}))
 
 
@@ -97,11 +98,17 @@ class FakeGoogleAds:
         if request.path == "/token":
             return self.token(request.form())
         if request.bearer not in self.access_tokens:
-            return ads_error(401, "UNAUTHENTICATED", "authenticationError", "OAUTH_TOKEN_INVALID",
-                             "Oauth token is invalid.")
+            return ads_error(
+                401, "UNAUTHENTICATED", "authenticationError", "OAUTH_TOKEN_INVALID", "Oauth token is invalid."
+            )
         if request.headers.get("developer-token") not in self.developer_tokens:
-            return ads_error(401, "UNAUTHENTICATED", "authenticationError", "DEVELOPER_TOKEN_INVALID",
-                             "The developer token is not valid.")
+            return ads_error(
+                401,
+                "UNAUTHENTICATED",
+                "authenticationError",
+                "DEVELOPER_TOKEN_INVALID",
+                "The developer token is not valid.",
+            )
         if request.path == f"/{VERSION}/customers:listAccessibleCustomers":
             assert request.method == "GET"
             return Reply(body={"resourceNames": [f"customers/{c}" for c in self.accessible]})
@@ -128,8 +135,14 @@ class FakeGoogleAds:
             return Reply(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
         token = f"ya29.access-{next(self._numbers)}-{form['refresh_token'][-6:]}"
         self.access_tokens[token] = form["refresh_token"]
-        return Reply(body={"access_token": token, "expires_in": self.expires_in,
-                           "scope": "https://www.googleapis.com/auth/adwords", "token_type": "Bearer"})
+        return Reply(
+            body={
+                "access_token": token,
+                "expires_in": self.expires_in,
+                "scope": "https://www.googleapis.com/auth/adwords",
+                "token_type": "Bearer",
+            }
+        )
 
     def may_read(self, customer_id: str, via: str | None) -> bool:
         """Without a login customer, accessible customers only; with one, any customer below
@@ -151,7 +164,9 @@ class FakeGoogleAds:
     # --- GAQL ----------------------------------------------------------------------------------
 
     def search(self, customer_id: str, query: str) -> list[dict[str, Any]]:
-        match = re.fullmatch(r"SELECT (.+) FROM (\w+)(?: WHERE segments\.date BETWEEN '(.+)' AND '(.+)')?(?: LIMIT 1)?", query)
+        match = re.fullmatch(
+            r"SELECT (.+) FROM (\w+)(?: WHERE segments\.date BETWEEN '(.+)' AND '(.+)')?(?: LIMIT 1)?", query
+        )
         assert match, query
         selected, resource = [s.strip() for s in match.group(1).split(",")], match.group(2)
         if resource == "customer_client":
@@ -201,10 +216,15 @@ class FakeGoogleAds:
             for zero in ("clicks", "costMicros", "conversions", "conversionsValue", "averageCpc"):
                 del metrics[zero]
         row: dict[str, Any] = {
-            "customer": {"resourceName": f"customers/{customer_id}", "currencyCode": self.customers[customer_id].currency},
+            "customer": {
+                "resourceName": f"customers/{customer_id}",
+                "currencyCode": self.customers[customer_id].currency,
+            },
             "campaign": {
                 "resourceName": f"customers/{customer_id}/campaigns/{campaign_id}",
-                "id": campaign_id, "name": f"Search – {campaign}", "status": "ENABLED",
+                "id": campaign_id,
+                "name": f"Search – {campaign}",
+                "status": "ENABLED",
                 "advertisingChannelType": "SEARCH",
             },
             "metrics": metrics,
@@ -213,7 +233,9 @@ class FakeGoogleAds:
         if resource == "ad_group":
             row["adGroup"] = {
                 "resourceName": f"customers/{customer_id}/adGroups/{campaign_id}{group}",
-                "id": f"{campaign_id}{group}", "name": f"Group {campaign}.{group}", "status": "PAUSED",
+                "id": f"{campaign_id}{group}",
+                "name": f"Group {campaign}.{group}",
+                "status": "PAUSED",
                 "type": "SEARCH_STANDARD",
             }
         return row

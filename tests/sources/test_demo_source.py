@@ -323,14 +323,10 @@ def test_extract_types_and_row_counts(template, per_account_and_day):
     source = DemoSource()
     report = {t.name: t for t in source.templates()}[template]
     ids = account_ids("demo:accounts=20")
-    batches = extract(
-        source, "demo:accounts=20,campaigns=4", ids, template, [f.name for f in report.fields]
-    )
+    batches = extract(source, "demo:accounts=20,campaigns=4", ids, template, [f.name for f in report.fields])
     table = pa.concat_tables(batches)
     assert table.num_rows == 20 * per_account_and_day * 7
-    assert table.schema == pa.schema(
-        [pa.field(f.name, ARROW_TYPES[f.type]) for f in report.fields]
-    )
+    assert table.schema == pa.schema([pa.field(f.name, ARROW_TYPES[f.type]) for f in report.fields])
     assert table.schema.field("date").type == pa.date32()
     assert pa.types.is_decimal(table.schema.field("spend").type)
     assert table.column("account_id").null_count == 0
@@ -388,13 +384,11 @@ def test_account_and_ad_reports_add_up_to_the_campaign_report():
 
 
 def test_video_views_only_for_video_ads():
-    table = pa.concat_tables(
-        extract(DemoSource(), "demo", ["act_1000001"], "ad_daily", ["ad_format", "video_views"])
-    )
+    table = pa.concat_tables(extract(DemoSource(), "demo", ["act_1000001"], "ad_daily", ["ad_format", "video_views"]))
     formats = table.column("ad_format").to_pylist()
     views = table.column("video_views").to_pylist()
     assert set(formats) <= {"IMAGE", "VIDEO", "CAROUSEL"}
-    assert all((v > 0) == (f == "VIDEO") for f, v in zip(formats, views))
+    assert all((v > 0) == (f == "VIDEO") for f, v in zip(formats, views, strict=True))
 
 
 def test_bad_arguments_raise_value_error_at_the_call():

@@ -51,9 +51,7 @@ def waits() -> Waits:
 
 @pytest.fixture
 def source(graph, waits) -> FacebookAdsSource:
-    return FacebookAdsSource(
-        api_url=graph.url, api_version=VERSION, http=HttpSettings(timeout=5), sleep=waits, env={}
-    )
+    return FacebookAdsSource(api_url=graph.url, api_version=VERSION, http=HttpSettings(timeout=5), sleep=waits, env={})
 
 
 def creds(token: str) -> Credentials:
@@ -181,9 +179,15 @@ def test_accounts_follow_absolute_next_urls_without_sending_the_token_in_them(so
 def test_account_states_map_every_documented_code(source, token):
     found = accounts(source, token)
     assert [(a.status, a.active) for a in found] == [
-        ("ACTIVE", True), ("DISABLED", False), ("UNSETTLED", False), ("PENDING_RISK_REVIEW", False),
-        ("PENDING_SETTLEMENT", False), ("IN_GRACE_PERIOD", False), ("PENDING_CLOSURE", False),
-        ("CLOSED", False), ("ACTIVE", True),
+        ("ACTIVE", True),
+        ("DISABLED", False),
+        ("UNSETTLED", False),
+        ("PENDING_RISK_REVIEW", False),
+        ("PENDING_SETTLEMENT", False),
+        ("IN_GRACE_PERIOD", False),
+        ("PENDING_CLOSURE", False),
+        ("CLOSED", False),
+        ("ACTIVE", True),
     ]
     assert set(ACCOUNT_STATUSES.values()) == {a.status for a in found}
 
@@ -221,8 +225,17 @@ def test_sync_campaign_insights_are_typed(source, graph, token):
     assert [b.num_rows for b in batches] == [3, 1]  # 2 campaigns x 2 days, 3 rows a page
     table = pa.concat_tables(batches)
     assert table.column_names == [
-        "date", "account_id", "campaign_id", "campaign_name", "impressions", "spend", "ctr", "cpm",
-        "purchases", "purchase_value", "leads",
+        "date",
+        "account_id",
+        "campaign_id",
+        "campaign_name",
+        "impressions",
+        "spend",
+        "ctr",
+        "cpm",
+        "purchases",
+        "purchase_value",
+        "leads",
     ]
     schema = table.schema
     assert (schema.field("date").type, schema.field("impressions").type) == (pa.date32(), pa.int64())
@@ -230,9 +243,17 @@ def test_sync_campaign_insights_are_typed(source, graph, token):
     assert schema.field("ctr").type == pa.float64()
     first, second = table.slice(0, 1).to_pylist()[0], table.slice(1, 1).to_pylist()[0]
     assert first == {
-        "date": JAN_1, "account_id": "act_100", "campaign_id": "100001", "campaign_name": "Campaign 1",
-        "impressions": 1000, "spend": Decimal("12.34"), "ctr": 1.234567, "cpm": Decimal("5.123456"),
-        "purchases": 3, "purchase_value": Decimal("149.97"), "leads": 2,
+        "date": JAN_1,
+        "account_id": "act_100",
+        "campaign_id": "100001",
+        "campaign_name": "Campaign 1",
+        "impressions": 1000,
+        "spend": Decimal("12.34"),
+        "ctr": 1.234567,
+        "cpm": Decimal("5.123456"),
+        "purchases": 3,
+        "purchase_value": Decimal("149.97"),
+        "leads": 2,
     }
     # Campaign 2 had no actions: zero, not unknown.
     assert (second["campaign_id"], second["purchases"], second["purchase_value"]) == ("100002", 0, Decimal(0))
@@ -242,8 +263,15 @@ def test_sync_campaign_insights_are_typed(source, graph, token):
     assert (request.query["level"], request.query["time_increment"]) == ("campaign", "1")
     assert json.loads(request.query["time_range"]) == {"since": "2024-01-01", "until": "2024-01-02"}
     assert set(request.query["fields"].split(",")) == {
-        "date_start", "campaign_id", "campaign_name", "spend", "impressions", "actions", "action_values",
-        "cpm", "ctr",
+        "date_start",
+        "campaign_id",
+        "campaign_name",
+        "spend",
+        "impressions",
+        "actions",
+        "action_values",
+        "cpm",
+        "ctr",
     }
     assert no_token_in_urls(graph, token)
 
@@ -262,14 +290,15 @@ def test_adset_and_ad_levels(source, graph, token, template, level, key, rows):
     table = pa.concat_tables(extract(source, token, template=template))
     assert graph.server.requests_to("act_100/insights")[0].query["level"] == level
     assert table.num_rows == rows and table.column(key).null_count == 0
-    assert len(set(zip(table.column("date").to_pylist(), table.column(key).to_pylist()))) == rows
+    assert len(set(zip(table.column("date").to_pylist(), table.column(key).to_pylist(), strict=True))) == rows
 
 
 def test_accounts_are_read_in_order_once_each(source, graph, token):
     table = pa.concat_tables(extract(source, token, ids=["act_101", "100", "act_101"]))
     assert table.column("account_id").to_pylist() == ["act_101"] * 4 + ["act_100"] * 4
     assert [r.path for r in graph.server.requests_to("insights")] == [
-        f"/{VERSION}/act_101/insights", f"/{VERSION}/act_100/insights"
+        f"/{VERSION}/act_101/insights",
+        f"/{VERSION}/act_100/insights",
     ]
 
 
@@ -279,8 +308,12 @@ def test_long_ranges_use_an_async_report_run(source, graph, token, waits):
     assert table.num_rows == 2 * 31
     assert [f"{r.method} {r.path}" for r in graph.server.requests] == [
         f"POST /{VERSION}/act_100/insights",
-        f"GET /{VERSION}/6000", f"GET /{VERSION}/6000", f"GET /{VERSION}/6000",
-        f"GET /{VERSION}/6000/insights", f"GET /{VERSION}/6000/insights", f"GET /{VERSION}/6000/insights",
+        f"GET /{VERSION}/6000",
+        f"GET /{VERSION}/6000",
+        f"GET /{VERSION}/6000",
+        f"GET /{VERSION}/6000/insights",
+        f"GET /{VERSION}/6000/insights",
+        f"GET /{VERSION}/6000/insights",
     ]
     form = graph.server.requests[0].form()
     assert (form["level"], form["time_increment"]) == ("campaign", "1")
@@ -444,8 +477,16 @@ def test_the_token_never_shows(source, graph, token, caplog):
 
     assert [r.status for r in results] == [CheckStatus.INVALID, CheckStatus.VALID]
     assert "Malformed access token ***" in results[0].reason
-    shown = [str(error.value), repr(error.value), error.value.message, *(r.reason for r in results),
-             repr(source), repr(vars(source)), repr(creds(token)), caplog.text]
+    shown = [
+        str(error.value),
+        repr(error.value),
+        error.value.message,
+        *(r.reason for r in results),
+        repr(source),
+        repr(vars(source)),
+        repr(creds(token)),
+        caplog.text,
+    ]
     assert all(token not in text for text in shown)
     assert "retry" in caplog.text  # the retries were logged, without the token
     assert no_token_in_urls(graph, token)

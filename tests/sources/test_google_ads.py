@@ -71,8 +71,13 @@ def waits() -> Waits:
 def make_source(google, waits=None, clock=None, **kwargs) -> GoogleAdsSource:
     kwargs.setdefault("http", HttpSettings(timeout=5))
     return GoogleAdsSource(
-        api_url=google.url, api_version=VERSION, token_url=google.token_url,
-        sleep=waits if waits is not None else Waits(), clock=clock or Clock(), env={}, **kwargs,
+        api_url=google.url,
+        api_version=VERSION,
+        token_url=google.token_url,
+        sleep=waits if waits is not None else Waits(),
+        clock=clock or Clock(),
+        env={},
+        **kwargs,
     )
 
 
@@ -106,10 +111,16 @@ def test_satisfies_the_protocol_and_describes_itself():
     assert (source.name, source.title, source.auth_type) == ("google_ads", "Google Ads", AuthType.OAUTH)
     fields = {f.name: (f.secret, f.optional) for f in source.credential_fields}
     assert fields == {
-        "refresh_token": (True, False), "client_id": (False, False), "client_secret": (True, False),
-        "developer_token": (True, True), "login_customer_id": (False, True),
+        "refresh_token": (True, False),
+        "client_id": (False, False),
+        "client_secret": (True, False),
+        "developer_token": (True, True),
+        "login_customer_id": (False, True),
     }
-    assert (source.api_url, source.token_url) == ("https://googleads.googleapis.com", "https://oauth2.googleapis.com/token")
+    assert (source.api_url, source.token_url) == (
+        "https://googleads.googleapis.com",
+        "https://oauth2.googleapis.com/token",
+    )
 
 
 def test_templates_are_well_formed():
@@ -159,8 +170,10 @@ def test_access_token_is_cached_until_shortly_before_it_expires(source, google, 
     assert source.check_credentials(creds(secrets)).ok
     (refresh,) = google.server.requests_to("POST /token")
     assert refresh.form() == {
-        "grant_type": "refresh_token", "client_id": secrets["client_id"],
-        "client_secret": secrets["client_secret"], "refresh_token": secrets["refresh_token"],
+        "grant_type": "refresh_token",
+        "client_id": secrets["client_id"],
+        "client_secret": secrets["client_secret"],
+        "refresh_token": secrets["refresh_token"],
     }
     clock.now += 3599 - 61
     assert source.check_credentials(creds(secrets)).ok
@@ -224,7 +237,9 @@ def test_accounts_walk_the_hierarchy_of_every_accessible_customer(source, google
     assert (found[2].currency, found[2].timezone) == ("USD", "Europe/Berlin")
     searches = google.server.requests_to(SEARCH)
     assert [(r.path.split("/")[3], r.headers["login-customer-id"]) for r in searches] == [
-        ("1111111111", "1111111111"), ("6666666666", "6666666666"), ("7777777777", "7777777777"),
+        ("1111111111", "1111111111"),
+        ("6666666666", "6666666666"),
+        ("7777777777", "7777777777"),
     ]
     assert "FROM customer_client" in searches[0].json()["query"]
     assert "customer 7777777777 skipped (CUSTOMER_NOT_ENABLED)" in caplog.text
@@ -286,7 +301,14 @@ def test_campaign_daily_is_typed_and_costs_are_money(source, google, secrets):
     assert [b.num_rows for b in batches] == [2, 2, 2]  # searchStream batches of 2
     table = pa.concat_tables(batches)
     assert table.column_names == [
-        "date", "account_id", "campaign_id", "campaign_name", "currency", "clicks", "cost", "conversions",
+        "date",
+        "account_id",
+        "campaign_id",
+        "campaign_name",
+        "currency",
+        "clicks",
+        "cost",
+        "conversions",
         "average_cpc",
     ]
     types = {f.name: f.type for f in table.schema}
@@ -294,8 +316,14 @@ def test_campaign_daily_is_typed_and_costs_are_money(source, google, secrets):
     assert types["cost"] == types["average_cpc"] == pa.decimal128(18, 6)
     rows = table.to_pylist()
     assert rows[0] == {
-        "date": JAN_1, "account_id": "2222222222", "campaign_id": "2221", "campaign_name": "Search – 1",
-        "currency": "EUR", "clicks": 25, "cost": Decimal("12.345678"), "conversions": 1.5,
+        "date": JAN_1,
+        "account_id": "2222222222",
+        "campaign_id": "2221",
+        "campaign_name": "Search – 1",
+        "currency": "EUR",
+        "clicks": 25,
+        "cost": Decimal("12.345678"),
+        "conversions": 1.5,
         "average_cpc": Decimal("0.493827"),
     }
     # Campaign 2's zero metrics were left out of the JSON: they are zero, not unknown.
@@ -324,8 +352,11 @@ def test_accounts_are_routed_and_unreadable_ones_skipped(source, google, secrets
     ids = ["666-666-6666", "5555555555", "7777777777", "9999999999", "6666666666"]
     table = pa.concat_tables(extract(source, creds(secrets), ids=ids))
     assert table.column("account_id").unique().to_pylist() == ["6666666666", "5555555555"]
-    routes = {r.path.split("/")[3]: r.headers["login-customer-id"] for r in google.server.requests_to(SEARCH)
-              if "FROM campaign " in r.json()["query"]}
+    routes = {
+        r.path.split("/")[3]: r.headers["login-customer-id"]
+        for r in google.server.requests_to(SEARCH)
+        if "FROM campaign " in r.json()["query"]
+    }
     assert routes == {"6666666666": "6666666666", "5555555555": "1111111111", "7777777777": "7777777777"}
     assert "customer 7777777777 skipped (CUSTOMER_NOT_ENABLED)" in caplog.text
     assert "customer 9999999999 skipped: not reachable" in caplog.text
@@ -369,20 +400,47 @@ def test_bad_arguments_raise_value_error_at_the_call(source, google, secrets):
 @pytest.mark.parametrize(
     "reply, status, code",
     [
-        (ads_error(401, "UNAUTHENTICATED", "authenticationError", "OAUTH_TOKEN_REVOKED", "revoked"),
-         CheckStatus.INVALID, "OAUTH_TOKEN_REVOKED"),
-        (Reply(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
-                               "status": "UNAUTHENTICATED"}}), CheckStatus.INVALID, "UNAUTHENTICATED"),
+        (
+            ads_error(401, "UNAUTHENTICATED", "authenticationError", "OAUTH_TOKEN_REVOKED", "revoked"),
+            CheckStatus.INVALID,
+            "OAUTH_TOKEN_REVOKED",
+        ),
+        (
+            Reply(
+                401,
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "Request had invalid authentication credentials.",
+                        "status": "UNAUTHENTICATED",
+                    }
+                },
+            ),
+            CheckStatus.INVALID,
+            "UNAUTHENTICATED",
+        ),
         (denied(), CheckStatus.NO_PERMISSION, "USER_PERMISSION_DENIED"),
-        (Reply(403, {"error": {"code": 403, "message": "API disabled", "status": "PERMISSION_DENIED"}}),
-         CheckStatus.NO_PERMISSION, "PERMISSION_DENIED"),
-        (ads_error(429, "RESOURCE_EXHAUSTED", "quotaError", "RESOURCE_EXHAUSTED", "Too many requests"),
-         CheckStatus.TRANSIENT, "RESOURCE_EXHAUSTED"),
-        (Reply(500, {"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}}),
-         CheckStatus.TRANSIENT, "INTERNAL"),
+        (
+            Reply(403, {"error": {"code": 403, "message": "API disabled", "status": "PERMISSION_DENIED"}}),
+            CheckStatus.NO_PERMISSION,
+            "PERMISSION_DENIED",
+        ),
+        (
+            ads_error(429, "RESOURCE_EXHAUSTED", "quotaError", "RESOURCE_EXHAUSTED", "Too many requests"),
+            CheckStatus.TRANSIENT,
+            "RESOURCE_EXHAUSTED",
+        ),
+        (
+            Reply(500, {"error": {"code": 500, "message": "Internal error", "status": "INTERNAL"}}),
+            CheckStatus.TRANSIENT,
+            "INTERNAL",
+        ),
         (Reply(503, b"<html>unavailable</html>"), CheckStatus.TRANSIENT, "http_503"),
-        (ads_error(400, "INVALID_ARGUMENT", "queryError", "UNRECOGNIZED_FIELD", "bad query"),
-         CheckStatus.TRANSIENT, "UNRECOGNIZED_FIELD"),  # not the login's fault: never INVALID
+        (
+            ads_error(400, "INVALID_ARGUMENT", "queryError", "UNRECOGNIZED_FIELD", "bad query"),
+            CheckStatus.TRANSIENT,
+            "UNRECOGNIZED_FIELD",
+        ),  # not the login's fault: never INVALID
     ],
 )
 def test_errors_are_classified(google, secrets, reply, status, code):
@@ -396,7 +454,14 @@ def test_quota_errors_wait_the_retry_delay(source, google, secrets, waits):
     google.server.fail(
         SEARCH,
         ads_error(429, "RESOURCE_EXHAUSTED", "quotaError", "RESOURCE_EXHAUSTED", "quota", retry_delay="30s"),
-        ads_error(429, "RESOURCE_EXHAUSTED", "quotaError", "RESOURCE_TEMPORARILY_EXHAUSTED", "q", headers={"Retry-After": "12"}),
+        ads_error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "quotaError",
+            "RESOURCE_TEMPORARILY_EXHAUSTED",
+            "q",
+            headers={"Retry-After": "12"},
+        ),
         Reply(503, b""),
     )
     assert extract(source, creds(secrets), ids=["6666666666"])
@@ -404,8 +469,14 @@ def test_quota_errors_wait_the_retry_delay(source, google, secrets, waits):
 
 
 def test_a_retry_info_delay_is_honoured(source, google, secrets, waits):
-    body = {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "slow down", "details": [
-        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}]}}
+    body = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "slow down",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}],
+        }
+    }
     google.server.fail("listAccessibleCustomers", Reply(429, body))
     assert source.check_credentials(creds(secrets)).ok
     assert waits == [1.5]
@@ -465,12 +536,21 @@ def test_secrets_never_show(source, google, secrets, caplog):
     assert google.server.requests[-1].bearer == access_token  # the token planted is the one in use
     google.server.fail("listAccessibleCustomers", ads_error(401, "UNAUTHENTICATED", "authenticationError", "X", echo))
     sent_to_token_endpoint = f"caller sent {secrets['client_secret']} {secrets['refresh_token']}"
-    google.server.fail("POST /token", Reply(400, {"error": "invalid_grant", "error_description": sent_to_token_endpoint}))
+    google.server.fail(
+        "POST /token", Reply(400, {"error": "invalid_grant", "error_description": sent_to_token_endpoint})
+    )
     result = source.check_credentials(creds(secrets))
 
     assert result.status is CheckStatus.INVALID and "caller sent ***" in result.reason
-    shown = [result.reason, str(error.value), repr(error.value), repr(source), repr(vars(source)),
-             repr(creds(secrets)), caplog.text]
+    shown = [
+        result.reason,
+        str(error.value),
+        repr(error.value),
+        repr(source),
+        repr(vars(source)),
+        repr(creds(secrets)),
+        caplog.text,
+    ]
     assert [(n, t) for n, t in enumerate(shown) for secret in planted if secret in t] == []
     assert "retry" in caplog.text
 

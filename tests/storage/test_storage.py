@@ -49,16 +49,21 @@ def test_migration_0007_keeps_the_newest_of_two_open_escalation_threads(backend,
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0006")
-        conn.execute(text(
-            "INSERT INTO connections (team_id, source, title, business_account_id, business_account_name, auth_type, "
-            "account_sync_mode, credentials_hint, credentials_status, auth_failures, created_by, created_at) "
-            "VALUES ('T1', 'demo', 'Demo', 'b', 'B', 'token', 'all', '{}', 'active', 0, 'U1', CURRENT_TIMESTAMP)"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO connections (team_id, source, title, business_account_id, business_account_name, auth_type, "
+                "account_sync_mode, credentials_hint, credentials_status, auth_failures, created_by, created_at) "
+                "VALUES ('T1', 'demo', 'Demo', 'b', 'B', 'token', 'all', '{}', 'active', 0, 'U1', CURRENT_TIMESTAMP)"
+            )
+        )
         for ts in ("1.1", "2.2"):  # two threads opened at once before 0007
-            conn.execute(text(
-                "INSERT INTO escalations (team_id, connection_id, channel, thread_ts, reason, created_by, created_at) "
-                "VALUES ('T1', 1, 'C1', :ts, '', 'U1', CURRENT_TIMESTAMP)"
-            ), {"ts": ts})
+            conn.execute(
+                text(
+                    "INSERT INTO escalations (team_id, connection_id, channel, thread_ts, reason, created_by, created_at) "
+                    "VALUES ('T1', 1, 'C1', :ts, '', 'U1', CURRENT_TIMESTAMP)"
+                ),
+                {"ts": ts},
+            )
     db.upgrade()
     with db.engine.connect() as conn:
         open_threads = conn.execute(text("SELECT thread_ts FROM escalations WHERE closed_at IS NULL")).scalars().all()
@@ -69,8 +74,13 @@ def test_migration_0007_keeps_the_newest_of_two_open_escalation_threads(backend,
 def _add(ctx, team="T1", **kw):
     with ctx.db.begin() as session:
         c = Connection(
-            team_id=team, source="demo", title=kw.pop("title", "Demo · Acme"), auth_type="token",
-            created_by="U1", created_at=ctx.clock.now(), **kw,
+            team_id=team,
+            source="demo",
+            title=kw.pop("title", "Demo · Acme"),
+            auth_type="token",
+            created_by="U1",
+            created_at=ctx.clock.now(),
+            **kw,
         )
         Connections(session, team).add(c)
         return c.id
@@ -121,7 +131,16 @@ def test_accounts_unique_per_connection_and_counted_in_sql(ctx):
     now = ctx.clock.now()
     with ctx.db.begin() as session:
         for i in range(5):
-            session.add(Account(connection_id=cid, external_id=f"a{i}", name=f"n{i}", active=i % 2 == 0, added_at=now, last_seen_at=now))
+            session.add(
+                Account(
+                    connection_id=cid,
+                    external_id=f"a{i}",
+                    name=f"n{i}",
+                    active=i % 2 == 0,
+                    added_at=now,
+                    last_seen_at=now,
+                )
+            )
     with ctx.db.begin() as session:
         assert Accounts(session, cid).counts().total == 0  # kept by syncs: none yet
         Accounts(session, cid).recount()
@@ -144,7 +163,9 @@ def test_one_running_sync_per_connection(ctx):
         with ctx.db.begin() as session:
             session.add(AccountSyncRun(connection_id=cid, trigger="manual", started_at=ctx.clock.now()))
     with ctx.db.begin() as session:  # a finished one does not count
-        session.add(AccountSyncRun(connection_id=cid, trigger="x", started_at=ctx.clock.now(), status=RunStatus.SUCCEEDED))
+        session.add(
+            AccountSyncRun(connection_id=cid, trigger="x", started_at=ctx.clock.now(), status=RunStatus.SUCCEEDED)
+        )
 
 
 def test_audit_is_scoped_and_newest_first(ctx):
@@ -192,8 +213,12 @@ def test_recent_syncs_are_the_latest_the_latest_finished_and_the_running_one(ctx
 
     def run(status, minutes):
         with ctx.db.begin() as session:
-            row = AccountSyncRun(connection_id=cid, trigger="manual", status=status,
-                                 started_at=ctx.clock.now() + timedelta(minutes=minutes))
+            row = AccountSyncRun(
+                connection_id=cid,
+                trigger="manual",
+                status=status,
+                started_at=ctx.clock.now() + timedelta(minutes=minutes),
+            )
             session.add(row)
             session.flush()
             return row.id

@@ -69,8 +69,13 @@ def _connection(ctx, vault, n=1):
         for i in range(n):
             session.add(
                 Connection(
-                    team_id="T1", source="demo", title="t", auth_type="token", created_by="U1",
-                    created_at=ctx.clock.now(), credentials=vault.encrypt(Credentials({"token": f"demo-{i}"})),
+                    team_id="T1",
+                    source="demo",
+                    title="t",
+                    auth_type="token",
+                    created_by="U1",
+                    created_at=ctx.clock.now(),
+                    credentials=vault.encrypt(Credentials({"token": f"demo-{i}"})),
                 )
             )
 

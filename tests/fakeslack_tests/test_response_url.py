@@ -76,9 +76,7 @@ def test_expires_after_30_minutes(fake, fake_clock):
 
 def test_blocks_are_checked_and_violations_recorded(fake):
     hook = WebhookClient(fake.issue_response_url(ALICE, GENERAL))
-    response = hook.send(
-        text="x", blocks=[{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]
-    )
+    response = hook.send(text="x", blocks=[{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}])
     assert response.status_code == 400 and "invalid_blocks" in response.body
     assert [v.source for v in fake.violations] == ["response_url"]
     assert fake.ephemerals(ALICE) == []
@@ -86,9 +84,7 @@ def test_blocks_are_checked_and_violations_recorded(fake):
 
 
 def test_unknown_field_is_rejected(fake):
-    response = WebhookClient(fake.issue_response_url(ALICE, GENERAL)).send_dict(
-        {"text": "x", "replace_orginal": True}
-    )
+    response = WebhookClient(fake.issue_response_url(ALICE, GENERAL)).send_dict({"text": "x", "replace_orginal": True})
     assert response.status_code == 400 and "invalid_arg_name" in response.body
     fake.clear_records()
 

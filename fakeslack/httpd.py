@@ -1,4 +1,4 @@
-"""The HTTP face of :class:`~connbot.fakeslack.server.FakeSlack`.
+"""The HTTP face of :class:`~fakeslack.server.FakeSlack`.
 
 Parses requests the way Slack's API front end does -- arguments from the query
 string plus a form-encoded or JSON body, the token from ``Authorization:
@@ -73,9 +73,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 method, args, token=token, transport=transport, parse_error=parse_error
             )
         elif parts.path.startswith("/response/") and self.command == "POST":
-            status, headers, body = fake.handle_response_url(
-                parts.path[len("/response/") :], raw, content_type
-            )
+            status, headers, body = fake.handle_response_url(parts.path[len("/response/") :], raw, content_type)
         else:
             status, headers, body = 404, {}, {"ok": False, "error": "not_found"}
         return status, headers, body

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from connbot.fakeslack import FakeSlack
+from fakeslack import FakeSlack
 
 from .slackworld import ALICE, BOB, GENERAL, OPS, RANDOM
 
@@ -159,9 +159,7 @@ def test_thread_replies_and_broadcast(fake, client):
     assert replies["messages"][0]["reply_count"] == 2
     page = client.conversations_replies(channel=GENERAL, ts=parent, limit=2)
     assert page["has_more"] and len(page["messages"]) == 2
-    rest = client.conversations_replies(
-        channel=GENERAL, ts=parent, cursor=page["response_metadata"]["next_cursor"]
-    )
+    rest = client.conversations_replies(channel=GENERAL, ts=parent, cursor=page["response_metadata"]["next_cursor"])
     assert [m["text"] for m in rest["messages"]] == ["loud reply"]
 
 
@@ -397,9 +395,7 @@ def test_views_publish_home_per_user(fake, client):
     home = {"type": "home", "blocks": [section("Welcome")]}
     first = client.views_publish(user_id=ALICE, view=home)["view"]
     assert fake.home(ALICE).id == first["id"] and fake.home(BOB) is None
-    again = client.views_publish(
-        user_id=ALICE, view={**home, "blocks": [section("Again")]}, hash=first["hash"]
-    )
+    again = client.views_publish(user_id=ALICE, view={**home, "blocks": [section("Again")]}, hash=first["hash"])
     assert again["view"]["id"] == first["id"] and "Again" in fake.home(ALICE).visible_text
     with pytest.raises(SlackApiError) as err:
         client.views_publish(user_id=ALICE, view=home, hash=first["hash"])
@@ -438,9 +434,7 @@ def test_too_many_blocks_is_invalid_blocks_and_a_violation(fake, client):
 
 def test_ephemeral_and_update_are_checked_too(fake, client):
     ts = client.chat_postMessage(channel=GENERAL, text="ok")["ts"]
-    long_button = [
-        {"type": "actions", "elements": [{"type": "button", "action_id": "b", "text": pt("x" * 76)}]}
-    ]
+    long_button = [{"type": "actions", "elements": [{"type": "button", "action_id": "b", "text": pt("x" * 76)}]}]
     for call in (
         lambda: client.chat_postEphemeral(channel=GENERAL, user=ALICE, text="x", blocks=long_button),
         lambda: client.chat_update(channel=GENERAL, ts=ts, text="x", blocks=long_button),

@@ -1,6 +1,6 @@
 """Workspace state of the fake Slack: teams, users, channels, messages, views.
 
-Plain dataclasses, mutated in place by :class:`~connbot.fakeslack.server.FakeSlack`
+Plain dataclasses, mutated in place by :class:`~fakeslack.server.FakeSlack`
 under its lock.  Tests read them through the fake's helpers
 (``fake.messages(channel)``, ``fake.view(view_id)``, ...) and pass them back to
 the client side (``user.click(message, ...)``).  ``to_api()`` renders each

@@ -134,9 +134,7 @@ def auth_test(fake, team, args):
 @method("chat.postMessage")
 def chat_post_message(fake, team, args):
     channel = _channel(fake, team, args, post=True)
-    text, blocks, attachments = message_content(
-        fake, "chat.postMessage", args, text_limit=limits.MESSAGE_TEXT
-    )
+    text, blocks, attachments = message_content(fake, "chat.postMessage", args, text_limit=limits.MESSAGE_TEXT)
     metadata = json_arg(args, "metadata", "invalid_metadata_format")
     msg = fake.post_message(
         channel,
@@ -198,9 +196,7 @@ def chat_post_ephemeral(fake, team, args):
         raise SlackError("user_not_found")
     if not channel.has_member(user.id):
         raise SlackError("user_not_in_channel")
-    text, blocks, attachments = message_content(
-        fake, "chat.postEphemeral", args, text_limit=limits.MESSAGE_TEXT
-    )
+    text, blocks, attachments = message_content(fake, "chat.postEphemeral", args, text_limit=limits.MESSAGE_TEXT)
     msg = fake.post_ephemeral(
         channel,
         team,
@@ -239,9 +235,7 @@ def conversations_info(fake, team, args):
 def conversations_join(fake, team, args):
     channel = fake.resolve_channel(team, args["channel"])
     if channel.is_private or channel.is_im:
-        raise SlackError(
-            "channel_not_found" if not channel.bot_member else "method_not_supported_for_channel_type"
-        )
+        raise SlackError("channel_not_found" if not channel.bot_member else "method_not_supported_for_channel_type")
     if channel.is_archived:
         raise SlackError("is_archived")
     if channel.bot_member:
@@ -307,9 +301,7 @@ def usergroups_users_list(fake, team, args):
 def _view_arg(fake, source: str, args: dict, kinds: tuple[str, ...]) -> dict:
     view = json_arg(args, "view", "invalid_arguments")
     if not isinstance(view, dict):
-        raise SlackError(
-            "invalid_arguments", messages=["[ERROR] view must be an object [json-pointer:/view]"]
-        )
+        raise SlackError("invalid_arguments", messages=["[ERROR] view must be an object [json-pointer:/view]"])
     if view.get("type") not in kinds:
         raise SlackError(
             "invalid_arguments",
@@ -348,9 +340,7 @@ def views_push(fake, team, args):
 def views_update(fake, team, args):
     if not args.get("view_id") and not args.get("external_id"):
         raise SlackError("invalid_arguments", messages=["[ERROR] either view_id or external_id is required"])
-    current: View | None = fake.find_view(
-        team, view_id=args.get("view_id"), external_id=args.get("external_id")
-    )
+    current: View | None = fake.find_view(team, view_id=args.get("view_id"), external_id=args.get("external_id"))
     if current is None:
         raise SlackError("not_found")
     view = _view_arg(fake, "views.update", args, (current.type,))

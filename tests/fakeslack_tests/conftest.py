@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk import WebClient
 
-from connbot.fakeslack import FakeClock, FakeSlack
+from fakeslack import FakeClock, FakeSlack
 
 from .slackworld import (
     ALICE,
@@ -205,7 +205,7 @@ def bolt_app(fake, fake_clock, ack_timer):
 
 @pytest.fixture
 def driver(fake, bolt_app, ack_timer):
-    from connbot.fakeslack import AppDriver, bolt_target
+    from fakeslack import AppDriver, bolt_target
 
     return AppDriver(fake, bolt_target(bolt_app), SECRET, timer=ack_timer)
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connbot.fakeslack import check_message, check_view
-from connbot.fakeslack import limits as L
+from fakeslack import check_message, check_view
+from fakeslack import limits as L
 
 
 def pt(text):
@@ -112,9 +112,7 @@ MESSAGE_CASES = [
     (
         "option text",
         lambda n: [
-            actions(
-                {"type": "static_select", "action_id": "s", "options": [{"text": pt("x" * n), "value": "v"}]}
-            )
+            actions({"type": "static_select", "action_id": "s", "options": [{"text": pt("x" * n), "value": "v"}]})
         ],
         L.OPTION_TEXT,
         "/blocks/0/elements/0/options/0/text/text",

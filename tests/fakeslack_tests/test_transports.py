@@ -9,8 +9,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from connbot.fakeslack import AppDriver, make_methods, wsgi_target
-from connbot.fakeslack.server import METHODS_FILE, load_methods
+from fakeslack import AppDriver, make_methods, wsgi_target
+from fakeslack.server import METHODS_FILE, load_methods
 
 from .slackworld import ALICE, GENERAL, SECRET
 
@@ -89,10 +89,8 @@ def test_methods_json_has_what_the_fake_needs():
 SPEC_DIR = make_methods.default_spec_dir()
 
 
-@pytest.mark.skipif(
-    not (SPEC_DIR / make_methods.OPENAPI_FILE).exists(), reason="Slack API reference files absent"
-)
+@pytest.mark.skipif(not (SPEC_DIR / make_methods.OPENAPI_FILE).exists(), reason="Slack API reference files absent")
 def test_methods_json_is_what_the_generator_makes(tmp_path):
     out = tmp_path / "methods.json"
     make_methods.main([str(SPEC_DIR), "-o", str(out)])
-    assert out.read_text() == METHODS_FILE.read_text(), "run: python -m connbot.fakeslack.make_methods"
+    assert out.read_text() == METHODS_FILE.read_text(), "run: python -m fakeslack.make_methods"

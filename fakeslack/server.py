@@ -10,7 +10,7 @@ One HTTP server on 127.0.0.1 (ephemeral port, background thread) serves
   block actions (5 uses in 30 minutes, replace/delete the original message).
 
 The other side -- a person clicking, typing commands, submitting modals -- is
-:mod:`connbot.fakeslack.client`.  Typical pytest use::
+:mod:`fakeslack.client`.  Typical pytest use::
 
     @pytest.fixture
     def slack():
@@ -218,9 +218,7 @@ class FakeSlack:
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-        self.add_team(
-            team_id, team_domain, team_name, bot_token=bot_token, bot_user_id=bot_user_id, bot_id=bot_id
-        )
+        self.add_team(team_id, team_domain, team_name, bot_token=bot_token, bot_user_id=bot_user_id, bot_id=bot_id)
 
     # ------------------------------------------------------------------ setup
     @property
@@ -254,9 +252,7 @@ class FakeSlack:
             self.users[team.bot_user_id] = User(id=team.bot_user_id, name="connbot", team_id=id, is_bot=True)
             return team
 
-    def add_user(
-        self, id: str, name: str | None = None, *, team_id: str | None = None, **fields: Any
-    ) -> User:
+    def add_user(self, id: str, name: str | None = None, *, team_id: str | None = None, **fields: Any) -> User:
         """A person; ``fields``: real_name, is_admin, is_owner, tz, tz_offset, email, ..."""
         with self._lock:
             user = User(id=id, name=name or id.lower(), team_id=team_id or self.team.id, **fields)
@@ -290,9 +286,7 @@ class FakeSlack:
             self.channels[id] = channel
             return channel
 
-    def add_usergroup(
-        self, id: str, users: list[str], *, team_id: str | None = None, handle: str = ""
-    ) -> dict:
+    def add_usergroup(self, id: str, users: list[str], *, team_id: str | None = None, handle: str = "") -> dict:
         with self._lock:
             group = {
                 "id": id,
@@ -445,9 +439,7 @@ class FakeSlack:
         """The stored message a snapshot (``Message.copy()``) was taken from."""
         with self._lock:
             pool = (
-                self._ephemerals.get(msg.recipient or "", [])
-                if msg.ephemeral
-                else self.channels[msg.channel].messages
+                self._ephemerals.get(msg.recipient or "", []) if msg.ephemeral else self.channels[msg.channel].messages
             )
             return next((m for m in pool if m.ts == msg.ts and m.channel == msg.channel), None)
 
@@ -468,11 +460,7 @@ class FakeSlack:
         """Ephemeral messages the person currently sees, oldest first."""
         with self._lock:
             cid = self.channel(channel).id if channel else None
-            return [
-                m
-                for m in self._ephemerals.get(user, [])
-                if not m.deleted and (cid is None or m.channel == cid)
-            ]
+            return [m for m in self._ephemerals.get(user, []) if not m.deleted and (cid is None or m.channel == cid)]
 
     def all_ephemerals(self) -> list[Message]:
         with self._lock:
@@ -522,8 +510,7 @@ class FakeSlack:
                 if remaining <= 0:
                     seen = [f"{c.method}({'ok' if c.ok else c.error})" for c in self._calls[-10:]]
                     raise TimeoutError(
-                        f"condition not met within {timeout}s{': ' + message if message else ''}; "
-                        f"last calls: {seen}"
+                        f"condition not met within {timeout}s{': ' + message if message else ''}; last calls: {seen}"
                     )
                 self._changed.wait(min(remaining, 0.01))
 
@@ -649,9 +636,7 @@ class FakeSlack:
         if problems:
             self.violations.append(Violation(source, problems, {"text": text, "blocks": blocks}))
             text_only = all(p.pointer == "/text" for p in problems)
-            raise SlackError(
-                "msg_too_long" if text_only else "invalid_blocks", messages=[str(p) for p in problems]
-            )
+            raise SlackError("msg_too_long" if text_only else "invalid_blocks", messages=[str(p) for p in problems])
 
     def check_view_limits(self, source: str, view: Any) -> None:
         problems = limits.check_view(view)
@@ -763,9 +748,7 @@ class FakeSlack:
             **links,
         )
         ext = payload.get("external_id")
-        if ext and any(
-            v.external_id == ext and v.team_id == team.id and not v.closed for v in self._views.values()
-        ):
+        if ext and any(v.external_id == ext and v.team_id == team.id and not v.closed for v in self._views.values()):
             raise SlackError("duplicate_external_id")
         self._views[view.id] = view
         return view
@@ -817,9 +800,7 @@ class FakeSlack:
             self._homes[user_id] = view.id
             return view
 
-    def find_view(
-        self, team: Team, *, view_id: str | None = None, external_id: str | None = None
-    ) -> View | None:
+    def find_view(self, team: Team, *, view_id: str | None = None, external_id: str | None = None) -> View | None:
         with self._lock:
             for view in self._views.values():
                 if view.closed or view.team_id != team.id:
@@ -847,9 +828,7 @@ class FakeSlack:
         with self._lock:
             user = self.users[user_id]
             trigger_id = f"{self._next()}.{abs(hash(user.team_id)) % 10**12}.{secrets.token_hex(16)}"
-            self._triggers[trigger_id] = Trigger(
-                trigger_id, user.team_id, user_id, self.clock(), view_id=view_id
-            )
+            self._triggers[trigger_id] = Trigger(trigger_id, user.team_id, user_id, self.clock(), view_id=view_id)
             return trigger_id
 
     def use_trigger(self, team: Team, trigger_id: str) -> Trigger:
@@ -953,9 +932,7 @@ class FakeSlack:
                 thread_ts=thread,
             )
 
-    def record_failure(
-        self, kind: str, detail: str, *, interaction: str = "", user_id: str | None = None
-    ) -> Failure:
+    def record_failure(self, kind: str, detail: str, *, interaction: str = "", user_id: str | None = None) -> Failure:
         with self._changed:
             failure = Failure(kind, detail, interaction, user_id)
             self.failures.append(failure)
@@ -1006,9 +983,7 @@ class FakeSlack:
 
             return self._record(call, fault, answer)
 
-    def _dispatch(
-        self, method: str, args: dict, team: Team | None, token: str | None, transport: str
-    ) -> dict:
+    def _dispatch(self, method: str, args: dict, team: Team | None, token: str | None, transport: str) -> dict:
         spec = self.methods.get(method)
         if spec is None:
             raise SlackError("unknown_method", req_method=method)
@@ -1022,15 +997,11 @@ class FakeSlack:
         if transport == "json" and not spec["json"]:
             raise SlackError(
                 "invalid_arguments",
-                messages=[
-                    f"[ERROR] {method} does not accept JSON bodies: send form data or query parameters"
-                ],
+                messages=[f"[ERROR] {method} does not accept JSON bodies: send form data or query parameters"],
             )
         unknown = sorted(set(args) - set(spec["args"]) - IMPLICIT_ARGS)
         if unknown:
-            raise SlackError(
-                "invalid_arg_name", messages=[f"[ERROR] unknown argument: {name}" for name in unknown]
-            )
+            raise SlackError("invalid_arg_name", messages=[f"[ERROR] unknown argument: {name}" for name in unknown])
         missing = [name for name in spec["required"] if args.get(name) in (None, "")]
         if missing:
             raise SlackError(
@@ -1045,9 +1016,7 @@ class FakeSlack:
         assert team is not None or method == "api.test"
         return handler(self, team, args)  # type: ignore[arg-type]
 
-    def handle_response_url(
-        self, rid: str, raw: bytes, content_type: str
-    ) -> tuple[int, dict[str, str], dict]:
+    def handle_response_url(self, rid: str, raw: bytes, content_type: str) -> tuple[int, dict[str, str], dict]:
         """Answer a POST to a response_url."""
         fault = self._take_fault("response_url")
         with self._changed:
@@ -1085,9 +1054,7 @@ class FakeSlack:
             raise SlackError("invalid_payload", status=400, messages=["[ERROR] body must be a JSON object"])
         unknown = sorted(set(payload) - RESPONSE_URL_KEYS)
         if unknown:
-            raise SlackError(
-                "invalid_arg_name", status=400, messages=[f"[ERROR] unknown field: {k}" for k in unknown]
-            )
+            raise SlackError("invalid_arg_name", status=400, messages=[f"[ERROR] unknown field: {k}" for k in unknown])
         team = self.teams[rurl.team_id]
         msg = self.show_response(
             team, rurl.user_id, rurl.channel_id, payload, source=rurl.source, thread_ts=rurl.thread_ts

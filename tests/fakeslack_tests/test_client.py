@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from connbot.fakeslack import ConfirmationRequired, ElementNotFound, NotSubmittable, sign
+from fakeslack import ConfirmationRequired, ElementNotFound, NotSubmittable, sign
 
 from .slackworld import ALICE, BOB, GENERAL, OPS
 
@@ -136,9 +136,7 @@ def test_click_updates_the_ephemeral_via_response_url(fake, alice, bolt_app):
     assert action_body["channel"] == {"id": GENERAL, "name": "general"}
     assert action_body["user"] == {"id": ALICE, "username": "alice", "name": "alice", "team_id": fake.team.id}
     assert action_body["team"] == {"id": fake.team.id, "domain": fake.team.domain}
-    assert (
-        action_body["trigger_id"] == result.trigger_id and action_body["response_url"] == result.response_url
-    )
+    assert action_body["trigger_id"] == result.trigger_id and action_body["response_url"] == result.response_url
     [action] = action_body["actions"]
     assert {k: action[k] for k in ("action_id", "block_id", "type", "value", "style")} == {
         "action_id": "sync",
@@ -292,9 +290,7 @@ def test_close_sends_view_closed_when_asked(fake, alice, bolt_app):
     result = alice.close(view)
     assert result.ok and fake.modal(ALICE) is None
     [closed] = bolt_app.seen["closed"]
-    assert (
-        closed["type"] == "view_closed" and closed["view"]["id"] == view.id and closed["is_cleared"] is False
-    )
+    assert closed["type"] == "view_closed" and closed["view"]["id"] == view.id and closed["is_cleared"] is False
 
 
 def test_expired_trigger_when_the_app_is_too_slow(fake, alice):
@@ -328,9 +324,7 @@ def test_app_mention_delivered_and_retried(fake, alice, bolt_app):
     assert fake.messages(GENERAL)[0].user == ALICE  # the mention itself is in the channel
     retry = alice.driver.retry(first, reason="http_timeout")
     assert retry.ok and retry.body == first.body
-    assert (
-        retry.headers["X-Slack-Retry-Num"] == "1" and retry.headers["X-Slack-Retry-Reason"] == "http_timeout"
-    )
+    assert retry.headers["X-Slack-Retry-Num"] == "1" and retry.headers["X-Slack-Retry-Reason"] == "http_timeout"
     fake.wait_for(lambda: len(bolt_app.seen["events"]) == 2)
     (e1, n1), (e2, n2) = bolt_app.seen["events"]
     assert e1 == e2 and (n1, n2) == (None, "1")
@@ -449,9 +443,7 @@ REFRESHABLE = {
         {
             "type": "actions",
             "block_id": "tools",
-            "elements": [
-                {"type": "button", "action_id": "refresh", "text": {"type": "plain_text", "text": "Refresh"}}
-            ],
+            "elements": [{"type": "button", "action_id": "refresh", "text": {"type": "plain_text", "text": "Refresh"}}],
         }
     ],
 }

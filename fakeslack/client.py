@@ -219,9 +219,7 @@ class AppDriver:
         ack_timeout: float = ACK_TIMEOUT,
     ) -> None:
         self.fake = fake
-        self.target: Target = (
-            http_target(target, timeout=ack_timeout + 0.5) if isinstance(target, str) else target
-        )
+        self.target: Target = http_target(target, timeout=ack_timeout + 0.5) if isinstance(target, str) else target
         self.signing_secret = signing_secret
         self.verification_token = verification_token
         self.clock = clock
@@ -421,9 +419,7 @@ class SlackUser:
         if self.team.enterprise_id:
             form["enterprise_id"] = self.team.enterprise_id
         body = urlencode(form).encode()
-        result = self.driver.deliver(
-            "slash_command", form, body, "application/x-www-form-urlencoded", user_id=self.id
-        )
+        result = self.driver.deliver("slash_command", form, body, "application/x-www-form-urlencoded", user_id=self.id)
         result.trigger_id, result.response_url = trigger_id, response_url
         if result.ok:
             result.message = self._show_ack(result, ch.id, response_url)
@@ -501,9 +497,7 @@ class SlackUser:
                 raise ElementNotFound(f"view {view.id} is not the modal on top of {self.id}'s stack")
             return view
         if target.ephemeral and target.recipient != self.id:
-            raise ElementNotFound(
-                f"ephemeral message {target.ts} is shown to {target.recipient}, not {self.id}"
-            )
+            raise ElementNotFound(f"ephemeral message {target.ts} is shown to {target.recipient}, not {self.id}")
         if target.deleted:
             raise ElementNotFound(f"message {target.ts} was deleted")
         channel = self.fake.channels[target.channel]
@@ -521,9 +515,7 @@ class SlackUser:
         ]
         if value is not None:
             found = [(b, e) for b, e in found if e.get("value") == value]
-        rendered = [
-            (e.get("type"), e.get("action_id"), e.get("value")) for _, e in _walk_elements(target.blocks)
-        ]
+        rendered = [(e.get("type"), e.get("action_id"), e.get("value")) for _, e in _walk_elements(target.blocks)]
         where = f"view {target.id}" if isinstance(target, View) else f"message {target.ts}"
         if not found:
             raise ElementNotFound(
@@ -533,9 +525,7 @@ class SlackUser:
                 + f" in {where}; rendered (type, action_id, value): {rendered}"
             )
         if len(found) > 1:
-            raise ElementNotFound(
-                f"{len(found)} elements action_id={action_id!r} in {where}: pass value= or block_id="
-            )
+            raise ElementNotFound(f"{len(found)} elements action_id={action_id!r} in {where}: pass value= or block_id=")
         block, el = found[0]
         if el.get("type") not in kinds:
             raise ElementNotFound(f"{action_id!r} is a {el.get('type')}, not one of {sorted(kinds)}")
@@ -617,9 +607,7 @@ class SlackUser:
             channel = self.fake.channels[target.channel]
             thread_ts = target.thread_ts if target.is_reply else None
             source = target if not target.snapshot else self.fake.live_message(target)
-            response_url = self.fake.issue_response_url(
-                self.id, channel.id, source=source, thread_ts=thread_ts
-            )
+            response_url = self.fake.issue_response_url(self.id, channel.id, source=source, thread_ts=thread_ts)
             container: dict[str, Any] = {
                 "type": "message",
                 "message_ts": target.ts,
@@ -666,9 +654,7 @@ class SlackUser:
             block = next((b for b in view.blocks if b.get("block_id") == block_id), None)
             if block is None or block.get("type") != "input":
                 inputs = [b.get("block_id") for b in view.blocks if b.get("type") == "input"]
-                raise ElementNotFound(
-                    f"no input block {block_id!r} in view {view.id}; input blocks: {inputs}"
-                )
+                raise ElementNotFound(f"no input block {block_id!r} in view {view.id}; input blocks: {inputs}")
             el = block["element"]
             for action_id, value in by_action.items():
                 if el.get("action_id") != action_id:
@@ -735,9 +721,7 @@ class SlackUser:
             if not isinstance(errors, dict) or not errors:
                 fail(f"response_action errors needs an errors object, got {errors!r}")
             elif set(errors) - inputs:
-                fail(
-                    f"errors for block_ids that are not input blocks of the view: {sorted(set(errors) - inputs)}"
-                )
+                fail(f"errors for block_ids that are not input blocks of the view: {sorted(set(errors) - inputs)}")
             else:
                 view.errors = dict(errors)
         elif action in ("update", "push"):

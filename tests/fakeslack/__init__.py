@@ -1,1 +1,0 @@
-"""Tests of connbot.fakeslack (a package so its conftest never shadows another `conftest`)."""

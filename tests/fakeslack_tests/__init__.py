@@ -1,0 +1,1 @@
+"""Tests of fakeslack (a package so its conftest never shadows another `conftest`)."""
