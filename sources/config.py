@@ -333,7 +333,7 @@ _FORMATS = FormatChecker()
 
 @_FORMATS.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
-    # jsonschema checks date-time only with an optional package; connectors expect RFC 3339.
+    # jsonschema checks date-time only with an optional package: a date and a time, ISO 8601.
     return not isinstance(value, str) or bool(_DATE_TIME.match(value) and datetime.fromisoformat(value))
 
 
