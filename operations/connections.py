@@ -22,6 +22,7 @@ from sources.base import CheckStatus, Credentials, Source, SourceError, Transien
 from sources.config import (
     CONFIG_KEY,
     TITLE_KEY,
+    TITLE_MAX,
     account_field,
     config_credentials,
     config_errors,
@@ -134,9 +135,13 @@ def _configuration(spec: dict, values: Mapping[str, str | None], stored: Credent
         first = next(iter(errors.values()))
         raise InvalidInput(f"The configuration is not valid: {first}", errors)
     title = clean_text(
-        values.get(TITLE_KEY), field=TITLE_KEY, label="Connection name", required=account_field(spec) is None
+        values.get(TITLE_KEY),
+        field=TITLE_KEY,
+        label="Connection name",
+        required=account_field(spec) is None,
+        max_length=TITLE_MAX,
     )
-    return config_credentials(config, title[:100])
+    return config_credentials(config, title)
 
 
 CHECK_RETRIES = 1

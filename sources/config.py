@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CONFIG_KEY = "config"
 # A name for the connection, asked by the form when the configuration names no platform account.
 TITLE_KEY = "title"
+TITLE_MAX = 100
 
 
 def config_spec(source: object) -> dict | None:

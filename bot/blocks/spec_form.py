@@ -36,6 +36,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -45,6 +46,7 @@ from bot.ids import Action
 from sources.config import (
     FORMAT_EXAMPLES,
     TITLE_KEY,
+    TITLE_MAX,
     account_field,
     branch_constants,
     branches,
@@ -70,7 +72,6 @@ MAX_OPTIONS = 100  # Slack's limit for a select
 TEXT_MAX = 3000  # Slack's limit for a text input
 LABEL_MAX = HINT_MAX = 2000
 PLACEHOLDER_MAX = 150
-NAME_MAX = 100
 ERRORS_SHOWN = 5  # validation errors listed on a JSON input
 
 
@@ -315,9 +316,9 @@ def _builder_chooser(config: Mapping[str, Any] | None, choices: Mapping[str, int
 
 
 def _name_block(name: str, required: bool, error: str | None) -> list[dict]:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE, "max_length": NAME_MAX}
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE, "max_length": TITLE_MAX}
     if name:
-        element["initial_value"] = name[:NAME_MAX]
+        element["initial_value"] = name[:TITLE_MAX]
     hint = (
         "How connbot shows this connection: the configuration names no platform account."
         if required
@@ -379,13 +380,13 @@ def _input(item: Field, value: Any, masked: str | None) -> dict:
         element = {"type": "number_input", "action_id": VALUE, "is_decimal_allowed": _type(schema) == "number"}
         low, high = schema.get("minimum"), schema.get("maximum")
         if _number(low):
-            element["min_value"] = str(low)
+            element["min_value"] = _decimal(low)
         if _number(high):
-            element["max_value"] = str(high)
+            element["max_value"] = _decimal(high)
         if _number(value) and (_type(schema) == "number" or float(value).is_integer()):
             inside = (not _number(low) or value >= low) and (not _number(high) or value <= high)
             if inside:
-                element["initial_value"] = str(int(value) if _type(schema) == "integer" else value)
+                element["initial_value"] = _decimal(int(value) if _type(schema) == "integer" else value)
     elif kind is Kind.BOOLEAN:
         yes = option("Yes", CHECKED)
         element = {"type": "checkboxes", "action_id": VALUE, "options": [yes]}
@@ -456,6 +457,11 @@ def _input(item: Field, value: Any, masked: str | None) -> dict:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _decimal(number: int | float) -> str:
+    """A number as Slack's number input takes it: digits, never an exponent (1e-05)."""
+    return format(Decimal(repr(number)), "f")
 
 
 def _option_title(branch: Mapping[str, Any], n: int) -> str:
@@ -717,8 +723,8 @@ def _read_name(spec: Mapping[str, Any], raw: Any, errors: dict[str, str]) -> str
     text = (raw or "").strip() if isinstance(raw, str) else ""
     if any(unicodedata.category(ch) == "Cc" for ch in text):
         errors[TITLE_BLOCK] = "Remove line breaks and control characters from the name."
-    elif len(text) > NAME_MAX:
-        errors[TITLE_BLOCK] = f"The name can be at most {NAME_MAX} characters."
+    elif len(text) > TITLE_MAX:
+        errors[TITLE_BLOCK] = f"The name can be at most {TITLE_MAX} characters."
     elif not text and name_asked(spec) == "required":
         errors[TITLE_BLOCK] = "Give the connection a name."
     return text
