@@ -72,7 +72,7 @@ MAX_OPTIONS = 100  # Slack's limit for a select
 TEXT_MAX = 3000  # Slack's limit for a text input
 LABEL_MAX = HINT_MAX = 2000
 PLACEHOLDER_MAX = 150
-ERRORS_SHOWN = 5  # validation errors listed on a JSON input
+ERROR_TEXT_MAX = 500  # errors listed on one input stop there
 
 
 class Kind(StrEnum):
@@ -280,7 +280,7 @@ def spec_form(
     in_use = dict(in_use or {})
     items = layout(spec, _builder_chooser(config, choices))
     raw_errors = dict(errors or {})
-    errors = _on_blocks(spec, items, raw_errors, json_mode=False)
+    errors = _on_blocks(items, raw_errors, json_mode=False)
     head = [section(plain(f"Data source: {source_title}", 300))]
     if errors.get(""):
         head.append(section(plain(f"⚠️ {errors['']}", 2000)))
@@ -295,7 +295,7 @@ def spec_form(
         tail += confirm_business_blocks(errors)
     body = _field_blocks(items, config, in_use, errors)
     if len(head) + len(body) + len(tail) > MAX_BLOCKS:
-        json_errors = _on_blocks(spec, items, raw_errors, json_mode=True)
+        json_errors = _on_blocks(items, raw_errors, json_mode=True)
         body = _json_blocks(spec, config, bool(in_use), json_errors.get(JSON_BLOCK))
     return modal(title, callback_id, head + body + tail, submit="Check and save", metadata=metadata)
 
@@ -606,9 +606,7 @@ def _defaults(schema: Mapping[str, Any], required: bool) -> Any:
 # -- errors on their fields ------------------------------------------------------------------------
 
 
-def _on_blocks(
-    spec: Mapping[str, Any], items: list[Item], errors: dict[str, str], *, json_mode: bool
-) -> dict[str, str]:
+def _on_blocks(items: list[Item], errors: dict[str, str], *, json_mode: bool) -> dict[str, str]:
     """Errors keyed by block id: those by JSON pointer (a field's path) go to the field that
     holds it (in JSON mode, the JSON input), prefixed with the rest of the path when the field
     holds it as JSON; the connection's name (`title`) to its input."""
@@ -641,9 +639,10 @@ def _on_blocks(
 
 
 def _joined(before: str | None, message: str) -> str:
+    """Several errors on one input, up to a readable length."""
     if not before:
         return message
-    if before.count(" At ") + 1 >= ERRORS_SHOWN:
+    if len(before) >= ERROR_TEXT_MAX:
         return before if before.endswith("…") else before + " …"
     return f"{before} {message}"
 
@@ -699,17 +698,15 @@ def read_spec_form(spec: Mapping[str, Any], values: Mapping[str, Any], *, keep_s
         items = layout(spec, choose)
         config = _assemble(items, values, errors)
     unread = JSON_BLOCK in errors  # no document to validate
+    invalid: dict[str, str] = {}
     for at, message in {} if unread else config_errors(spec, config).items():
         path = pointer_path(at)
         schema = schema_at(spec, path) or {}
         if keep_secrets and schema.get("airbyte_secret") and value_at(config, path) in (None, ""):
             continue  # left empty on Re-connect: the secret in use is kept
-        found = _on_blocks(spec, items, {at: message}, json_mode=not items)
-        for block, text in found.items():
-            if block not in errors:
-                errors[block] = text
-            elif block == JSON_BLOCK:
-                errors[block] = _joined(errors[block], text)
+        for block, text in _on_blocks(items, {at: message}, json_mode=not items).items():
+            invalid[block] = _joined(invalid.get(block), text)
+    errors = {**invalid, **errors}  # a value that could not be read says so rather than the schema
     if "" in errors:  # nothing to put it on: the first input of the form
         errors[JSON_BLOCK if not items else _first_block(items)] = errors.pop("")
     return SpecReading(config, name, choices, errors)
