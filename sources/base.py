@@ -154,9 +154,14 @@ class ExtractionTemplate:
 
 
 class SourceError(Exception):
-    """A failure talking to a source. `code` is the platform's code; the message is safe to show."""
+    """A failure talking to a source. `code` is the platform's code; the message is safe to show.
+
+    A plain SourceError is an answer the source does not recognise: callers retry it once, in
+    case it was a fluke. The subclasses say what is known: `TransientSourceError` is worth
+    retrying; `definitive` errors get the same answer however often they are asked again."""
 
     status: CheckStatus = CheckStatus.TRANSIENT
+    definitive: bool = False
 
     def __init__(self, message: str, code: str = "", retry_after: float | None = None):
         super().__init__(message)
@@ -170,10 +175,21 @@ class SourceError(Exception):
 
 class InvalidCredentials(SourceError):
     status = CheckStatus.INVALID
+    definitive = True
 
 
 class NoPermission(SourceError):
     status = CheckStatus.NO_PERMISSION
+    definitive = True
+
+
+class RefusedRequest(SourceError):
+    """The platform refuses the request as it is (an invalid parameter, an unknown field, an
+    unsupported request): asked again unchanged, it answers the same. Nothing says the
+    credentials are wrong, so a credentials check that meets one is TRANSIENT (it could not
+    tell), never INVALID."""
+
+    definitive = True
 
 
 class TransientSourceError(SourceError):
