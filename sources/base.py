@@ -196,6 +196,18 @@ class TransientSourceError(SourceError):
     status = CheckStatus.TRANSIENT
 
 
+UNRECOGNISED_ATTEMPTS = 2
+
+
+def attempts_for(error: SourceError, transient: int) -> int:
+    """How many tries in all an operation failing with `error` deserves: one when the error is
+    definitive, `transient` (the caller's bound) when the platform says it is worth retrying,
+    and two for an answer nobody recognised: once more, in case it was a fluke."""
+    if error.definitive:
+        return 1
+    return transient if isinstance(error, TransientSourceError) else UNRECOGNISED_ATTEMPTS
+
+
 # A batch of extracted rows: a list of row dicts, or a pyarrow.Table with the template's columns.
 Batch = Any
 
