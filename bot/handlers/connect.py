@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks import connect as forms
 from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import escape
-from bot.cards import card_message, publish_home, refresh_card, show_card_after_modal
+from bot.cards import card_message, publish_home, refresh_card, replace_card_after_modal, show_card_after_modal
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
@@ -63,6 +63,7 @@ class FormMeta:
     c: int | None = None  # connection id, for Re-connect
     ch: str | None = None  # channel of the card to refresh
     ts: str | None = None  # ts of the card, when it is a channel message
+    e: bool | None = None  # the card is an ephemeral message (replaced through its response_url)
 
 
 def register(app: App, services: Services) -> None:
@@ -116,13 +117,19 @@ def register(app: App, services: Services) -> None:
         source, mode, hint = setup.source, setup.account_sync_mode, setup.credentials_hint
         # A card in a channel is refreshed in place afterwards; an alert is not a card: the alert
         # poster marks it resolved, and a card written over it would hide that.
-        is_card = surface.kind == "message" and not action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
-        meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None)
+        is_alert = action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
+        is_card = surface.kind == "message" and not is_alert
+        ephemeral = surface.kind == "ephemeral" and not is_alert
+        meta = FormMeta(
+            s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None, e=ephemeral or None
+        )
         offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
         opened = services.client.views_open(
             trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer)
         )
         _attach(services, offer, opened)
+        if ephemeral:  # replaced in place afterwards, through its response_url
+            services.cards_behind_modals.keep((opened.get("view") or {}).get("id"), surface)
 
     @app.view_submission(Callback.RECONNECT)
     @guard
@@ -379,17 +386,32 @@ def _finish_reconnect(
         form = _form_again(services, actor, meta, mode, view_id, errors, _non_secret(services, meta, values))
         return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
 
+    card = services.cards_behind_modals.take(view_id)  # the ephemeral card Re-connect was pressed on
+
     def after() -> None:
-        # As after Extract (bot.handlers.extract._first_run): a channel copy is updated now and
-        # after the sync; an ephemeral card can only be posted anew, once, with the sync's result.
+        # The card is updated now (a channel copy, or the ephemeral card in place) and again after
+        # the sync; an ephemeral card that can no longer be replaced is posted anew, said so.
         if meta.ts:
             show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+        elif card is not None:
+            blocks, text = card_message(services, actor, meta.c, "settings")
+            card.replace(services.client, blocks, text)
         try:
             sync_accounts(services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
         except Conflict:
             pass  # a sync already running reads the new credentials' accounts soon enough
         finally:
-            show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+            replace_card_after_modal(
+                services,
+                actor,
+                meta.c,
+                "settings",
+                card,
+                meta.ch,
+                meta.ts,
+                action="Re-connect",
+                from_ephemeral=bool(meta.e),
+            )
 
     note = "The business account changed as you confirmed. " if result.business_account_changed else ""
     note += "Reading its accounts now; the card shows them when that is done."
