@@ -12,6 +12,7 @@ VALUE = "value"  # the action_id of every input's element
 SOURCE_BLOCK = "source"
 SYNC_MODE_BLOCK = "sync_mode"
 CONFIRM_BUSINESS_BLOCK = "confirm_business"
+CONFIRM_NO_ACCOUNTS_BLOCK = "confirm_no_accounts"
 SIGN_IN_BLOCK = "sign_in"
 # A URL button: the browser opens the link; Slack still sends a block action, acked and ignored.
 
@@ -152,6 +153,22 @@ def credentials_form(
         blocks.append(confirm_block)
         if errors.get(CONFIRM_BUSINESS_BLOCK):
             blocks.append(context(plain(f"⚠️ {errors[CONFIRM_BUSINESS_BLOCK]}", 2000)))
+    if errors.get(CONFIRM_NO_ACCOUNTS_BLOCK):  # asked for once the check found a login without accounts
+        no_accounts: dict[str, Any] = {
+            "type": "input",
+            "block_id": CONFIRM_NO_ACCOUNTS_BLOCK,
+            "optional": True,
+            "label": plain("Accounts"),
+            "element": {
+                "type": "checkboxes",
+                "action_id": VALUE,
+                "options": [option("Save these credentials even though they see no accounts", "yes")],
+            },
+        }
+        if sign_in:
+            no_accounts["dispatch_action"] = True
+        blocks.append(no_accounts)
+        blocks.append(context(plain(f"⚠️ {errors[CONFIRM_NO_ACCOUNTS_BLOCK]}", 2000)))
     general = errors.get("")
     if general:
         blocks.insert(1, section(plain(f"⚠️ {general}", 2000)))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
@@ -37,6 +37,7 @@ from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role, authorize
 from operations.connections import (
     CONFIRM_BUSINESS_FIELD,
+    CONFIRM_NO_ACCOUNTS_FIELD,
     connection_setup,
     credentials_from_form,
     delete_connection,
@@ -64,6 +65,7 @@ class FormMeta:
     ch: str | None = None  # channel of the card to refresh
     ts: str | None = None  # ts of the card, when it is a channel message
     e: bool | None = None  # the card is an ephemeral message (replaced through its response_url)
+    n: bool | None = None  # Re-connect: saving a login that sees no accounts was confirmed
 
 
 def register(app: App, services: Services) -> None:
@@ -138,7 +140,9 @@ def register(app: App, services: Services) -> None:
         values, mode = _read_form(services, meta, view, ack)
         if values is None:
             return
-        confirmed = "yes" in (form_values(view).get(forms.CONFIRM_BUSINESS_BLOCK) or [])
+        ticked = form_values(view)
+        confirmed = "yes" in (ticked.get(forms.CONFIRM_BUSINESS_BLOCK) or [])
+        meta = replace(meta, n="yes" in (ticked.get(forms.CONFIRM_NO_ACCOUNTS_BLOCK) or []) or None)
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("Re-connect", "Checking the new credentials…")
         submit_with_check(
@@ -157,13 +161,18 @@ def register(app: App, services: Services) -> None:
 
     @app.action({"block_id": forms.SYNC_MODE_BLOCK, "action_id": forms.VALUE})
     @app.action({"block_id": forms.CONFIRM_BUSINESS_BLOCK, "action_id": forms.VALUE})
+    @app.action({"block_id": forms.CONFIRM_NO_ACCOUNTS_BLOCK, "action_id": forms.VALUE})
     @guard
     def choice_made(ack: Ack, body: dict, action: dict) -> None:
         ack()  # sent only by forms with a sign-in button, for the sign-in to come
+        ticked = any(o.get("value") == "yes" for o in action.get("selected_options") or ())
         if action["block_id"] == forms.SYNC_MODE_BLOCK:
             choice = {"sync_mode": parse_sync_mode((action.get("selected_option") or {}).get("value"))}
-        else:
-            choice = {"confirm_business": any(o.get("value") == "yes" for o in action.get("selected_options") or ())}
+        elif action["block_id"] == forms.CONFIRM_BUSINESS_BLOCK:
+            choice = {"confirm_business": ticked}
+        else:  # kept with the form's routing, which the sign-in brings back
+            meta = unpack(FormMeta, body["view"].get("private_metadata"))
+            choice = {"slack_meta": pack(replace(meta, n=ticked or None))}
         note_choice(services.ctx, Surface.of(body).team_id, body["user"]["id"], body["view"]["id"], **choice)
 
     @app.action(Action.DELETE)
@@ -378,13 +387,27 @@ def _finish_reconnect(
     services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, confirmed: bool, view_id: str | None
 ) -> Outcome:
     try:
-        result = reconnect(services.ctx, actor, meta.c, values, mode, confirm_business_change=confirmed)
+        result = reconnect(
+            services.ctx,
+            actor,
+            meta.c,
+            values,
+            mode,
+            confirm_business_change=confirmed,
+            confirm_no_accounts=bool(meta.n),
+        )
     except InvalidInput as bad:
         errors = bad.fields or {"": bad.message}
-        if CONFIRM_BUSINESS_FIELD in errors:
-            errors = {forms.CONFIRM_BUSINESS_BLOCK: errors[CONFIRM_BUSINESS_FIELD]}
+        confirmations = {
+            CONFIRM_BUSINESS_FIELD: forms.CONFIRM_BUSINESS_BLOCK,
+            CONFIRM_NO_ACCOUNTS_FIELD: forms.CONFIRM_NO_ACCOUNTS_BLOCK,
+        }
+        if set(errors) & set(confirmations):  # asked on their checkboxes
+            errors = {confirmations[k]: v for k, v in errors.items() if k in confirmations}
         form = _form_again(services, actor, meta, mode, view_id, errors, _non_secret(services, meta, values))
-        return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
+        # The no-accounts checkbox is new to the form: it is shown by an update, not inline.
+        inline = None if forms.CONFIRM_NO_ACCOUNTS_BLOCK in errors else _inline(errors, form)
+        return Outcome(form, inline, ok=False, message=bad.message)
 
     card = services.cards_behind_modals.take(view_id)  # the ephemeral card Re-connect was pressed on
 
@@ -414,10 +437,14 @@ def _finish_reconnect(
             )
 
     note = "The business account changed as you confirmed. " if result.business_account_changed else ""
+    if result.sees_no_accounts:
+        note += "As you confirmed, this login sees no accounts: the connection has none to extract until it does. "
     note += "Reading its accounts now; the card shows them when that is done."
     if result.business_account_changed:
         note += _twins_note(services, actor, meta.c)
     reconnected = "Re-connected: the new credentials work and are in use."
+    if result.sees_no_accounts:
+        reconnected = "Re-connected: the new credentials work, but they see no accounts."
     return Outcome(forms.done("Re-connect", reconnected, note), after=after, message=reconnected)
 
 

@@ -169,6 +169,37 @@ def test_reconnect_to_another_business_account_needs_explicit_confirmation(fake,
     assert "No connection matches" in texts(fake.ephemerals("UADMIN")[-1].blocks)
 
 
+def test_reconnect_to_a_login_that_sees_no_accounts_needs_explicit_confirmation(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=3")
+    ada = driver.user("UADMIN")
+    ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
+    form = fake.wait_for(lambda: fake.modal("UADMIN"))
+    assert "confirm_no_accounts" not in texts(form.blocks)  # asked only when it applies
+    ada.submit(form, {"token": {"value": "demo-empty:business=acme"}})
+    view = wait_modal_text(fake, "UADMIN", "login sees no accounts")
+    assert "tick the box to save it anyway" in shown(view)
+    with app_ctx.db.begin() as session:  # nothing saved
+        assert (
+            app_ctx.vault.decrypt(session.get(Connection, cid).credentials)["token"] == "demo:business=acme,accounts=3"
+        )
+    ada.submit(view, {"token": {"value": "demo-empty:business=acme"}, "confirm_no_accounts": {"value": ["yes"]}})
+    done = wait_modal_text(fake, "UADMIN", "Re-connected")
+    assert "they see no accounts" in shown(done)  # said in the result too
+    with app_ctx.db.begin() as session:
+        assert app_ctx.vault.decrypt(session.get(Connection, cid).credentials)["token"] == "demo-empty:business=acme"
+    (event,) = [e for e in audit_rows(app_ctx) if e.action == "connection.reconnect"]
+    assert event.details["sees_no_accounts"] is True
+
+
+def test_reconnect_to_a_login_with_accounts_is_not_asked_about_them(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=3")
+    ada = driver.user("UADMIN")
+    ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
+    ada.submit(fake.wait_for(lambda: fake.modal("UADMIN")), {"token": {"value": "demo:business=acme,accounts=4"}})
+    done = wait_modal_text(fake, "UADMIN", "Re-connected")
+    assert "no accounts" not in shown(done)
+
+
 def _break(app_ctx, cid, token="demo-expired:business=acme"):
     with app_ctx.db.begin() as session:
         c = session.get(Connection, cid)
