@@ -137,42 +137,44 @@ def credentials_form(
     if errors.get(SYNC_MODE_BLOCK):
         blocks.append(context(plain(f"⚠️ {errors[SYNC_MODE_BLOCK]}", 2000)))
     if confirm_business:
-        confirm_block: dict[str, Any] = {
-            "type": "input",
-            "block_id": CONFIRM_BUSINESS_BLOCK,
-            "optional": True,
-            "label": plain("Business account"),
-            "element": {
-                "type": "checkboxes",
-                "action_id": VALUE,
-                "options": [option("These credentials may belong to another business account: switch to it", "yes")],
-            },
-        }
-        if sign_in:
-            confirm_block["dispatch_action"] = True
-        blocks.append(confirm_block)
-        if errors.get(CONFIRM_BUSINESS_BLOCK):
-            blocks.append(context(plain(f"⚠️ {errors[CONFIRM_BUSINESS_BLOCK]}", 2000)))
+        blocks += _confirmation(
+            CONFIRM_BUSINESS_BLOCK,
+            "Business account",
+            "These credentials may belong to another business account: switch to it",
+            errors,
+            sign_in,
+        )
     if errors.get(CONFIRM_NO_ACCOUNTS_BLOCK):  # asked for once the check found a login without accounts
-        no_accounts: dict[str, Any] = {
-            "type": "input",
-            "block_id": CONFIRM_NO_ACCOUNTS_BLOCK,
-            "optional": True,
-            "label": plain("Accounts"),
-            "element": {
-                "type": "checkboxes",
-                "action_id": VALUE,
-                "options": [option("Save these credentials even though they see no accounts", "yes")],
-            },
-        }
-        if sign_in:
-            no_accounts["dispatch_action"] = True
-        blocks.append(no_accounts)
-        blocks.append(context(plain(f"⚠️ {errors[CONFIRM_NO_ACCOUNTS_BLOCK]}", 2000)))
+        blocks += _confirmation(
+            CONFIRM_NO_ACCOUNTS_BLOCK,
+            "Accounts",
+            "Save these credentials even though they see no accounts",
+            errors,
+            sign_in,
+        )
     general = errors.get("")
     if general:
         blocks.insert(1, section(plain(f"⚠️ {general}", 2000)))
     return _modal(title, callback_id, blocks, submit="Check and save", metadata=metadata)
+
+
+def _confirmation(
+    block_id: str, label: str, consent: str, errors: dict[str, str], sign_in: tuple[str, str] | None
+) -> list[dict]:
+    """An optional box to tick to confirm a surprising outcome, and why it is asked."""
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": plain(label),
+        "element": {"type": "checkboxes", "action_id": VALUE, "options": [option(consent, "yes")]},
+    }
+    if sign_in:
+        block["dispatch_action"] = True  # a sign-in submits nothing: the choice is sent as made
+    blocks = [block]
+    if errors.get(block_id):
+        blocks.append(context(plain(f"⚠️ {errors[block_id]}", 2000)))
+    return blocks
 
 
 def working(title: str, text: str) -> dict:
