@@ -148,3 +148,32 @@ def carry_out(
 ) -> None:
     """After a claim: execute here (inline) or follow a worker's progress (queue); see the module."""
     ctx.executor.carry_out(ctx, work, progress=progress, then=then)
+
+
+def cancel_unfinished(
+    ctx: Context, session: Session, *, connection_id: int | None = None, order_id: int | None = None, reason: str
+) -> None:
+    """At the deletion of a connection (its syncs and runs) or an order, in its unit of work:
+    queued ones are cancelled with their jobs; running ones are asked to stop, and they stop at
+    their next batch or page, when they see the deletion, on whichever process carries them."""
+    from sqlalchemy import select, update
+
+    from storage.models import UNFINISHED, AccountSyncRun, ExtractionRun, RunStatus
+
+    tables = [(ExtractionRun, ExtractionRun.order_id == order_id)]
+    if connection_id is not None:
+        tables = [
+            (ExtractionRun, ExtractionRun.connection_id == connection_id),
+            (AccountSyncRun, AccountSyncRun.connection_id == connection_id),
+        ]
+    jobs = []
+    for model, of_target in tables:
+        unfinished = (of_target, model.status.in_(UNFINISHED), model.job_id.is_not(None))
+        jobs += session.scalars(select(model.job_id).where(*unfinished)).all()
+        session.execute(
+            update(model)
+            .where(*unfinished, model.status == RunStatus.QUEUED)
+            .values(status=RunStatus.CANCELLED, error=reason, finished_at=ctx.clock.now())
+        )
+    if jobs:
+        ctx.executor.cancel(session, jobs)

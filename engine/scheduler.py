@@ -134,7 +134,7 @@ class Scheduler:
         self._jobs = jobs
         self._retry_seconds = retry_seconds
         self._reconcile_seconds = reconcile_seconds
-        self._lock = leader_lock(ctx)
+        self._lock = leader_lock(ctx, node_id)
         self._mutex = threading.RLock()  # guards self._aps, replaced at each change of leadership
         self._aps = self._new_apscheduler()
         self._wake = threading.Event()

@@ -328,7 +328,8 @@ class Orders:
     def shown(self, connection_id: int, *, offset: int, limit: int) -> Sequence[Row]:
         """A page of the connection's orders, newest first, as a card shows them: each row has the
         order's columns, `accounts` (how many it extracts), its newest run as `run_started_at`,
-        `run_finished_at`, `run_rows`, `run_status`, `run_error` (None without one), and `total`,
+        `run_finished_at`, `run_rows`, `run_status`, `run_error`, `run_job_id`, `run_attempts` (None
+        without one), and `total`,
         the connection's live orders. One statement; no rows past the end."""
         return (
             self.session.connection()
@@ -382,6 +383,8 @@ def _shown_orders():
             run.c.rows.label("run_rows"),
             run.c.status.label("run_status"),
             run.c.error.label("run_error"),
+            run.c.job_id.label("run_job_id"),
+            run.c.attempts.label("run_attempts"),
             total.label("total"),
         )
         .outerjoin(run, run.c.id == newest)
