@@ -5,7 +5,6 @@ start-up checks. The multi-process behaviour is in test_queue_workers.py."""
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -14,56 +13,29 @@ from sqlalchemy import create_engine, select, text
 from connbot.runtime import start_executor
 from core.errors import ConfigError, Conflict
 from engine.account_sync import start_sync, sync_accounts
-from engine.executor import InlineExecutor, Work, carry_out
+from engine.executor import Work, carry_out
 from engine.extraction import CONNECTION_DELETED, ORDER_DELETED, start_run
-from engine.queue import JOB_LOST, WorkerOptions, fail_runs_without_job, queue_stats, run_workers, upgrade_schema
+from engine.queue import JOB_LOST, WorkerOptions, fail_runs_without_job, queue_stats, upgrade_schema
 from operations.auth import Actor, Role
 from operations.cards import NO_WORKER_AFTER, load_card
 from operations.connections import delete_connection, make_connection
 from operations.orders import delete_order
-from storage.models import Account, AccountSyncRun, ExtractionOrder, ExtractionRun, OrderAccount, RunStatus
-from support import make_context
+from storage.models import AccountSyncRun, ExtractionRun, RunStatus
+from support import demo_order, inline_execution, make_context, run_workers_in_thread
 
 ADMIN = Actor("T1", "UADMIN", Role.ADMIN)
 FAST = WorkerOptions(concurrency=2, grace=1.0, heartbeat=0.5, stalled_after=2.0, stalled_check=0.5, polling=0.2)
 
 
-@contextmanager
-def inline(ctx):
-    """Set-up work done in this process, as before queue execution."""
-    queued, ctx.executor = ctx.executor, InlineExecutor()
-    try:
-        yield
-    finally:
-        ctx.executor = queued
-
-
 def connect(ctx, token="demo:accounts=5") -> int:
     cid = make_connection(ctx, ADMIN, "demo", {"token": token})
-    with inline(ctx):
+    with inline_execution(ctx):
         sync_accounts(ctx, "T1", cid, trigger="connect")
     return cid
 
 
 def order(ctx, cid, *, history_days=2) -> int:
-    with ctx.db.begin() as session:
-        row = ExtractionOrder(
-            team_id="T1",
-            connection_id=cid,
-            name="Campaigns",
-            template="campaign_daily",
-            fields=["campaign_name", "impressions", "clicks", "spend"],
-            history_days=history_days,
-            schedule={"kind": "daily", "at": "06:00"},
-            timezone="UTC",
-            created_by="UADMIN",
-            created_at=ctx.clock.now(),
-        )
-        session.add(row)
-        session.flush()
-        for account_id in session.scalars(select(Account.id).where(Account.connection_id == cid)):
-            session.add(OrderAccount(order_id=row.id, account_id=account_id))
-        return row.id
+    return demo_order(ctx, "T1", cid, history_days=history_days)
 
 
 def jobs(ctx) -> list[tuple]:
@@ -78,20 +50,6 @@ def jobs(ctx) -> list[tuple]:
 def run_row(ctx, run_id) -> ExtractionRun:
     with ctx.db.begin() as session:
         return session.get(ExtractionRun, run_id)
-
-
-@contextmanager
-def worker(ctx, options=FAST):
-    """Procrastinate's workers for this context, in a thread of this process."""
-    stop = threading.Event()
-    thread = threading.Thread(target=run_workers, args=(ctx, options, stop), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive()
 
 
 def wait_for(predicate, timeout=30.0):
@@ -186,7 +144,7 @@ def test_a_worker_carries_out_queued_runs_and_syncs_and_the_card_follows(queue_c
     sync_id = start_sync(ctx, "T1", cid, trigger="manual")
     finished = threading.Event()
     carry_out(ctx, Work("run", "T1", run_id, oid), then=finished.set)
-    with worker(ctx):
+    with run_workers_in_thread(ctx, FAST):
         assert finished.wait(30), "the card was never refreshed"
         run = run_row(ctx, run_id)
         assert (run.status, run.attempts, run.rows) == ("succeeded", 1, 3 * 4 * 5), run.error
