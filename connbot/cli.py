@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not getattr(args, "verbose", False):  # a line per job started and ended: -v shows them
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2

@@ -44,17 +44,15 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
     return Context(settings=settings, db=db, vault=vault, clock=clock or Clock())
 
 
-def start_executor(ctx: Context) -> None:
-    """For `connbot run`, `serve` and `worker`: CONNBOT_EXECUTION=queue hands runs and syncs to
-    the task queue (engine/queue.py). Refused with one line when the warehouse takes one writer
-    process only, or when the queue's schema is missing."""
-    if ctx.settings.execution != "queue":
+def check_execution(settings: Settings) -> None:
+    """Before anything starts: queue execution needs a warehouse that takes several writer
+    processes. Refused with one line otherwise."""
+    if settings.execution != "queue":
         return
-    from engine.queue import QueueExecutor, check_schema
     from engine.warehouse import one_writer_process
 
     try:
-        single = one_writer_process(ctx.settings.warehouse)
+        single = one_writer_process(settings.warehouse)
     except ValueError as bad:
         raise ConfigError(str(bad)) from None
     if single:
@@ -62,6 +60,17 @@ def start_executor(ctx: Context) -> None:
             "CONNBOT_EXECUTION=queue: the warehouse is a DuckDB file, which takes one writer process and the queue's "
             "workers are several; set CONNBOT_WAREHOUSE to PostgreSQL or a dlt destination, or CONNBOT_EXECUTION=inline"
         )
+
+
+def start_executor(ctx: Context) -> None:
+    """For `connbot run`, `serve` and `worker`: CONNBOT_EXECUTION=queue hands runs and syncs to
+    the task queue (engine/queue.py). Refused with one line when the warehouse takes one writer
+    process only (`check_execution`), or when the queue's schema is missing."""
+    if ctx.settings.execution != "queue":
+        return
+    from engine.queue import QueueExecutor, check_schema
+
+    check_execution(ctx.settings)
     check_schema(ctx.db.engine)
     ctx.executor = QueueExecutor(ctx)
 

@@ -58,9 +58,10 @@ def settle_start_up() -> None:
 
 def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
     from bot.app import create_app
-    from connbot.runtime import build_context, recover, start_executor
+    from connbot.runtime import build_context, check_execution, recover, start_executor
     from engine.scheduler import start_in_process
 
+    check_execution(settings)
     ctx = build_context(settings)
     start_executor(ctx)  # queued: this process claims and defers, `connbot worker` executes
     recover(ctx)
@@ -80,9 +81,10 @@ def run_worker(settings: Settings, options=None) -> int:
     out runs and syncs (engine/queue.py), until SIGTERM drains them. Inline: the scheduler alone,
     beside HTTP replicas that do not schedule. A scheduler candidate in both."""
     from bot.app import create_app
-    from connbot.runtime import build_context, recover, start_executor
+    from connbot.runtime import build_context, check_execution, recover, start_executor
     from engine.scheduler import start_in_process, wait_for_termination
 
+    check_execution(settings)
     ctx = build_context(settings)
     start_executor(ctx)
     recover(ctx)
