@@ -18,8 +18,9 @@ leader would, and plays Slack.
    what the person waits for: the response_url post) against one `connbot serve`-like process,
    in three states that alternate over the rounds: idle; inline (heavy extractions executed by
    threads of that same process, as every run was before queue execution); queue (the same
-   extractions executed by 2 worker processes, the serving process only answers Slack).
-   Target: the queue state's p99 <= 1.3x idle.
+   extractions executed by 2 worker processes, the serving process only answers Slack); and
+   queue with the workers at a lower CPU priority (`nice 10`), as when workers share the
+   serving processes' host. Target: the queue state's p99 <= 1.3x idle.
 """
 
 from __future__ import annotations
@@ -148,8 +149,14 @@ def serve(heavy: str) -> int:
     return 0
 
 
-def _spawn(args: list[str], env: dict, *, stdout=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench.queue_bench", *args], cwd=ROOT, env=env, stdout=stdout)
+def _spawn(args: list[str], env: dict, *, stdout=None, nice: int = 0) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.queue_bench", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=stdout,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
+    )
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -277,14 +284,14 @@ def throughput(ctx, env: dict, orders: list[int], kind: dict, workers: int) -> d
 class QueueLoad:
     """2 worker processes kept busy with the heavy orders, as long as it is on."""
 
-    def __init__(self, ctx, env: dict, orders: list[int]):
-        self.ctx, self.env, self.orders = ctx, env, orders
+    def __init__(self, ctx, env: dict, orders: list[int], nice: int = 0):
+        self.ctx, self.env, self.orders, self.nice = ctx, env, orders, nice
         self.processes: list[subprocess.Popen] = []
         self.on = threading.Event()
         self.feeder: threading.Thread | None = None
 
     def start(self) -> None:
-        self.processes = [_spawn(["--worker", "50000", "1"], self.env) for _ in range(2)]
+        self.processes = [_spawn(["--worker", "50000", "1"], self.env, nice=self.nice) for _ in range(2)]
         _workers_up(self.ctx, 2)
         self.on.set()
         self.feeder = threading.Thread(target=self._feed, daemon=True)
@@ -322,8 +329,8 @@ def slack_path(ctx, env: dict, made: dict, rounds: int, passes: int) -> dict[str
     server = _spawn(["--serve", ",".join(map(str, made["heavy"]))], env, stdout=subprocess.PIPE)
     url = f"http://127.0.0.1:{json.loads(server.stdout.readline())['port']}"
     player = Player(fake, url)
-    samples = {state: Samples() for state in ("idle", "inline", "queue")}
-    queue_load = QueueLoad(ctx, env, made["heavy"])
+    samples = {state: Samples() for state in ("idle", "inline", "queue", "queue-nice")}
+    loads = {"queue": QueueLoad(ctx, env, made["heavy"]), "queue-nice": QueueLoad(ctx, env, made["heavy"], nice=10)}
 
     def measure(state: str, count: int) -> None:
         for _ in range(count):
@@ -345,10 +352,11 @@ def slack_path(ctx, env: dict, made: dict, rounds: int, passes: int) -> dict[str
             time.sleep(2)  # the extractions under way
             measure("inline", passes)
             inline(False)
-            queue_load.start()
-            time.sleep(2)
-            measure("queue", passes)
-            queue_load.stop()
+            for state, load in loads.items():
+                load.start()
+                time.sleep(2)
+                measure(state, passes)
+                load.stop()
     finally:
         _stop([server])
         fake.__exit__(None, None, None)
@@ -412,6 +420,7 @@ def render(results: dict, args) -> tuple[str, bool]:
         ("idle", "idle"),
         ("inline", "inline: extractions in the serving process"),
         ("queue", "queue: extractions on 2 workers"),
+        ("queue-nice", "queue: the same, workers at `nice 10`"),
     ):
         lines.append(
             f"| {label} | {percentile(slack[state], 0.5) * 1000:.1f} ms | {percentile(slack[state], 0.99) * 1000:.1f} ms "
@@ -419,11 +428,15 @@ def render(results: dict, args) -> tuple[str, bool]:
         )
     lines += [
         "",
-        f"Target: the queue state's p99 <= {TARGET_SLACK}x idle: {'met' if met_slack else 'NOT met'}. p50 against "
-        f"idle: inline {percentile(slack['inline'], 0.5) / idle_p50:.2f}x, queue "
-        f"{percentile(slack['queue'], 0.5) / idle_p50:.2f}x. On 2 cores the worker processes and the serving "
-        "process still share the CPUs (no interpreter is shared any more); workers on hosts of their own take "
-        "that away too.",
+        f"Target: the queue state's p99 <= {TARGET_SLACK}x idle: {'met' if met_slack else 'NOT met'} "
+        f"({ratio['queue']:.2f}x; with the workers at `nice 10`: {ratio['queue-nice']:.2f}x). p50 against idle: "
+        f"inline {percentile(slack['inline'], 0.5) / idle_p50:.2f}x, queue "
+        f"{percentile(slack['queue'], 0.5) / idle_p50:.2f}x, queue at nice 10 "
+        f"{percentile(slack['queue-nice'], 0.5) / idle_p50:.2f}x. On this 2-core machine the worker processes, "
+        "PostgreSQL (loading the warehouse) and the serving process share both cores: moving the extractions out "
+        "of the serving process takes away the shared interpreter, not the shared CPUs, and 2 worker processes "
+        "use more CPU than 4 threads under one interpreter lock did. Workers on hosts of their own (the "
+        "deployment docs/DEPLOYMENT.md describes) take the CPUs away too; that could not be measured here.",
         "",
     ]
     return "\n".join(lines), met_scale and met_slack
