@@ -434,8 +434,8 @@ def render(results: dict, args) -> tuple[str, bool]:
         f"{percentile(slack['queue'], 0.5) / idle_p50:.2f}x, queue at nice 10 "
         f"{percentile(slack['queue-nice'], 0.5) / idle_p50:.2f}x. On this 2-core machine the worker processes, "
         "PostgreSQL (loading the warehouse) and the serving process share both cores: moving the extractions out "
-        "of the serving process takes away the shared interpreter, not the shared CPUs, and 2 worker processes "
-        "use more CPU than 4 threads under one interpreter lock did. Workers on hosts of their own (the "
+        "of the serving process takes away the shared interpreter, not the shared CPUs (and 2 worker processes "
+        "can use both cores where 4 threads under one interpreter lock used about one). Workers on hosts of their own (the "
         "deployment docs/DEPLOYMENT.md describes) take the CPUs away too; that could not be measured here.",
         "",
     ]
