@@ -187,13 +187,14 @@ def _run_sync(
     leased: bool,
 ) -> SyncResult:
     row = _claimed.get(ctx.db, {}).pop((team_id, run_id), None)
-    if row is None:  # claimed by another process, or before a restart
+    claimed_here = row is not None  # inline, by this process: started when claimed
+    if row is None:  # claimed by another process (a queue worker starts it), or before a restart
         with ctx.db.read() as session:
             row = session.connection().execute(_TARGET, {"run_id": run_id, "team": team_id}).first()
     if row is None:
         raise NotFound(f"There is no account sync {run_id}.")
     connection_id, source_name, token, sync_mode = row
-    if _start(ctx, run_id, leased=leased):
+    if not claimed_here and _start(ctx, run_id, leased=leased):
         ctx.events.publish(ConnectionChanged(team_id, connection_id, "accounts"))
     source = ctx.source(source_name)
 
