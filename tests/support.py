@@ -168,3 +168,11 @@ def run_workers_in_thread(ctx: Context, options=None):
             assert not thread.is_alive(), "the workers did not stop"
 
     return running()
+
+
+def compare_golden(path: Path, value) -> None:
+    """`value` is the whole output stored at `path` (written when missing or UPDATE_GOLDEN=1)."""
+    text = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"{path.name} changed; review and run with UPDATE_GOLDEN=1"
