@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.alerts import alert_message, alert_text, follow_up, reminder_text, resolution_text, resolved_text
 from bot.blocks.common import slack_date, user_mention
 from bot.services import Services
+from core.errors import NotInstalled
 from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed
 from operations.alerts import (
     alert_card,
@@ -131,14 +132,20 @@ class AlertPoster:
         if not card.channel:
             mark_post_failed(self.ctx, alert_id, "no alert channel")
             log.error(
-                "alert %s for connection %s not posted: no alert channel; set CONNBOT_ALERT_CHANNEL or choose one in the connection's Settings tab",
+                "alert %s for connection %s not posted: no alert channel; choose one in the App Home's Settings "
+                "(or CONNBOT_ALERT_CHANNEL), or in the connection's Settings tab",
                 alert_id,
                 card.connection_id,
             )
             return
         if not claim_post(self.ctx, alert_id):
             return
-        client = self.services.client
+        try:
+            client = self.services.client_for(card.team_id)
+        except NotInstalled as gone:
+            mark_post_failed(self.ctx, alert_id, "not installed")
+            log.error("alert %s not posted: %s", alert_id, gone.message)
+            return
         try:
             try:
                 response = client.chat_postMessage(
@@ -163,10 +170,14 @@ class AlertPoster:
 
     def _resolve(self, alert_id: int) -> None:
         card = alert_card(self.ctx, alert_id)
-        client = self.services.client
         try:
+            client = self.services.client_for(card.team_id)
             client.chat_update(channel=card.channel, ts=card.ts, text=alert_text(card), blocks=alert_message(card))
             client.chat_postMessage(channel=card.channel, thread_ts=card.ts, text=resolution_text(card))
+        except NotInstalled as gone:
+            release_resolution(self.ctx, alert_id)  # posted once connbot is installed again
+            log.error("alert %s: could not mark it resolved in Slack: %s", alert_id, gone.message)
+            return
         except SlackApiError as error:
             code = error.response.get("error")
             if code in GONE:
@@ -178,7 +189,11 @@ class AlertPoster:
     def _remind(self, alert_id: int) -> None:
         card = alert_card(self.ctx, alert_id)
         try:
-            self.services.client.chat_postMessage(channel=card.channel, thread_ts=card.ts, text=reminder_text(card))
+            self.services.client_for(card.team_id).chat_postMessage(
+                channel=card.channel, thread_ts=card.ts, text=reminder_text(card)
+            )
+        except NotInstalled as gone:
+            log.error("alert %s: reminder not posted: %s", alert_id, gone.message)
         except SlackApiError as error:
             log.error("alert %s: reminder not posted: %s", alert_id, error.response.get("error"))
 
@@ -190,9 +205,11 @@ class AlertPoster:
             text = text(team_id, connection_id)
         channel, thread_ts = thread
         try:
-            self.services.client.chat_postMessage(
+            self.services.client_for(team_id).chat_postMessage(
                 channel=channel, thread_ts=thread_ts, text=text, blocks=follow_up(text)
             )
+        except NotInstalled as gone:
+            log.error("escalation follow-up for connection %s not posted: %s", connection_id, gone.message)
         except SlackApiError as error:
             log.error(
                 "escalation follow-up for connection %s not posted: %s", connection_id, error.response.get("error")

@@ -6,43 +6,30 @@ import logging
 from urllib.parse import parse_qsl
 
 from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
-from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
 from bot import errors
 from bot.alerts import AlertPoster
-from bot.handlers import alerts, cards, commands, connect, connection_actions, extract, home
+from bot.clients import SLACK_LOG, make_client, workspace_clients
+from bot.handlers import alerts, cards, commands, connect, connection_actions, extract, home, settings, workspaces
 from bot.home import HomeRefresher
+from bot.installations import install_flow
 from bot.roles import RoleResolver
 from bot.security import RequestVerifier
 from bot.services import Services
 from engine.context import Context
+from operations.workspaces import workspace_settings
 
 log = logging.getLogger(__name__)
 
-# slack_sdk and bolt log whole requests and responses at DEBUG, and a modal's state holds what
-# was typed in its inputs, secrets among them: their logger stays at INFO whatever the root's.
-SLACK_LOG = logging.getLogger("connbot.slack")
-SLACK_LOG.setLevel(logging.INFO)
+__all__ = ["SLACK_LOG", "ConnbotApp", "create_app", "make_client"]
 
-
-def make_client(token: str, base_url: str | None) -> WebClient:
-    """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx)."""
-    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10, logger=SLACK_LOG)
-    client.retry_handlers.extend(
-        [
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-            ConnectionErrorRetryHandler(max_retry_count=2),
-        ]
-    )
-    return client
+NOT_INSTALLED = (
+    "connbot is not installed in this workspace any more. An admin can add it again from its install page; "
+    "its connections are kept for a while after an uninstall."
+)
 
 
 class ConnbotApp(App):
@@ -71,22 +58,44 @@ class ConnbotApp(App):
         return super().dispatch(req)
 
 
-def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, Services]:
-    settings = ctx.settings
-    client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
+def create_app(ctx: Context) -> tuple[App, Services]:
+    """The app for one workspace (SLACK_BOT_TOKEN), or for every workspace that installs it
+    through Slack's OAuth flow (CONNBOT_SLACK_CLIENT_ID / _SECRET: bot/installations.py)."""
+    config = ctx.settings
+    if config.distributed:
+        flow = install_flow(ctx)
+        client = make_client(None, config.slack_api_url)
+        auth = {
+            "oauth_flow": flow,
+            # auth.test once per token and process, not on every request.
+            "authorize": InstallationStoreAuthorize(
+                logger=SLACK_LOG,
+                installation_store=flow.settings.installation_store,
+                client_id=config.slack_client_id,
+                client_secret=config.slack_client_secret,
+                cache_enabled=True,
+                client=client,
+            ),
+            "user_facing_authorize_error_message": NOT_INSTALLED,
+        }
+    else:
+        client = make_client(config.slack_bot_token, config.slack_api_url)
+        auth = {"token_verification_enabled": False}
     app = ConnbotApp(
-        verifier=RequestVerifier(settings.slack_signing_secret),
+        verifier=RequestVerifier(config.slack_signing_secret),
         client=client,
-        signing_secret=settings.slack_signing_secret,
+        signing_secret=config.slack_signing_secret,
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
         process_before_response=False,
-        token_verification_enabled=False,
         logger=SLACK_LOG,  # also Socket Mode's, which logs every payload at DEBUG
+        **auth,
     )
-    services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
+    client_for = workspace_clients(ctx)
+    settings_of = lambda team_id: workspace_settings(ctx, team_id)  # noqa: E731
+    services = Services(ctx=ctx, client_for=client_for, roles=RoleResolver(settings_of, client_for, ctx.clock))
     services.home = HomeRefresher(services).attach()
     errors.register(app, services)
-    for module in (commands, cards, connect, connection_actions, extract, home, alerts):
+    for module in (workspaces, commands, cards, connect, connection_actions, extract, home, settings, alerts):
         module.register(app, services)
     services.alerts = AlertPoster(services).attach()
     return app, services

@@ -11,9 +11,11 @@ from bot.blocks.connections import card_fallback, connection_card, connection_li
 from bot.blocks.home import home_view
 from bot.services import Services
 from bot.surface import Surface
-from operations.auth import Actor
+from core.errors import Unavailable
+from operations.auth import Actor, Role
 from operations.cards import Card, load_card
 from operations.cards import connection_list as load_list
+from operations.workspaces import workspace_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +40,24 @@ def refresh_card(
 ) -> bool:
     """Replace the card in place; when Slack refuses even after retries, tell the user."""
     blocks, text = card_message(services, actor, connection_id, tab, page)
-    if surface.replace(services.client, blocks, text):
+    client = services.client_for(surface.team_id)
+    if surface.replace(client, blocks, text):
         return True
-    surface.tell(services.client, UNDELIVERED.format(id=connection_id))
+    surface.tell(client, UNDELIVERED.format(id=connection_id))
     return False
 
 
 def publish_home(services: Services, actor: Actor, offset: int = 0) -> None:
     data = load_list(services.ctx, actor, offset=offset)
+    settings = workspace_settings(services.ctx, actor.team_id)
     try:
-        services.client.views_publish(user_id=actor.user_id, view=home_view(data))
+        can_change = services.roles.role(actor.team_id, actor.user_id, settings) >= Role.ADMIN
+    except Unavailable:  # Slack could not tell the role just now: the settings are shown read-only
+        can_change = False
+    try:
+        services.client_for(actor.team_id).views_publish(
+            user_id=actor.user_id, view=home_view(data, settings, can_change=can_change)
+        )
     except SlackApiError as error:
         log.warning("views.publish failed: %s", error.response.get("error"))
 
@@ -71,13 +81,14 @@ def replace_card_after_modal(
     replaced in place through its response_url (`card`, kept while Slack allows: 30 minutes,
     5 uses), a channel copy is updated. When an ephemeral card can no longer be replaced, a fresh
     card follows a note saying the one above is out of date."""
+    client = services.client_for(actor.team_id)
     if card is not None:
         blocks, text = card_message(services, actor, connection_id, tab)
-        if card.replace(services.client, blocks, text):
+        if card.replace(client, blocks, text):
             return
     if from_ephemeral and channel and not ts:
         try:
-            services.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=OUTDATED.format(action=action))
+            client.chat_postEphemeral(channel=channel, user=actor.user_id, text=OUTDATED.format(action=action))
         except SlackApiError as error:
             log.warning("could not say the card is out of date: %s", error.response.get("error"))
     show_card_after_modal(services, actor, connection_id, tab, channel, ts)
@@ -91,16 +102,15 @@ def show_card_after_modal(
     if not channel:
         return
     blocks, text = card_message(services, actor, connection_id, tab, page)
+    client = services.client_for(actor.team_id)
     try:
         if ts:
-            services.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         else:
-            services.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=text, blocks=blocks)
+            client.chat_postEphemeral(channel=channel, user=actor.user_id, text=text, blocks=blocks)
     except SlackApiError as error:
         log.warning("could not show the card after the modal: %s", error.response.get("error"))
         try:  # as refresh_card does: the user must not be left with a card that is wrong
-            services.client.chat_postEphemeral(
-                channel=channel, user=actor.user_id, text=UNDELIVERED.format(id=connection_id)
-            )
+            client.chat_postEphemeral(channel=channel, user=actor.user_id, text=UNDELIVERED.format(id=connection_id))
         except SlackApiError as again:
             log.warning("could not tell the user either: %s", again.response.get("error"))

@@ -17,7 +17,7 @@ from bot.blocks.connections import alert_channel_target, tombstone_text
 from bot.cards import refresh_card
 from bot.services import Services
 from bot.surface import Surface
-from core.errors import ConnbotError, NotAllowed, NotFound
+from core.errors import ConnbotError, NotAllowed, NotFound, NotInstalled
 from operations.audit import audit_refusal
 from operations.auth import Actor, Role
 from operations.cards import deleted_connection
@@ -136,9 +136,9 @@ def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
 def deliver(services: Services, body: dict[str, Any], text: str) -> None:
     """Show `text` where the user is: ephemeral beside a message, a pushed view in a modal, a
     thread reply for a mention."""
-    client = services.client
     blocks = [section(mrkdwn(text))]
     try:
+        client = services.client_for(Surface.of(body).team_id)
         event = body.get("event") or {}
         if event.get("type") == "app_mention":
             client.chat_postMessage(
@@ -160,6 +160,8 @@ def deliver(services: Services, body: dict[str, Any], text: str) -> None:
         surface.tell(client, text, blocks)
     except SlackApiError as failure:
         log.warning("could not deliver an error message: %s", failure.response.get("error"))
+    except NotInstalled:  # nowhere to say it
+        log.warning("could not deliver an error message: connbot is not installed in the workspace")
 
 
 def _connection_id(body: dict[str, Any]) -> int | None:

@@ -14,10 +14,12 @@ def form_values(view: dict[str, Any]) -> dict[str, Any]:
                 values[block_id] = element.get("value")
             elif kind in ("static_select", "radio_buttons", "external_select"):
                 values[block_id] = (element.get("selected_option") or {}).get("value")
-            elif kind in ("checkboxes", "multi_static_select"):
+            elif kind in ("checkboxes", "multi_static_select", "multi_external_select"):
                 values[block_id] = [o.get("value") for o in element.get("selected_options") or []]
             elif kind == "conversations_select":
                 values[block_id] = element.get("selected_conversation")
+            elif kind == "multi_users_select":
+                values[block_id] = list(element.get("selected_users") or [])
             elif kind == "datepicker":
                 values[block_id] = element.get("selected_date")
             elif kind == "timepicker":

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot.cards import publish_home
 from bot.services import Services
-from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed
+from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed, WorkspaceChanged
 
 # Changes arrive in bursts (a sync per connection at 03:00): one re-publish per team per window.
 COALESCE_SECONDS = 2.0
@@ -77,4 +77,8 @@ class HomeRefresher:
     def attach(self) -> HomeRefresher:
         for event_type in (ConnectionChanged, CredentialsBroke, CredentialsFixed):
             self.services.ctx.events.subscribe(event_type, self.changed)
+        # The Home shows the workspace's settings.
+        self.services.ctx.events.subscribe(
+            WorkspaceChanged, lambda event: self.changed(event) if event.what == "settings" else None
+        )
         return self

@@ -19,6 +19,8 @@ class Action(StrEnum):
     ALERT_CHANNEL = "connection.alert_channel"
     SIGN_IN = "connection.sign_in"  # a URL button: the browser goes to /oauth/<source>/start
     SPEC_BRANCH = "connection.config_option"  # a oneOf option chosen in a spec source's form
+    WORKSPACE_SETTINGS = "workspace.settings"  # the App Home's Settings button (admins)
+    USER_GROUPS = "workspace.user_groups"  # the user-group pickers: options loaded from usergroups.list
 
 
 class Callback(StrEnum):
@@ -32,6 +34,19 @@ class Callback(StrEnum):
     EXTRACT_TEMPLATE = "extract.template"
     EXTRACT_CONFIGURE = "extract.configure"
     EXTRACT_REVIEW = "extract.review"
+    WORKSPACE_SETTINGS = "workspace.settings.submit"
+
+
+class SettingsField(StrEnum):
+    """The inputs of the workspace Settings modal (block ids); errors are shown on them."""
+
+    ALERT_CHANNEL = "alert_channel"
+    ESCALATION_CHANNEL = "escalation_channel"
+    CSM_GROUP = "csm_group"
+    ADMINS = "admins"  # people
+    ADMIN_GROUPS = "admin_groups"
+    OPERATORS = "operators"
+    OPERATOR_GROUPS = "operator_groups"
 
 
 class Tab(StrEnum):

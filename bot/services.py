@@ -1,10 +1,11 @@
-"""What the Slack handlers share: the engine context, roles, the Web API client, a worker pool,
-and the two background seams (the alert poster, the App Home refresher) as the small interfaces
-the handlers and the server use, so this module imports neither (they import it)."""
+"""What the Slack handlers share: the engine context, roles, each workspace's Web API client, a
+worker pool, and the two background seams (the alert poster, the App Home refresher) as the
+small interfaces the handlers and the server use, so this module imports neither (they import it)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +41,9 @@ class Home(Protocol):
 @dataclass(eq=False)
 class Services:
     ctx: Context
-    client: WebClient
+    # The client with the bot token of a workspace (bot/clients.py): every Slack call about a
+    # workspace goes through it, whether a request, a job or an alert.
+    client_for: Callable[[str], WebClient]
     roles: RoleResolver
     # Slow work (source calls, syncs) runs here, off bolt's listener threads.
     executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="connbot-work"))

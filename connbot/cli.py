@@ -15,11 +15,14 @@ connbot needs a Slack app to talk to Slack, and none is configured.
 
   1. Create the app from the manifest: https://api.slack.com/apps?new_app=1 → "From a manifest",
      paste manifest.yml from this repository.
-  2. Install it to your workspace, then set in the environment (or in a .env file):
+  2. For one workspace: install it there, then set in the environment (or in a .env file):
        SLACK_BOT_TOKEN=xoxb-…        (OAuth & Permissions → Bot User OAuth Token)
        SLACK_SIGNING_SECRET=…        (Basic Information → Signing Secret)
        SLACK_APP_TOKEN=xapp-…        (optional: Socket Mode, an app-level token with connections:write)
-  3. Run `connbot run` again.
+     For any number of workspaces, each installing it from connbot's /slack/install page:
+       CONNBOT_SLACK_CLIENT_ID=…, CONNBOT_SLACK_CLIENT_SECRET=…  (Basic Information → App Credentials)
+       SLACK_SIGNING_SECRET=…, CONNBOT_PUBLIC_URL=https://…      (where Slack reaches `connbot serve`)
+  3. Run `connbot run` again (README, "Slack app set-up").
 """
 
 
@@ -251,8 +254,10 @@ def _keys_rotate(settings: Settings, args) -> int:
 
     ctx = build_context(settings)
     with ctx.db.begin() as session:
-        count = rotate_all(ctx.vault, session)
-    print(f"Re-encrypted the credentials of {count} connection(s) with the current key.")
+        count, tokens = rotate_all(ctx.vault, session)
+    print(
+        f"Re-encrypted the credentials of {count} connection(s) and {tokens} Slack bot token(s) with the current key."
+    )
     return 0
 
 

@@ -166,9 +166,8 @@ class Workspace:
 def open_workspace(settings: Settings, team_id: str = TEAM_ID, user_id: str = USER_ID) -> Iterator[Workspace]:
     """A fake Slack workspace with connbot installed and running, the demo seeded if empty."""
     from bot.app import create_app
-    from connbot.runtime import build_context, recover
+    from connbot.runtime import build_context, recover, start_scheduler
     from connbot.server import wsgi_app
-    from engine.scheduler import start_in_process
 
     secret = secrets.token_hex(16)
     fake = FakeSlack(
@@ -205,7 +204,7 @@ def open_workspace(settings: Settings, team_id: str = TEAM_ID, user_id: str = US
         services.executor = activity.track(services.executor)
         app.listener_runner.listener_executor = activity.track(app.listener_runner.listener_executor)
         driver = AppDriver(fake, wsgi_target(wsgi_app(app)), signing_secret=secret)
-        scheduler = start_in_process(ctx)
+        scheduler = start_scheduler(ctx)
         services.alerts.start()
         try:
             # After the app is up, so the credentials alert the seed raises is posted like any other.

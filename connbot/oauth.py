@@ -20,7 +20,6 @@ plain HTML with everything escaped.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bot.errors import user_message
 from bot.handlers.connect import finish_sign_in
+from bot.pages import PAGE_HEADERS, html_page
 from bot.services import Services
 from core.errors import ConnbotError
 from operations.oauth import OAuthApp, SignInRefused, claim, code_challenge, oauth_app, pending, sign_in_values
@@ -233,7 +233,7 @@ class OAuthRoutes:
     def _start(self, start_response, app: OAuthApp, provider: Provider, state: str) -> Iterable[bytes]:
         sign_in = pending(self.services.ctx, app.source, state)
         challenge = code_challenge(sign_in.code_verifier) if sign_in.code_verifier else None
-        start_response("302 Found", [("Location", provider.authorize_url(app, state, challenge)), *_HEADERS])
+        start_response("302 Found", [("Location", provider.authorize_url(app, state, challenge)), *PAGE_HEADERS])
         return [b""]
 
     def _callback(self, start_response, app: OAuthApp, provider: Provider, query: dict[str, str]) -> Iterable[bytes]:
@@ -278,33 +278,16 @@ class OAuthRoutes:
         )
 
 
-# No caching of pages that follow a one-time code; no Referer carrying it to anyone else.
-_HEADERS = [
-    ("Cache-Control", "no-store"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
-]
-
-
 def _page(
     start_response, status: str, title: str, message: str, headers: Sequence[tuple[str, str]] = ()
 ) -> list[bytes]:
-    title, message = html.escape(title), html.escape(message)
-    body = (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title} · connbot</title>"
-        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em}</style>"
-        f"</head><body><h1>{title}</h1><p>{message}</p></body></html>\n"
-    ).encode()
+    body = html_page(title, message)
     start_response(
         status,
         [
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Length", str(len(body))),
-            *_HEADERS,
+            *PAGE_HEADERS,
             *headers,
         ],
     )

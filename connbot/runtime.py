@@ -85,3 +85,22 @@ def recover(ctx: Context) -> None:
         log.warning("marked %d interrupted extraction run(s) as failed", count)
     if count := recover_interrupted_syncs(ctx):
         log.warning("marked %d interrupted account sync(s) as failed", count)
+
+
+def start_scheduler(ctx: Context):
+    """A scheduler candidate in this process (`connbot run`, `serve`, `worker`, the console): the
+    account syncs, the extraction orders and the purge of workspaces uninstalled longer ago than
+    CONNBOT_UNINSTALLED_RETENTION_DAYS. Call `stop()` on exit."""
+    from engine.scheduler import default_runners, start_in_process
+
+    return start_in_process(ctx, {**default_runners(ctx), "purge": scheduled_purge(ctx)})
+
+
+def scheduled_purge(ctx: Context):
+    """The scheduler's "purge" runner: an occurrence purges what is due at its time."""
+    from operations.workspaces import purge_uninstalled
+
+    def run(team_id: str, target_id: int, occurrence) -> None:
+        purge_uninstalled(ctx, occurrence)
+
+    return run

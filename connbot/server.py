@@ -1,4 +1,5 @@
-"""HTTP serving: POST /slack/events (slash commands, interactivity, events), GET /healthz.
+"""HTTP serving: POST /slack/events (slash commands, interactivity, events), GET /healthz, and
+with installs through Slack (bot/installations.py) GET /slack/install and /slack/oauth_redirect.
 
 Served by waitress, a production WSGI server, not bolt's development server.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterable
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.installations import INSTALL_PATH, REDIRECT_PATH
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,11 @@ def wsgi_app(app: App, *, health: Callable[[], dict] = lambda: {"ok": True}, oau
                 start_response("405 Method Not Allowed", [("Allow", "POST")])
                 return [b""]
             return slack(environ, start_response)
+        if app.oauth_flow is not None and path in (INSTALL_PATH, REDIRECT_PATH):
+            if environ.get("REQUEST_METHOD") != "GET":
+                start_response("405 Method Not Allowed", [("Allow", "GET")])
+                return [b""]
+            return slack(environ, start_response)  # bolt's OAuth flow
         if oauth is not None and path.startswith(OAUTH_PREFIX):
             return oauth(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -58,15 +65,14 @@ def settle_start_up() -> None:
 
 def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
     from bot.app import create_app
-    from connbot.runtime import build_context, check_execution, recover, start_executor
-    from engine.scheduler import start_in_process
+    from connbot.runtime import build_context, check_execution, recover, start_executor, start_scheduler
 
     check_execution(settings)
     ctx = build_context(settings)
     start_executor(ctx)  # queued: this process claims and defers, `connbot worker` executes
     recover(ctx)
     app, services = create_app(ctx)
-    scheduler = start_in_process(ctx)
+    scheduler = start_scheduler(ctx)
     services.alerts.start()
     try:
         return _serve(app, services, ctx, settings, host=host, port=port, force_http=force_http)
@@ -81,8 +87,8 @@ def run_worker(settings: Settings, options=None) -> int:
     out runs and syncs (engine/queue.py), until SIGTERM drains them. Inline: the scheduler alone,
     beside HTTP replicas that do not schedule. A scheduler candidate in both."""
     from bot.app import create_app
-    from connbot.runtime import build_context, check_execution, recover, start_executor
-    from engine.scheduler import start_in_process, wait_for_termination
+    from connbot.runtime import build_context, check_execution, recover, start_executor, start_scheduler
+    from engine.scheduler import wait_for_termination
 
     check_execution(settings)
     ctx = build_context(settings)
@@ -94,7 +100,7 @@ def run_worker(settings: Settings, options=None) -> int:
         services.alerts.start()
     else:
         log.warning("connbot worker: no Slack settings, so credentials alerts are recorded but not posted")
-    scheduler = start_in_process(ctx)
+    scheduler = start_scheduler(ctx)
     try:
         if ctx.executor.queues:
             from engine.queue import WorkerOptions, run_workers
@@ -140,6 +146,8 @@ def _serve(app: App, services, ctx, settings: Settings, *, host: str, port: int,
         return health_report(ctx)
 
     log.info("connbot: HTTP on %s:%s, Slack request URL path %s", host, port, EVENTS_PATH)
+    if app.oauth_flow is not None:
+        log.info("connbot: installs to any workspace from %s%s", settings.public_url, INSTALL_PATH)
     from connbot.oauth import OAuthRoutes
 
     routes = wsgi_app(app, health=healthy, oauth=OAuthRoutes(services))

@@ -48,5 +48,9 @@ class Conflict(ConnbotError):
     """The action is already done or under way (a second delete, a second sync)."""
 
 
+class NotInstalled(ConnbotError):
+    """connbot has no bot token for the workspace: never installed there, or uninstalled."""
+
+
 class Unavailable(ConnbotError):
     """A dependency (the database, a source) cannot be reached right now."""

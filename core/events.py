@@ -38,14 +38,22 @@ class ConnectionChanged(Event):
     what: str
 
 
+@dataclass(frozen=True)
+class WorkspaceChanged:
+    """A workspace was installed, uninstalled or purged, or its settings were saved."""
+
+    team_id: str
+    what: str  # installed | uninstalled | purged | settings
+
+
 class EventBus:
     def __init__(self) -> None:
-        self._subscribers: dict[type, list[Callable[[Event], None]]] = defaultdict(list)
+        self._subscribers: dict[type, list[Callable]] = defaultdict(list)
 
-    def subscribe(self, event_type: type, handler: Callable[[Event], None]) -> None:
+    def subscribe(self, event_type: type, handler: Callable) -> None:
         self._subscribers[event_type].append(handler)
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: Event | WorkspaceChanged) -> None:
         for event_type, handlers in list(self._subscribers.items()):
             if isinstance(event, event_type):
                 for handler in handlers:

@@ -19,8 +19,10 @@ from cryptography.fernet import Fernet
 from core.errors import ConfigError
 
 DEFAULT_DATA_DIR = Path("./data")
-_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+# Slack ids: users (U…, W… in Enterprise Grid) and user groups (S…), channels.
+SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+USER_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,14 @@ class Settings:
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
+    # Distribution: workspaces install connbot through Slack's OAuth flow (bot/installations.py),
+    # each with its own bot token, instead of the one SLACK_BOT_TOKEN.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
+    public_url: str | None = None  # https base where Slack redirects after an install
+    # How long an uninstalled workspace's data is kept for a reinstall, before it is deleted.
+    uninstalled_retention_days: int = 30
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     admins: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
@@ -52,8 +62,13 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @property
+    def distributed(self) -> bool:
+        """Installed to many workspaces through Slack's OAuth flow, rather than one SLACK_BOT_TOKEN."""
+        return bool(self.slack_client_id)
+
+    @property
     def has_slack(self) -> bool:
-        return bool(self.slack_bot_token and self.slack_signing_secret)
+        return bool((self.slack_bot_token or self.distributed) and self.slack_signing_secret)
 
     @property
     def socket_mode(self) -> bool:
@@ -81,6 +96,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
     values["slack_bot_token"] = _prefixed("SLACK_BOT_TOKEN", get("SLACK_BOT_TOKEN"), "xoxb-")
     values["slack_app_token"] = _prefixed("SLACK_APP_TOKEN", get("SLACK_APP_TOKEN"), "xapp-")
     values["slack_signing_secret"] = get("SLACK_SIGNING_SECRET")
+    values.update(_distribution(get, values))
     if keys := get("CONNBOT_SECRET_KEYS"):
         values["secret_keys"] = _fernet_keys(keys)
     values["admins"] = _slack_ids("CONNBOT_ADMINS", get("CONNBOT_ADMINS"))
@@ -98,11 +114,50 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
     ):
         if value := get(name):
             values[key] = _channel_id(name, value)
+    if days := get("CONNBOT_UNINSTALLED_RETENTION_DAYS"):
+        values["uninstalled_retention_days"] = _whole_number("CONNBOT_UNINSTALLED_RETENTION_DAYS", days, maximum=3650)
     if group := get("CONNBOT_CSM_GROUP"):
-        if not re.fullmatch(r"S[A-Z0-9]{2,}", group):
+        if not USER_GROUP_ID.match(group):
             raise ConfigError(f"CONNBOT_CSM_GROUP: expected a Slack user-group ID such as S0123ABCD, got {group!r}")
         values["csm_group"] = group
     return Settings(**values)
+
+
+def _distribution(get, values: dict) -> dict:
+    """CONNBOT_SLACK_CLIENT_ID / _SECRET turn on installs through Slack's OAuth flow: one mode or
+    the other, never both (which token would a request of the SLACK_BOT_TOKEN's workspace use?)."""
+    client_id, secret = get("CONNBOT_SLACK_CLIENT_ID"), get("CONNBOT_SLACK_CLIENT_SECRET")
+    if not client_id and not secret:
+        return {}
+    if not client_id or not secret:
+        missing = "CONNBOT_SLACK_CLIENT_SECRET" if client_id else "CONNBOT_SLACK_CLIENT_ID"
+        raise ConfigError(f"{missing}: installs through Slack need both the app's client ID and client secret")
+    if values.get("slack_bot_token"):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN: set it for one workspace, or CONNBOT_SLACK_CLIENT_ID and CONNBOT_SLACK_CLIENT_SECRET for "
+            "installs to many workspaces, not both (see README, 'Slack app set-up')"
+        )
+    if values.get("slack_app_token"):
+        raise ConfigError(
+            "SLACK_APP_TOKEN: installs to many workspaces are served over HTTP (Slack redirects browsers to "
+            "/slack/oauth_redirect); unset it and point the app's request URLs at `connbot serve`"
+        )
+    public_url = get("CONNBOT_PUBLIC_URL")
+    if not public_url:
+        raise ConfigError(
+            "CONNBOT_PUBLIC_URL: installs through Slack need the https base URL where this app is reached, "
+            "such as https://connbot.example.com (Slack redirects to <it>/slack/oauth_redirect)"
+        )
+    distribution = {
+        "slack_client_id": client_id,
+        "slack_client_secret": secret,
+        "public_url": _http_url("CONNBOT_PUBLIC_URL", public_url, "https://connbot.example.com").rstrip("/"),
+    }
+    if authorize := get("CONNBOT_SLACK_AUTHORIZE_URL"):
+        distribution["slack_authorize_url"] = _http_url(
+            "CONNBOT_SLACK_AUTHORIZE_URL", authorize, "https://slack.com/oauth/v2/authorize"
+        )
+    return distribution
 
 
 def _database_url(url: str) -> str:
@@ -150,10 +205,10 @@ def _timezone(name: str) -> ZoneInfo:
         raise ConfigError(f"CONNBOT_TIMEZONE: expected an IANA time zone such as Europe/Paris, got {name!r}") from None
 
 
-def _http_url(name: str, value: str) -> str:
+def _http_url(name: str, value: str, example: str = "https://slack.com/api/") -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name}: expected an http(s) URL such as https://slack.com/api/, got {value!r}")
+        raise ConfigError(f"{name}: expected an http(s) URL such as {example}, got {value!r}")
     return value
 
 
@@ -181,7 +236,7 @@ def _slack_ids(name: str, raw: str | None) -> tuple[str, ...]:
         return ()
     ids = tuple(i.strip() for i in raw.split(",") if i.strip())
     for value in ids:
-        if not _SLACK_ID.match(value):
+        if not SLACK_ID.match(value):
             raise ConfigError(
                 f"{name}: expected comma-separated Slack user IDs (U…/W…) or user-group IDs (S…), got {value!r}"
             )
@@ -189,7 +244,7 @@ def _slack_ids(name: str, raw: str | None) -> tuple[str, ...]:
 
 
 def _channel_id(name: str, value: str) -> str:
-    if not _CHANNEL_ID.match(value):
+    if not CHANNEL_ID.match(value):
         raise ConfigError(f"{name}: expected a Slack channel ID such as C0123ABCD, got {value!r}")
     return value
 
@@ -199,6 +254,12 @@ def _clock_time(name: str, value: str) -> time:
     if not match:
         raise ConfigError(f"{name}: expected a time of day as HH:MM (24-hour), got {value!r}")
     return time(int(match[1]), int(match[2]))
+
+
+def _whole_number(name: str, value: str, *, maximum: int) -> int:
+    if not value.isdigit() or int(value) > maximum:
+        raise ConfigError(f"{name}: expected a whole number from 0 to {maximum}, got {value!r}")
+    return int(value)
 
 
 def _positive_int(name: str, value: str, *, maximum: int) -> int:

@@ -151,20 +151,34 @@ def carry_out(
 
 
 def cancel_unfinished(
-    ctx: Context, session: Session, *, connection_id: int | None = None, order_id: int | None = None, reason: str
+    ctx: Context,
+    session: Session,
+    *,
+    connection_id: int | None = None,
+    order_id: int | None = None,
+    team_id: str | None = None,
+    reason: str,
 ) -> None:
-    """At the deletion of a connection (its syncs and runs) or an order, in its unit of work:
-    queued ones are cancelled with their jobs; running ones are asked to stop, and they stop at
-    their next batch or page, when they see the deletion, on whichever process carries them."""
+    """At the deletion of a connection (its syncs and runs) or an order, or when a workspace
+    uninstalls connbot (every sync and run of its connections), in that unit of work: queued
+    ones are cancelled with their jobs; running ones are asked to stop, and they stop at their
+    next batch or page, when they see the deletion or the uninstall, on whichever process
+    carries them."""
     from sqlalchemy import select, update
 
-    from storage.models import UNFINISHED, AccountSyncRun, ExtractionRun, RunStatus
+    from storage.models import UNFINISHED, AccountSyncRun, Connection, ExtractionRun, RunStatus
 
     tables = [(ExtractionRun, ExtractionRun.order_id == order_id)]
     if connection_id is not None:
         tables = [
             (ExtractionRun, ExtractionRun.connection_id == connection_id),
             (AccountSyncRun, AccountSyncRun.connection_id == connection_id),
+        ]
+    elif team_id is not None:
+        of_team = select(Connection.id).where(Connection.team_id == team_id)
+        tables = [
+            (ExtractionRun, ExtractionRun.connection_id.in_(of_team)),
+            (AccountSyncRun, AccountSyncRun.connection_id.in_(of_team)),
         ]
     jobs = []
     for model, of_target in tables:

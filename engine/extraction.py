@@ -71,6 +71,7 @@ from storage.models import (
     OrderAccount,
     OrderStatus,
     RunStatus,
+    Workspace,
 )
 from storage.repositories import Connections, Orders
 from storage.vault import VaultError
@@ -103,6 +104,7 @@ REFUSED = (
 INTERRUPTED = "Interrupted by a restart of connbot."
 CONNECTION_DELETED = "The connection was deleted."
 ORDER_DELETED = "The extraction order was deleted."
+UNINSTALLED = "connbot was uninstalled from this workspace."
 
 
 @dataclass(frozen=True)
@@ -331,15 +333,18 @@ class _StopCheck:
 
     def __call__(self) -> bool:
         with self.ctx.db.begin() as session:
-            connection_deleted, order_deleted = session.execute(
-                select(Connection.deleted_at, ExtractionOrder.deleted_at)
+            connection_deleted, order_deleted, uninstalled = session.execute(
+                select(Connection.deleted_at, ExtractionOrder.deleted_at, Workspace.uninstalled_at)
                 .join(Connection, Connection.id == ExtractionOrder.connection_id)
+                .outerjoin(Workspace, Workspace.team_id == Connection.team_id)
                 .where(ExtractionOrder.id == self.order_id)
             ).one()
         if connection_deleted is not None:
             self.reason = CONNECTION_DELETED
         elif order_deleted is not None:
             self.reason = ORDER_DELETED
+        elif uninstalled is not None:
+            self.reason = UNINSTALLED
         elif self.stopping is not None and self.stopping():
             self.requeue = True
             return True

@@ -23,18 +23,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, InvalidInput, NotFound
-from core.events import ConnectionChanged
+from core.events import ConnectionChanged, WorkspaceChanged
 from core.settings import Settings
 from engine.account_sync import start_sync, sync_threads
 from engine.context import Context
 from engine.executor import Work, carry_out
 from engine.leader import leader_lock
 from engine.schedules import account_sync_trigger, order_trigger
-from storage.models import Connection, ExtractionOrder, JobClaim, OrderStatus
+from storage.models import Connection, ExtractionOrder, JobClaim, OrderStatus, Workspace
+from storage.repositories import installed
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +65,20 @@ class JobSpec:
         return (self.kind, self.team_id, self.target_id, repr(self.trigger))
 
 
+# Uninstalled workspaces whose retention period is over are purged (operations/workspaces.py):
+# hourly, so data is deleted within an hour of its time; the job exists when a runner is given.
+PURGE = JobSpec("purge", "purge", "", 0, CronTrigger(minute=40, timezone=UTC), datetime(2000, 1, 1, tzinfo=UTC))
+
+
 def table_jobs(ctx: Context) -> list[JobSpec]:
-    """The daily sync of every live connection and every active order of a live connection."""
+    """The daily sync of every live connection and every active order of a live connection, in
+    workspaces that have not uninstalled connbot; the purge of uninstalled workspaces."""
     settings = ctx.settings
     with ctx.db.begin() as session:
         connections = session.execute(
-            select(Connection.id, Connection.team_id, Connection.created_at).where(Connection.deleted_at.is_(None))
+            select(Connection.id, Connection.team_id, Connection.created_at).where(
+                Connection.deleted_at.is_(None), installed(Connection.team_id)
+            )
         ).all()
         orders = session.execute(
             select(
@@ -83,6 +93,7 @@ def table_jobs(ctx: Context) -> list[JobSpec]:
                 ExtractionOrder.deleted_at.is_(None),
                 ExtractionOrder.status != OrderStatus.PAUSED,
                 Connection.deleted_at.is_(None),
+                installed(Connection.team_id),
             )
         ).all()
     jobs = [
@@ -98,6 +109,7 @@ def table_jobs(ctx: Context) -> list[JobSpec]:
             log.warning("extraction order %s has an invalid schedule %r; not scheduled", order_id, schedule)
             continue
         jobs.append(JobSpec(f"order:{order_id}", "order", team_id, order_id, trigger, created))
+    jobs.append(PURGE)
     return jobs
 
 
@@ -148,6 +160,7 @@ class Scheduler:
         ctx.events.subscribe(
             ConnectionChanged, lambda event: None if event.what in ("accounts", "run") else self._wake.set()
         )
+        ctx.events.subscribe(WorkspaceChanged, lambda event: None if event.what == "settings" else self._wake.set())
 
     # -- the job set ---------------------------------------------------------------------------
 
@@ -236,6 +249,9 @@ class Scheduler:
 
     def _claim_and_run(self, spec: JobSpec, occurrence: datetime) -> bool:
         self._report_coalesced(spec, occurrence)
+        if spec.team_id and self._uninstalled(spec.team_id):  # before the next reconcile drops it
+            log.info("scheduler %s: %s skipped: its workspace uninstalled connbot", self.node_id, spec.key)
+            return False
         if not self._claim(spec.key, occurrence):
             return False
         try:
@@ -263,6 +279,10 @@ class Scheduler:
                 expected.astimezone(UTC).isoformat(),
                 occurrence.isoformat(),
             )
+
+    def _uninstalled(self, team_id: str) -> bool:
+        with self.ctx.db.read() as session:
+            return session.scalar(select(Workspace.uninstalled_at).where(Workspace.team_id == team_id)) is not None
 
     def _claim(self, key: str, occurrence: datetime) -> bool:
         try:

@@ -343,6 +343,14 @@ class AppDriver:
         body = json.dumps(envelope).encode()
         return self.deliver("event_callback", envelope, body, "application/json", user_id=event.get("user"))
 
+    def uninstalled(self, team_id: str | None = None) -> list[Interaction]:
+        """Someone removes the app from the workspace: its tokens are revoked, and Slack sends
+        ``tokens_revoked`` then ``app_uninstalled`` (in no promised order)."""
+        team = self.fake.teams[team_id] if team_id else self.fake.team
+        self.fake.uninstall(team.id)
+        revoked = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": [team.bot_user_id]}}
+        return [self.event(revoked, team_id=team.id), self.event({"type": "app_uninstalled"}, team_id=team.id)]
+
     def retry(self, interaction: Interaction, reason: str = "http_timeout") -> Interaction:
         """Deliver the same request again as Slack's retry (same body, same
         event_id; ``X-Slack-Retry-Num`` / ``X-Slack-Retry-Reason``)."""
@@ -631,6 +639,51 @@ class SlackUser:
         result = self.driver._interactive("block_actions", payload, self.id)
         result.trigger_id, result.response_url = trigger_id, response_url
         return result
+
+    # -- external selects ---------------------------------------------------------------
+    def suggest(self, view: View | None, block_id: str, typed: str = "") -> list[dict]:
+        """Type ``typed`` into the external select of input ``block_id`` in the top modal: Slack
+        asks the app for options (``block_suggestion``) and shows them. Returns the options,
+        which ``fill`` takes as values."""
+        view = self._top_modal(view)
+        block = next((b for b in view.blocks if b.get("block_id") == block_id), None)
+        el = (block or {}).get("element") or {}
+        if el.get("type") not in ("external_select", "multi_external_select"):
+            raise ElementNotFound(f"no external select in input block {block_id!r} of view {view.id}")
+        if len(typed) < int(el.get("min_query_length", 3)):
+            return []  # Slack waits for more characters
+        payload = self._base("block_suggestion")
+        payload.update(
+            container={"type": "view", "view_id": view.id},
+            action_id=el["action_id"],
+            block_id=block_id,
+            value=typed,
+            view=view.to_api(),
+        )
+        result = self.driver._interactive("block_suggestion", payload, self.id)
+        data = result.json if result.ok else None
+        options = data.get("options") if isinstance(data, dict) else None
+        if options is None and isinstance(data, dict) and data.get("option_groups"):
+            options = [o for group in data["option_groups"] for o in group.get("options") or []]
+        problem = None
+        if not isinstance(options, list):
+            problem = f"no options in the answer: {result.text[:200]!r}"
+        elif len(options) > 100:
+            problem = f"{len(options)} options (at most 100)"
+        elif any(
+            not isinstance(o, dict)
+            or (o.get("text") or {}).get("type") != "plain_text"
+            or len((o.get("text") or {}).get("text") or "") > 75
+            or not isinstance(o.get("value"), str)
+            or len(o["value"]) > 150
+            for o in options
+        ):
+            problem = "an option is not a plain_text text of at most 75 characters with a value of at most 150"
+        if problem and result.ok:
+            result.failure = self.fake.record_failure(
+                "invalid_response", problem, interaction="block_suggestion", user_id=self.id
+            )
+        return [] if problem else copy.deepcopy(options)
 
     # -- modals -----------------------------------------------------------------------
     def _top_modal(self, view: View | None) -> View:

@@ -8,6 +8,7 @@ or ``FakeSlack.handle_response_url``.  No state lives here.
 
 from __future__ import annotations
 
+import base64
 import json
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +70,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization") or ""
             if auth.lower().startswith("bearer "):
                 token = auth[7:].strip()
+            elif auth.lower().startswith("basic "):  # an app's client id and secret (oauth.v2.access)
+                client_id, _, secret = base64.b64decode(auth[6:].strip()).decode("utf-8", "replace").partition(":")
+                args.setdefault("client_id", client_id)
+                args.setdefault("client_secret", secret)
             status, headers, body = fake.handle_api(
                 method, args, token=token, transport=transport, parse_error=parse_error
             )

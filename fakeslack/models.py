@@ -460,6 +460,30 @@ class Trigger:
 
 
 @dataclass
+class OAuthApp:
+    """The app's OAuth settings (its page at api.slack.com: App Credentials, Redirect URLs, scopes)."""
+
+    client_id: str
+    client_secret: str
+    redirect_urls: list[str]
+    scopes: set[str]
+
+
+@dataclass
+class Grant:
+    """A person approved an install on Slack's authorize page: the code the app exchanges once."""
+
+    code: str
+    client_id: str
+    team_id: str
+    user_id: str
+    scopes: list[str]
+    redirect_uri: str | None  # as given to the authorize page: oauth.v2.access must repeat it
+    issued_at: float
+    used: bool = False
+
+
+@dataclass
 class ResponseURL:
     id: str
     url: str

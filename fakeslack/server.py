@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import limits
 from .httpd import HTTPServer, RequestHandler
@@ -49,7 +50,9 @@ from .models import (
     Channel,
     Confirmation,
     Failure,
+    Grant,
     Message,
+    OAuthApp,
     ResponseURL,
     Team,
     Trigger,
@@ -63,6 +66,9 @@ from .webapi import HANDLERS, Handler, SlackError, bool_arg
 METHODS_FILE = Path(__file__).with_name("methods.json")
 
 TRIGGER_TTL = 3.0  # seconds a trigger_id can be exchanged for a view
+CODE_TTL = 10 * 60.0  # seconds an OAuth code can be exchanged (once)
+# Methods called without a token: the OAuth exchange authenticates the app by its client id and secret.
+TOKENLESS = frozenset({"api.test", "oauth.v2.access"})
 RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
 
@@ -180,6 +186,7 @@ class FakeSlack:
         self.app_id = app_id
         self.chat_write_public = chat_write_public
         self.trigger_ttl = TRIGGER_TTL
+        self.code_ttl = CODE_TTL
         self.response_url_uses = RESPONSE_URL_USES
         self.response_url_ttl = RESPONSE_URL_TTL
         self._host, self._port = host, port
@@ -201,6 +208,9 @@ class FakeSlack:
         self.channels: dict[str, Channel] = {}
         self.usergroups: dict[str, dict] = {}
         self._tokens: dict[str, Team] = {}
+        self._revoked: set[str] = set()  # tokens of an uninstalled app: "token_revoked"
+        self.oauth_app: OAuthApp | None = None
+        self._grants: dict[str, Grant] = {}
         self._ephemerals: dict[str, list[Message]] = {}
         self._views: dict[str, View] = {}
         self._stacks: dict[str, list[str]] = {}  # user -> modal view ids, bottom first
@@ -286,13 +296,24 @@ class FakeSlack:
             self.channels[id] = channel
             return channel
 
-    def add_usergroup(self, id: str, users: list[str], *, team_id: str | None = None, handle: str = "") -> dict:
+    def add_usergroup(
+        self,
+        id: str,
+        users: list[str],
+        *,
+        team_id: str | None = None,
+        handle: str = "",
+        name: str = "",
+        disabled: bool = False,
+    ) -> dict:
         with self._lock:
             group = {
                 "id": id,
                 "team_id": team_id or self.team.id,
                 "handle": handle or id.lower(),
+                "name": name or handle or id,
                 "users": list(users),
+                "disabled": disabled,
             }
             self.usergroups[id] = group
             return group
@@ -313,6 +334,80 @@ class FakeSlack:
         if method not in self.methods:
             raise ValueError(f"{method} is not a Slack Web API method")
         self._handlers[method] = handler
+
+    # ------------------------------------------------------------ distribution
+    def configure_oauth(
+        self, client_id: str, client_secret: str, *, redirect_urls: list[str], scopes: list[str] | tuple[str, ...]
+    ) -> OAuthApp:
+        """The app's OAuth settings, as on its api.slack.com page: installs go through
+        ``authorize`` (the person on Slack's page) and ``oauth.v2.access`` (the app)."""
+        with self._lock:
+            self.oauth_app = OAuthApp(client_id, client_secret, list(redirect_urls), set(scopes))
+            return self.oauth_app
+
+    def authorize(self, url: str, user_id: str, *, approve: bool = True) -> str:
+        """A person opens the app's ``https://slack.com/oauth/v2/authorize?...`` link and allows
+        (or cancels) the install to their workspace. Returns where Slack sends the browser: the
+        redirect URI with ``code`` and ``state`` (or ``error=access_denied``). What Slack shows
+        as an error page instead of redirecting raises SlackError."""
+        query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+        with self._lock:
+            app = self.oauth_app
+            if app is None or query.get("client_id") != app.client_id:
+                raise SlackError("invalid_client_id")
+            redirect = query.get("redirect_uri") or None
+            if redirect is not None and redirect not in app.redirect_urls:
+                raise SlackError("bad_redirect_uri")
+            target = redirect or app.redirect_urls[0]
+            scopes = [s for s in (query.get("scope") or "").split(",") if s]
+            unknown = sorted(set(scopes) - app.scopes)
+            if unknown:
+                raise SlackError(
+                    "invalid_scope", messages=[f"[ERROR] not configured for the app: {', '.join(unknown)}"]
+                )
+            if [s for s in (query.get("user_scope") or "").split(",") if s]:
+                raise SlackError("invalid_scope", messages=["[ERROR] the fake installs bot scopes only"])
+            user = self.users[user_id]
+            wanted = query.get("team")
+            if wanted and wanted != user.team_id:
+                raise SlackError("invalid_team", messages=["[ERROR] the person is not in the team the link asks for"])
+            state = {"state": query["state"]} if "state" in query else {}
+            if not approve:
+                return f"{target}?{urlencode({'error': 'access_denied', **state})}"
+            code = f"{self._next()}.{secrets.token_hex(16)}"
+            self._grants[code] = Grant(code, app.client_id, user.team_id, user_id, scopes, redirect, self.clock())
+            return f"{target}?{urlencode({'code': code, **state})}"
+
+    def uninstall(self, team_id: str) -> None:
+        """The app is removed from the workspace: every bot token Slack gave it there is revoked
+        (calls with them answer ``token_revoked``). Deliver the events with
+        ``AppDriver.uninstalled``."""
+        with self._lock:
+            for token, team in list(self._tokens.items()):
+                if team.id == team_id:
+                    del self._tokens[token]
+                    self._revoked.add(token)
+
+    def _install(self, grant: Grant) -> dict:
+        """``oauth.v2.access``'s answer for a code: a new bot token for the team (its old one
+        keeps working until the app is uninstalled, as Slack's do)."""
+        team = self.teams[grant.team_id]
+        token = f"xoxb-{team.id.lower()}-{secrets.token_hex(12)}"
+        team.bot_token = token
+        self._tokens[token] = team
+        enterprise = {"id": team.enterprise_id, "name": team.enterprise_id} if team.enterprise_id else None
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": ",".join(grant.scopes),
+            "bot_user_id": team.bot_user_id,
+            "app_id": self.app_id,
+            "team": {"id": team.id, "name": team.name},
+            "enterprise": enterprise,
+            "authed_user": {"id": grant.user_id},
+            "is_enterprise_install": False,
+        }
 
     # -------------------------------------------------------------- lifecycle
     def start(self) -> FakeSlack:
@@ -960,7 +1055,8 @@ class FakeSlack:
         transport: str,
         parse_error: SlackError | None = None,
     ) -> tuple[int, dict[str, str], dict]:
-        """Answer one Web API call: (HTTP status, extra headers, JSON body)."""
+        """Answer one Web API call: (HTTP status, extra headers, JSON body). An app's client id
+        and secret sent by HTTP Basic authentication arrive in ``args``."""
         fault = self._take_fault(method)
         with self._changed:
             team = self._tokens.get(token or "")
@@ -989,9 +1085,11 @@ class FakeSlack:
             raise SlackError("unknown_method", req_method=method)
         if spec.get("retired"):
             raise SlackError("method_deprecated")
-        if method != "api.test":
+        if method not in TOKENLESS:
             if not token:
                 raise SlackError("not_authed")
+            if token in self._revoked:
+                raise SlackError("token_revoked")
             if team is None:
                 raise SlackError("invalid_auth")
         if transport == "json" and not spec["json"]:
@@ -1013,7 +1111,7 @@ class FakeSlack:
                 "fakeslack_not_implemented",
                 messages=[f"[ERROR] the fake does not implement {method}; add it with fake.on()"],
             )
-        assert team is not None or method == "api.test"
+        assert team is not None or method in TOKENLESS
         return handler(self, team, args)  # type: ignore[arg-type]
 
     def handle_response_url(self, rid: str, raw: bytes, content_type: str) -> tuple[int, dict[str, str], dict]:
@@ -1067,6 +1165,7 @@ class FakeSlack:
 def _decoded(args: dict) -> dict:
     out = dict(args)
     out.pop("token", None)
+    out.pop("client_secret", None)
     for key in JSON_ARGS:
         if isinstance(out.get(key), str):
             try:

@@ -130,6 +130,33 @@ def auth_test(fake, team, args):
     }
 
 
+@method("oauth.v2.access")
+def oauth_v2_access(fake, team, args):
+    """Exchanges the code of an approved install for a bot token, as Slack documents it: the
+    app's client id and secret (HTTP Basic or arguments), the code (once, within 10 minutes) and
+    the redirect_uri the authorize link had. Token rotation (grant_type=refresh_token) is not
+    offered: the fake's app has it off."""
+    app = fake.oauth_app
+    if app is None or args.get("client_id") != app.client_id:
+        raise SlackError("invalid_client_id")
+    if args.get("client_secret") != app.client_secret:
+        raise SlackError("bad_client_secret")
+    if (args.get("grant_type") or "authorization_code") != "authorization_code":
+        raise SlackError("invalid_grant_type")
+    grant = fake._grants.get(args.get("code") or "")
+    if (
+        grant is None
+        or grant.used
+        or grant.client_id != app.client_id
+        or fake.clock() - grant.issued_at > fake.code_ttl
+    ):
+        raise SlackError("invalid_code")
+    if grant.redirect_uri is not None and args.get("redirect_uri") != grant.redirect_uri:
+        raise SlackError("bad_redirect_uri")
+    grant.used = True
+    return fake._install(grant)
+
+
 # --- chat --------------------------------------------------------------------------
 @method("chat.postMessage")
 def chat_post_message(fake, team, args):
@@ -287,6 +314,41 @@ def users_info(fake, team, args):
     if user is None or user.team_id != team.id:
         raise SlackError("user_not_found")
     return {"ok": True, "user": user.to_api(include_locale=bool_arg(args.get("include_locale", False)))}
+
+
+@method("usergroups.list")
+def usergroups_list(fake, team, args):
+    include_users = bool_arg(args.get("include_users", False))
+    include_count = bool_arg(args.get("include_count", False))
+    include_disabled = bool_arg(args.get("include_disabled", False))
+    groups = []
+    for group in fake.usergroups.values():
+        if group["team_id"] != team.id or (group["disabled"] and not include_disabled):
+            continue
+        shown = {
+            "id": group["id"],
+            "team_id": group["team_id"],
+            "is_usergroup": True,
+            "is_subteam": True,
+            "name": group["name"],
+            "description": "",
+            "handle": group["handle"],
+            "is_external": False,
+            "date_create": 1_600_000_000,
+            "date_update": 1_600_000_000,
+            "date_delete": 1_600_000_100 if group["disabled"] else 0,
+            "auto_type": None,
+            "created_by": "USLACKBOT",
+            "updated_by": "USLACKBOT",
+            "deleted_by": None,
+            "prefs": {"channels": [], "groups": []},
+        }
+        if include_users:
+            shown["users"] = list(group["users"])
+        if include_count:
+            shown["user_count"] = len(group["users"])
+        groups.append(shown)
+    return {"ok": True, "usergroups": groups}
 
 
 @method("usergroups.users.list")

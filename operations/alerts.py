@@ -20,8 +20,9 @@ from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.cards import source_title
 from operations.validation import clean_text
+from operations.workspaces import workspace_settings
 from storage.models import Alert, Connection, Escalation, ExtractionOrder, ExtractionRun
-from storage.repositories import Connections
+from storage.repositories import Connections, installed
 
 REMIND_EVERY = timedelta(days=1)
 MAX_POST_ATTEMPTS = 20
@@ -68,7 +69,7 @@ def alert_card(ctx: Context, alert_id: int) -> AlertCard:
             alert.error_message,
             alert.opened_at,
             tuple(orders),
-            alert.channel or connection.alert_channel or ctx.settings.alert_channel,
+            alert.channel or connection.alert_channel or workspace_settings(ctx, alert.team_id).alert_channel,
             alert.ts,
             alert.resolved_at,
             alert.resolved_by,
@@ -77,12 +78,18 @@ def alert_card(ctx: Context, alert_id: int) -> AlertCard:
 
 
 def to_post(ctx: Context) -> list[int]:
-    """Open alerts not yet in Slack (new, or whose post failed and is retried)."""
+    """Open alerts not yet in Slack (new, or whose post failed and is retried). Those of a
+    workspace that uninstalled connbot wait: a reinstall posts them."""
     with ctx.db.begin() as session:
         return list(
             session.scalars(
                 select(Alert.id)
-                .where(Alert.ts.is_(None), Alert.resolved_at.is_(None), Alert.post_attempts < MAX_POST_ATTEMPTS)
+                .where(
+                    Alert.ts.is_(None),
+                    Alert.resolved_at.is_(None),
+                    Alert.post_attempts < MAX_POST_ATTEMPTS,
+                    installed(Alert.team_id),
+                )
                 .order_by(Alert.id)
             )
         )
@@ -93,7 +100,12 @@ def to_mark_resolved(ctx: Context) -> list[int]:
         return list(
             session.scalars(
                 select(Alert.id)
-                .where(Alert.ts.is_not(None), Alert.resolved_at.is_not(None), Alert.resolution_posted_at.is_(None))
+                .where(
+                    Alert.ts.is_not(None),
+                    Alert.resolved_at.is_not(None),
+                    Alert.resolution_posted_at.is_(None),
+                    installed(Alert.team_id),
+                )
                 .order_by(Alert.id)
             )
         )
@@ -107,6 +119,7 @@ def to_remind(ctx: Context, now: datetime) -> list[int]:
             session.scalars(
                 select(Alert.id)
                 .where(
+                    installed(Alert.team_id),
                     Alert.ts.is_not(None),
                     Alert.resolved_at.is_(None),
                     Alert.opened_at <= cutoff,
@@ -354,9 +367,11 @@ def abandon_escalation(ctx: Context, thread: EscalationThread) -> None:
             session.execute(delete(Escalation).where(Escalation.id == thread.id, Escalation.thread_ts.is_(None)))
 
 
-def require_escalation_channel(ctx: Context) -> str:
-    if not ctx.settings.escalation_channel:
+def require_escalation_channel(ctx: Context, team_id: str) -> str:
+    channel = workspace_settings(ctx, team_id).escalation_channel
+    if not channel:
         raise InvalidInput(
-            "No escalation channel is configured: set CONNBOT_ESCALATION_CHANNEL to a channel ID and restart connbot."
+            "No escalation channel is set for this workspace: an admin chooses one in connbot's App Home, "
+            "under Settings."
         )
-    return ctx.settings.escalation_channel
+    return channel

@@ -411,3 +411,64 @@ class OAuthState(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class Workspace(Base):
+    """A Slack workspace (team) connbot serves: whether it is installed, and the settings its
+    admins chose in the App Home. Its connections are kept for a while after an uninstall, so a
+    reinstall finds everything back; then they are deleted with their credentials."""
+
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Set for a workspace of an Enterprise Grid organization: an org-wide install serves it.
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    installed_at: Mapped[datetime | None]
+    installed_by: Mapped[str | None] = mapped_column(String(32))
+    uninstalled_at: Mapped[datetime | None] = mapped_column(index=True)
+    uninstall_reason: Mapped[str | None] = mapped_column(String(32))  # app_uninstalled | tokens_revoked
+    # NULL until its admins save the settings: the environment's defaults apply until then.
+    settings_saved_at: Mapped[datetime | None]
+    settings_saved_by: Mapped[str | None] = mapped_column(String(32))
+    alert_channel: Mapped[str | None] = mapped_column(String(32))
+    escalation_channel: Mapped[str | None] = mapped_column(String(32))
+    csm_group: Mapped[str | None] = mapped_column(String(32))
+    admins: Mapped[list[Any]] = mapped_column(default=list)  # user and user-group ids
+    operators: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Installation(Base):
+    """The bot token Slack issued when a workspace, or a whole Enterprise Grid organization
+    (`is_enterprise_install`, no team), installed connbot. One per workspace or organization:
+    a reinstall replaces it."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    # "<enterprise id or ->:<team id or ->": what a reinstall replaces.
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    is_enterprise_install: Mapped[bool] = mapped_column(default=False)
+    app_id: Mapped[str] = mapped_column(String(32))
+    bot_id: Mapped[str | None] = mapped_column(String(32))
+    bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_scopes: Mapped[str] = mapped_column(Text, default="")
+    bot_token: Mapped[bytes] = mapped_column(LargeBinary)  # ciphertext (the vault's keys)
+    installed_by: Mapped[str | None] = mapped_column(String(32))
+    team_name: Mapped[str] = mapped_column(String(255), default="")
+    enterprise_name: Mapped[str] = mapped_column(String(255), default="")
+    enterprise_url: Mapped[str] = mapped_column(String(255), default="")
+    installed_at: Mapped[datetime]
+
+
+class InstallState(Base):
+    """The state of one "Add to Slack" attempt: used once, within minutes. Only its SHA-256 is
+    stored, as for the sources' sign-ins (OAuthState)."""
+
+    __tablename__ = "install_states"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -19,12 +19,17 @@ from storage.models import (
     UNFINISHED,
     Account,
     AccountSyncRun,
+    Alert,
     AuditEvent,
     Connection,
     CredentialsStatus,
+    Escalation,
     ExtractionOrder,
     ExtractionRun,
+    JobClaim,
+    OAuthState,
     OrderAccount,
+    Workspace,
 )
 
 
@@ -452,3 +457,40 @@ def all_audit_events(
     if conditions:
         query = query.where(and_(*conditions))
     return session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)).all()
+
+
+# -- workspaces -------------------------------------------------------------------------------------
+
+_UNINSTALLED = select(Workspace.team_id).where(Workspace.uninstalled_at.is_not(None))
+
+
+def installed(team_id: ColumnElement) -> ColumnElement[bool]:
+    """`team_id` (a column) is of a workspace that has not uninstalled connbot: its jobs run."""
+    return team_id.not_in(_UNINSTALLED)
+
+
+def purge_team(session: Session, team_id: str) -> dict[str, int]:
+    """Deletes every row of the team but its audit trail: connections with their credentials,
+    accounts, orders, runs, alerts, escalations, sign-ins, the claims of its scheduled jobs and
+    its workspace row. Returns how many of each kind were deleted."""
+    connections = select(Connection.id).where(Connection.team_id == team_id)
+    orders = select(ExtractionOrder.id).where(ExtractionOrder.connection_id.in_(connections))
+    claim_keys = [f"sync:{cid}" for cid in session.scalars(connections)]
+    claim_keys += [f"order:{oid}" for oid in session.scalars(orders)]
+    deleted: dict[str, int] = {}
+    for name, statement in (
+        ("order accounts", delete(OrderAccount).where(OrderAccount.order_id.in_(orders))),
+        ("extraction runs", delete(ExtractionRun).where(ExtractionRun.connection_id.in_(connections))),
+        ("account syncs", delete(AccountSyncRun).where(AccountSyncRun.connection_id.in_(connections))),
+        ("alerts", delete(Alert).where(Alert.connection_id.in_(connections))),
+        ("escalations", delete(Escalation).where(Escalation.connection_id.in_(connections))),
+        ("sign-ins", delete(OAuthState).where(OAuthState.team_id == team_id)),
+        ("extraction orders", delete(ExtractionOrder).where(ExtractionOrder.connection_id.in_(connections))),
+        ("accounts", delete(Account).where(Account.connection_id.in_(connections))),
+        ("connections", delete(Connection).where(Connection.team_id == team_id)),
+        ("workspace", delete(Workspace).where(Workspace.team_id == team_id)),
+    ):
+        deleted[name] = session.execute(statement, execution_options={"synchronize_session": False}).rowcount
+    for start in range(0, len(claim_keys), 500):
+        session.execute(delete(JobClaim).where(JobClaim.job_key.in_(claim_keys[start : start + 500])))
+    return deleted

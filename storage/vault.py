@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConfigError
 from sources.base import Credentials
-from storage.models import Connection
+from storage.models import Connection, Installation
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,13 @@ class Vault:
         except InvalidToken:
             raise VaultError("none of the configured keys can decrypt these credentials") from None
         return Credentials(json.loads(payload))
+
+    def encrypt_token(self, token: str) -> bytes:
+        """A Slack bot token, kept as credentials are (its repr hidden while it is clear)."""
+        return self.encrypt(Credentials({"bot_token": token}))
+
+    def decrypt_token(self, blob: bytes) -> str:
+        return self.decrypt(blob)["bot_token"]
 
     def can_decrypt(self, token: bytes) -> bool:
         try:
@@ -102,24 +109,33 @@ def resolve_keys(configured: Sequence[str], data_dir: Path) -> tuple[str, ...]:
 
 
 def verify_keys(vault: Vault, session: Session) -> None:
-    """Refuse to start when the keys cannot read the stored credentials (never lose them silently)."""
-    token = session.scalars(
-        select(Connection.credentials)
-        .where(Connection.credentials.is_not(None))
-        .order_by(Connection.id.desc())
-        .limit(1)
-    ).first()
-    if token is not None and not vault.can_decrypt(token):
+    """Refuse to start when the keys cannot read the stored credentials or bot tokens (never lose
+    them silently)."""
+    newest = [
+        session.scalars(
+            select(Connection.credentials)
+            .where(Connection.credentials.is_not(None))
+            .order_by(Connection.id.desc())
+            .limit(1)
+        ).first(),
+        session.scalars(select(Installation.bot_token).order_by(Installation.id.desc()).limit(1)).first(),
+    ]
+    if any(token is not None and not vault.can_decrypt(token) for token in newest):
         raise ConfigError(
             "CONNBOT_SECRET_KEYS: none of the configured keys can decrypt the stored credentials; "
             "add the key they were written with (keys are comma-separated, the first is current)"
         )
 
 
-def rotate_all(vault: Vault, session: Session) -> int:
-    """Re-encrypt every stored credential with the current key; returns how many."""
+def rotate_all(vault: Vault, session: Session) -> tuple[int, int]:
+    """Re-encrypt every stored credential and bot token with the current key; returns how many
+    of each."""
     count = 0
     for connection in session.scalars(select(Connection).where(Connection.credentials.is_not(None))):
         connection.credentials = vault.rotate(connection.credentials)
         count += 1
-    return count
+    tokens = 0
+    for installation in session.scalars(select(Installation)):
+        installation.bot_token = vault.rotate(installation.bot_token)
+        tokens += 1
+    return count, tokens

@@ -29,6 +29,7 @@ from operations.alerts import (
 )
 from operations.cards import Card, load_card
 from operations.deliveries import first_delivery
+from operations.workspaces import workspace_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,8 @@ def register(app: App, services: Services) -> None:
         card = load_card(ctx, services.roles.viewer(surface.team_id, surface.user_id), ref.c)
         if not isinstance(card, Card):  # deleted: answered with its tombstone (bot.errors)
             raise NotFound(f"There is no connection {ref.c}.")
-        require_escalation_channel(ctx)
-        services.client.views_open(
+        require_escalation_channel(ctx, surface.team_id)
+        services.client_for(surface.team_id).views_open(
             trigger_id=body["trigger_id"], view=escalation_modal(ref.c, Callback.ESCALATE, card.connection.title)
         )
 
@@ -64,12 +65,13 @@ def register(app: App, services: Services) -> None:
         except InvalidInput as bad:
             ack(response_action="errors", errors={"reason": next(iter(bad.fields.values()), bad.message)})
             return
-        blocks = escalation_message(card, ctx.settings.csm_group)
+        settings = workspace_settings(ctx, team_id)
+        blocks = escalation_message(card, settings.csm_group)
         text = f"Escalation for connection {card.connection_id}"
         # One thread per connection: later escalations continue it.
-        thread = claim_escalation(ctx, actor, ref.c, require_escalation_channel(ctx), card.reason)
+        thread = claim_escalation(ctx, actor, ref.c, require_escalation_channel(ctx, team_id), card.reason)
         try:
-            posted = services.client.chat_postMessage(
+            posted = services.client_for(team_id).chat_postMessage(
                 channel=thread.channel, thread_ts=thread.thread_ts, text=text, blocks=blocks
             )
         except Exception as error:
@@ -94,7 +96,7 @@ def register(app: App, services: Services) -> None:
         team_id = body.get("team_id") or event.get("team")
         thread_ts = event.get("thread_ts") or event.get("ts")
         match = STATUS.search(event.get("text") or "")
-        client = services.client
+        client = services.client_for(team_id)
         if match is None:
             client.chat_postMessage(
                 channel=event["channel"], thread_ts=thread_ts, text="connbot help", blocks=help_message()
@@ -122,7 +124,9 @@ def register(app: App, services: Services) -> None:
                 actor,
                 connection_id,
                 action.get("selected_conversation"),
-                before_saving=lambda channel: join_channel(services.client, channel, then="choose it again"),
+                before_saving=lambda channel: join_channel(
+                    services.client_for(surface.team_id), channel, then="choose it again"
+                ),
             )
         finally:
             refresh_card(services, surface, actor, connection_id, "settings")  # the channel in use, either way

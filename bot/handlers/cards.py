@@ -19,6 +19,7 @@ from bot.routing import CardRef, ListRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import ConnbotError
+from operations.auth import Actor
 from operations.cards import connection_summary, deleted_connection
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,9 @@ def register(app: App, services: Services) -> None:
         blocks, text = card_message(services, actor, ref.c, ref.t, ref.p)
         if surface.kind == "view":
             # From the App Home: the card goes to the user's DM with connbot, where it can be updated.
-            services.client.chat_postMessage(channel=surface.user_id, text=text, blocks=blocks)
+            services.client_for(surface.team_id).chat_postMessage(channel=surface.user_id, text=text, blocks=blocks)
         else:
-            surface.tell(services.client, text, blocks)
+            surface.tell(services.client_for(surface.team_id), text, blocks)
 
     @app.action(_prefix(Action.TAB))
     @guard
@@ -65,7 +66,7 @@ def register(app: App, services: Services) -> None:
             services.home.show(surface.team_id, surface.user_id, ref.o)
             return
         blocks, text = list_message(services, actor, ref.o, ref.q)
-        surface.replace(services.client, blocks, text)
+        surface.replace(services.client_for(surface.team_id), blocks, text)
 
     @app.action(Action.SHARE)
     @guard
@@ -80,12 +81,14 @@ def register(app: App, services: Services) -> None:
             return
         if surface.in_dm:  # no one to share with here: pick a channel (the trigger lives 3 s)
             title = connection_summary(services.ctx, actor, ref.c).title
-            services.client.views_open(trigger_id=body["trigger_id"], view=share_channel_picker(pack(ref), title))
+            services.client_for(surface.team_id).views_open(
+                trigger_id=body["trigger_id"], view=share_channel_picker(pack(ref), title)
+            )
             return
         blocks, text = card_message(services, actor, ref.c, ref.t, ref.p)
         if not surface.channel_id:
             raise ConnbotError("Open the card in a channel first, then share it there.")
-        share_in_channel(services, surface.channel_id, surface.user_id, blocks, text, surface.thread_ts)
+        share_in_channel(services, actor, surface.channel_id, blocks, text, surface.thread_ts)
 
     @app.view_submission(Callback.SHARE)
     @guard
@@ -103,7 +106,7 @@ def register(app: App, services: Services) -> None:
             return
         blocks, text = card_message(services, actor, ref.c, ref.t, ref.p)
         try:
-            share_in_channel(services, channel, user_id, blocks, text)
+            share_in_channel(services, actor, channel, blocks, text)
         except ConnbotError as refused:  # the picker again, saying why
             title = connection_summary(services.ctx, actor, ref.c).title
             ack(response_action="update", view=share_channel_picker(pack(ref), title, refused.message))
@@ -112,10 +115,10 @@ def register(app: App, services: Services) -> None:
 
 
 def share_in_channel(
-    services: Services, channel: str, user_id: str, blocks: list[dict], text: str, thread_ts: str | None = None
+    services: Services, actor: Actor, channel: str, blocks: list[dict], text: str, thread_ts: str | None = None
 ) -> None:
-    client = services.client
-    shared_text = f"<@{user_id}> shared {text}"
+    client = services.client_for(actor.team_id)
+    shared_text = f"<@{actor.user_id}> shared {text}"
     try:
         client.chat_postMessage(channel=channel, text=shared_text, blocks=blocks, thread_ts=thread_ts)
         return

@@ -108,7 +108,7 @@ def register(app: App, services: Services) -> None:
         submit_with_check(
             services,
             ack,
-            actor.user_id,
+            actor,
             view["id"],
             working,
             lambda: _finish_new(services, actor, meta, values, mode, view["id"]),
@@ -133,7 +133,7 @@ def register(app: App, services: Services) -> None:
             s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None, e=ephemeral or None
         )
         offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
-        opened = services.client.views_open(
+        opened = services.client_for(actor.team_id).views_open(
             trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer, values=setup.prefill)
         )
         _attach(services, offer, opened)
@@ -155,7 +155,7 @@ def register(app: App, services: Services) -> None:
         submit_with_check(
             services,
             ack,
-            actor.user_id,
+            actor,
             view["id"],
             working,
             lambda: _finish_reconnect(services, actor, meta, values, mode, confirmed, view["id"]),
@@ -199,7 +199,7 @@ def register(app: App, services: Services) -> None:
         try:
             delete_connection(services.ctx, actor, ref.c)
         except Conflict as already:
-            surface.tell(services.client, already.message)
+            surface.tell(services.client_for(surface.team_id), already.message)
         refresh_card(services, surface, actor, ref.c, "orders")  # the tombstone
         publish_home(services, actor)
 
@@ -211,11 +211,11 @@ def open_new_connection(services: Services, trigger_id: str, team_id: str, user_
     if len(sources) == 1:
         meta = FormMeta(s=next(iter(sources)))
         offer = _offer(services, team_id, user_id, meta, None)
-        opened = services.client.views_open(trigger_id=trigger_id, view=_new_form(services, meta, offer))
+        opened = services.client_for(team_id).views_open(trigger_id=trigger_id, view=_new_form(services, meta, offer))
         _attach(services, offer, opened)
     else:
         view = forms.source_picker(Callback.NEW_CONNECTION_SOURCE, [(n, s.title) for n, s in sources.items()])
-        services.client.views_open(trigger_id=trigger_id, view=view)
+        services.client_for(team_id).views_open(trigger_id=trigger_id, view=view)
 
 
 def _offer(
@@ -360,7 +360,7 @@ def _redraw_spec_form(services: Services, actor: Actor, view: dict) -> None:
         hint = connection_setup(services.ctx, actor, meta.c).credentials_hint
         form = _reconnect_form(services, meta, mode, hint, None, values=typed, choices=reading.choices)
     try:
-        services.client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+        services.client_for(actor.team_id).views_update(view_id=view["id"], hash=view.get("hash"), view=form)
     except SlackApiError as error:
         if error.response.get("error") != "hash_conflict":  # a newer choice won; it shows its own fields
             raise
@@ -378,7 +378,7 @@ class Outcome:
 
 
 def submit_with_check(
-    services: Services, ack: Ack, user_id: str, view_id: str, working: dict, check: Callable[[], Outcome]
+    services: Services, ack: Ack, actor: Actor, view_id: str, working: dict, check: Callable[[], Outcome]
 ) -> None:
     """Answer within Slack's 3 s: the result itself when the check is quick (errors inline on
     their fields), else "Checking…" at once and the result by views.update when it is done."""
@@ -389,7 +389,7 @@ def submit_with_check(
     except FuturesTimeout:
         ack(response_action="update", view=working)
         acked = time.monotonic()
-        future.add_done_callback(lambda done: _show_late(services, user_id, view_id, done, acked))
+        future.add_done_callback(lambda done: _show_late(services, actor, view_id, done, acked))
         return
     except Exception as error:  # the check itself failed: say so in the modal
         ack(response_action="update", view=forms.done(working["title"]["text"], user_message(error)))
@@ -403,7 +403,7 @@ def submit_with_check(
     log.debug("credentials check answered in %.2fs", time.monotonic() - started)
 
 
-def _show_late(services: Services, user_id: str, view_id: str, done: Future, acked: float) -> None:
+def _show_late(services: Services, actor: Actor, view_id: str, done: Future, acked: float) -> None:
     try:
         outcome = done.result()
     except Exception as error:
@@ -412,7 +412,7 @@ def _show_late(services: Services, user_id: str, view_id: str, done: Future, ack
     # Slack applies our ack's "Checking…" view when it reads the response; an update that
     # overtook it would be overwritten, so let the ack land first.
     time.sleep(max(0.0, ACK_SETTLE_SECONDS - (time.monotonic() - acked)))
-    show_outcome(services, user_id, view_id, outcome)
+    show_outcome(services, actor, view_id, outcome)
     if outcome.after:
         outcome.after()
 
@@ -448,7 +448,7 @@ def _finish_new(
     blocks, text = card_message(services, actor, connection_id)
 
     def after() -> None:
-        client = services.client
+        client = services.client_for(actor.team_id)
         try:
             posted = client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)
         except SlackApiError as error:
@@ -522,7 +522,7 @@ def _finish_reconnect(
             show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
         elif card is not None:
             blocks, text = card_message(services, actor, meta.c, "settings")
-            card.replace(services.client, blocks, text)
+            card.replace(services.client_for(actor.team_id), blocks, text)
         try:
             # Shown when the sync has finished (inline here, queued when a worker has run it).
             _first_sync(
@@ -572,22 +572,23 @@ def finish_sign_in(services: Services, sign_in: SignIn, values: dict[str, str] |
         outcome = _finish_reconnect(
             services, actor, meta, values, sign_in.sync_mode, sign_in.confirm_business, sign_in.view_id
         )
-    show_outcome(services, sign_in.user_id, sign_in.view_id, outcome)
+    show_outcome(services, actor, sign_in.view_id, outcome)
     if outcome.after:
         services.background(outcome.after)
     return outcome
 
 
-def show_outcome(services: Services, user_id: str, view_id: str | None, outcome: Outcome) -> None:
+def show_outcome(services: Services, actor: Actor, view_id: str | None, outcome: Outcome) -> None:
     """The outcome in the user's modal; when it cannot be updated (closed, expired, Slack
     refusing), in a DM: a result is never lost behind "Checking…"."""
+    client = services.client_for(actor.team_id)
     if view_id:
         try:
-            services.client.views_update(view_id=view_id, view=outcome.view)
+            client.views_update(view_id=view_id, view=outcome.view)
             return
         except SlackApiError as error:
             log.info("modal not updated (%s); telling the user in a DM", error.response.get("error"))
     try:
-        services.client.chat_postMessage(channel=user_id, text=escape(outcome.message))
+        client.chat_postMessage(channel=actor.user_id, text=escape(outcome.message))
     except SlackApiError as error:
         log.warning("could not DM the user the outcome either: %s", error.response.get("error"))

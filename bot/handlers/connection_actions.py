@@ -55,7 +55,7 @@ def register(app: App, services: Services) -> None:
         try:
             run_id = request_sync(services.ctx, actor, ref.c)
         except Conflict as busy:
-            surface.tell(services.client, busy.message)
+            surface.tell(services.client_for(surface.team_id), busy.message)
             refresh_card(services, surface, actor, ref.c, "accounts", ref.p)
             return
         refresh_card(services, surface, actor, ref.c, "accounts", ref.p)
@@ -75,7 +75,9 @@ def register(app: App, services: Services) -> None:
                 raise  # the card becomes the connection's tombstone (bot.errors)
             # The order was deleted since this card was drawn: redraw it, and say so.
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)
-            surface.tell(services.client, f"{gone.message} The card now shows the orders there are.")
+            surface.tell(
+                services.client_for(surface.team_id), f"{gone.message} The card now shows the orders there are."
+            )
 
     def act_on_order(ref: OrderRef, surface: Surface, actor, trigger_id: str) -> None:
         ctx = services.ctx
@@ -85,14 +87,14 @@ def register(app: App, services: Services) -> None:
                 ref.c, ref.o, ref.p, surface.channel_id, surface.ts if surface.kind == "message" else None
             )
             view = confirm_delete_order(pack(meta), order_name(ctx, actor, ref.c, ref.o))
-            opened = services.client.views_open(trigger_id=trigger_id, view=view)
+            opened = services.client_for(surface.team_id).views_open(trigger_id=trigger_id, view=view)
             cards_behind_modals.keep((opened.get("view") or {}).get("id"), surface)
             return
         if ref.a == OrderAction.RUN_NOW:
             try:
                 run_id = request_run(ctx, actor, ref.c, ref.o)
             except Conflict as busy:
-                surface.tell(services.client, busy.message)
+                surface.tell(services.client_for(surface.team_id), busy.message)
                 return
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)
             services.background(_run_then_refresh, services, surface, actor, ref.c, ref.o, ref.p, run_id)
@@ -101,7 +103,7 @@ def register(app: App, services: Services) -> None:
             try:
                 set_paused(ctx, actor, ref.c, ref.o, ref.a == OrderAction.PAUSE)
             except Conflict as already:
-                surface.tell(services.client, already.message)
+                surface.tell(services.client_for(surface.team_id), already.message)
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)
             return
         raise StaleAction("This menu is from an older version of the card. Open it again with `/connections`.")
@@ -161,7 +163,9 @@ def _run_sync_with_progress(
                 return
             last["at"] = now
         blocks, text = card_message(services, actor, connection_id, "accounts", page)
-        surface.replace(services.client, blocks, text)  # a lost progress update is not worth a message
+        surface.replace(
+            services.client_for(surface.team_id), blocks, text
+        )  # a lost progress update is not worth a message
 
     carry_out(
         services.ctx,

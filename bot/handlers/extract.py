@@ -68,7 +68,7 @@ def register(app: App, services: Services) -> None:
             ts=surface.ts if surface.kind == "message" else None,
             tz=ctx.settings.timezone.key,
         )
-        services.client.views_open(
+        services.client_for(surface.team_id).views_open(
             trigger_id=body["trigger_id"], view=steps.accounts_step(draft, total, page, MAX_ACCOUNTS_PER_ORDER)
         )
 
@@ -328,7 +328,8 @@ def _what_to_fix(bad: InvalidInput) -> str:
 
 def _update(services: Services, view: dict, new_view: dict) -> None:
     try:
-        services.client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
+        # A view of Slack's names its workspace.
+        services.client_for(view["team_id"]).views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
     except SlackApiError as error:
         if error.response.get("error") != "hash_conflict":  # a newer update won; it shows the state
             raise

@@ -24,6 +24,7 @@ from operations.cards import (
     Tombstone,
     extract_blocker,
 )
+from operations.workspaces import WorkspaceSettings
 from storage.repositories import AccountCounts, Page
 from support import compare_golden, texts
 
@@ -230,4 +231,4 @@ def test_limits_hold_for_huge_names_and_counts():
         assert check_message(blocks, text="x") == []
     data = ConnectionList(tuple(summary(name=long) for _ in range(10)), Page(10, 10, 10_000), long)
     assert check_message(connection_list(data), text="x") == []
-    assert check_view(home_view(data)) == []
+    assert check_view(home_view(data, WorkspaceSettings(admins=("U1",) * 100), can_change=True)) == []

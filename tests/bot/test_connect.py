@@ -102,7 +102,7 @@ def test_empty_or_control_characters_are_refused_inline(fake, driver):
 
 
 def test_viewer_and_operator_cannot_make_connections_and_are_told_who_can(fake, driver, services, app_ctx):
-    services.roles.settings = replace(services.roles.settings, operators=("UOPS",))
+    services.ctx.settings = replace(services.ctx.settings, operators=("UOPS",))
     for user in ("UOPS", "UVIEW"):
         driver.user(user).command("/connections", "new", channel="C0DATA")
         note = fake.wait_for(lambda user=user: [m for m in fake.ephemerals(user) if "admin role" in m.visible_text])
@@ -114,7 +114,7 @@ def test_viewer_and_operator_cannot_make_connections_and_are_told_who_can(fake, 
 
 def test_configured_admin_group(fake, driver, services, connect):
     fake.add_usergroup("S0ADMINS", ["UVIEW"])
-    services.roles.settings = replace(services.roles.settings, admins=("S0ADMINS",))
+    services.ctx.settings = replace(services.ctx.settings, admins=("S0ADMINS",))
     open_form(fake, driver.user("UVIEW"))  # a group member is an admin now
     driver.user("UADMIN").command("/connections", "new", channel="C0DATA")  # workspace admin no longer is
     fake.wait_for(lambda: [m for m in fake.ephemerals("UADMIN") if "<!subteam^S0ADMINS>" in texts(m.blocks)])

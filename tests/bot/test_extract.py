@@ -150,7 +150,7 @@ def test_viewer_cannot_extract_and_an_old_card_is_refused(fake, driver, connect,
 
     from storage.models import Connection
 
-    services.roles.settings = replace(services.roles.settings, operators=("UOPS",))
+    services.ctx.settings = replace(services.ctx.settings, operators=("UOPS",))
     cid = connect("demo:accounts=12")
     vera = driver.user("UVIEW")
     vera.command("/connections", str(cid), channel="C0DATA")
@@ -344,7 +344,7 @@ def test_a_refused_create_rebuilds_the_review_from_the_state_now(fake, driver, c
     else:
         from dataclasses import replace
 
-        services.roles.settings = replace(services.roles.settings, operators=("UADMIN",))
+        services.ctx.settings = replace(services.ctx.settings, operators=("UADMIN",))
         reason = "You need the operator role to set up an extraction"
     result = otto.submit(review)
     assert result.ok, result.failure

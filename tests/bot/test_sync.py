@@ -53,7 +53,7 @@ def test_a_second_press_while_syncing_says_who_started_it(fake, driver, connect,
 def test_viewer_cannot_sync(fake, driver, connect, services):
     from dataclasses import replace
 
-    services.roles.settings = replace(services.roles.settings, operators=("UOPS",))
+    services.ctx.settings = replace(services.ctx.settings, operators=("UOPS",))
     cid = connect("demo:accounts=5")
     vera = driver.user("UVIEW")
     vera.click(open_accounts(fake, vera, cid), "connection.sync_accounts")

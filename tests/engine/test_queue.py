@@ -14,12 +14,13 @@ from connbot.runtime import start_executor
 from core.errors import ConfigError, Conflict
 from engine.account_sync import start_sync, sync_accounts
 from engine.executor import Work, carry_out
-from engine.extraction import CONNECTION_DELETED, ORDER_DELETED, start_run
+from engine.extraction import CONNECTION_DELETED, ORDER_DELETED, UNINSTALLED, start_run
 from engine.queue import JOB_LOST, WorkerOptions, fail_runs_without_job, queue_stats, upgrade_schema
 from operations.auth import Actor, Role
 from operations.cards import NO_WORKER_AFTER, load_card
 from operations.connections import delete_connection, make_connection
 from operations.orders import delete_order
+from operations.workspaces import uninstall
 from storage.models import AccountSyncRun, ExtractionRun, RunStatus
 from support import demo_order, inline_execution, make_context, run_workers_in_thread
 
@@ -182,6 +183,30 @@ def test_deleting_an_order_cancels_its_queued_run(queue_ctx):
     assert (run_row(ctx, run_id).status, run_row(ctx, run_id).error) == ("cancelled", ORDER_DELETED)
     assert run_row(ctx, kept).status == "queued"
     assert [row[5] for row in jobs(ctx)] == ["cancelled", "todo"]
+
+
+def test_an_uninstall_cancels_the_workspaces_queued_runs_and_syncs_with_their_jobs(queue_ctx):
+    ctx = queue_ctx
+    cid = connect(ctx)
+    run_id = start_run(ctx, "T1", order(ctx, cid), trigger="manual")
+    sync_id = start_sync(ctx, "T1", cid, trigger="manual")
+    other = make_connection(ctx, Actor("T2", "U2", Role.ADMIN), "demo", {"token": "demo:accounts=5"})
+    kept = start_sync(ctx, "T2", other, trigger="manual")  # another workspace's stays queued
+    assert uninstall(ctx, team_id="T1", enterprise_id=None, is_enterprise_install=False, reason="app_uninstalled") == [
+        "T1"
+    ]
+    with ctx.db.begin() as session:
+        rows = [
+            session.get(AccountSyncRun, sync_id),
+            session.get(ExtractionRun, run_id),
+            session.get(AccountSyncRun, kept),
+        ]
+    assert [(row.status, row.error) for row in rows] == [
+        ("cancelled", UNINSTALLED),
+        ("cancelled", UNINSTALLED),
+        ("queued", None),
+    ]
+    assert sorted(row[5] for row in jobs(ctx)) == ["cancelled", "cancelled", "todo"]
 
 
 def test_a_run_whose_job_ended_without_it_is_failed_so_its_order_runs_again(queue_ctx):

@@ -2,10 +2,11 @@ import os
 import stat
 
 import pytest
+from sqlalchemy import select
 
 from core.errors import ConfigError
 from sources.base import Credentials
-from storage.models import Connection
+from storage.models import Connection, Installation
 from storage.vault import Vault, VaultError, generate_key, resolve_keys, rotate_all, verify_keys
 
 
@@ -88,12 +89,40 @@ def test_start_up_refuses_keys_that_cannot_read_stored_credentials(ctx):
             verify_keys(Vault([generate_key()]), session)
 
 
-def test_rotate_all_reencrypts_every_credential(ctx):
+def test_rotate_all_reencrypts_every_credential_and_bot_token(ctx):
     _connection(ctx, ctx.vault, n=3)
+    with ctx.db.begin() as session:
+        session.add(
+            Installation(
+                key="-:T1",
+                team_id="T1",
+                app_id="A1",
+                bot_token=ctx.vault.encrypt_token("xoxb-planted"),
+                installed_at=ctx.clock.now(),
+            )
+        )
     new_key = generate_key()
     with ctx.db.begin() as session:
-        assert rotate_all(Vault([new_key, ctx.test_key]), session) == 3
+        assert rotate_all(Vault([new_key, ctx.test_key]), session) == (3, 1)
     with ctx.db.begin() as session:
         verify_keys(Vault([new_key]), session)
+        assert Vault([new_key]).decrypt_token(session.scalars(select(Installation.bot_token)).one()) == "xoxb-planted"
         with pytest.raises(ConfigError):
             verify_keys(Vault([ctx.test_key]), session)
+
+
+def test_start_up_refuses_keys_that_cannot_read_stored_bot_tokens(ctx):
+    with ctx.db.begin() as session:
+        session.add(
+            Installation(
+                key="-:T1",
+                team_id="T1",
+                app_id="A1",
+                bot_token=ctx.vault.encrypt_token("xoxb-1"),
+                installed_at=ctx.clock.now(),
+            )
+        )
+    with ctx.db.begin() as session:
+        verify_keys(ctx.vault, session)
+        with pytest.raises(ConfigError, match="CONNBOT_SECRET_KEYS"):
+            verify_keys(Vault([generate_key()]), session)

@@ -1,0 +1,106 @@
+"""Which Web API client, with which bot token, a request, job or alert of a workspace uses.
+
+The one seam between connbot and its Slack tokens: `Services.client_for(team_id)`.
+
+- One workspace (SLACK_BOT_TOKEN): the same client for everything.
+- Installs through Slack's OAuth flow: the bot token of the workspace's installation (its own,
+  or its organization's org-wide one), read from the installations table and decrypted, with a
+  client per token kept for reuse. A workspace connbot is not installed in gets `NotInstalled`.
+  The lookup is kept a few seconds, and dropped at once when this process installs or
+  uninstalls the workspace; another process sees the change within those seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from core.errors import NotInstalled
+from core.events import WorkspaceChanged
+from engine.context import Context
+from operations.workspaces import bot_for_team
+
+# slack_sdk and bolt log whole requests and responses at DEBUG, and a modal's state holds what
+# was typed in its inputs, secrets among them: their logger stays at INFO whatever the root's.
+SLACK_LOG = logging.getLogger("connbot.slack")
+SLACK_LOG.setLevel(logging.INFO)
+
+KEEP_LOOKUP = timedelta(seconds=30)
+
+
+def make_client(token: str | None, base_url: str | None) -> WebClient:
+    """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx)."""
+    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10, logger=SLACK_LOG)
+    client.retry_handlers.extend(
+        [
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ]
+    )
+    return client
+
+
+class OneWorkspace:
+    """SLACK_BOT_TOKEN: one client for every workspace."""
+
+    def __init__(self, client: WebClient):
+        self.client = client
+
+    def __call__(self, team_id: str) -> WebClient:
+        return self.client
+
+    def forget(self, team_id: str) -> None:
+        pass
+
+
+class InstalledWorkspaces:
+    """Each workspace's client, with the bot token of its installation."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self._by_team: dict[str, tuple[object, WebClient]] = {}  # team -> (kept until, client)
+        self._by_token: dict[str, WebClient] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, team_id: str) -> WebClient:
+        now = self.ctx.clock.now()
+        with self._lock:
+            kept = self._by_team.get(team_id)
+            if kept is not None and kept[0] > now:
+                return kept[1]
+        bot = bot_for_team(self.ctx, team_id)
+        if bot is None:
+            raise NotInstalled(
+                "connbot is not installed in this workspace (any more). An admin can add it again from the "
+                "install page; its connections are kept for a while after an uninstall."
+            )
+        with self._lock:
+            client = self._by_token.get(bot.bot_token)
+            if client is None:
+                client = self._by_token[bot.bot_token] = make_client(bot.bot_token, self.ctx.settings.slack_api_url)
+            self._by_team[team_id] = (now + KEEP_LOOKUP, client)
+            return client
+
+    def forget(self, team_id: str) -> None:
+        """The workspace was installed again or uninstalled: look its token up afresh."""
+        with self._lock:
+            kept = self._by_team.pop(team_id, None)
+            if kept is not None:
+                self._by_token = {token: c for token, c in self._by_token.items() if c is not kept[1]}
+
+
+def workspace_clients(ctx: Context) -> OneWorkspace | InstalledWorkspaces:
+    if not ctx.settings.distributed:
+        return OneWorkspace(make_client(ctx.settings.slack_bot_token, ctx.settings.slack_api_url))
+    clients = InstalledWorkspaces(ctx)
+    ctx.events.subscribe(WorkspaceChanged, lambda event: clients.forget(event.team_id))
+    return clients

@@ -1,0 +1,421 @@
+"""Workspaces: installs through Slack's OAuth flow, uninstalls and how long their data is kept,
+and the settings their admins choose in the App Home.
+
+- An install (bot/installations.py hands over what Slack's `oauth.v2.access` returned) stores
+  the bot token encrypted with the vault's keys and marks the workspace installed; a reinstall
+  replaces the token and finds the workspace's connections, orders and settings as they were.
+- `app_uninstalled` / `tokens_revoked`: the workspace is marked uninstalled and its bot token
+  deleted (Slack revoked it); its queued runs and syncs are cancelled and the scheduler drops
+  its jobs. Its data is kept CONNBOT_UNINSTALLED_RETENTION_DAYS, then `purge_uninstalled` (a
+  scheduled job) deletes it with its credentials. The audit trail is kept.
+- Settings: alert channel, escalation channel, CSM user group, admins and operators, per
+  workspace. The environment variables (CONNBOT_ALERT_CHANNEL, ...) apply to a workspace whose
+  admins never saved them; once saved, the workspace's own apply, without a restart.
+
+Enterprise Grid: a workspace of an organization installs as any other (its installation carries
+the organization's id). An org-wide install (`is_enterprise_install`) is one installation for
+the organization, with no team: each of its workspaces is recorded the first time a request
+comes from it (`note_workspace`), and its jobs use the organization's token from then on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from core.errors import InvalidInput
+from core.events import WorkspaceChanged
+from core.settings import CHANNEL_ID, SLACK_ID, USER_GROUP_ID, Settings
+from engine.context import Context
+from engine.executor import cancel_unfinished
+from engine.extraction import UNINSTALLED
+from operations.audit import audit
+from operations.auth import Actor, Role
+from storage.models import Installation, InstallState, Workspace
+from storage.repositories import purge_team
+
+log = logging.getLogger(__name__)
+
+UNINSTALLED_REASONS = ("app_uninstalled", "tokens_revoked")
+
+
+# ---- settings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    """What a workspace's admins chose, or the environment's defaults (`saved_at` None)."""
+
+    alert_channel: str | None = None
+    escalation_channel: str | None = None
+    csm_group: str | None = None
+    admins: tuple[str, ...] = ()  # user and user-group ids; none: the workspace's admins and owners
+    operators: tuple[str, ...] = ()  # none: every member but guests
+    saved_at: datetime | None = None
+    saved_by: str | None = None
+
+    @classmethod
+    def defaults(cls, settings: Settings) -> WorkspaceSettings:
+        return cls(
+            settings.alert_channel, settings.escalation_channel, settings.csm_group, settings.admins, settings.operators
+        )
+
+    @property
+    def chosen(self) -> tuple:
+        """The values, without who saved them and when."""
+        return (self.alert_channel, self.escalation_channel, self.csm_group, self.admins, self.operators)
+
+
+_SETTING_NAMES = ("alert_channel", "escalation_channel", "csm_group", "admins", "operators")
+
+
+def workspace_settings(ctx: Context, team_id: str) -> WorkspaceSettings:
+    """The settings in force for the workspace: read each time, so a change applies at once in
+    every process."""
+    with ctx.db.read() as session:
+        row = session.get(Workspace, team_id)
+        if row is None or row.settings_saved_at is None:
+            return WorkspaceSettings.defaults(ctx.settings)
+        return WorkspaceSettings(
+            row.alert_channel,
+            row.escalation_channel,
+            row.csm_group,
+            tuple(row.admins or ()),
+            tuple(row.operators or ()),
+            row.settings_saved_at,
+            row.settings_saved_by,
+        )
+
+
+def save_workspace_settings(
+    ctx: Context,
+    actor: Actor,
+    chosen: WorkspaceSettings,
+    *,
+    before_saving: Callable[[WorkspaceSettings], None] | None = None,
+) -> WorkspaceSettings:
+    """Admins only. `before_saving` is given the settings once the actor may save them: it
+    refuses what Slack would not let connbot use (a channel connbot cannot post in, admins that
+    leave the person saving without the role), by raising InvalidInput."""
+    actor.require(Role.ADMIN, "change the workspace settings")
+    chosen = _checked(chosen)
+    if before_saving is not None:
+        before_saving(chosen)
+    before = workspace_settings(ctx, actor.team_id)
+    now = ctx.clock.now()
+    with ctx.db.begin() as session:
+        row = _workspace(session, actor.team_id)
+        row.alert_channel, row.escalation_channel, row.csm_group = (
+            chosen.alert_channel,
+            chosen.escalation_channel,
+            chosen.csm_group,
+        )
+        row.admins, row.operators = list(chosen.admins), list(chosen.operators)
+        row.settings_saved_at, row.settings_saved_by = now, actor.user_id
+        changed = [
+            name for name, old, new in zip(_SETTING_NAMES, before.chosen, chosen.chosen, strict=True) if old != new
+        ]
+        audit(
+            ctx,
+            session,
+            actor,
+            "workspace.settings",
+            changed=changed,
+            **{name: _audited(getattr(chosen, name)) for name in changed},
+        )
+    ctx.events.publish(WorkspaceChanged(actor.team_id, "settings"))
+    return replace(chosen, saved_at=now, saved_by=actor.user_id)
+
+
+def _checked(chosen: WorkspaceSettings) -> WorkspaceSettings:
+    """Slack's pickers send ids; anything else is a forged or garbled submission."""
+    fields: dict[str, str] = {}
+    for name in ("alert_channel", "escalation_channel"):
+        value = getattr(chosen, name)
+        if value is not None and not (CHANNEL_ID.fullmatch(value) and value[0] in "CG"):
+            fields[name] = "Choose a public or private channel."
+    if chosen.csm_group is not None and not USER_GROUP_ID.fullmatch(chosen.csm_group):
+        fields["csm_group"] = "Choose a user group."
+    for name in ("admins", "operators"):
+        ids = getattr(chosen, name)
+        if len(ids) > 100 or not all(SLACK_ID.fullmatch(i) for i in ids):
+            fields[name] = "Choose people and user groups (at most 100)."
+    if fields:
+        raise InvalidInput("Some settings are not valid.", fields)
+    dedupe = lambda ids: tuple(dict.fromkeys(ids))  # noqa: E731
+    return replace(chosen, admins=dedupe(chosen.admins), operators=dedupe(chosen.operators))
+
+
+def _audited(value) -> str | list[str]:
+    if isinstance(value, tuple):
+        return list(value)
+    return value or "none"
+
+
+def _workspace(session, team_id: str) -> Workspace:
+    row = session.get(Workspace, team_id, with_for_update=True)
+    if row is None:
+        row = Workspace(team_id=team_id, admins=[], operators=[])
+        session.add(row)
+    return row
+
+
+# ---- installations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstalledBot:
+    """What an install gave connbot: the bot token of a workspace, or of a whole organization."""
+
+    app_id: str
+    enterprise_id: str | None
+    team_id: str | None  # None for an org-wide install
+    bot_token: str = field(repr=False)
+    bot_id: str | None = None
+    bot_user_id: str | None = None
+    bot_scopes: str = ""
+    installed_by: str | None = None
+    is_enterprise_install: bool = False
+    team_name: str = ""
+    enterprise_name: str = ""
+    enterprise_url: str = ""
+    installed_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return installation_key(self.enterprise_id, None if self.is_enterprise_install else self.team_id)
+
+
+def installation_key(enterprise_id: str | None, team_id: str | None) -> str:
+    return f"{enterprise_id or '-'}:{team_id or '-'}"
+
+
+def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
+    """An install or reinstall, in one unit of work: the bot token (encrypted) replaces the
+    previous one, the workspace (every known workspace of the organization, for an org-wide
+    install) is installed again, and it is audited."""
+    if not bot.team_id and not (bot.is_enterprise_install and bot.enterprise_id):
+        raise ValueError("an installation names a workspace, or an organization for an org-wide install")
+    now = ctx.clock.now()
+    with ctx.db.begin() as session:
+        row = session.scalars(select(Installation).where(Installation.key == bot.key).with_for_update()).first()
+        if row is None:
+            row = Installation(key=bot.key)
+            session.add(row)
+        row.enterprise_id, row.team_id = bot.enterprise_id, None if bot.is_enterprise_install else bot.team_id
+        row.is_enterprise_install = bot.is_enterprise_install
+        row.app_id, row.bot_id, row.bot_user_id, row.bot_scopes = (
+            bot.app_id,
+            bot.bot_id,
+            bot.bot_user_id,
+            bot.bot_scopes,
+        )
+        row.bot_token = ctx.vault.encrypt_token(bot.bot_token)
+        row.installed_by, row.installed_at = bot.installed_by, now
+        row.team_name, row.enterprise_name, row.enterprise_url = bot.team_name, bot.enterprise_name, bot.enterprise_url
+        if bot.is_enterprise_install:
+            teams = session.scalars(select(Workspace.team_id).where(Workspace.enterprise_id == bot.enterprise_id)).all()
+        else:
+            teams = [bot.team_id]
+        changed = []
+        for team_id in teams:
+            workspace = _workspace(session, team_id)
+            again = workspace.uninstalled_at is not None
+            workspace.enterprise_id = bot.enterprise_id
+            workspace.installed_at, workspace.installed_by = now, bot.installed_by
+            workspace.uninstalled_at = workspace.uninstall_reason = None
+            changed.append(team_id)
+            _audit_install(ctx, session, team_id, bot, "workspace.reinstalled" if again else "workspace.installed")
+        if bot.is_enterprise_install:  # the organization's own line, whatever workspaces are known yet
+            _audit_install(ctx, session, bot.enterprise_id, bot, "organization.installed")
+    for team_id in changed:
+        ctx.events.publish(WorkspaceChanged(team_id, "installed"))
+    return replace(bot, installed_at=now)
+
+
+def _audit_install(ctx: Context, session, team_id: str, bot: InstalledBot, action: str) -> None:
+    actor = Actor(team_id, bot.installed_by, Role.ADMIN)
+    audit(ctx, session, actor, action, enterprise=bot.enterprise_id or "none", scopes=bot.bot_scopes)
+
+
+def find_installation(
+    ctx: Context, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool = False
+) -> InstalledBot | None:
+    """The installation serving a request: the workspace's own, or its organization's for an
+    org-wide install."""
+    key = installation_key(enterprise_id, None if is_enterprise_install else team_id)
+    with ctx.db.read() as session:
+        row = session.scalars(select(Installation).where(Installation.key == key)).first()
+        return _bot(ctx, row) if row is not None else None
+
+
+def bot_for_team(ctx: Context, team_id: str) -> InstalledBot | None:
+    """The installation a job of the workspace uses (it knows the team only): the workspace's
+    own, else the org-wide install of its organization. None once it uninstalled connbot."""
+    with ctx.db.read() as session:
+        workspace = session.get(Workspace, team_id)
+        if workspace is not None and workspace.uninstalled_at is not None:
+            return None
+        keys = [installation_key(workspace.enterprise_id if workspace else None, team_id)]
+        if workspace is not None and workspace.enterprise_id:
+            keys.append(installation_key(workspace.enterprise_id, None))
+        rows = {row.key: row for row in session.scalars(select(Installation).where(Installation.key.in_(keys)))}
+        row = next((rows[key] for key in keys if key in rows), None)
+        return _bot(ctx, row) if row is not None else None
+
+
+def _bot(ctx: Context, row: Installation) -> InstalledBot:
+    return InstalledBot(
+        app_id=row.app_id,
+        enterprise_id=row.enterprise_id,
+        team_id=row.team_id,
+        bot_token=ctx.vault.decrypt_token(row.bot_token),
+        bot_id=row.bot_id,
+        bot_user_id=row.bot_user_id,
+        bot_scopes=row.bot_scopes,
+        installed_by=row.installed_by,
+        is_enterprise_install=row.is_enterprise_install,
+        team_name=row.team_name,
+        enterprise_name=row.enterprise_name,
+        enterprise_url=row.enterprise_url,
+        installed_at=row.installed_at,
+    )
+
+
+def note_workspace(ctx: Context, team_id: str, enterprise_id: str | None, *, reinstall: bool) -> bool:
+    """A request came from the workspace: recorded (with its organization, which an org-wide
+    install's jobs need) the first time. With `reinstall` (a person acting in Slack now, not an
+    event that may be a late retry), a workspace marked uninstalled is installed again: with one
+    SLACK_BOT_TOKEN a reinstall is a new token and a restart, and Slack sends no event for it.
+    Returns whether the workspace is installed."""
+    with ctx.db.read() as session:
+        row = session.get(Workspace, team_id)
+        if row is not None and (row.enterprise_id or None) == (enterprise_id or None):
+            if row.uninstalled_at is None or not reinstall:
+                return row.uninstalled_at is None
+    now = ctx.clock.now()
+    with ctx.db.begin() as session:
+        row = _workspace(session, team_id)
+        row.enterprise_id = enterprise_id
+        again = row.uninstalled_at is not None and reinstall
+        if row.installed_at is None or again:
+            row.installed_at = now
+        if again:
+            row.uninstalled_at = row.uninstall_reason = None
+            audit(ctx, session, Actor.system(team_id), "workspace.reinstalled", enterprise=enterprise_id or "none")
+        installed = row.uninstalled_at is None
+    if again:
+        ctx.events.publish(WorkspaceChanged(team_id, "installed"))
+    return installed
+
+
+# ---- uninstalls and retention ------------------------------------------------------------------
+
+
+def uninstall(
+    ctx: Context, *, team_id: str | None, enterprise_id: str | None, is_enterprise_install: bool, reason: str
+) -> list[str]:
+    """Slack says connbot was uninstalled (or its bot token revoked) from a workspace, or from a
+    whole organization for an org-wide install. In one unit of work: the token is deleted, the
+    workspaces marked uninstalled, their queued runs and syncs cancelled; audited. The scheduler
+    drops their jobs at once. Safe to receive twice (both events come, in any order). Returns the
+    workspaces uninstalled now."""
+    if reason not in UNINSTALLED_REASONS:
+        raise ValueError(f"unknown uninstall reason {reason!r}")
+    now = ctx.clock.now()
+    with ctx.db.begin() as session:
+        org_wide = is_enterprise_install and enterprise_id
+        key = installation_key(enterprise_id, None if org_wide else team_id)
+        session.execute(delete(Installation).where(Installation.key == key))
+        if org_wide:
+            own = select(Installation.team_id).where(Installation.team_id.is_not(None))
+            teams = session.scalars(
+                select(Workspace.team_id).where(Workspace.enterprise_id == enterprise_id, Workspace.team_id.not_in(own))
+            ).all()
+        else:
+            teams = [team_id] if team_id else []
+        uninstalled = []
+        for team in teams:
+            workspace = _workspace(session, team)
+            if workspace.uninstalled_at is not None:
+                continue
+            workspace.uninstalled_at, workspace.uninstall_reason = now, reason
+            cancel_unfinished(ctx, session, team_id=team, reason=UNINSTALLED)
+            audit(ctx, session, Actor.system(team), "workspace.uninstalled", reason=reason)
+            uninstalled.append(team)
+    for team in uninstalled:
+        log.info("workspace %s uninstalled connbot (%s): its jobs stop, its data is kept", team, reason)
+        ctx.events.publish(WorkspaceChanged(team, "uninstalled"))
+    return uninstalled
+
+
+def purge_uninstalled(ctx: Context, now: datetime | None = None) -> list[str]:
+    """Deletes the data and credentials of workspaces uninstalled longer than the retention
+    period ago, each in its own unit of work; the audit trail is kept and says so. Returns the
+    workspaces purged. A scheduled job (see connbot.runtime.start_scheduler)."""
+    now = now or ctx.clock.now()
+    cutoff = now - timedelta(days=ctx.settings.uninstalled_retention_days)
+    with ctx.db.read() as session:
+        due = session.scalars(
+            select(Workspace.team_id).where(Workspace.uninstalled_at <= cutoff).order_by(Workspace.team_id)
+        ).all()
+    purged = []
+    for team_id in due:
+        with ctx.db.begin() as session:
+            row = session.get(Workspace, team_id, with_for_update=True)
+            if row is None or row.uninstalled_at is None or row.uninstalled_at > cutoff:  # reinstalled meanwhile
+                continue
+            uninstalled_at = row.uninstalled_at
+            deleted = purge_team(session, team_id)
+            audit(
+                ctx,
+                session,
+                Actor.system(team_id),
+                "workspace.purged",
+                uninstalled_at=uninstalled_at.isoformat(),
+                **{name.replace(" ", "_"): count for name, count in deleted.items() if count},
+            )
+        log.info(
+            "workspace %s: data deleted %d days after connbot was uninstalled", team_id, (now - uninstalled_at).days
+        )
+        purged.append(team_id)
+        ctx.events.publish(WorkspaceChanged(team_id, "purged"))
+    return purged
+
+
+# ---- the state of "Add to Slack" attempts ----------------------------------------------------------
+
+STATE_TTL = timedelta(minutes=10)
+
+
+def issue_install_state(ctx: Context) -> str:
+    """A fresh state for an "Add to Slack" link: used once, within STATE_TTL. Expired ones are
+    deleted on the way."""
+    state = secrets.token_urlsafe(32)
+    now = ctx.clock.now()
+    with ctx.db.begin() as session:
+        session.execute(delete(InstallState).where(InstallState.expires_at < now - STATE_TTL))
+        session.add(InstallState(state_hash=_hash(state), created_at=now, expires_at=now + STATE_TTL))
+    return state
+
+
+def consume_install_state(ctx: Context, state: str) -> bool:
+    """Whether `state` was issued here, is not expired and was not used before: a forged or
+    replayed state is refused. Whatever the answer, it cannot be used again."""
+    if not state or len(state) > 200:
+        return False
+    with ctx.db.begin() as session:
+        row = session.scalars(
+            delete(InstallState).where(InstallState.state_hash == _hash(state)).returning(InstallState.expires_at)
+        ).first()
+    return row is not None and row > ctx.clock.now()
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
