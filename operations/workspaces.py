@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.errors import InvalidInput
 from core.events import WorkspaceChanged
@@ -159,11 +161,15 @@ def _audited(value) -> str | list[str]:
 
 
 def _workspace(session, team_id: str) -> Workspace:
-    row = session.get(Workspace, team_id, with_for_update=True)
-    if row is None:
-        row = Workspace(team_id=team_id, admins=[], operators=[])
-        session.add(row)
-    return row
+    """The workspace's row, created if need be (two requests of a new workspace may race), locked
+    for this unit of work."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Workspace)
+        .values(team_id=team_id, admins=[], operators=[])
+        .on_conflict_do_nothing(index_elements=["team_id"])
+    )
+    return session.get(Workspace, team_id, with_for_update=True, populate_existing=True)
 
 
 # ---- installations ---------------------------------------------------------------------------
@@ -189,11 +195,13 @@ class InstalledBot:
 
     @property
     def key(self) -> str:
-        return installation_key(self.enterprise_id, None if self.is_enterprise_install else self.team_id)
+        return installation_key(self.enterprise_id, self.team_id, org_wide=self.is_enterprise_install)
 
 
-def installation_key(enterprise_id: str | None, team_id: str | None) -> str:
-    return f"{enterprise_id or '-'}:{team_id or '-'}"
+def installation_key(enterprise_id: str | None, team_id: str | None, *, org_wide: bool = False) -> str:
+    """An organization's org-wide install, or a workspace's own (team ids are unique across
+    organizations, and not every payload of a Grid workspace names its organization)."""
+    return f"E:{enterprise_id}" if org_wide and enterprise_id else f"T:{team_id}"
 
 
 def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
@@ -249,7 +257,7 @@ def find_installation(
 ) -> InstalledBot | None:
     """The installation serving a request: the workspace's own, or its organization's for an
     org-wide install."""
-    key = installation_key(enterprise_id, None if is_enterprise_install else team_id)
+    key = installation_key(enterprise_id, team_id, org_wide=is_enterprise_install)
     with ctx.db.read() as session:
         row = session.scalars(select(Installation).where(Installation.key == key)).first()
         return _bot(ctx, row) if row is not None else None
@@ -262,9 +270,9 @@ def bot_for_team(ctx: Context, team_id: str) -> InstalledBot | None:
         workspace = session.get(Workspace, team_id)
         if workspace is not None and workspace.uninstalled_at is not None:
             return None
-        keys = [installation_key(workspace.enterprise_id if workspace else None, team_id)]
+        keys = [installation_key(None, team_id)]
         if workspace is not None and workspace.enterprise_id:
-            keys.append(installation_key(workspace.enterprise_id, None))
+            keys.append(installation_key(workspace.enterprise_id, None, org_wide=True))
         rows = {row.key: row for row in session.scalars(select(Installation).where(Installation.key.in_(keys)))}
         row = next((rows[key] for key in keys if key in rows), None)
         return _bot(ctx, row) if row is not None else None
@@ -330,8 +338,8 @@ def uninstall(
         raise ValueError(f"unknown uninstall reason {reason!r}")
     now = ctx.clock.now()
     with ctx.db.begin() as session:
-        org_wide = is_enterprise_install and enterprise_id
-        key = installation_key(enterprise_id, None if org_wide else team_id)
+        org_wide = bool(is_enterprise_install and enterprise_id)
+        key = installation_key(enterprise_id, team_id, org_wide=org_wide)
         session.execute(delete(Installation).where(Installation.key == key))
         if org_wide:
             own = select(Installation.team_id).where(Installation.team_id.is_not(None))

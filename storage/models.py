@@ -445,7 +445,7 @@ class Installation(Base):
     __tablename__ = "installations"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    # "<enterprise id or ->:<team id or ->": what a reinstall replaces.
+    # "T:<team id>", or "E:<enterprise id>" for an org-wide install: what a reinstall replaces.
     key: Mapped[str] = mapped_column(String(80), unique=True)
     enterprise_id: Mapped[str | None] = mapped_column(String(32), index=True)
     team_id: Mapped[str | None] = mapped_column(String(32))

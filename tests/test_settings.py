@@ -18,6 +18,23 @@ def test_postgres_url_uses_psycopg3():
     assert s.database_url.startswith("postgresql+psycopg://")
 
 
+DISTRIBUTED = {
+    "CONNBOT_SLACK_CLIENT_ID": "1111.2222",
+    "CONNBOT_SLACK_CLIENT_SECRET": "planted-secret-4",
+    "CONNBOT_PUBLIC_URL": "https://connbot.example.com/",
+    "SLACK_SIGNING_SECRET": "s",
+}
+
+
+def test_distribution_is_one_mode_and_the_retention_has_a_default():
+    one = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, dotenv=False)
+    assert (one.has_slack, one.distributed, one.uninstalled_retention_days) == (True, False, 30)
+    many = load_settings({**DISTRIBUTED, "CONNBOT_UNINSTALLED_RETENTION_DAYS": "7"}, dotenv=False)
+    assert (many.has_slack, many.distributed, many.public_url) == (True, True, "https://connbot.example.com")
+    assert (many.uninstalled_retention_days, many.slack_authorize_url) == (7, "https://slack.com/oauth/v2/authorize")
+    assert "planted-secret-4" not in repr(many)
+
+
 @pytest.mark.parametrize(
     "env, variable, expects",
     [
@@ -32,6 +49,12 @@ def test_postgres_url_uses_psycopg3():
         ({"CONNBOT_SYNC_AT": "25:00"}, "CONNBOT_SYNC_AT", "HH:MM"),
         ({"CONNBOT_SYNC_CONCURRENCY": "0"}, "CONNBOT_SYNC_CONCURRENCY", "whole number"),
         ({"CONNBOT_ALERT_CHANNEL": "#alerts"}, "CONNBOT_ALERT_CHANNEL", "channel ID"),
+        ({"CONNBOT_UNINSTALLED_RETENTION_DAYS": "a month"}, "CONNBOT_UNINSTALLED_RETENTION_DAYS", "whole number"),
+        ({"CONNBOT_SLACK_CLIENT_ID": "1.2"}, "CONNBOT_SLACK_CLIENT_SECRET", "client ID and client secret"),
+        ({**DISTRIBUTED, "SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_BOT_TOKEN", "not both"),
+        ({**DISTRIBUTED, "SLACK_APP_TOKEN": "xapp-1"}, "SLACK_APP_TOKEN", "served over HTTP"),
+        ({**DISTRIBUTED, "CONNBOT_PUBLIC_URL": ""}, "CONNBOT_PUBLIC_URL", "https base URL"),
+        ({**DISTRIBUTED, "CONNBOT_PUBLIC_URL": "connbot.example.com"}, "CONNBOT_PUBLIC_URL", "http(s) URL"),
     ],
 )
 def test_wrong_values_name_the_variable(env, variable, expects):

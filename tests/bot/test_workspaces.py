@@ -224,6 +224,7 @@ def test_an_uninstall_stops_the_jobs_and_a_reinstall_within_the_period_restores_
 
     for delivered in world.driver.uninstalled(A):
         assert delivered.ok
+    world.fake.wait_for(lambda: world.audit("workspace.uninstalled"))  # handled after the ack
     scheduler.reconcile()
     assert set(scheduler.jobs()) == jobs[B] | {"purge"}  # A's jobs stop; B's go on
     ran = scheduler.run_due(world.clock.now() + timedelta(days=1, hours=-2))
@@ -251,6 +252,7 @@ def test_an_uninstalled_workspace_is_purged_after_the_retention_period_and_the_a
     gone = connect(world, B, "hooli")
     demo_order(world.ctx, B, gone)
     world.driver.uninstalled(B)
+    world.fake.wait_for(lambda: world.audit("workspace.uninstalled"))
     scheduler = Scheduler(world.ctx, node_id="test", runners={"purge": scheduled_purge(world.ctx)})
     world.clock.advance(days=29, hours=23)
     scheduler.run_due(world.clock.now())
@@ -281,3 +283,27 @@ def test_the_manifest_asks_for_the_scopes_the_install_link_asks_for():
         "tokens_revoked",
     ]
     assert manifest["settings"]["interactivity"]["message_menu_options_url"].endswith("/slack/events")
+
+
+def test_with_one_token_an_uninstall_stops_the_jobs_until_someone_uses_connbot_there_again(
+    fake, driver, app_ctx, connect
+):
+    cid = connect()
+    scheduler = Scheduler(app_ctx, node_id="test", runners=default_runners(app_ctx))
+    scheduler.reconcile()
+    assert set(scheduler.jobs()) == {f"sync:{cid}"}
+
+    def trail() -> list[str]:
+        with app_ctx.db.begin() as session:
+            return session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("workspace.%"))).all()
+
+    assert driver.event({"type": "app_uninstalled"}).ok
+    fake.wait_for(trail)  # handled after the ack
+    assert driver.event({"type": "app_home_opened", "user": "UADMIN", "tab": "messages"}).ok  # a late event
+    scheduler.reconcile()
+    assert scheduler.jobs() == {}
+    # Installed again (a new SLACK_BOT_TOKEN and a restart): the first person to use it brings it back.
+    driver.user("UADMIN").command("/connections", channel="C0DATA")
+    assert trail() == ["workspace.uninstalled", "workspace.reinstalled"]
+    scheduler.reconcile()
+    assert set(scheduler.jobs()) == {f"sync:{cid}"}

@@ -94,7 +94,7 @@ def test_rotate_all_reencrypts_every_credential_and_bot_token(ctx):
     with ctx.db.begin() as session:
         session.add(
             Installation(
-                key="-:T1",
+                key="T:T1",
                 team_id="T1",
                 app_id="A1",
                 bot_token=ctx.vault.encrypt_token("xoxb-planted"),
@@ -115,7 +115,7 @@ def test_start_up_refuses_keys_that_cannot_read_stored_bot_tokens(ctx):
     with ctx.db.begin() as session:
         session.add(
             Installation(
-                key="-:T1",
+                key="T:T1",
                 team_id="T1",
                 app_id="A1",
                 bot_token=ctx.vault.encrypt_token("xoxb-1"),

@@ -1,0 +1,136 @@
+"""operations/workspaces.py: installations (a workspace's own, an organization's org-wide one),
+what a job of a workspace finds, settings and their defaults, the states of "Add to Slack"."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from core.errors import InvalidInput, NotAllowed
+from operations.auth import Actor, Role
+from operations.workspaces import (
+    InstalledBot,
+    WorkspaceSettings,
+    bot_for_team,
+    consume_install_state,
+    find_installation,
+    issue_install_state,
+    note_workspace,
+    record_installation,
+    save_workspace_settings,
+    uninstall,
+    workspace_settings,
+)
+from storage.models import AuditEvent, InstallState
+
+
+def bot(team_id, token, *, enterprise_id=None, org_wide=False) -> InstalledBot:
+    return InstalledBot(
+        app_id="A1",
+        enterprise_id=enterprise_id,
+        team_id=None if org_wide else team_id,
+        bot_token=token,
+        bot_user_id="UBOT",
+        installed_by="UINSTALLER",
+        is_enterprise_install=org_wide,
+    )
+
+
+def actions(ctx) -> list[tuple[str, str]]:
+    with ctx.db.begin() as session:
+        return session.execute(select(AuditEvent.team_id, AuditEvent.action).order_by(AuditEvent.id)).all()
+
+
+def test_an_org_wide_install_serves_the_workspaces_of_its_organization_that_have_none_of_their_own(ctx):
+    record_installation(ctx, bot(None, "xoxb-org", enterprise_id="E1", org_wide=True))
+    record_installation(ctx, bot("T2", "xoxb-t2", enterprise_id="E1"))
+    assert bot_for_team(ctx, "T1") is None  # not seen yet: its organization is not known
+    assert note_workspace(ctx, "T1", "E1", reinstall=False)  # its first request names it
+    assert bot_for_team(ctx, "T1").bot_token == "xoxb-org"
+    assert bot_for_team(ctx, "T2").bot_token == "xoxb-t2"  # its own install wins
+    found = find_installation(ctx, enterprise_id="E1", team_id="T1", is_enterprise_install=True)
+    assert (found.bot_token, found.is_enterprise_install, found.team_id) == ("xoxb-org", True, None)
+    assert find_installation(ctx, enterprise_id=None, team_id="T2").bot_token == "xoxb-t2"  # organization unsaid
+    assert "xoxb" not in repr(found)
+
+    assert uninstall(ctx, team_id=None, enterprise_id="E1", is_enterprise_install=True, reason="app_uninstalled") == [
+        "T1"
+    ]
+    assert bot_for_team(ctx, "T1") is None and bot_for_team(ctx, "T2").bot_token == "xoxb-t2"
+    assert ("E1", "organization.installed") in actions(ctx) and ("T1", "workspace.uninstalled") in actions(ctx)
+
+    record_installation(ctx, bot(None, "xoxb-org-2", enterprise_id="E1", org_wide=True))  # installed again
+    assert bot_for_team(ctx, "T1").bot_token == "xoxb-org-2"
+    assert ("T1", "workspace.reinstalled") in actions(ctx)
+
+
+def test_an_uninstall_is_recorded_once_and_a_reinstall_replaces_the_token(ctx):
+    record_installation(ctx, bot("T1", "xoxb-1"))
+    assert uninstall(ctx, team_id="T1", enterprise_id=None, is_enterprise_install=False, reason="tokens_revoked")
+    assert not uninstall(ctx, team_id="T1", enterprise_id=None, is_enterprise_install=False, reason="app_uninstalled")
+    assert bot_for_team(ctx, "T1") is None
+    record_installation(ctx, bot("T1", "xoxb-2"))
+    assert bot_for_team(ctx, "T1").bot_token == "xoxb-2"
+    assert [a for t, a in actions(ctx)] == ["workspace.installed", "workspace.uninstalled", "workspace.reinstalled"]
+
+
+def test_with_one_token_a_person_acting_after_an_uninstall_installs_the_workspace_again_an_event_does_not(ctx):
+    assert note_workspace(ctx, "T1", None, reinstall=True)
+    uninstall(ctx, team_id="T1", enterprise_id=None, is_enterprise_install=False, reason="app_uninstalled")
+    assert not note_workspace(ctx, "T1", None, reinstall=False)  # a late retry of an event
+    assert note_workspace(ctx, "T1", None, reinstall=True)
+    assert [a for t, a in actions(ctx)] == ["workspace.uninstalled", "workspace.reinstalled"]
+
+
+def test_the_environment_gives_the_settings_until_the_admins_save_theirs(ctx):
+    ctx.settings = replace(ctx.settings, alert_channel="C0ENV", admins=("U0ENV",))
+    assert workspace_settings(ctx, "T1") == WorkspaceSettings(alert_channel="C0ENV", admins=("U0ENV",))
+    admin = Actor("T1", "UADA", Role.ADMIN)
+    saved = save_workspace_settings(ctx, admin, WorkspaceSettings(escalation_channel="G0PRIVATE", operators=("S0OPS",)))
+    now = workspace_settings(ctx, "T1")
+    # Saved: the workspace's own, even where it chose nothing (no admins: the workspace's admins and owners).
+    assert (now.alert_channel, now.escalation_channel, now.admins, now.operators) == (None, "G0PRIVATE", (), ("S0OPS",))
+    assert now == saved and now.saved_by == "UADA"
+    assert workspace_settings(ctx, "T2").alert_channel == "C0ENV"  # another workspace's are its own
+
+
+@pytest.mark.parametrize(
+    "chosen, field",
+    [
+        (WorkspaceSettings(alert_channel="D0DIRECT"), "alert_channel"),
+        (WorkspaceSettings(escalation_channel="#escalations"), "escalation_channel"),
+        (WorkspaceSettings(csm_group="U0PERSON"), "csm_group"),
+        (WorkspaceSettings(admins=("UADA", "<!channel>")), "admins"),
+        (WorkspaceSettings(operators=tuple(f"U{i:04}" for i in range(101))), "operators"),
+    ],
+)
+def test_settings_that_are_not_slack_ids_are_refused_and_change_nothing(ctx, chosen, field):
+    with pytest.raises(InvalidInput) as refused:
+        save_workspace_settings(ctx, Actor("T1", "UADA", Role.ADMIN), chosen)
+    assert list(refused.value.fields) == [field]
+    assert workspace_settings(ctx, "T1").saved_at is None
+
+
+def test_only_admins_save_settings(ctx):
+    with pytest.raises(NotAllowed, match="admin role to change the workspace settings"):
+        save_workspace_settings(ctx, Actor("T1", "UOPS", Role.OPERATOR), WorkspaceSettings(admins=("UOPS",)))
+    assert workspace_settings(ctx, "T1").saved_at is None
+
+
+def test_an_install_state_is_used_once_within_ten_minutes_and_only_its_hash_is_kept(ctx, clock):
+    state = issue_install_state(ctx)
+    with ctx.db.begin() as session:
+        assert state not in repr(session.scalars(select(InstallState)).all()[0].__dict__)
+    assert not consume_install_state(ctx, "forged")
+    assert consume_install_state(ctx, state)
+    assert not consume_install_state(ctx, state)  # a replay
+    late = issue_install_state(ctx)
+    clock.advance(minutes=10, seconds=1)
+    assert not consume_install_state(ctx, late)
+    issue_install_state(ctx)
+    clock.advance(minutes=25)
+    issue_install_state(ctx)  # long-expired states are deleted on the way
+    with ctx.db.begin() as session:
+        assert len(session.scalars(select(InstallState)).all()) == 1
