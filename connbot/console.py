@@ -664,24 +664,38 @@ class Console:
     def picked(self, target: Message | View, control: Control, rest: str | None) -> Any:
         """The value(s) that option numbers in `rest` stand for; multi-selects toggle them."""
         numbers = (rest or "").split()
-        options = " · ".join(f"{i} {label}" for i, (label, _) in enumerate(control.choices, 1))
+        choices = control.choices or self.suggested(target, control)
+        options = " · ".join(f"{i} {label}" for i, (label, _) in enumerate(choices, 1))
         n = control.number
-        if not numbers or not all(x.isdigit() and 1 <= int(x) <= len(control.choices) for x in numbers):
+        if not numbers or not all(x.isdigit() and 1 <= int(x) <= len(choices) for x in numbers):
             raise ConsoleError(f"Choose by option number, e.g. `{n} 1`. [{n}] offers: {options or 'nothing'}")
-        values = [control.choices[int(x) - 1][1] for x in numbers]
+        values = [choices[int(x) - 1][1] for x in numbers]
+        state = target.state_values() if isinstance(target, View) else {}
+        entry = state.get(control.block.get("block_id"), {}).get(control.element.get("action_id"), {})
+        if control.kind.endswith("external_select"):  # the options themselves: only the app knows their texts
+            labels = {value: label for label, value in choices}
+            labels |= {o["value"]: o["text"]["text"] for o in entry.get("selected_options") or []}
+            option = lambda value: {"text": {"type": "plain_text", "text": labels[value]}, "value": value}  # noqa: E731
+        else:
+            option = lambda value: value  # noqa: E731
         if control.kind not in MULTI:
             if len(values) > 1:
                 raise ConsoleError(f"[{n}] takes one option, e.g. `{n} {numbers[0]}`.")
-            return values[0]
-        state = target.state_values() if isinstance(target, View) else {}
-        entry = state.get(control.block.get("block_id"), {}).get(control.element.get("action_id"), {})
+            return option(values[0])
         chosen = [o["value"] for o in entry.get("selected_options") or []]
         for value in values:
             if value in chosen:
                 chosen.remove(value)
             else:
                 chosen.append(value)
-        return chosen
+        return [option(value) for value in chosen]
+
+    def suggested(self, target: Message | View, control: Control) -> tuple[tuple[str, Any], ...]:
+        """An external select's options come from the app, as Slack asks for them when it opens."""
+        if not control.kind.endswith("external_select") or not isinstance(target, View):
+            return ()
+        options = self.user.suggest(target, control.block["block_id"], "")
+        return tuple((o["text"]["text"], o["value"]) for o in options)
 
     def enter(self, view: View, control: Control, text: str | None) -> None:
         """Type into an input that dispatches its action and press Enter: Slack sends a

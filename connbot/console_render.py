@@ -392,6 +392,12 @@ class _Renderer:
                 described = options[i - 1].get("description") if i <= len(options) else None
                 note = self.style.dim(" — " + self.text(described)) if described else ""
                 self.out(f"{INDENT}{mark} {i} {label}{note}")
+        elif c.kind.endswith("external_select"):  # its options come from the app when opened
+            state = self._state(block, el)
+            options = state.get("selected_options") or [state.get("selected_option") or {}]
+            shown = ", ".join(self.text(o["text"]) for o in options if o.get("text")) or "(none)"
+            self.out(f"{head}: {shown}")
+            self.out(INDENT + self.style.dim(f"`{c.number}` lists the options connbot offers"))
         elif c.kind in SINGLE or c.kind in MULTI:
             chosen = self._chosen(block, el, c)
             shown = ", ".join(label for label, value in c.choices if value in chosen) or "(none)"

@@ -300,6 +300,32 @@ def test_a_script_stops_at_input_it_cannot_act_on(tmp_path):
     assert "m2› /connections 1" not in result.stdout
 
 
+def test_the_workspace_settings_are_changed_from_the_app_home_with_options_the_app_offers(tmp_path):
+    result = subprocess.run(
+        [CONNBOT, "console", "--script", "-"],
+        cwd=tmp_path,
+        env=clean_env(),
+        # The Home's Settings ([6]); the admins' user-group picker ([5]) lists what connbot offers.
+        input="home\n6\n5\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "[5] offers: 1 @csm" in result.stdout
+    result = subprocess.run(
+        [CONNBOT, "console", "--script", "-"],
+        cwd=tmp_path,
+        env=clean_env(),
+        input="home\n6\n5 1\n4 2\nsubmit\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
+    home = result.stdout.rsplit("modal› submit", 1)[1]
+    assert "Admins: @you, @csm" in home and "Saved by @you" in home
+
+
 # ---- at a terminal ------------------------------------------------------------------------------
 
 
