@@ -60,20 +60,13 @@ def register(app: App, services: Services) -> None:
             save_workspace_settings(
                 services.ctx, actor, _read(view), before_saving=lambda chosen: _usable(services, actor, chosen)
             )
-        except InvalidInput as bad:
+        except InvalidInput as bad:  # said on the fields (the settings' names are the inputs' block ids)
             inputs = {b.get("block_id") for b in view.get("blocks") or () if b.get("type") == "input"}
-            errors = {_FIELD_BLOCKS.get(k, k): v for k, v in bad.fields.items()}
-            ack(
-                response_action="errors",
-                errors={k: v for k, v in errors.items() if k in inputs} or {SettingsField.ADMINS: bad.message},
-            )
+            errors = {field: text for field, text in bad.fields.items() if field in inputs}
+            ack(response_action="errors", errors=errors or {SettingsField.ALERT_CHANNEL: bad.message})
             return
         ack()
         services.home.show(actor.team_id, actor.user_id, None)  # the new settings, at once
-
-
-# operations/workspaces.py names the settings; the modal shows people and groups apart.
-_FIELD_BLOCKS = {"admins": SettingsField.ADMINS, "operators": SettingsField.OPERATORS}
 
 
 def _read(view: dict) -> WorkspaceSettings:

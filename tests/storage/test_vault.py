@@ -89,18 +89,22 @@ def test_start_up_refuses_keys_that_cannot_read_stored_credentials(ctx):
             verify_keys(Vault([generate_key()]), session)
 
 
-def test_rotate_all_reencrypts_every_credential_and_bot_token(ctx):
-    _connection(ctx, ctx.vault, n=3)
+def _installation(ctx, token: str) -> None:
     with ctx.db.begin() as session:
         session.add(
             Installation(
                 key="T:T1",
                 team_id="T1",
                 app_id="A1",
-                bot_token=ctx.vault.encrypt_token("xoxb-planted"),
+                bot_token=ctx.vault.encrypt_token(token),
                 installed_at=ctx.clock.now(),
             )
         )
+
+
+def test_rotate_all_reencrypts_every_credential_and_bot_token(ctx):
+    _connection(ctx, ctx.vault, n=3)
+    _installation(ctx, "xoxb-planted")
     new_key = generate_key()
     with ctx.db.begin() as session:
         assert rotate_all(Vault([new_key, ctx.test_key]), session) == (3, 1)
@@ -112,16 +116,7 @@ def test_rotate_all_reencrypts_every_credential_and_bot_token(ctx):
 
 
 def test_start_up_refuses_keys_that_cannot_read_stored_bot_tokens(ctx):
-    with ctx.db.begin() as session:
-        session.add(
-            Installation(
-                key="T:T1",
-                team_id="T1",
-                app_id="A1",
-                bot_token=ctx.vault.encrypt_token("xoxb-1"),
-                installed_at=ctx.clock.now(),
-            )
-        )
+    _installation(ctx, "xoxb-1")
     with ctx.db.begin() as session:
         verify_keys(ctx.vault, session)
         with pytest.raises(ConfigError, match="CONNBOT_SECRET_KEYS"):
