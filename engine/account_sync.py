@@ -2,7 +2,8 @@
 
 New accounts are added (enabled for extraction when the sync mode is `all`), vanished ones are
 marked inactive with the date (never deleted), changed ones updated. Writes are proportional to
-what changed. Transient source errors are retried with back-off and never touch the credentials
+what changed. A source with a catalog (an Airbyte connector) is asked to `discover` first: its
+streams, kept with the connection, are the connection's extraction templates. Transient source errors are retried with back-off and never touch the credentials
 status; definitive auth errors feed it (engine/credentials.py).
 """
 
@@ -21,10 +22,12 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event
+from engine.catalogs import is_catalog_source, save_catalog
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import SYNCS, Lease, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError
+from sources.registry import UnknownSource
 from storage.bulk import insert_rows, one_of
 from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode, UTCDateTime
 from storage.repositories import Accounts, Connections, SyncRuns
@@ -148,7 +151,6 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
     if row is None:
         raise NotFound(f"There is no account sync {run_id}.")
     connection_id, source_name, token, sync_mode = row
-    source = ctx.source(source_name)
 
     counts = {"read": 0, "added": 0, "changed": 0}
     seen: set[str] = set()
@@ -156,11 +158,19 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
     try:
         if token is None:
             raise _Cancelled()
+        try:
+            source = ctx.source(source_name)
+        except UnknownSource as missing:  # a removed connector: its message says how to add it back
+            raise _Missing(str(missing)) from None
         for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
             try:
                 counts = {"read": 0, "added": 0, "changed": 0}
                 seen.clear()
                 credentials = ctx.vault.decrypt(token)
+                if is_catalog_source(source):
+                    with ctx.sync_slots:
+                        catalog = source.discover(credentials)
+                    save_catalog(ctx, connection_id, catalog)
                 # Each page is written in its own unit of work; the last one with the run's end.
                 pages = _in_slots(ctx, source.list_accounts(credentials))
                 for number, (page, last) in enumerate(_with_last(pages)):
@@ -177,7 +187,7 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
                         progress(counts["read"])
                 break
             except SourceError as error:
-                if error.status is not CheckStatus.TRANSIENT or attempt == TRANSIENT_ATTEMPTS:
+                if error.status is not CheckStatus.TRANSIENT or not error.retryable or attempt == TRANSIENT_ATTEMPTS:
                     raise
                 wait = error.retry_after or BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
                 log.info("account sync %s: transient source error (%s), retrying in %.0fs", run_id, error.code, wait)
@@ -188,6 +198,11 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
         with ctx.db.begin() as session:
             run = session.get(AccountSyncRun, run_id)
             _finish(run, ctx.clock.now(), RunStatus.CANCELLED, counts, 0, "The connection was deleted.")
+            result = _result(run)
+    except _Missing as missing:
+        with ctx.db.begin() as session:
+            run = session.get(AccountSyncRun, run_id)
+            _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, 0, missing.message)
             result = _result(run)
     except SourceError as error:
         with ctx.db.begin() as session:
@@ -231,6 +246,14 @@ def sync_threads(concurrency: int) -> int:
 
 class _Cancelled(Exception):
     pass
+
+
+class _Missing(Exception):
+    """The connection's data source is not installed."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 def _in_slots(ctx: Context, pages: Iterable[Sequence[SourceAccount]]) -> Iterator[Sequence[SourceAccount]]:

@@ -159,15 +159,19 @@ class ExtractionTemplate:
 
 
 class SourceError(Exception):
-    """A failure talking to a source. `code` is the platform's code; the message is safe to show."""
+    """A failure talking to a source. `code` is the platform's code; the message is safe to show.
+
+    `retryable=False`: a transient failure not worth retrying at once within the same run or
+    sync (a connector process that crashed); the next scheduled one tries again."""
 
     status: CheckStatus = CheckStatus.TRANSIENT
 
-    def __init__(self, message: str, code: str = "", retry_after: float | None = None):
+    def __init__(self, message: str, code: str = "", retry_after: float | None = None, *, retryable: bool = True):
         super().__init__(message)
         self.message = message
         self.code = code
         self.retry_after = retry_after
+        self.retryable = retryable
 
     def as_check(self) -> CheckResult:
         return CheckResult(self.status, self.message, self.code, self.retry_after)

@@ -200,7 +200,7 @@ class AirbyteSource:
         except ConnectorFailed as failed:
             if error is not None:
                 raise self._error(error, command) from None
-            raise TransientSourceError(failed.reason, failed.kind.value) from None
+            raise TransientSourceError(failed.reason, failed.kind.value, retryable=False) from None
         if error is not None:
             raise self._error(error, command)
         if not isinstance(catalog, dict):
@@ -285,7 +285,9 @@ class AirbyteSource:
         except ConnectorFailed as failed:
             if error is not None:
                 raise self._error(error, command) from None
-            raise TransientSourceError(failed.reason, failed.kind.value) from None
+            # A crash, a hang or garbage: the run fails with the reason; the next one resumes
+            # from the last committed state.
+            raise TransientSourceError(failed.reason, failed.kind.value, retryable=False) from None
         if error is not None:
             raise self._error(error, command)
 
