@@ -58,3 +58,51 @@ def register_faker(ctx, executable: Path, spec: dict, *, name: str = "faker") ->
         row.executable, row.spec, row.updated_at, row.removed_at = str(executable), spec, now, None
     SourceDirectory.changed()
     return f"airbyte:{name}"
+
+
+def connect_airbyte(ctx, source_name: str, config: dict, *, title: str = "", team: str = "T0FAKE001", sync=True) -> int:
+    """A connection to the connector made as Make a new connection stores one (check, business
+    account, vault), then its first account sync (discover + accounts) unless `sync` is False."""
+    from engine.account_sync import sync_accounts
+    from engine.credentials import record_auth_success
+    from sources.config import config_credentials
+    from storage.models import Connection
+
+    source = ctx.source(source_name)
+    credentials = config_credentials(config, title)
+    checked = source.check_credentials(credentials)
+    assert checked.ok, checked
+    business = source.business_account(credentials)
+    now = ctx.clock.now()
+    with ctx.db.begin() as session:
+        connection = Connection(
+            team_id=team,
+            source=source.name,
+            title=f"{source.title} · {business.name}",
+            business_account_id=business.id,
+            business_account_name=business.name,
+            auth_type=source.auth_type,
+            credentials=ctx.vault.encrypt(credentials),
+            created_by="UADMIN",
+            created_at=now,
+            last_authorized_at=now,
+        )
+        record_auth_success(connection, now)
+        session.add(connection)
+        session.flush()
+        cid = connection.id
+    if sync:
+        result = sync_accounts(ctx, team, cid, trigger="connect")
+        assert result.status == "succeeded", result
+    return cid
+
+
+def faker_config(count: int = 300, *, seed: int = 7, always_updated: bool = False, per_slice: int = 100) -> dict:
+    """Deterministic (seed), one worker process, a state every `per_slice` users."""
+    return {
+        "count": count,
+        "seed": seed,
+        "records_per_slice": per_slice,
+        "always_updated": always_updated,
+        "parallelism": 1,
+    }

@@ -41,6 +41,7 @@ LOG_LINES_PER_COMMAND = 500
 REASON_CHARS = 500
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a record larger than this is not a record
 KILL_GRACE_SECONDS = 0.5
+MALFORMED_GRACE_SECONDS = 1.0  # after a bad line, how long a dying connector has to exit
 READ_CHUNK = 1 << 16
 
 # Variables never handed to a connector: connbot's own settings and secrets, and database URLs.
@@ -210,6 +211,7 @@ class ConnectorCommand:
         assert process is not None, "use the command as a context manager"
         started = last = time.monotonic()
         streams = {process.stdout.fileno(): b"", process.stderr.fileno(): b""}
+        unfinished = b""
         out = process.stdout.fileno()
         while streams:
             now = time.monotonic()
@@ -229,7 +231,11 @@ class ConnectorCommand:
                 pending = streams[fd] + chunk
                 if not chunk:  # closed
                     del streams[fd]
-                    lines, pending = [pending] if pending else [], b""
+                    lines = []
+                    if fd == out:  # a last line without its newline: read once the exit is known
+                        unfinished = pending
+                    elif pending:
+                        lines = [pending]
                 else:
                     *lines, pending = pending.split(b"\n")
                     if len(pending) > MAX_LINE_BYTES:
@@ -251,14 +257,14 @@ class ConnectorCommand:
                         self.last_error = scrub(error[1], self.secrets)
                     yield message
         remaining = max(0.0, self.timeout - (time.monotonic() - started))
-        try:
-            status = process.wait(remaining)
-        except subprocess.TimeoutExpired:
-            raise self._failed(FailureKind.TIMEOUT, f"did not exit within {self.timeout:.0f} s") from None
-        if status != 0:
-            detail = self.last_error or (self._stderr_tail[-1] if self._stderr_tail else "")
-            how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-            raise self._failed(FailureKind.EXIT, f"{how} ({detail.rstrip('.')})" if detail else how)
+        failure = self._exit_failure(remaining)
+        if failure is not None:
+            raise failure
+        if process.poll() is None:
+            raise self._failed(FailureKind.TIMEOUT, f"did not exit within {self.timeout:.0f} s")
+        # A connector killed while writing leaves half a line: only a clean exit makes it a message.
+        if (message := self._parse(unfinished)) is not None:
+            yield message
 
     def _check_time(self, elapsed: float, silent: float) -> None:
         if elapsed >= self.timeout:
@@ -270,9 +276,23 @@ class ConnectorCommand:
         try:
             return parse_message(line)
         except MalformedMessage as bad:
-            raise self._failed(
+            failure = self._exit_failure(MALFORMED_GRACE_SECONDS)
+            # A connector dying (killed, crashed) may leave noise behind: its exit is the reason.
+            raise failure or self._failed(
                 FailureKind.MALFORMED, f"printed something that is not the Airbyte protocol ({bad})"
             ) from None
+
+    def _exit_failure(self, wait: float) -> ConnectorFailed | None:
+        """The failure of a connector that exited non-zero within `wait` seconds, else None."""
+        try:
+            status = self._process.wait(wait)
+        except subprocess.TimeoutExpired:
+            return None
+        if status == 0:
+            return None
+        detail = self.last_error or (self._stderr_tail[-1] if self._stderr_tail else "")
+        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+        return self._failed(FailureKind.EXIT, f"{how} ({detail.rstrip('.')})" if detail else how)
 
     def _failed(self, kind: FailureKind, what: str) -> ConnectorFailed:
         reason = _clip(scrub(f"The connector {self.name} {what} during `{self.verb}`.", self.secrets), REASON_CHARS)
