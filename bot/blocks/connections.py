@@ -32,6 +32,7 @@ from operations.cards import (
     ConnectionSummary,
     OrdersTab,
     SettingsTab,
+    StreamsSummary,
     Tombstone,
 )
 from storage.repositories import Page, as_connection_id
@@ -161,6 +162,8 @@ def connection_card(card: Card) -> list[dict[str, Any]]:
                 mrkdwn(f"since {slack_date(c.error_since)} · checked {slack_date(c.checked_at)}"),
             )
         )
+    if c.source_missing:
+        blocks.append(section(mrkdwn(f":warning: {escape(c.source_missing)}")))
     if card.extract_blocker:
         blocks.append(context(mrkdwn(f":no_entry_sign: Extract is unavailable: {card.extract_blocker}")))
     blocks.append(_tabs(c.id, card.tab))
@@ -227,7 +230,9 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
         )
         run = order.last_run
         last = "no run yet"
-        if run is not None:
+        if run is not None and run.status == "running":
+            last = f"running since {slack_date(run.at)} · {run.rows:,} rows so far"
+        elif run is not None:
             last = f"last run {slack_date(run.at)} · {run.rows:,} rows · {RUN_WORD.get(run.status, run.status)}"
         next_run = f"next {slack_date(order.next_run_at)}" if order.next_run_at else "no next run"
         blocks.append(
@@ -294,6 +299,8 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
             )
         )
     blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
+    if tab.streams is not None:
+        blocks.append(context(mrkdwn(_streams_text(tab.streams))))
     failed = tab.last_sync if tab.last_sync is not None and tab.last_sync.status == "failed" else None
     if failed is not None:
         blocks.append(context(plain(f"Why: {failed.error or 'unknown reason'}", 500), mrkdwn(_after_failed_sync(c))))
@@ -316,6 +323,16 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
     if pager:
         blocks.append(pager)
     return blocks
+
+
+def _streams_text(streams: StreamsSummary) -> str:
+    """The templates of a connector: the streams its last discovery found."""
+    if streams.discovered_at is None:
+        return "*Streams:* not discovered yet. *Sync accounts* reads them from the data source."
+    return (
+        f"*Streams:* {plural(streams.streams, 'stream')} (the extraction templates), "
+        f"discovered {slack_date(streams.discovered_at)} by the last account sync."
+    )
 
 
 def sync_progress_text(read: int, by: str | None, started_at) -> str:
