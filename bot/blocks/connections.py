@@ -163,7 +163,7 @@ def connection_card(card: Card) -> list[dict[str, Any]]:
             )
         )
     if c.source_missing:
-        blocks.append(section(mrkdwn(f":warning: {escape(c.source_missing)}")))
+        blocks.append(section(plain(f"⚠️ {c.source_missing}", 1000)))
     if card.extract_blocker:
         blocks.append(context(mrkdwn(f":no_entry_sign: Extract is unavailable: {card.extract_blocker}")))
     blocks.append(_tabs(c.id, card.tab))

@@ -230,6 +230,8 @@ def test_deleting_the_order_stops_the_connector_process(sqlite_ctx, faker_instal
     worker.start()
     try:
         reading = _wait(lambda: _children_reading(executable))
+        # While it runs, the run's row says how many rows so far (what the card shows).
+        _wait(lambda: _run_rows(ctx, run_id) > 0)
         delete_order(ctx, Actor(TEAM, "UADMIN", Role.ADMIN), cid, order_id)
     finally:
         worker.join(60)
@@ -237,6 +239,11 @@ def test_deleting_the_order_stops_the_connector_process(sqlite_ctx, faker_instal
     assert result["r"].rows < 2_000_000
     # The connector and its worker pool (its process group) ended with the run.
     assert reading and not [pid for pid in reading if _group_members(pid)]
+
+
+def _run_rows(ctx, run_id: int) -> int:
+    with ctx.db.begin() as session:
+        return session.get(ExtractionRun, run_id).rows
 
 
 def _group_members(pgid: int) -> list[int]:
