@@ -17,11 +17,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from faker_connector import connect_airbyte, faker_config, register_faker
 from sqlalchemy import select
 
 from engine.catalogs import connection_templates, saved_state
 from engine.extraction import execute_run, run_order, start_run
+from faker_connector import connect_airbyte, faker_config, register_faker
 from operations.auth import Actor, Role
 from operations.orders import delete_order
 from sources.config import config_credentials
