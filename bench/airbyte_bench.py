@@ -205,7 +205,17 @@ def _section(args, rounds, ratios, own, connector, alone) -> str:
         f"| connbot ÷ connector alone (median of {len(ratios)}) | {median:.2f}× | ≤ 1.15× {'met' if median <= 1.15 else 'NOT met'} |\n"
         f"| peak memory, connbot's own process | {own:.0f} MB | ≤ 250 MB {'met' if own <= 250 else 'NOT met'} |\n"
         f"| peak memory, the connector under connbot (largest process) | {connector:.0f} MB | |\n"
-        f"| peak memory, the connector alone (largest process) | {alone:.0f} MB | |\n"
+        f"| peak memory, the connector alone (largest process) | {alone:.0f} MB | |\n\n"
+        f"Ratios by round: {', '.join(f'{x:.2f}×' for x in ratios)}. The connector itself sets the pace "
+        "(connbot reads its output as it comes, in another process), so the ratio holds while the "
+        "machine's load moves both.\n\n"
+        "Where connbot's memory goes: about 120 MB is the process before the run (Python, pyarrow, "
+        "DuckDB, SQLAlchemy, the migrations); the reading path (lines, parsed records, a batch of "
+        "at most 20,000 of them) peaks at a few MB of Python objects (tracemalloc); the rest is the "
+        "DuckDB loader: inserting 100,000 rows of 17 columns of text grows DuckDB's process memory "
+        "by 100-150 MB (the same load fed from a file, without connbot's run, peaks at ~240 MB "
+        "from a 53 MB start), bounded by committing pending rows every 16 MB (every row group: "
+        "~300 MB).\n"
     )
 
 

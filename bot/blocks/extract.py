@@ -243,7 +243,13 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
         _select("schedule_timezone", "Time zone", [(tz, tz) for tz in timezones], draft.tz, optional=False),
     ]
     for block in (
-        _multi("dimensions", "Dimensions", [f for f in template.dimensions if f.name not in key], chosen),
+        # A template without metrics (a connector's stream) has plain fields.
+        _multi(
+            "dimensions",
+            "Dimensions" if template.metrics else "Fields",
+            [f for f in template.dimensions if f.name not in key],
+            chosen,
+        ),
         _multi("metrics", "Metrics", template.metrics, chosen),
     ):
         if block:

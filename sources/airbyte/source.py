@@ -51,7 +51,6 @@ from sources.base import (
     Credentials,
     ExtractionTemplate,
     FieldKind,
-    FieldType,
     InvalidCredentials,
     SourceAccount,
     SourceError,
@@ -303,21 +302,16 @@ class AirbyteSource:
 
 
 def stream_template(stream: Stream) -> ExtractionTemplate:
-    """A stream as an extraction template: its top-level properties as fields (numbers as
-    metrics, the rest as dimensions), its primary key when it is made of top-level fields."""
-    fields = []
-    for name, schema in stream.properties.items():
-        type_ = field_type(schema)
-        kind = FieldKind.METRIC if type_ in (FieldType.INTEGER, FieldType.FLOAT) else FieldKind.DIMENSION
-        fields.append(TemplateField(name, name, type_, kind))
+    """A stream as an extraction template: its top-level properties as fields (all offered as
+    plain fields: a stream has no dimensions and metrics), its primary key when it is made of
+    top-level fields."""
+    fields = tuple(
+        TemplateField(name, name, field_type(schema), FieldKind.DIMENSION) for name, schema in stream.properties.items()
+    )
     names = {f.name for f in fields}
     key = tuple(p[0] for p in stream.primary_key if len(p) == 1)
     if len(key) != len(stream.primary_key) or not set(key) <= names:
         key = ()  # a nested or unknown key: the order chooses one, or runs replace
-    key_fields = {*key}
-    fields = [
-        f if f.name not in key_fields else TemplateField(f.name, f.label, f.type, FieldKind.DIMENSION) for f in fields
-    ]
     parts = [f"{len(fields):,} fields"]
     if stream.incremental and stream.cursor_field:
         parts.append(f"incremental on {'.'.join(stream.cursor_field)}")
@@ -328,7 +322,7 @@ def stream_template(stream: Stream) -> ExtractionTemplate:
         name=stream.name,
         title=stream.name,
         description=" · ".join(parts),
-        fields=tuple(fields),
+        fields=fields,
         primary_key=key,
         per_account=False,
     )

@@ -66,9 +66,10 @@ def test_card_then_extract_a_stream_into_the_warehouse(fake, driver, app_ctx, fa
     step3 = otto.submit(step2, {"template": {"value": "users"}}).view
     assert step3.callback_id == "extract.configure", texts(step3.errors)
     assert "Always extracted (primary key): id" in texts(step3.blocks)
+    assert '"text": "Fields"' in texts(step3.blocks) and "metrics" not in texts(step3.blocks)
     step4 = otto.submit(
         step3,
-        {"history_days": {"value": "30"}, "metrics": {"value": ["age"]}, "dimensions": {"value": ["name", "email"]}},
+        {"history_days": {"value": "30"}, "dimensions": {"value": ["name", "email", "age"]}},
     ).view
     assert step4.callback_id == "extract.review", texts(step4.errors)
     assert "Fields: id, name, email, age" in texts(step4.blocks)
