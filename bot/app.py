@@ -26,10 +26,15 @@ from engine.context import Context
 
 log = logging.getLogger(__name__)
 
+# slack_sdk and bolt log whole requests and responses at DEBUG, and a modal's state holds what
+# was typed in its inputs, secrets among them: their logger stays at INFO whatever the root's.
+SLACK_LOG = logging.getLogger("connbot.slack")
+SLACK_LOG.setLevel(logging.INFO)
+
 
 def make_client(token: str, base_url: str | None) -> WebClient:
     """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx)."""
-    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10)
+    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10, logger=SLACK_LOG)
     client.retry_handlers.extend(
         [
             RateLimitErrorRetryHandler(max_retry_count=3),
@@ -64,6 +69,7 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
         process_before_response=False,
         token_verification_enabled=False,
+        logger=SLACK_LOG,  # also Socket Mode's, which logs every payload at DEBUG
     )
     services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
     services.home = HomeRefresher(services).attach()

@@ -8,10 +8,10 @@ sources/config.py); its templates are the streams of the catalog discovered for 
   type `config_error`, is INVALID with the connector's message; a `transient_error` or
   `system_error`, a crash, a timeout or no answer is TRANSIENT (connbot tries again later and
   leaves the credentials status alone).
-- Business account: the configuration's platform account (mapping.py), else the connection's
-  title that the form asked for.
-- Accounts: each id of the configuration's account list; without one, one account stands for the
-  whole connection.
+- Business account: sources.config's one rule (the configuration's platform account, else the
+  connection's title that the form asked for).
+- Accounts: each id the configuration's account property holds; without any, one account stands
+  for the whole connection.
 - Read: `read` with a configured catalog of the stream and fields, the start date of the order
   and the saved state; records become typed Arrow batches (records.py).
 """
@@ -57,7 +57,7 @@ from sources.base import (
     TemplateField,
     TransientSourceError,
 )
-from sources.config import credentials_config, credentials_title, secret_values
+from sources.config import business_account, config_accounts, credentials_config, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -158,20 +158,12 @@ class AirbyteSource:
         return CheckResult(CheckStatus.INVALID, self._said(text, command), "config_error")
 
     def business_account(self, credentials: Credentials) -> BusinessAccount:
-        config = self._config(credentials)
-        found = mapping.account_property(self.config_spec, config)
-        if found is not None:
-            joined = ", ".join(found.ids)
-            name = joined if len(joined) <= 200 else f"{found.ids[0]} and {len(found.ids) - 1:,} more"
-            return BusinessAccount(joined[:255], name)
-        title = credentials_title(credentials).strip()
-        return BusinessAccount(title[:255], title[:255] or self.title)
+        return business_account(self.config_spec, credentials)
 
     def list_accounts(self, credentials: Credentials) -> Iterator[Sequence[SourceAccount]]:
-        config = self._config(credentials)
-        found = mapping.account_property(self.config_spec, config)
-        if found is not None and found.is_list:
-            yield [SourceAccount(external_id=i, name=i) for i in found.ids]
+        ids = config_accounts(self.config_spec, self._config(credentials))
+        if ids:
+            yield [SourceAccount(external_id=i, name=i) for i in ids]
             return
         business = self.business_account(credentials)
         yield [SourceAccount(external_id=business.id or WHOLE_CONNECTION, name=business.name)]
@@ -292,12 +284,12 @@ class AirbyteSource:
 
     def _read_config(self, credentials: Credentials, account_ids: Sequence[str], start: date) -> dict[str, Any]:
         config = self._config(credentials)
-        found = mapping.account_property(self.config_spec, config)
-        if found is not None and found.is_list:
-            picked = [i for i in found.ids if i in set(account_ids)]
+        ids = config_accounts(self.config_spec, config)
+        if ids:
+            picked = [i for i in ids if i in set(account_ids)]
             if not picked:
                 raise SourceError("None of the order's accounts is in the connection's configuration any more.")
-            config = mapping.with_accounts(config, found, picked)
+            config = mapping.with_accounts(self.config_spec, config, picked)
         return mapping.with_start(self.config_spec, config, start)
 
 

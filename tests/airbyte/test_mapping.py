@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from sources.airbyte import AirbyteSource
-from sources.airbyte.mapping import account_property, connector_title, with_accounts, with_start
+from sources.airbyte.mapping import connector_title, with_accounts, with_start
 from sources.airbyte.protocol import MalformedMessage, Stream, merge_state, parse_message, state_for_read
 from sources.airbyte.records import field_type, to_table
 from sources.airbyte.source import stream_template
@@ -50,21 +50,19 @@ SPEC = {
 }
 
 
-def test_the_platform_account_is_the_first_account_property_in_the_specs_order():
-    found = account_property(SPEC, {"account_ids": [1, 2], "customer_id": "123-456, 789"})
-    assert (found.key, found.ids, found.is_list, found.as_array) == ("customer_id", ("123-456", "789"), True, False)
-    assert with_accounts({"customer_id": "123-456, 789", "x": 1}, found, ["789"]) == {"customer_id": "789", "x": 1}
-    listed = account_property(SPEC, {"account_ids": [111, 222]})
-    assert with_accounts({"account_ids": [111, 222]}, listed, ["222"]) == {"account_ids": [222]}  # numbers stay numbers
-    shop = account_property(SPEC, {"shop": " acme-store "})
-    assert (shop.ids, shop.is_list) == (("acme-store",), False)
-    assert account_property(SPEC, {"count": 3}) is None
+def test_a_run_narrows_the_account_property_to_the_picked_accounts_in_its_own_form():
+    assert with_accounts(SPEC, {"customer_id": "123-456, 789", "x": 1}, ["789"]) == {"customer_id": "789", "x": 1}
+    listed = {"properties": {"auth": {"type": "object", "properties": {"account_ids": {"type": "array"}}}}}
+    config = {"auth": {"account_ids": [111, 222]}}
+    assert with_accounts(listed, config, ["222"]) == {"auth": {"account_ids": [222]}}  # numbers stay numbers
+    assert config == {"auth": {"account_ids": [111, 222]}}  # the stored one is left alone
+    assert with_accounts({"properties": {}}, {"a": 1}, ["x"]) == {"a": 1}
 
 
-def test_business_account_and_accounts_follow_the_rule():
+def test_business_account_and_accounts_follow_the_one_rule():
     source = AirbyteSource("x", "/bin/false", {"connectionSpecification": {"title": "Source X Spec", **SPEC}})
     assert source.title == "X"
-    listed = config_credentials({"account_ids": ["a1", "a2"]}, "ignored")
+    listed = config_credentials({"customer_id": "a1,a2"}, "ignored")
     assert (source.business_account(listed).id, [a.external_id for a in next(source.list_accounts(listed))]) == (
         "a1, a2",
         ["a1", "a2"],

@@ -1,8 +1,6 @@
-"""An Airbyte connection in Slack, driven by signed requests through the fake Slack: the card,
-its streams, Extract of a stream into the warehouse, and a connector that was removed.
-
-The connection is made as Make a new connection stores one (tests/faker_connector.py); the
-modal built from the connector's spec is tested with that modal."""
+"""An Airbyte connector in Slack, driven by signed requests through the fake Slack: Make a new
+connection from its spec, the card and its streams, Extract of a stream into the warehouse, and
+a connector that was removed."""
 
 from __future__ import annotations
 
@@ -13,8 +11,8 @@ from sqlalchemy import select
 
 from engine.connectors import Connectors
 from faker_connector import connect_airbyte, faker_config, register_faker
-from storage.models import AuditEvent, ExtractionRun
-from support import assert_not_stored, texts
+from storage.models import Account, AuditEvent, Connection, ExtractionRun
+from support import assert_not_stored, texts, wait_modal_text
 
 SECRET = "an-Api-KEY-planted-4d1c9e"
 TABLE = "airbyte:faker__users"
@@ -28,6 +26,11 @@ def _connect(app_ctx, faker_installed, count=150):
     return connect_airbyte(app_ctx, source, {**faker_config(count), "api_key": SECRET}, title="Acme test data")
 
 
+def _accounts(ctx, cid) -> list[str]:
+    with ctx.db.begin() as session:
+        return list(session.scalars(select(Account.external_id).where(Account.connection_id == cid)))
+
+
 def _card(fake, user, cid):
     user.command("/connections", str(cid), channel="C0DATA")
     return fake.ephemerals(user.id)[-1]
@@ -38,8 +41,35 @@ def _runs(ctx):
         return session.scalars(select(ExtractionRun).order_by(ExtractionRun.id)).all()
 
 
-def test_card_then_extract_a_stream_into_the_warehouse(fake, driver, app_ctx, faker_installed):
-    cid = _connect(app_ctx, faker_installed)
+def test_make_a_new_connection_to_a_connector_then_extract_a_stream_into_the_warehouse(
+    fake, driver, app_ctx, faker_installed
+):
+    executable, spec = faker_installed
+    spec = json.loads(json.dumps(spec))
+    spec["connectionSpecification"]["properties"]["api_key"] = {"type": "string", "airbyte_secret": True}
+    register_faker(app_ctx, executable, spec)
+    ada = driver.user("UADMIN")
+    ada.command("/connections", "new", channel="C0DATA")
+    picker = fake.wait_for(lambda: fake.modal("UADMIN"))
+    offered = next(b for b in picker.blocks if b.get("block_id") == "source")["element"]["options"]
+    assert ("airbyte:faker", "Faker") in [(o["value"], o["text"]["text"]) for o in offered]  # beside the built-ins
+    form = ada.submit(picker, {"source": {"value": "airbyte:faker"}}).view
+    ada.submit(
+        form,
+        {
+            "connection_title": {"value": "Acme test data"},
+            "cfg/count": {"value": "150"},
+            "cfg/seed": {"value": "7"},
+            "cfg/parallelism": {"value": "1"},
+            "cfg/always_updated": {"value": []},
+            "cfg/api_key": {"value": SECRET},
+        },
+    )
+    wait_modal_text(fake, "UADMIN", "is connected")  # the connector's `check`, behind "Checking…"
+    with app_ctx.db.begin() as session:
+        cid = session.scalars(select(Connection.id)).one()
+    fake.wait_for(lambda: _accounts(app_ctx, cid) == ["Acme test data"], timeout=60)  # discover + accounts
+
     otto = driver.user("UOPS")
     card = _card(fake, otto, cid)
     shown = texts(card.blocks)
