@@ -121,6 +121,7 @@ def test_users_extracted_twice_incrementally(ctx, faker_source):
     assert run.range_start == (ctx.clock.now() - timedelta(days=31)).date()  # always from the backfill start
 
 
+@pytest.mark.slow  # two reads of the connector
 def test_a_stream_read_again_in_full_is_merged_on_its_key(sqlite_ctx, faker_installed):
     ctx = sqlite_ctx
     source = register_faker(ctx, *faker_installed)

@@ -18,14 +18,6 @@ SECRET = "an-Api-KEY-planted-4d1c9e"
 TABLE = "airbyte:faker__users"
 
 
-def _connect(app_ctx, faker_installed, count=150):
-    executable, spec = faker_installed
-    spec = json.loads(json.dumps(spec))
-    spec["connectionSpecification"]["properties"]["api_key"] = {"type": "string", "airbyte_secret": True}
-    source = register_faker(app_ctx, executable, spec)
-    return connect_airbyte(app_ctx, source, {**faker_config(count), "api_key": SECRET}, title="Acme test data")
-
-
 def _accounts(ctx, cid) -> list[str]:
     with ctx.db.begin() as session:
         return list(session.scalars(select(Account.external_id).where(Account.connection_id == cid)))
@@ -124,7 +116,8 @@ def test_make_a_new_connection_to_a_connector_then_extract_a_stream_into_the_war
 
 
 def test_a_connection_whose_connector_was_removed_says_how_to_add_it_back(fake, driver, app_ctx, faker_installed):
-    cid = _connect(app_ctx, faker_installed, count=20)
+    source = register_faker(app_ctx, *faker_installed)
+    cid = connect_airbyte(app_ctx, source, faker_config(20), title="Acme test data", check=False, sync=False)
     Connectors(app_ctx.db, app_ctx.settings.data_dir, app_ctx.clock.now).remove("faker")
     otto = driver.user("UOPS")
     card = _card(fake, otto, cid)
