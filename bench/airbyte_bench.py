@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench import docs
-from bench.scratch import in_own_process
+from bench.scratch import in_own_process, sqlite_context
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Airbyte connector runs"
@@ -91,27 +91,13 @@ def run_case(case: str, users: int, workdir: Path) -> dict:
         import duckdb
         from sqlalchemy import select
 
-        from core.settings import load_settings
         from engine.catalogs import connection_templates
-        from engine.context import Context
         from engine.extraction import run_order
         from faker_connector import connect_airbyte, register_faker
-        from storage.db import Database
         from storage.models import Account, ExtractionOrder, OrderAccount
-        from storage.vault import Vault, generate_key
 
-        warehouse = workdir / "warehouse.duckdb"
-        settings = load_settings(
-            {
-                "CONNBOT_DATABASE_URL": f"sqlite:///{workdir}/connbot.db",
-                "CONNBOT_DATA_DIR": str(workdir),
-                "CONNBOT_WAREHOUSE": str(warehouse),
-            },
-            dotenv=False,
-        )
-        db = Database(settings.database_url)
-        db.upgrade()
-        ctx = Context(settings=settings, db=db, vault=Vault([generate_key()]))
+        ctx = sqlite_context(workdir)
+        warehouse = ctx.settings.warehouse
         source = register_faker(ctx, executable, spec)
         cid = connect_airbyte(ctx, source, _config(users), title="Bench", team="T1")
         users_template = next(t for t in connection_templates(ctx, ctx.source(source), cid) if t.name == "users")

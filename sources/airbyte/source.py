@@ -81,6 +81,17 @@ class Timeouts:
     read_idle: float = 3600.0
 
 
+@dataclass
+class _Answer:
+    """What a command answered by one message said: that message, its last TRACE error
+    (failure type, message), and how it failed, if it did."""
+
+    command: ConnectorCommand
+    message: dict[str, Any] | None = None
+    error: tuple[str, str] | None = None
+    failed: ConnectorFailed | None = None
+
+
 def source_name(connector: str) -> str:
     return f"{PREFIX}{connector}"
 
@@ -123,29 +134,32 @@ class AirbyteSource:
 
     # -- Source ---------------------------------------------------------------------------------
 
-    def check_credentials(self, credentials: Credentials) -> CheckResult:
-        config = self._config(credentials)
-        status: tuple[str, str] | None = None
-        error: tuple[str, str] | None = None
-        command = self._command("check", config)
+    def _answer(self, verb: str, config: dict[str, Any], kind: MessageType) -> _Answer:
+        """Runs a command answered by one message of `kind` (check, discover)."""
+        answer = _Answer(self._command(verb, config))
         try:
-            with command:
-                for message in command.messages():
-                    if message["type"] == MessageType.CONNECTION_STATUS:
-                        answer = message.get("connectionStatus") or {}
-                        status = (str(answer.get("status")), str(answer.get("message") or ""))
+            with answer.command:
+                for message in answer.command.messages():
+                    if message["type"] == kind:
+                        answer.message = message
                     elif message["type"] == MessageType.TRACE and (found := trace_error(message)):
-                        error = found
+                        answer.error = found
         except ConnectorFailed as failed:
-            if error is not None and error[0] == FailureType.CONFIG_ERROR:
-                return self._invalid(error[1], command)
-            return CheckResult(CheckStatus.TRANSIENT, failed.reason, failed.kind.value)
+            answer.failed = failed
+        return answer
+
+    def check_credentials(self, credentials: Credentials) -> CheckResult:
+        answer = self._answer("check", self._config(credentials), MessageType.CONNECTION_STATUS)
+        error, command = answer.error, answer.command
         if error is not None and error[0] == FailureType.CONFIG_ERROR:
             return self._invalid(error[1], command)
-        if status is not None and status[0] == "SUCCEEDED":
+        if answer.failed is not None:
+            return CheckResult(CheckStatus.TRANSIENT, answer.failed.reason, answer.failed.kind.value)
+        status = (answer.message or {}).get("connectionStatus") or {}
+        if status.get("status") == "SUCCEEDED":
             return CheckResult(CheckStatus.VALID)
-        if status is not None and status[0] == "FAILED":
-            return self._invalid(status[1], command)
+        if status.get("status") == "FAILED":
+            return self._invalid(str(status.get("message") or ""), command)
         if error is not None:
             return CheckResult(CheckStatus.TRANSIENT, self._said(error[1], command), error[0])
         return CheckResult(CheckStatus.TRANSIENT, f"The connector {self.name} gave no answer to `check`.", "no_status")
@@ -177,23 +191,12 @@ class AirbyteSource:
     # -- CatalogSource --------------------------------------------------------------------------
 
     def discover(self, credentials: Credentials) -> dict[str, Any]:
-        config = self._config(credentials)
-        catalog = None
-        error: tuple[str, str] | None = None
-        command = self._command("discover", config)
-        try:
-            with command:
-                for message in command.messages():
-                    if message["type"] == MessageType.CATALOG:
-                        catalog = message.get("catalog")
-                    elif message["type"] == MessageType.TRACE and (found := trace_error(message)):
-                        error = found
-        except ConnectorFailed as failed:
-            if error is not None:
-                raise self._error(error, command) from None
-            raise TransientSourceError(failed.reason, failed.kind.value, retryable=False) from None
-        if error is not None:
-            raise self._error(error, command)
+        answer = self._answer("discover", self._config(credentials), MessageType.CATALOG)
+        if answer.error is not None:
+            raise self._error(answer.error, answer.command)
+        if answer.failed is not None:
+            raise TransientSourceError(answer.failed.reason, answer.failed.kind.value, retryable=False)
+        catalog = (answer.message or {}).get("catalog")
         if not isinstance(catalog, dict):
             raise TransientSourceError(f"The connector {self.name} sent no catalog to `discover`.", "no_catalog")
         try:

@@ -198,3 +198,23 @@ def test_the_run_reads_from_the_backfill_start(stream_ctx):
     ctx.clock.advance(days=5)
     run_order(ctx, TEAM, oid, trigger="manual")
     assert seen == [date(2026, 11, 18), date(2026, 11, 18)]
+
+
+def test_an_order_of_a_removed_connector_is_refused_with_how_to_add_it_back(stream_ctx):
+    from core.errors import Conflict
+    from engine.connectors import MissingConnector
+    from engine.extraction import start_run
+
+    ctx, _ = stream_ctx
+    oid = order(ctx)
+
+    def missing(name):
+        raise MissingConnector("airbyte:x", "airbyte-source-x", "1.2.3")
+
+    ctx.source = missing
+    with pytest.raises(Conflict) as refused:
+        start_run(ctx, TEAM, oid, trigger="manual")
+    assert refused.value.message == (
+        "The connector airbyte:x is not installed. An administrator adds it back with "
+        "`connbot connectors add airbyte-source-x==1.2.3`."
+    )

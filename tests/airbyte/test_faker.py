@@ -161,6 +161,16 @@ def _children_reading(executable: Path) -> list[int]:
     return found
 
 
+def _run_in_background(ctx, order_id: int) -> tuple[int, dict, threading.Thread]:
+    """The order's first run, claimed here and carried out in a thread: (run id, {"r": its
+    result once done}, the thread)."""
+    run_id = start_run(ctx, TEAM, order_id, trigger="created")
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(r=execute_run(ctx, TEAM, run_id)))
+    worker.start()
+    return run_id, result, worker
+
+
 def _wait(predicate, timeout: float = 60.0):
     import time
 
@@ -188,10 +198,7 @@ def test_a_connector_killed_mid_read_fails_the_run_and_the_next_completes_withou
     count = 60_000
     cid = connect_airbyte(ctx, source, faker_config(count, always_updated=True, per_slice=500), title="Acme")
     order_id = _order(ctx, cid, fields=["name"])
-    run_id = start_run(ctx, TEAM, order_id, trigger="created")
-    result = {}
-    worker = threading.Thread(target=lambda: result.update(r=execute_run(ctx, TEAM, run_id)))
-    worker.start()
+    run_id, result, worker = _run_in_background(ctx, order_id)
     try:
         _wait(lambda: saved_state(ctx, order_id))  # some users committed, their state saved
         for pid in _wait(lambda: _children_reading(executable)):
@@ -225,10 +232,7 @@ def test_deleting_the_order_stops_the_connector_process(sqlite_ctx, faker_instal
     source = register_faker(ctx, executable, spec)
     cid = connect_airbyte(ctx, source, faker_config(2_000_000, per_slice=1000), title="Acme")
     order_id = _order(ctx, cid, fields=["name"])
-    run_id = start_run(ctx, TEAM, order_id, trigger="created")
-    result = {}
-    worker = threading.Thread(target=lambda: result.update(r=execute_run(ctx, TEAM, run_id)))
-    worker.start()
+    run_id, result, worker = _run_in_background(ctx, order_id)
     try:
         reading = _wait(lambda: _children_reading(executable))
         # While it runs, the run's row says how many rows so far (what the card shows).
