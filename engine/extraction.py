@@ -1,11 +1,12 @@
 """Extraction runs: one execution of an extraction order, from the source's `extract` into the
 warehouse named by CONNBOT_WAREHOUSE.
 
-`start_run` claims the run row (one running run per order, a scheduled occurrence once) and fixes
-its date range; `execute_run` streams the batches into the warehouse, which merges them on the
-template's key, and records the outcome. A Slack handler claims in the request (so a refusal is
-answered at once) and executes with `execute_in_background`; the scheduler uses
-`scheduled_order_runner`.
+`start_run` claims the run row (one queued or running run per order, a scheduled occurrence
+once) and fixes its date range; `execute_run` streams the batches into the warehouse, which
+merges them on the template's key, and records the outcome. A Slack handler claims in the
+request (so a refusal is answered at once) and hands the run to the executor
+(engine/executor.py): executed in a thread of this process (inline), or deferred with the claim
+and executed by a `connbot worker` (queue); the scheduler uses `scheduled_order_runner`.
 
 Date ranges, as whole days in the order's time zone (`today` included, its figures partial):
 - the first run ("created") is the backfill: from `load_since`, or `history_days` before the day
@@ -18,17 +19,20 @@ Date ranges, as whole days in the order's time zone (`today` included, its figur
   completed the backfill (the first run failed or was interrupted), a later run is the backfill;
 - never earlier than the backfill start.
 
-Stopping: `should_stop` runs one small SELECT per batch; a deleted connection or order ends the
-run at the next batch boundary as `cancelled`, and what was loaded stays. (A source waiting on
-its platform yields empty batches, so that the boundary comes at least every half second; an
-Airbyte connector's process is ended when its reader is closed.) The same check keeps the run's
-row count up to date every PROGRESS_SECONDS, so a card shows the records loaded so far.
+Source failures: a transient one (rate limits, timeouts, 5xx, the platform's own transient flag)
+is retried, TRANSIENT_ATTEMPTS tries in all, waiting what the platform asks (up to
+MAX_WAIT_SECONDS); an error the source does not recognise is retried once; a definitive one
+(invalid credentials, a missing permission, a request the platform refuses as it is) fails the
+run at once, saying the platform's reason and what to do.
 
-Sources with a catalog (`CatalogSource`, Airbyte connectors) take their templates from the
-connection's catalog (engine/catalogs.py), always read from the order's backfill start (the
-connector's own state decides what an incremental stream re-reads), and yield Checkpoints: each
-is saved with the order once the warehouse has committed the rows before it, and the next read
-resumes from the last one saved. An order may carry key fields for a template without a key. Pausing an order does
+Stopping: `should_stop` runs one small SELECT per batch; a deleted connection or order ends the
+run at the next batch boundary as `cancelled`, and what was loaded stays, on whichever process
+carries it out. (A source waiting on its platform yields empty batches, so that the boundary
+comes at least every half second; an Airbyte connector's process is ended when its reader is
+closed.) The same check keeps the run's row count up to date every PROGRESS_SECONDS, so a card
+shows the records loaded so far. A queue worker that is shutting down stops the same way and
+puts the run back in the queue (`WorkerStopping`); the worker that takes it again reloads its
+range (an Airbyte read resumes from its saved state). Pausing an order does
 not stop a run in progress: it stops the schedule (and refuses scheduled runs that race with it);
 the run under way finishes, as a run started just before the pause would have.
 
@@ -66,11 +70,13 @@ from engine.catalogs import (
 )
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.leases import RUNS, Lease, fail_orphans
+from engine.executor import Work, WorkerStopping, carry_out
+from engine.leases import RUNS, Lease, LeaseHeld, fail_orphans
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
-from sources.base import Batch, Checkpoint, CheckStatus, SourceError
+from sources.base import Batch, Checkpoint, CheckStatus, RefusedRequest, SourceError, attempts_for
 from sources.registry import UnknownSource
 from storage.models import (
+    UNFINISHED,
     Account,
     Connection,
     CredentialsStatus,
@@ -104,6 +110,11 @@ MAX_WAIT_SECONDS = 300.0
 PROGRESS_SECONDS = 2.0
 
 INTERNAL_ERROR = "Internal error; see the logs."
+REFUSED = (
+    "The platform refuses this request as it stands, so it was not retried: if the order asks for a field or an "
+    "account the platform no longer offers, delete it and set up a new one with Extract; if not, tell whoever runs "
+    "connbot."
+)
 INTERRUPTED = "Interrupted by a restart of connbot."
 CONNECTION_DELETED = "The connection was deleted."
 ORDER_DELETED = "The extraction order was deleted."
@@ -139,7 +150,8 @@ def start_run(
 
     Raises NotFound (order or connection deleted) or Conflict (already running, occurrence
     already run, paused for a scheduled run, broken credentials, no account to extract).
-    The lease taken here is released by `execute_run`: call it next, in this process.
+    Inline, the lease taken here is released by `execute_run`: hand the run to
+    `engine.executor.carry_out` next, in this process. Queued, a worker takes it.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown run trigger {trigger!r}; expected one of {TRIGGERS}")
@@ -151,14 +163,15 @@ def start_run(
         if running is None:  # the unique (order, scheduled_for): this occurrence already ran
             raise Conflict("This scheduled run of the order has already run.") from None
         raise _already_running(running) from None
-    Lease.keep(ctx, RUNS, run_id, lease)
+    if lease is not None:
+        Lease.keep(ctx, RUNS, run_id, lease)
     ctx.events.publish(ConnectionChanged(team_id, connection_id, "run"))  # the card shows Syncing
     return run_id
 
 
 def _claim(
     ctx: Context, team_id: str, order_id: int, trigger: str, user_id: str | None, scheduled_for: datetime | None
-) -> tuple[int, int, Lease]:
+) -> tuple[int, int, Lease | None]:
     lease = None
     try:
         with ctx.db.begin() as session:
@@ -171,6 +184,7 @@ def _claim(
                 raise Conflict(str(missing)) from None
             now = ctx.clock.now()
             start, end = _run_range(session, order, trigger, now, whole_history=whole_history)
+            queued = ctx.executor.queues
             run = ExtractionRun(
                 order_id=order.id,
                 connection_id=connection.id,
@@ -179,16 +193,28 @@ def _claim(
                 scheduled_for=scheduled_for,
                 range_start=start,
                 range_end=end,
-                started_at=now,
-                status=RunStatus.RUNNING,
+                started_at=now,  # while queued: when it was queued
+                status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
+                attempts=0 if queued else 1,
             )
             session.add(run)
             session.flush()
-            # Held before the row is visible, so recovery never takes a live run for a dead one.
-            lease = Lease.take(ctx, RUNS, run.id)
-            if lease is None:
-                raise RuntimeError(f"extraction run {run.id} is new but its lease is held")
-            log.info("extraction run %s of order %s claimed (%s): %s .. %s", run.id, order.id, trigger, start, end)
+            if queued:  # the job commits with the row, or neither does
+                run.job_id = ctx.executor.defer(session, Work("run", team_id, run.id, order.id))
+            else:
+                # Held before the row is visible, so recovery never takes a live run for a dead one.
+                lease = Lease.take(ctx, RUNS, run.id)
+                if lease is None:
+                    raise RuntimeError(f"extraction run {run.id} is new but its lease is held")
+            log.info(
+                "extraction run %s of order %s %s (%s): %s .. %s",
+                run.id,
+                order.id,
+                "queued" if queued else "claimed",
+                trigger,
+                start,
+                end,
+            )
             return run.id, connection.id, lease
     except BaseException:
         if lease is not None:
@@ -220,13 +246,21 @@ def _check_runnable(session: Session, order: ExtractionOrder, connection: Connec
 
 
 def _running(session: Session, order_id: int) -> ExtractionRun | None:
+    """The order's run that is queued or running, if any."""
     return session.scalars(
-        select(ExtractionRun).where(ExtractionRun.order_id == order_id, ExtractionRun.status == RunStatus.RUNNING)
+        select(ExtractionRun).where(ExtractionRun.order_id == order_id, ExtractionRun.status.in_(UNFINISHED))
     ).first()
 
 
 def _already_running(run: ExtractionRun) -> Conflict:
     who = f"<@{run.triggered_by}>" if run.triggered_by else "the schedule"
+    if run.status == RunStatus.QUEUED:
+        error = Conflict(
+            f"This order is already queued to run, by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC; "
+            "the card shows how many runs are ahead of it."
+        )
+        error.run_id = run.id
+        return error
     error = Conflict(f"This order is already running, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.")
     error.run_id = run.id
     return error
@@ -303,6 +337,7 @@ class _Job:
     token: bytes | None
     account_ids: tuple[str, ...]
     key_fields: tuple[str, ...] | None = None  # the order's own key, for a template without one
+    started: bool = False  # a queue worker started it here (it was queued, or its worker stopped)
 
 
 class _RunFailed(Exception):
@@ -315,14 +350,26 @@ class _RunFailed(Exception):
 
 class _StopCheck:
     """should_stop for the loader: one small SELECT per batch boundary; and, every
-    PROGRESS_SECONDS, the rows delivered so far written to the run's row (the card's progress)."""
+    PROGRESS_SECONDS, the rows delivered so far written to the run's row (the card's progress).
+    `stopping`: whether the queue worker carrying the run out is shutting down (it sets
+    `requeue`)."""
 
-    def __init__(self, ctx: Context, order_id: int, run_id: int | None = None, tally: _Tally | None = None):
+    def __init__(
+        self,
+        ctx: Context,
+        order_id: int,
+        stopping: Callable[[], bool] | None = None,
+        *,
+        run_id: int | None = None,
+        tally: _Tally | None = None,
+    ):
         self.ctx = ctx
         self.order_id = order_id
+        self.stopping = stopping
         self.run_id = run_id
         self.tally = tally
         self.reason: str | None = None
+        self.requeue = False
         self._shown = (0, time.monotonic())
 
     def __call__(self) -> bool:
@@ -337,6 +384,9 @@ class _StopCheck:
             self.reason = CONNECTION_DELETED
         elif order_deleted is not None:
             self.reason = ORDER_DELETED
+        elif self.stopping is not None and self.stopping():
+            self.requeue = True
+            return True
         return self.reason is not None
 
     def _progress(self) -> None:
@@ -394,34 +444,44 @@ class _Checkpoints:
             save_state(self.ctx, self.job.order_id, self.job.run_id, latest[1])
 
 
-def execute_run(ctx: Context, team_id: str, run_id: int) -> RunResult:
-    """Carry out a claimed run to its end; whatever happens, the run is left finished."""
+def execute_run(ctx: Context, team_id: str, run_id: int, *, stopping: Callable[[], bool] | None = None) -> RunResult:
+    """Carry out a claimed run to its end; whatever happens, the run is left finished, except
+    when `stopping` (a queue worker shutting down) says so: then it is queued again and
+    WorkerStopping is raised."""
     lease = Lease.pop(ctx, RUNS, run_id) or Lease.take(ctx, RUNS, run_id)
     if lease is None:
-        raise Conflict("This extraction run is being carried out by another connbot process.")
+        raise LeaseHeld("This extraction run is being carried out by another connbot process.")
     try:
-        return _execute(ctx, team_id, run_id)
+        return _execute(ctx, team_id, run_id, stopping)
     finally:
         lease.release()
 
 
-def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
+def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], bool] | None) -> RunResult:
     job = _read_job(ctx, team_id, run_id)
+    if job.started:
+        ctx.events.publish(ConnectionChanged(team_id, job.connection_id, "run"))  # the card shows Syncing
     tally = _Tally()
-    stop = _StopCheck(ctx, job.order_id, run_id, tally)
+    stop = _StopCheck(ctx, job.order_id, stopping, run_id=run_id, tally=tally)
     auth_error: SourceError | None = None
     try:
         loaded = _extract_and_load(ctx, job, stop, tally)
+        if stop.requeue:
+            _requeue(ctx, team_id, job)
         status = RunStatus.CANCELLED if loaded.cancelled else RunStatus.SUCCEEDED
         rows, error = loaded.rows, stop.reason
     except _RunFailed as failure:
         status, rows, error = RunStatus.FAILED, tally.rows, failure.message
     except SourceError as failure:
         status, rows, error = RunStatus.FAILED, tally.rows, failure.message
+        if isinstance(failure, RefusedRequest):
+            error = f"{failure.message}. {REFUSED}"
         if failure.status is not CheckStatus.TRANSIENT:
             auth_error = failure
     except WarehouseError as failure:
         status, rows, error = RunStatus.FAILED, tally.rows, f"Loading into the warehouse failed: {failure}"
+    except WorkerStopping:
+        raise
     except Exception:
         log.exception("extraction run %s failed", run_id)
         status, rows, error = RunStatus.FAILED, tally.rows, INTERNAL_ERROR
@@ -443,8 +503,14 @@ def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
         if found is None:
             raise NotFound(f"There is no extraction run {run_id}.")
         run, order, connection = found
-        if run.status != RunStatus.RUNNING:
+        if run.status not in UNFINISHED:
             raise Conflict(f"Extraction run {run_id} has already finished ({run.status}).")
+        # A queued run starts here; one left running by a worker that stopped starts again.
+        started = run.job_id is not None
+        if started:
+            if run.status == RunStatus.QUEUED:
+                run.status, run.started_at = RunStatus.RUNNING, ctx.clock.now()
+            run.attempts += 1
         return _Job(
             run_id=run.id,
             order_id=order.id,
@@ -457,6 +523,7 @@ def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
             token=connection.credentials,
             account_ids=tuple(_account_ids(session, order)),
             key_fields=tuple(order.key_fields) if order.key_fields else None,
+            started=started,
         )
 
 
@@ -485,7 +552,8 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
         for attempt in count(1):
             # Also after a back-off wait, so a deleted connection is never called again.
             if job.token is None or stop():
-                stop.reason = stop.reason or CONNECTION_DELETED
+                if not stop.requeue:
+                    stop.reason = stop.reason or CONNECTION_DELETED
                 return LoadResult(rows=0, batches=0, cancelled=True)
             tally.rows = 0
             try:
@@ -529,13 +597,26 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
                     checkpoints.committed(checkpoints.rows)
                 return loaded
             except SourceError as error:
-                if error.status is not CheckStatus.TRANSIENT or not error.retryable or attempt == TRANSIENT_ATTEMPTS:
+                # Definitive errors fail at once; unrecognised ones are retried once.
+                if attempt >= attempts_for(error, TRANSIENT_ATTEMPTS):
                     raise
                 wait = min(error.retry_after or BACKOFF_SECONDS[attempt - 1], MAX_WAIT_SECONDS)
-                log.info(
-                    "extraction run %s: transient source error (%s), retrying in %.0fs", job.run_id, error.code, wait
-                )
+                log.info("extraction run %s: source error (%s), retrying in %.0fs", job.run_id, error.code, wait)
                 ctx.sleep(wait)
+
+
+def _requeue(ctx: Context, team_id: str, job: _Job) -> None:
+    """Back in the queue, as it was before a worker took it; what it loaded stays (a later
+    attempt reloads the range and the merge keeps it exact)."""
+    with ctx.db.begin() as session:
+        session.execute(
+            update(ExtractionRun)
+            .where(ExtractionRun.id == job.run_id, ExtractionRun.status == RunStatus.RUNNING)
+            .values(status=RunStatus.QUEUED)
+        )
+    log.info("extraction run %s of order %s: its worker is stopping; queued again", job.run_id, job.order_id)
+    ctx.events.publish(ConnectionChanged(team_id, job.connection_id, "run"))
+    raise WorkerStopping(f"extraction run {job.run_id} queued again")
 
 
 def _counted(batches: Iterable[Batch], tally: _Tally) -> Iterator[Batch]:
@@ -598,15 +679,14 @@ def run_order(
     user_id: str | None = None,
     scheduled_for: datetime | None = None,
 ) -> RunResult:
-    """Claim and execute a run in the calling thread."""
+    """Claim and execute a run in the calling thread, whatever the executor (tests, benchmarks)."""
     run_id = start_run(ctx, team_id, order_id, trigger=trigger, user_id=user_id, scheduled_for=scheduled_for)
     return execute_run(ctx, team_id, run_id)
 
 
 def execute_in_background(ctx: Context, team_id: str, run_id: int) -> threading.Thread:
-    """For Slack handlers: claim with `start_run` in the request, then execute here, so the
-    request is answered at once. A run cut short by the process exiting is failed by
-    `recover_interrupted` at the next start."""
+    """Claim with `start_run`, then execute in a thread of this process, whatever the executor.
+    A run cut short by the process exiting is failed by `recover_interrupted` at the next start."""
 
     def execute() -> None:
         try:
@@ -620,11 +700,12 @@ def execute_in_background(ctx: Context, team_id: str, run_id: int) -> threading.
 
 
 def scheduled_order_runner(ctx: Context) -> Callable[[str, int, datetime], None]:
-    """The scheduler's "order" runner: a scheduled run, skipped when it cannot run now."""
+    """The scheduler's "order" runner: a scheduled run, skipped when it cannot run now. Inline
+    it runs in the scheduler's thread; queued, the leader only claims and defers it."""
 
     def run(team_id: str, order_id: int, scheduled_for: datetime) -> None:
         try:
-            run_order(ctx, team_id, order_id, trigger="schedule", scheduled_for=scheduled_for)
+            run_id = start_run(ctx, team_id, order_id, trigger="schedule", scheduled_for=scheduled_for)
         except (Conflict, NotFound) as refusal:
             log.info(
                 "scheduled run of extraction order %s for %s skipped: %s",
@@ -632,6 +713,8 @@ def scheduled_order_runner(ctx: Context) -> Callable[[str, int, datetime], None]
                 scheduled_for.isoformat(),
                 refusal.message,
             )
+            return
+        carry_out(ctx, Work("run", team_id, run_id, order_id))
 
     return run
 

@@ -22,7 +22,7 @@ from bot.blocks.common import (
     slack_date,
     user_mention,
 )
-from bot.ids import Action, OrderAction, Tab
+from bot.ids import Action, Callback, OrderAction, Tab
 from bot.routing import CardRef, ListRef, OrderRef, pack
 from operations.cards import (
     MAX_SEARCH,
@@ -30,6 +30,7 @@ from operations.cards import (
     Card,
     ConnectionList,
     ConnectionSummary,
+    InQueue,
     OrdersTab,
     SettingsTab,
     StreamsSummary,
@@ -44,9 +45,11 @@ ORDER_ICON = {
     "Paused": ":double_vertical_bar:",
     "Error": ":red_circle:",
     "Syncing": ":arrows_counterclockwise:",
+    "Queued": ":hourglass_flowing_sand:",
     "Cannot run": ":warning:",
 }
 RUN_WORD = {"running": "running", "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+RETRIED = "retried after a worker stopped"
 ACTIONS_TEXT = {
     "connection.create": "made the connection",
     "connection.reconnect": "re-connected",
@@ -230,10 +233,14 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
         )
         run = order.last_run
         last = "no run yet"
-        if run is not None and run.status == "running":
+        if run is not None and run.status == "queued":
+            last = f"queued {slack_date(run.at)} · {_place(run.queue)}"
+        elif run is not None and run.status == "running":
             last = f"running since {slack_date(run.at)} · {run.rows:,} rows so far"
         elif run is not None:
             last = f"last run {slack_date(run.at)} · {run.rows:,} rows · {RUN_WORD.get(run.status, run.status)}"
+        if run is not None and run.retried:
+            last += f" · {RETRIED}"
         next_run = f"next {slack_date(order.next_run_at)}" if order.next_run_at else "no next run"
         blocks.append(
             context(
@@ -246,10 +253,22 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
             blocks.append(context(mrkdwn(_accounts_gone(order.accounts, order.usable_accounts))))
         if run is not None and run.status == "failed" and run.error:
             blocks.append(context(plain(f"Last error: {run.error}", 500)))
+        if run is not None and run.queue is not None and run.queue.no_worker_minutes is not None:
+            blocks.append(context(mrkdwn(no_worker_text(run.queue.no_worker_minutes))))
     pager = _pager(c.id, "orders", tab.page)
     if pager:
         blocks.append(pager)
     return blocks
+
+
+def _place(queue: InQueue | None) -> str:
+    if queue is None:  # a worker took it since the card was read
+        return "starting"
+    return "next in line" if queue.ahead == 0 else f"{queue.ahead:,} ahead"
+
+
+def no_worker_text(minutes: int) -> str:
+    return f":warning: No worker has picked this up for {minutes:,} minutes: is `connbot worker` running?"
 
 
 def _accounts_gone(accounts: int, usable: int) -> str:
@@ -290,14 +309,22 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
             accessory=sync_button,
         )
     ]
-    if tab.running_sync is not None:
+    running = tab.running_sync
+    if running is not None and running.status == "queued":
+        who = user_mention(running.triggered_by, system="the daily schedule")
         blocks.append(
             context(
                 mrkdwn(
-                    f":arrows_counterclockwise: {sync_progress_text(tab.running_sync.accounts_read, tab.running_sync.triggered_by, tab.running_sync.started_at)}"
+                    f":hourglass_flowing_sand: Sync queued · {_place(running.queue)} · requested by {who} {slack_date(running.started_at)}"
                 )
             )
         )
+        if running.queue is not None and running.queue.no_worker_minutes is not None:
+            blocks.append(context(mrkdwn(no_worker_text(running.queue.no_worker_minutes))))
+    elif running is not None:
+        progress = sync_progress_text(running.accounts_read, running.triggered_by, running.started_at)
+        retried = f" · {RETRIED}" if running.retried else ""
+        blocks.append(context(mrkdwn(f":arrows_counterclockwise: {progress}{retried}")))
     blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
     if tab.streams is not None:
         blocks.append(context(mrkdwn(_streams_text(tab.streams))))
@@ -436,6 +463,44 @@ def alert_channel_target(block_id: str) -> int | None:
     if not block_id.startswith(ALERT_CHANNEL_BLOCK_PREFIX):
         return None
     return as_connection_id(block_id.removeprefix(ALERT_CHANNEL_BLOCK_PREFIX))
+
+
+SHARE_CHANNEL_BLOCK = "share_channel"
+VALUE = "value"  # the action_id of an input's element
+
+
+def share_channel_picker(metadata: str, card_title: str, problem: str | None = None) -> dict[str, Any]:
+    """Share in channel pressed in a direct message, where there is no one to share with: pick a
+    channel. `problem`: why the last choice could not be shared (our text, mrkdwn)."""
+    blocks: list[dict[str, Any]] = [
+        section(plain(f"{card_title}: this card is in a direct message, with no one to share it with.", 2000)),
+    ]
+    if problem:
+        blocks.append(section(mrkdwn(f"⚠️ {problem}")))
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": SHARE_CHANNEL_BLOCK,
+            "label": plain("Share it in"),
+            "element": {
+                "type": "conversations_select",
+                "action_id": VALUE,
+                "placeholder": plain("Choose a channel"),
+                # Channels only: the conversation it was opened from is this direct message.
+                "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+            },
+        }
+    )
+    blocks.append(context(mrkdwn("connbot joins a public channel to post there; a private one must invite it first.")))
+    return {
+        "type": "modal",
+        "callback_id": Callback.SHARE,
+        "title": plain("Share in channel", 24),
+        "submit": plain("Share", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata,
+        "blocks": blocks,
+    }
 
 
 def tombstone(t: Tombstone) -> list[dict[str, Any]]:

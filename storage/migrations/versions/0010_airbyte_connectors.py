@@ -1,8 +1,8 @@
 """Airbyte connectors: the installed connectors, each connection's discovered catalog, each
 order's saved state, and the key fields an order may choose
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-06 02:00:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 import storage.models
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
