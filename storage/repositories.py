@@ -22,6 +22,7 @@ from storage.models import (
     Alert,
     AuditEvent,
     Connection,
+    ConnectionCatalog,
     CredentialsStatus,
     Escalation,
     ExtractionOrder,
@@ -29,6 +30,7 @@ from storage.models import (
     JobClaim,
     OAuthState,
     OrderAccount,
+    OrderState,
     Workspace,
 )
 
@@ -470,9 +472,9 @@ def installed(team_id: ColumnElement) -> ColumnElement[bool]:
 
 
 def purge_team(session: Session, team_id: str) -> dict[str, int]:
-    """Deletes every row of the team but its audit trail: connections with their credentials,
-    accounts, orders, runs, alerts, escalations, sign-ins, the claims of its scheduled jobs and
-    its workspace row. Returns how many of each kind were deleted."""
+    """Deletes every row of the team but its audit trail: connections with their credentials and
+    catalogs, accounts, orders and their saved states, runs, alerts, escalations, sign-ins, the
+    claims of its scheduled jobs and its workspace row. Returns how many of each kind were deleted."""
     connections = select(Connection.id).where(Connection.team_id == team_id)
     orders = select(ExtractionOrder.id).where(ExtractionOrder.connection_id.in_(connections))
     claim_keys = [f"sync:{cid}" for cid in session.scalars(connections)]
@@ -480,6 +482,8 @@ def purge_team(session: Session, team_id: str) -> dict[str, int]:
     deleted: dict[str, int] = {}
     for name, statement in (
         ("order accounts", delete(OrderAccount).where(OrderAccount.order_id.in_(orders))),
+        ("order states", delete(OrderState).where(OrderState.order_id.in_(orders))),
+        ("catalogs", delete(ConnectionCatalog).where(ConnectionCatalog.connection_id.in_(connections))),
         ("extraction runs", delete(ExtractionRun).where(ExtractionRun.connection_id.in_(connections))),
         ("account syncs", delete(AccountSyncRun).where(AccountSyncRun.connection_id.in_(connections))),
         ("alerts", delete(Alert).where(Alert.connection_id.in_(connections))),
