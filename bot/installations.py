@@ -201,10 +201,26 @@ def _response(status: int, body: bytes, set_cookie: str | None = None) -> BoltRe
     return BoltResponse(status=status, body=body.decode(), headers=headers)
 
 
+class _InstallFlow(OAuthFlow):
+    """bolt's flow with connbot's own "Add to Slack" page: plain, escaped, never cached (it holds
+    a fresh state), nothing loaded from elsewhere."""
+
+    def build_install_page_html(self, url: str, request) -> str:
+        return html_page(
+            "Add connbot to Slack",
+            "connbot lets your team manage the data-source connections of its marketing-data warehouse from "
+            "Slack. Slack asks you, a member who may install apps, to allow what it needs.",
+            ("Add to Slack", url),
+        ).decode()
+
+    def append_set_cookie_headers(self, headers: dict, set_cookie_value: str | None) -> dict:
+        return super().append_set_cookie_headers({**headers, **dict(PAGE_HEADERS)}, set_cookie_value)
+
+
 def install_flow(ctx: Context) -> OAuthFlow:
-    """bolt's OAuth flow on connbot's stores, with connbot's pages after Slack's redirect."""
+    """bolt's OAuth flow on connbot's stores, with connbot's pages."""
     settings = ctx.settings
-    return OAuthFlow(
+    return _InstallFlow(
         client=make_client(None, settings.slack_api_url),
         logger=INSTALL_LOG,
         settings=OAuthSettings(

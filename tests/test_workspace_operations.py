@@ -134,3 +134,55 @@ def test_an_install_state_is_used_once_within_ten_minutes_and_only_its_hash_is_k
     issue_install_state(ctx)  # long-expired states are deleted on the way
     with ctx.db.begin() as session:
         assert len(session.scalars(select(InstallState)).all()) == 1
+
+
+def test_the_purge_deletes_every_row_of_the_workspace_but_its_audit_trail(ctx, clock):
+    from datetime import timedelta
+
+    from engine.account_sync import sync_accounts
+    from operations.connections import make_connection
+    from operations.workspaces import purge_uninstalled
+    from storage.models import Alert, ConnectionCatalog, Escalation, JobClaim, OrderState
+    from support import demo_order
+
+    def everything(team: str) -> dict[str, int]:
+        """A connection with a row in every table that belongs to it."""
+        made = {}
+        cid = make_connection(ctx, Actor(team, "UADA", Role.ADMIN), "demo", {"token": "demo:accounts=3"})
+        sync_accounts(ctx, team, cid, trigger="connect")
+        oid = demo_order(ctx, team, cid)
+        now = clock.now()
+        with ctx.db.begin() as session:
+            session.add(ConnectionCatalog(connection_id=cid, catalog={}, discovered_at=now))
+            session.add(OrderState(order_id=oid, state=[], saved_at=now))
+            session.add(Alert(team_id=team, connection_id=cid, opened_at=now))
+            session.add(Escalation(team_id=team, connection_id=cid, channel="C1", created_by="UADA", created_at=now))
+            session.add(JobClaim(job_key=f"sync:{cid}", scheduled_for=now, claimed_by="test", claimed_at=now))
+        made["connection"], made["order"] = cid, oid
+        return made
+
+    def rows(connection_id: int) -> list[str]:
+        """The tables with a row of the connection (the audit trail aside)."""
+        from storage.models import Base
+
+        with ctx.db.engine.connect() as conn:
+            return [
+                table.name
+                for table in Base.metadata.sorted_tables
+                if "connection_id" in table.c
+                and table.name != "audit_events"
+                and conn.execute(select(table).where(table.c.connection_id == connection_id)).first()
+            ]
+
+    kept, gone = everything("T1"), everything("T2")
+    note_workspace(ctx, "T2", None, reinstall=True)
+    save_workspace_settings(ctx, Actor("T2", "UADA", Role.ADMIN), WorkspaceSettings(alert_channel="C0ALERT"))
+    uninstall(ctx, team_id="T2", enterprise_id=None, is_enterprise_install=False, reason="app_uninstalled")
+    assert purge_uninstalled(ctx, clock.now() + timedelta(days=29)) == []
+    assert purge_uninstalled(ctx, clock.now() + timedelta(days=30)) == ["T2"]
+    assert rows(gone["connection"]) == [] and rows(kept["connection"]) != []
+    with ctx.db.begin() as session:
+        assert session.scalars(select(JobClaim.job_key)).all() == [f"sync:{kept['connection']}"]
+        assert session.scalars(select(OrderState.order_id)).all() == [kept["order"]]
+    assert workspace_settings(ctx, "T2").saved_at is None  # its settings went with it
+    assert [a for t, a in actions(ctx) if t == "T2"][-2:] == ["workspace.uninstalled", "workspace.purged"]

@@ -57,7 +57,7 @@ class World:
     def start_install(self) -> tuple[str, str]:
         """The "Add to Slack" page: (the authorize link it offers, the state cookie it sets)."""
         status, headers, page = self.get(self.base + INSTALL_PATH)
-        assert status == 200, page
+        assert status == 200 and headers["cache-control"] == "no-store", page  # a fresh state each time
         link = html.unescape(re.search(r'<a href="([^"]+)"', page)[1])
         assert link.startswith("https://slack.com/oauth/v2/authorize?")
         return link, headers["set-cookie"].split(";")[0]
