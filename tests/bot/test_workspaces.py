@@ -131,7 +131,8 @@ def listed(world: World, user: str, channel: str) -> str:
     return texts(world.driver.user(user).command("/connections", channel=channel).message.blocks)
 
 
-def test_two_workspaces_install_through_the_flow_and_each_sees_only_its_own(world):
+def test_two_workspaces_install_through_the_flow_and_each_sees_only_its_own(world, caplog):
+    caplog.set_level(logging.DEBUG)
     token_a, token_b = world.install("UADA"), world.install("UBEA")
     assert token_a != token_b
     with world.ctx.db.begin() as session:
@@ -155,6 +156,8 @@ def test_two_workspaces_install_through_the_flow_and_each_sees_only_its_own(worl
             lambda u=user: [c for c in world.fake.calls("views.publish") if c.args["user_id"] == u]
         )
         assert {c.token for c in published} == {token}
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert not [secret for secret in (token_a, token_b, CLIENT_SECRET) if secret in logged]
 
 
 def test_a_job_of_each_workspace_posts_with_its_own_token(world):
