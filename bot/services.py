@@ -19,13 +19,15 @@ log = logging.getLogger(__name__)
 
 
 class Alerts(Protocol):
-    """bot/alerts.py's AlertPoster: retries and reminders in the background."""
+    """bot/alerts.py's AlertPoster: posts alerts, retries and reminds in the background."""
 
     def start(self, every: float = ...) -> None: ...
 
     def stop(self) -> None: ...
 
     def flush(self, now: datetime | None = None) -> None: ...
+
+    def taken(self, alert_id: int, user_id: str | None, *, taken: bool) -> bool: ...
 
 
 class Home(Protocol):

@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
-from core.events import ConnectionChanged, Event
+from core.events import ConnectionChanged, Event, RunFinished
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import RUNS, Lease, fail_orphans
@@ -84,6 +84,7 @@ BACKOFF_SECONDS = (2.0, 8.0, 30.0)
 MAX_WAIT_SECONDS = 300.0
 
 INTERNAL_ERROR = "Internal error; see the logs."
+WAREHOUSE_FAILED = "Loading into the warehouse failed: "
 INTERRUPTED = "Interrupted by a restart of connbot."
 CONNECTION_DELETED = "The connection was deleted."
 ORDER_DELETED = "The extraction order was deleted."
@@ -334,13 +335,14 @@ def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
         if failure.status is not CheckStatus.TRANSIENT:
             auth_error = failure
     except WarehouseError as failure:
-        status, rows, error = RunStatus.FAILED, tally.rows, f"Loading into the warehouse failed: {failure}"
+        status, rows, error = RunStatus.FAILED, tally.rows, f"{WAREHOUSE_FAILED}{failure}"
     except Exception:
         log.exception("extraction run %s failed", run_id)
         status, rows, error = RunStatus.FAILED, tally.rows, INTERNAL_ERROR
     events = _record(ctx, team_id, job, status, rows, error, auth_error)
     log.info("extraction run %s of order %s: %s, %d rows", run_id, job.order_id, status.value, rows)
-    for event in events + [ConnectionChanged(team_id, job.connection_id, "run")]:
+    finished = RunFinished(team_id, job.connection_id, job.order_id, run_id, status.value)
+    for event in events + [finished, ConnectionChanged(team_id, job.connection_id, "run")]:
         ctx.events.publish(event)
     return RunResult(run_id, status, rows, error)
 

@@ -18,8 +18,8 @@ from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.validation import clean_text
 from sources.base import CheckStatus, Credentials, Source, SourceError, TransientSourceError, mask
-from storage.models import Alert, Connection, SyncMode
-from storage.repositories import Connections
+from storage.models import AlertResolution, Connection, SyncMode
+from storage.repositories import Connections, close_alerts
 
 log = logging.getLogger(__name__)
 
@@ -299,10 +299,13 @@ def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
         connection.credentials = None  # destroyed, not just hidden
         connection.credentials_hint = {}
         # Runs in progress see the marker at their next batch boundary and stop; no new run starts.
-        for alert in session.scalars(
-            select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))
-        ):
-            alert.resolved_at, alert.resolved_by = now, actor.user_id
+        close_alerts(
+            session,
+            at=now,
+            by=actor.user_id,
+            resolution=AlertResolution.CONNECTION_DELETED,
+            connection_id=connection.id,
+        )
         audit(
             ctx,
             session,

@@ -101,3 +101,34 @@ def assert_not_stored(ctx: Context, secret: str) -> None:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()):
                 assert secret not in repr(tuple(row)), table.name
+
+
+# -- alerts (tests/bot): the channel the `alerting` fixture posts them to ---------------------------
+
+ALERT_CHANNEL = "C0ALERT"
+SLACK_TEAM = "T0FAKE001"
+
+
+def alerts_in(fake):
+    """The alert messages (not their thread replies), oldest first."""
+    return [m for m in fake.messages(ALERT_CHANNEL) if not m.is_reply]
+
+
+def break_credentials(ctx: Context, cid: int, times: int = 2) -> None:
+    """The platform refuses the connection's token from now on; `times` daily syncs notice it."""
+    from engine.account_sync import sync_accounts
+    from sources.base import Credentials
+    from storage.models import Connection
+
+    with ctx.db.begin() as session:
+        session.get(Connection, cid).credentials = ctx.vault.encrypt(Credentials({"token": "demo-expired"}))
+    for _ in range(times):
+        sync_accounts(ctx, SLACK_TEAM, cid, trigger="schedule")
+
+
+def fix(ctx: Context, cid: int, token: str = "demo:accounts=30") -> None:
+    """An admin re-connects with working credentials."""
+    from operations.auth import Actor, Role
+    from operations.connections import reconnect
+
+    reconnect(ctx, Actor(SLACK_TEAM, "UADMIN", Role.ADMIN), cid, {"token": token})

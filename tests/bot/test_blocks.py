@@ -25,7 +25,7 @@ from operations.cards import (
     Tombstone,
     extract_blocker,
 )
-from storage.repositories import AccountCounts, Page
+from storage.repositories import AccountCounts, OpenAlert, Page
 from support import texts
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -64,6 +64,7 @@ def card(content, tab, s=None):
 
 def orders_tab(n=2, name="Daily campaigns"):
     run = RunSummary(T, T + timedelta(minutes=3), 12345, "succeeded", None)
+    strip = ("succeeded", "failed", "cancelled", "succeeded", "running")
     rows = tuple(
         OrderRow(
             i,
@@ -74,6 +75,7 @@ def orders_tab(n=2, name="Daily campaigns"):
             "Active" if i % 2 else "Paused",
             run if i % 2 else None,
             T + timedelta(hours=6),
+            recent_runs=strip[: i * 2],
         )
         for i in range(1, n + 1)
     )
@@ -88,7 +90,8 @@ def accounts_tab(n=3, name="Account"):
         for i in range(n)
     )
     sync = SyncSummary(T, T + timedelta(seconds=42), "manual", "U0OPS", "succeeded", 15, 2, 1, 0, None)
-    return AccountsTab(rows, Page(0, 15, n), sync, None, T + timedelta(hours=18))
+    recent = ("failed", "succeeded", "succeeded")
+    return AccountsTab(rows, Page(0, 15, n), sync, None, T + timedelta(hours=18), recent_syncs=recent)
 
 
 def settings_tab():
@@ -108,7 +111,17 @@ def golden(name: str, value) -> None:
 
 
 def test_golden_list():
-    items = (summary(), summary("Globex", status="error", error_message="Token expired", error_code="token_expired"))
+    items = (
+        summary("Initech", open_alerts=(OpenAlert("failing", "U0OPS"), OpenAlert("failing", None))),
+        summary(
+            "Globex",
+            status="error",
+            error_message="Token expired",
+            error_code="token_expired",
+            open_alerts=(OpenAlert("credentials", None),),
+        ),
+        summary(),
+    )
     golden("list", connection_list(ConnectionList(items, Page(10, 10, 25), None)))
 
 
@@ -137,7 +150,7 @@ def test_an_order_whose_accounts_went_inactive_does_not_look_healthy():
     assert "None of its accounts is active any more, so its runs fail" in texts(stranded)
     assert ":warning: *Cannot run*" in texts(stranded) and ":large_green_circle: *Active*" not in texts(stranded)
     menu = [o["text"]["text"] for b in stranded for o in (b.get("accessory") or {}).get("options", [])]
-    assert menu == ["Pause", "Delete order…"]  # no Run now that would only fail
+    assert menu == ["Pause", "Run history", "Turn off too-few-rows alerts", "Delete order…"]  # no Run now
 
 
 def test_a_failed_sync_says_why_and_what_to_do():
