@@ -156,7 +156,7 @@ class AlertPoster:
                 log.exception("order alerts could not be evaluated; the next flush tries again")
                 changes = Changes()
             for alert_id in to_post(self.ctx):
-                self._post(alert_id)
+                self._post(alert_id, now)
             for alert_id in to_mark_resolved(self.ctx):
                 if claim_resolution(self.ctx, alert_id, now):
                     self._resolve(alert_id)
@@ -166,6 +166,7 @@ class AlertPoster:
             for alert_id in changes.opened + changes.resolved:
                 card = alert_card(self.ctx, alert_id)
                 self._escalation_reply(card.team_id, card.connection_id, escalation_note(card))
+                self._listed(card)
 
     def taken(self, alert_id: int, user_id: str | None, *, taken: bool) -> bool:
         """Someone said "I'm on it" (or released it): the message says so in place, its thread
@@ -179,7 +180,12 @@ class AlertPoster:
         except SlackApiError as error:
             log.error("alert %s: thread note not posted: %s", alert_id, error.response.get("error"))
         self._escalation_reply(card.team_id, card.connection_id, taken_note(card, user_id, taken=taken))
+        self._listed(card)
         return shown
+
+    def _listed(self, card: AlertCard) -> None:
+        """Lists show open alerts first, and who is on them: App Homes being looked at follow."""
+        self.services.home.changed(ConnectionChanged(card.team_id, card.connection_id, "alerts"))
 
     def _update(self, card: AlertCard) -> bool:
         try:
@@ -191,7 +197,7 @@ class AlertPoster:
             log.warning("alert %s: could not update it in place: %s", card.id, error.response.get("error"))
             return False
 
-    def _post(self, alert_id: int) -> None:
+    def _post(self, alert_id: int, now: datetime) -> None:
         card = alert_card(self.ctx, alert_id)
         if not card.channel:
             mark_post_failed(self.ctx, alert_id, "no alert channel")
@@ -201,7 +207,7 @@ class AlertPoster:
                 card.connection_id,
             )
             return
-        if not claim_post(self.ctx, alert_id):
+        if not claim_post(self.ctx, alert_id, now):
             return
         client = self.services.client
         try:

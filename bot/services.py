@@ -37,6 +37,8 @@ class Home(Protocol):
 
     def show(self, team_id: str, user_id: str, offset: int | None) -> None: ...
 
+    def changed(self, event) -> None: ...
+
 
 @dataclass(eq=False)
 class Services:

@@ -39,6 +39,9 @@ REMIND_EVERY = timedelta(days=1)
 # "I'm on it" pauses the reminders this long.
 ACKNOWLEDGED_FOR = timedelta(days=1)
 MAX_POST_ATTEMPTS = 20
+# A post takes one Slack call (and the client's retries); a claim older than this was left by a
+# process that stopped half-way, and the next flush takes it over.
+POST_CLAIM = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -170,16 +173,18 @@ def to_remind(ctx: Context, now: datetime) -> list[int]:
         )
 
 
-def claim_post(ctx: Context, alert_id: int) -> bool:
-    """One poster per attempt, however many processes look at the same row."""
+def claim_post(ctx: Context, alert_id: int, now: datetime) -> bool:
+    """One poster at a time, however many processes look at the same row: the claim holds until
+    the post is recorded, fails, or is older than POST_CLAIM (its process stopped half-way)."""
     with ctx.db.begin() as session:
-        attempts = session.scalar(select(Alert.post_attempts).where(Alert.id == alert_id, Alert.ts.is_(None)))
-        if attempts is None:
-            return False
         claimed = session.execute(
             update(Alert)
-            .where(Alert.id == alert_id, Alert.ts.is_(None), Alert.post_attempts == attempts)
-            .values(post_attempts=attempts + 1)
+            .where(
+                Alert.id == alert_id,
+                Alert.ts.is_(None),
+                or_(Alert.post_claimed_at.is_(None), Alert.post_claimed_at <= now - POST_CLAIM),
+            )
+            .values(post_claimed_at=now, post_attempts=Alert.post_attempts + 1)
         )
         return claimed.rowcount == 1
 
@@ -191,8 +196,10 @@ def mark_posted(ctx: Context, alert_id: int, channel: str, ts: str) -> None:
 
 
 def mark_post_failed(ctx: Context, alert_id: int, error: str) -> None:
+    """Not posted: the next flush tries again."""
     with ctx.db.begin() as session:
-        session.get(Alert, alert_id).last_post_error = error
+        alert = session.get(Alert, alert_id)
+        alert.last_post_error, alert.post_claimed_at = error, None
 
 
 def claim_resolution(ctx: Context, alert_id: int, now: datetime) -> bool:

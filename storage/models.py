@@ -350,6 +350,8 @@ class Alert(Base):
     business_account_name: Mapped[str | None] = mapped_column(String(255))
     opened_at: Mapped[datetime]
     post_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set while a process posts it: the claim that keeps two processes from posting it twice.
+    post_claimed_at: Mapped[datetime | None]
     last_post_error: Mapped[str | None] = mapped_column(Text)
     last_reminded_at: Mapped[datetime | None]
     # "I'm on it": who, since when (reminders pause for a day).

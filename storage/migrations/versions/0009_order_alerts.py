@@ -1,4 +1,5 @@
-"""order alerts (failing, stale, silent), "I'm on it", and how an alert closed
+"""order alerts (failing, stale, silent), "I'm on it", how an alert closed, and a post claim that
+holds while the post is in flight
 
 Revision ID: 0009
 Revises: 0008
@@ -22,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("acknowledged_by", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("resolution", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("post_claimed_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_foreign_key("fk_alerts_order_id_extraction_orders", "extraction_orders", ["order_id"], ["id"])
     # Until now an alert closed either because the credentials were fixed or because the
     # connection was deleted (at the alert's closing time).
@@ -81,6 +83,7 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("alerts") as batch:
         batch.drop_constraint("fk_alerts_order_id_extraction_orders", type_="foreignkey")
+        batch.drop_column("post_claimed_at")
         batch.drop_column("resolution")
         batch.drop_column("acknowledged_at")
         batch.drop_column("acknowledged_by")
