@@ -248,16 +248,7 @@ def acknowledge(ctx: Context, actor: Actor, alert_id: int) -> None:
             raise Conflict(
                 f"<@{alert.acknowledged_by}> is already on it, since {alert.acknowledged_at:%Y-%m-%d %H:%M} UTC."
             )
-        audit(
-            ctx,
-            session,
-            actor,
-            "alert.acknowledge",
-            connection_id=alert.connection_id,
-            order_id=alert.order_id,
-            alert_id=alert.id,
-            kind=alert.kind,
-        )
+        _audit(ctx, session, actor, "alert.acknowledge", alert)
 
 
 def release(ctx: Context, actor: Actor, alert_id: int) -> None:
@@ -278,16 +269,20 @@ def release(ctx: Context, actor: Actor, alert_id: int) -> None:
             raise Conflict(
                 f"<@{alert.acknowledged_by}> is on it; only they can release it. Ask them in the alert's thread."
             )
-        audit(
-            ctx,
-            session,
-            actor,
-            "alert.release",
-            connection_id=alert.connection_id,
-            order_id=alert.order_id,
-            alert_id=alert.id,
-            kind=alert.kind,
-        )
+        _audit(ctx, session, actor, "alert.release", alert)
+
+
+def _audit(ctx: Context, session, actor: Actor, action: str, alert: Alert) -> None:
+    audit(
+        ctx,
+        session,
+        actor,
+        action,
+        connection_id=alert.connection_id,
+        order_id=alert.order_id,
+        alert_id=alert.id,
+        kind=alert.kind,
+    )
 
 
 def _team_alert(session, actor: Actor, alert_id: int) -> Alert:

@@ -77,6 +77,20 @@ def texts(x) -> str:
     return json.dumps(x, ensure_ascii=False)
 
 
+def text_objects(node, out: list | None = None) -> list[dict]:
+    """Every text object (plain_text, mrkdwn) in blocks, a view or a message, at any depth."""
+    out = [] if out is None else out
+    if isinstance(node, dict):
+        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
+            out.append(node)
+        for value in node.values():
+            text_objects(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            text_objects(value, out)
+    return out
+
+
 def shown(view) -> str:
     """What the person sees in a modal: its blocks and the errors on its fields."""
     return texts(view.blocks) + texts(view.errors)

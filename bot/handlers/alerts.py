@@ -43,27 +43,21 @@ def register(app: App, services: Services) -> None:
     guard = guarded(services)
     ctx = services.ctx
 
-    @app.action(Action.ALERT_ACK)
     @guard
-    def acknowledge_alert(ack: Ack, body: dict, action: dict) -> None:
+    def on_it(ack: Ack, body: dict, action: dict) -> None:
+        """I'm on it, or Release."""
         ack()
+        taking = action.get("action_id") == Action.ALERT_ACK
         ref = unpack(AlertRef, action.get("value"))
         surface = Surface.of(body)
         actor = services.roles.viewer(surface.team_id, surface.user_id)
-        acknowledge(ctx, actor, ref.a)
-        if not services.alerts.taken(ref.a, actor.user_id, taken=True):
-            surface.tell(services.client, "You are on it; Slack did not accept the updated alert just now.")
+        (acknowledge if taking else release)(ctx, actor, ref.a)
+        if not services.alerts.taken(ref.a, actor.user_id, taken=taking):
+            done = "You are on it" if taking else "Released"
+            surface.tell(services.client, f"{done}; Slack did not accept the updated alert just now.")
 
-    @app.action(Action.ALERT_RELEASE)
-    @guard
-    def release_alert(ack: Ack, body: dict, action: dict) -> None:
-        ack()
-        ref = unpack(AlertRef, action.get("value"))
-        surface = Surface.of(body)
-        actor = services.roles.viewer(surface.team_id, surface.user_id)
-        release(ctx, actor, ref.a)
-        if not services.alerts.taken(ref.a, actor.user_id, taken=False):
-            surface.tell(services.client, "Released; Slack did not accept the updated alert just now.")
+    app.action(Action.ALERT_ACK)(on_it)
+    app.action(Action.ALERT_RELEASE)(on_it)
 
     @app.action(Action.ALERT_RUN_NOW)
     @guard

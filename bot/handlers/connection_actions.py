@@ -102,16 +102,16 @@ def register(app: App, services: Services) -> None:
             history = run_history(ctx, actor, ref.c, ref.o)
             services.client.views_open(trigger_id=trigger_id, view=run_history_modal(history))
             return
-        if ref.a in (OrderAction.SILENT_OFF, OrderAction.SILENT_ON):
+        switches = {
+            OrderAction.PAUSE: (set_paused, True),
+            OrderAction.RESUME: (set_paused, False),
+            OrderAction.SILENT_OFF: (set_silent_alerts, False),
+            OrderAction.SILENT_ON: (set_silent_alerts, True),
+        }
+        if ref.a in switches:
+            switch, on = switches[ref.a]
             try:
-                set_silent_alerts(ctx, actor, ref.c, ref.o, ref.a == OrderAction.SILENT_ON)
-            except Conflict as already:
-                surface.tell(services.client, already.message)
-            refresh_card(services, surface, actor, ref.c, "orders", ref.p)
-            return
-        if ref.a in (OrderAction.PAUSE, OrderAction.RESUME):
-            try:
-                set_paused(ctx, actor, ref.c, ref.o, ref.a == OrderAction.PAUSE)
+                switch(ctx, actor, ref.c, ref.o, on)
             except Conflict as already:
                 surface.tell(services.client, already.message)
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)

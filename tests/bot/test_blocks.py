@@ -26,7 +26,7 @@ from operations.cards import (
     extract_blocker,
 )
 from storage.repositories import AccountCounts, OpenAlert, Page
-from support import texts
+from support import text_objects, texts
 
 GOLDEN = Path(__file__).parent / "golden"
 T = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -206,18 +206,6 @@ def test_delete_carries_the_seed_confirmation():
     assert delete["style"] == "danger"
 
 
-def _text_objects(node, out):
-    if isinstance(node, dict):
-        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
-            out.append(node)
-        for value in node.values():
-            _text_objects(value, out)
-    elif isinstance(node, list):
-        for value in node:
-            _text_objects(value, out)
-    return out
-
-
 @pytest.mark.parametrize("evil", EVIL)
 def test_user_text_never_reaches_mrkdwn(evil):
     s = summary(name=f"Acme {evil}", business_account_id=f"id{evil}", error_message=f"bad {evil}", status="error")
@@ -229,7 +217,7 @@ def test_user_text_never_reaches_mrkdwn(evil):
         tombstone(Tombstone(1, evil, "U1", T)),
     ]
     for blocks in outputs:
-        for obj in _text_objects(blocks, []):
+        for obj in text_objects(blocks, []):
             if obj["type"] == "mrkdwn":
                 assert evil not in obj["text"], obj
 
@@ -391,7 +379,7 @@ def test_alert_and_history_text_never_reaches_mrkdwn(evil):
     runs = (HistoryRun(T, T, "schedule", None, 1, "failed", f"bad {evil}"),)
     outputs.append(run_history_modal(RunHistory(7, 5, evil, runs, Page(0, 10, 1)))["blocks"])
     for blocks in outputs:
-        for obj in _text_objects(blocks, []):
+        for obj in text_objects(blocks, []):
             if obj["type"] == "mrkdwn":
                 assert evil not in obj["text"], obj
 

@@ -13,10 +13,10 @@ from sqlalchemy import select, update
 from bot.app import create_app
 from engine.extraction import run_order
 from operations.auth import Actor, Role
-from operations.orders import OrderSpec, create_order, delete_order
+from operations.orders import OrderSpec, create_order, delete_order, set_paused
 from sources.demo import DemoSource
 from storage.models import Account, Alert, AuditEvent, ExtractionOrder
-from support import alerts_in, break_credentials, fix, make_context, texts
+from support import alerts_in, break_credentials, fix, make_context, text_objects, texts
 
 TEAM = "T0FAKE001"
 OPS = Actor(TEAM, "UOPS", Role.OPERATOR)
@@ -179,6 +179,14 @@ def test_pausing_from_the_alert_closes_it_in_place_and_a_deleted_order_closes_it
     fake.wait_for(lambda: "the order was deleted by <@UADMIN>" in texts(fake.message("C0ALERT", second.ts).blocks))
     assert "closed: order deleted" in fake.message("C0ALERT", second.ts).text
     assert open_alerts(alerting) == []
+
+    # Resumed, its failures before the pause are not held against it again; new ones are.
+    set_paused(alerting, OPS, cid, paused, False)
+    services.alerts.flush(clock.now() + timedelta(hours=1))
+    assert open_alerts(alerting) == [] and len(alerts_in(fake)) == 2
+    for _ in range(2):
+        scheduled_run(alerting, clock, paused, hours=1)
+    fake.wait_for(lambda: len(alerts_in(fake)) == 3)
 
 
 # ---- stale ----------------------------------------------------------------------------------------
@@ -552,22 +560,9 @@ def test_strips_and_the_run_history_stay_within_slacks_limits_for_1000_orders_an
         )
     assert modal.find("order.history.page.next") is None
     assert modal.find("order.history.page.prev") is not None
-    for obj in _text_objects(modal.blocks) + _text_objects(card.blocks):
+    for obj in text_objects(modal.blocks) + text_objects(card.blocks):
         if obj["type"] == "mrkdwn":
             assert "<!channel>" not in obj["text"] and "evil.example" not in obj["text"], obj
-
-
-def _text_objects(node, out=None):
-    out = [] if out is None else out
-    if isinstance(node, dict):
-        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
-            out.append(node)
-        for value in node.values():
-            _text_objects(value, out)
-    elif isinstance(node, list):
-        for value in node:
-            _text_objects(value, out)
-    return out
 
 
 def test_lists_and_the_app_home_put_connections_with_an_open_alert_first_and_say_who_is_on_it(
