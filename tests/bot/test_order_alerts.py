@@ -180,7 +180,13 @@ def test_pausing_from_the_alert_closes_it_in_place_and_a_deleted_order_closes_it
     assert "closed: order deleted" in fake.message("C0ALERT", second.ts).text
     assert open_alerts(alerting) == []
 
-    # Resumed, its failures before the pause are not held against it again; new ones are.
+    # Tried by hand while paused, resumed days later: what happened before is not held against it
+    # (neither failing nor stale); new failures are.
+    clock.advance(days=3)
+    for _ in range(2):
+        assert run_order(alerting, TEAM, paused, trigger="manual", user_id="UOPS").status == "failed"
+    settled(services)
+    clock.advance(minutes=30)
     set_paused(alerting, OPS, cid, paused, False)
     services.alerts.flush(clock.now() + timedelta(hours=1))
     assert open_alerts(alerting) == [] and len(alerts_in(fake)) == 2
@@ -376,6 +382,22 @@ def test_two_processes_post_each_kind_once_and_remind_it_once(
             services.executor.shutdown(wait=True)
             services.ctx.db.dispose()
         worker.db.dispose()
+
+
+def test_a_post_under_way_is_not_claimed_again_until_it_is_recorded_or_fails(alerting, connect, clock):
+    from operations.alerts import POST_CLAIM, claim_post, mark_post_failed, mark_posted
+
+    cid = connect()
+    break_credentials(alerting, cid)  # no app here: the alert waits to be posted
+    [alert] = open_alerts(alerting)
+    now = clock.now()
+    assert claim_post(alerting, alert.id, now)
+    assert not claim_post(alerting, alert.id, now + timedelta(seconds=5))  # another process, meanwhile
+    assert claim_post(alerting, alert.id, now + POST_CLAIM)  # the first one stopped half-way
+    mark_post_failed(alerting, alert.id, "ratelimited")
+    assert claim_post(alerting, alert.id, now + POST_CLAIM)  # the next flush tries again
+    mark_posted(alerting, alert.id, "C0ALERT", "1.2")
+    assert not claim_post(alerting, alert.id, now + 2 * POST_CLAIM)
 
 
 # ---- "I'm on it" ------------------------------------------------------------------------------------
