@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from engine.context import Context
 from storage.models import (
@@ -114,7 +114,7 @@ class Changes:
 def evaluate_orders(ctx: Context, now: datetime) -> Changes:
     changes = Changes()
     with ctx.db.read() as session:
-        rows = session.execute(_watched()).all()
+        rows = session.execute(_WATCHED).all()
         open_kinds = _open_kinds(session)
     for row in rows:
         if not (_has_new_run(row) or _may_be_stale(row, open_kinds.get(row.id, set()), now)):
@@ -126,9 +126,10 @@ def evaluate_orders(ctx: Context, now: datetime) -> Changes:
     return changes
 
 
-def _watched(order_id: int | None = None):
+def _watched_orders():
     """Orders the rules apply to, with what they need: live, not paused, of a live connection
-    whose credentials are not in error. One statement; each subquery reads one index range."""
+    whose credentials are not in error. One statement, built once; each subquery reads one index
+    range."""
     order = ExtractionOrder
     newest_id = (
         select(ExtractionRun.id)
@@ -151,22 +152,22 @@ def _watched(order_id: int | None = None):
         )
         .scalar_subquery()
     )
-    newest = aliased(ExtractionRun)
-    query = (
+    newest = ExtractionRun.__table__.alias("newest")
+    return (
         select(
             order.id,
             order.schedule,
             order.created_at,
             order.resumed_at,
             order.alerts_checked_run_id,
-            newest.id.label("newest_id"),
-            newest.status.label("newest_status"),
-            newest.started_at.label("newest_started_at"),
+            newest.c.id.label("newest_id"),
+            newest.c.status.label("newest_status"),
+            newest.c.started_at.label("newest_started_at"),
             last_success.label("last_success_at"),
             credentials_fixed.label("credentials_fixed_at"),
         )
         .join(Connection, Connection.id == order.connection_id)
-        .outerjoin(newest, newest.id == newest_id)
+        .outerjoin(newest, newest.c.id == newest_id)
         .where(
             order.deleted_at.is_(None),
             order.status != OrderStatus.PAUSED,
@@ -174,7 +175,14 @@ def _watched(order_id: int | None = None):
             Connection.credentials_status != CredentialsStatus.ERROR,
         )
     )
-    return query.where(order.id == order_id) if order_id is not None else query
+
+
+_WATCHED = _watched_orders()
+_WATCHED_ONE = _WATCHED.where(ExtractionOrder.id == bindparam("order_id"))
+
+
+def _watched(session: Session, order_id: int):
+    return session.execute(_WATCHED_ONE, {"order_id": order_id}).first()
 
 
 def _open_kinds(session: Session, order_id: int | None = None) -> dict[int, set[str]]:
@@ -218,7 +226,7 @@ def _evaluate(ctx: Context, order_id: int, now: datetime, changes: Changes) -> N
     with ctx.db.begin() as session:
         # The order's row is the claim: evaluations of one order take turns, in any process.
         session.execute(select(ExtractionOrder.id).where(ExtractionOrder.id == order_id).with_for_update())
-        row = session.execute(_watched(order_id)).first()
+        row = _watched(session, order_id)
         if row is None:  # paused, deleted or its credentials broke since the sweep read it
             return
         open_kinds = _open_kinds(session, order_id).get(order_id, set())
@@ -231,7 +239,7 @@ def _evaluate(ctx: Context, order_id: int, now: datetime, changes: Changes) -> N
             run = session.get(ExtractionRun, row.newest_id)
             if run.started_at >= _watched_since(row):
                 _judge(ctx, session, row, run, open_kinds, opened, resolved)
-                row = session.execute(_watched(order_id)).first()
+                row = _watched(session, order_id)
         if _may_be_stale(row, open_kinds, now):
             opened.append(_open(session, order_id, AlertKind.STALE, now, details=_stale_details(session, row, now)))
     changes.opened += opened
