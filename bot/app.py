@@ -20,16 +20,21 @@ from bot.alerts import AlertPoster
 from bot.handlers import alerts, cards, commands, connect, connection_actions, extract, home
 from bot.home import HomeRefresher
 from bot.roles import RoleResolver
-from bot.security import ReplayGuard
+from bot.security import RequestVerifier
 from bot.services import Services
 from engine.context import Context
 
 log = logging.getLogger(__name__)
 
+# slack_sdk and bolt log whole requests and responses at DEBUG, and a modal's state holds what
+# was typed in its inputs, secrets among them: their logger stays at INFO whatever the root's.
+SLACK_LOG = logging.getLogger("connbot.slack")
+SLACK_LOG.setLevel(logging.INFO)
+
 
 def make_client(token: str, base_url: str | None) -> WebClient:
     """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx)."""
-    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10)
+    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10, logger=SLACK_LOG)
     client.retry_handlers.extend(
         [
             RateLimitErrorRetryHandler(max_retry_count=3),
@@ -41,12 +46,23 @@ def make_client(token: str, base_url: str | None) -> WebClient:
 
 
 class ConnbotApp(App):
-    """bolt's App, reading every form body whole. bolt (1.30) takes a form body in which the
-    word "payload" appears anywhere (`/connections payload`, a channel named #payload-team) for
-    an interaction and, finding no `payload` field, reads it as empty: the command would go
-    unanswered."""
+    """bolt's App, with two changes to how an HTTP request is read.
+
+    - Its signature is verified first, by `bot.security.RequestVerifier` (bolt's own check is
+      off): any request failing verification gets 401 and runs nothing, whatever its headers.
+    - Every form body is read whole. bolt (1.30) takes a form body in which the word "payload"
+      appears anywhere (`/connections payload`, a channel named #payload-team) for an
+      interaction and, finding no `payload` field, reads it as empty: the command would go
+      unanswered."""
+
+    def __init__(self, *, verifier: RequestVerifier, **kwargs):
+        super().__init__(request_verification_enabled=False, **kwargs)
+        self._verifier = verifier
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
+        if req.mode == "http" and (reason := self._verifier.refusal(req.headers, req.raw_body)):
+            log.warning("refused a request to the Slack endpoint: %s", reason)
+            return BoltResponse(status=401, body="")
         if req.mode == "http" and not req.body and req.raw_body and req.content_type != "application/json":
             form = dict(parse_qsl(req.raw_body, keep_blank_values=True))
             if "payload" not in form:
@@ -59,15 +75,16 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
     settings = ctx.settings
     client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
     app = ConnbotApp(
+        verifier=RequestVerifier(settings.slack_signing_secret),
         client=client,
         signing_secret=settings.slack_signing_secret,
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
         process_before_response=False,
         token_verification_enabled=False,
+        logger=SLACK_LOG,  # also Socket Mode's, which logs every payload at DEBUG
     )
     services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
     services.home = HomeRefresher(services).attach()
-    app.use(ReplayGuard().middleware)  # runs after bolt's signature check
     errors.register(app, services)
     for module in (commands, cards, connect, connection_actions, extract, home, alerts):
         module.register(app, services)

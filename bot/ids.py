@@ -23,10 +23,12 @@ class Action(StrEnum):
     ALERT_RUN_NOW = "alert.order.run"
     ALERT_PAUSE = "alert.order.pause"
     HISTORY_PAGE = "order.history.page"  # also .prev / .next
+    SPEC_BRANCH = "connection.config_option"  # a oneOf option chosen in a spec source's form
 
 
 class Callback(StrEnum):
     DELETE_ORDER = "order.delete.confirm"
+    SHARE = "connection.share.submit"  # the channel picker of Share in channel from a DM
     NEW_CONNECTION_SOURCE = "connection.new.source"
     NEW_CONNECTION_CREDENTIALS = "connection.new.credentials"
     RECONNECT = "connection.reconnect.submit"

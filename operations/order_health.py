@@ -90,9 +90,11 @@ _CONNBOT_HINTS = ("CONNBOT_SECRET_KEYS", "install it again")
 
 def error_origin(error: str | None) -> ErrorOrigin:
     """Where a failed run's error came from, from what the run records."""
-    from engine.extraction import INTERNAL_ERROR, INTERRUPTED, WAREHOUSE_FAILED  # pyarrow: only when judging
+    from engine.extraction import INTERNAL_ERROR, INTERRUPTED, REFUSED, WAREHOUSE_FAILED  # pyarrow: when judging
 
     text = error or ""
+    if text.endswith(REFUSED):  # a definitive refusal, whatever the platform's own words say
+        return ErrorOrigin.PLATFORM
     if text.startswith(WAREHOUSE_FAILED):
         return ErrorOrigin.WAREHOUSE
     if text in (INTERNAL_ERROR, INTERRUPTED) or any(hint in text for hint in _CONNBOT_HINTS):

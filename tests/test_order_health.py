@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from engine.extraction import INTERNAL_ERROR, INTERRUPTED, WAREHOUSE_FAILED
+from engine.extraction import INTERNAL_ERROR, INTERRUPTED, REFUSED, WAREHOUSE_FAILED
 from operations.order_health import error_origin, schedule_interval, too_few_rows, usual_rows
 
 
@@ -35,3 +35,38 @@ def test_where_a_failed_runs_error_came_from_is_read_from_what_the_run_recorded(
     )
     assert error_origin("The report no longer has the field(s) spend_v2; delete this order…") == "platform"
     assert error_origin("(#17) User request limit reached") == "platform"
+    assert error_origin(f"Field spend_v2 is unknown; install it again. {REFUSED}") == "platform"
+
+
+def test_a_platform_refusing_every_run_makes_the_order_failing_without_slack(ctx):
+    """The rows are written where the runs are recorded, Slack or not; the platform's definitive
+    refusal (demo-refused) is classified from what the run records."""
+    from sqlalchemy import select
+
+    from engine.account_sync import sync_accounts
+    from engine.extraction import REFUSED, run_order
+    from operations.auth import Actor, Role
+    from operations.connections import make_connection
+    from operations.order_health import evaluate_orders
+    from operations.orders import OrderSpec, create_order
+    from storage.models import Account, Alert
+
+    cid = make_connection(ctx, Actor("T1", "UADMIN", Role.ADMIN), "demo", {"token": "demo-refused:accounts=5"})
+    sync_accounts(ctx, "T1", cid, trigger="connect")
+    with ctx.db.begin() as session:
+        accounts = tuple(session.scalars(select(Account.id).where(Account.connection_id == cid, Account.active)))
+    spec = OrderSpec(
+        accounts, "campaign_daily", "Refused", ("campaign_name", "spend"), {"kind": "daily", "at": "06:00"}
+    )
+    oid, _ = create_order(ctx, Actor("T1", "UOPS", Role.OPERATOR), cid, spec, idempotency_key="k1")
+    for _ in range(2):
+        ctx.clock.advance(hours=1)
+        result = run_order(ctx, "T1", oid, trigger="manual", user_id="UOPS")
+        assert result.status == "failed" and result.error.endswith(REFUSED)
+        evaluate_orders(ctx, ctx.clock.now())
+    with ctx.db.begin() as session:
+        alerts = session.scalars(select(Alert)).all()
+    assert [(a.kind, a.order_id, a.error_code, a.details["failures"]) for a in alerts] == [
+        ("failing", oid, "platform", 2)
+    ]
+    assert evaluate_orders(ctx, ctx.clock.now()).opened == []  # judged once

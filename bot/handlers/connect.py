@@ -8,6 +8,10 @@ Where a source's OAuth sign-in is set up, the forms also offer "Sign in with …
 whose attempt is recorded when the form is rendered (`operations.oauth`). The browser comes
 back to `connbot/oauth.py`, which hands the credentials to `finish_sign_in`, so they take the
 same path as pasted ones.
+
+A source configured by a JSON Schema (`config_spec`, an Airbyte connector's spec) has its own
+form and reader (`bot.blocks.spec_form`): the functions below branch on "spec source vs field
+source" and otherwise share the flow, the check and the operations.
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import connect as forms
+from bot.blocks import spec_form
 from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import escape
-from bot.cards import card_message, publish_home, refresh_card, show_card_after_modal
+from bot.cards import card_message, publish_home, refresh_card, replace_card_after_modal, show_card_after_modal
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
@@ -37,6 +42,7 @@ from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role, authorize
 from operations.connections import (
     CONFIRM_BUSINESS_FIELD,
+    CONFIRM_NO_ACCOUNTS_FIELD,
     connection_setup,
     credentials_from_form,
     delete_connection,
@@ -46,6 +52,7 @@ from operations.connections import (
     same_business_account,
 )
 from operations.oauth import Offer, Purpose, SignIn, attach_view, note_choice, offer_sign_in
+from sources.config import config_credentials, config_spec, credentials_config, credentials_title, without_secrets
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,8 @@ class FormMeta:
     c: int | None = None  # connection id, for Re-connect
     ch: str | None = None  # channel of the card to refresh
     ts: str | None = None  # ts of the card, when it is a channel message
+    e: bool | None = None  # the card is an ephemeral message (replaced through its response_url)
+    n: bool | None = None  # Re-connect: saving a login that sees no accounts was confirmed
 
 
 def register(app: App, services: Services) -> None:
@@ -116,13 +125,19 @@ def register(app: App, services: Services) -> None:
         source, mode, hint = setup.source, setup.account_sync_mode, setup.credentials_hint
         # A card in a channel is refreshed in place afterwards; an alert is not a card: the alert
         # poster marks it resolved, and a card written over it would hide that.
-        is_card = surface.kind == "message" and not action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
-        meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None)
+        is_alert = action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
+        is_card = surface.kind == "message" and not is_alert
+        ephemeral = surface.kind == "ephemeral" and not is_alert
+        meta = FormMeta(
+            s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None, e=ephemeral or None
+        )
         offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
         opened = services.client.views_open(
-            trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer)
+            trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer, values=setup.prefill)
         )
         _attach(services, offer, opened)
+        if ephemeral:  # replaced in place afterwards, through its response_url
+            services.cards_behind_modals.keep((opened.get("view") or {}).get("id"), surface)
 
     @app.view_submission(Callback.RECONNECT)
     @guard
@@ -131,7 +146,9 @@ def register(app: App, services: Services) -> None:
         values, mode = _read_form(services, meta, view, ack)
         if values is None:
             return
-        confirmed = "yes" in (form_values(view).get(forms.CONFIRM_BUSINESS_BLOCK) or [])
+        ticked = form_values(view)
+        confirmed = "yes" in (ticked.get(forms.CONFIRM_BUSINESS_BLOCK) or [])
+        meta = replace(meta, n="yes" in (ticked.get(forms.CONFIRM_NO_ACCOUNTS_BLOCK) or []) or None)
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("Re-connect", "Checking the new credentials…")
         submit_with_check(
@@ -150,14 +167,26 @@ def register(app: App, services: Services) -> None:
 
     @app.action({"block_id": forms.SYNC_MODE_BLOCK, "action_id": forms.VALUE})
     @app.action({"block_id": forms.CONFIRM_BUSINESS_BLOCK, "action_id": forms.VALUE})
+    @app.action({"block_id": forms.CONFIRM_NO_ACCOUNTS_BLOCK, "action_id": forms.VALUE})
     @guard
     def choice_made(ack: Ack, body: dict, action: dict) -> None:
         ack()  # sent only by forms with a sign-in button, for the sign-in to come
+        ticked = any(o.get("value") == "yes" for o in action.get("selected_options") or ())
         if action["block_id"] == forms.SYNC_MODE_BLOCK:
             choice = {"sync_mode": parse_sync_mode((action.get("selected_option") or {}).get("value"))}
-        else:
-            choice = {"confirm_business": any(o.get("value") == "yes" for o in action.get("selected_options") or ())}
+        elif action["block_id"] == forms.CONFIRM_BUSINESS_BLOCK:
+            choice = {"confirm_business": ticked}
+        else:  # kept with the form's routing, which the sign-in brings back
+            meta = unpack(FormMeta, body["view"].get("private_metadata"))
+            choice = {"slack_meta": pack(replace(meta, n=ticked or None))}
         note_choice(services.ctx, Surface.of(body).team_id, body["user"]["id"], body["view"]["id"], **choice)
+
+    @app.action(Action.SPEC_BRANCH)
+    @guard
+    def option_chosen(ack: Ack, body: dict) -> None:
+        ack()
+        surface = Surface.of(body)
+        _redraw_spec_form(services, services.roles.actor(surface.team_id, surface.user_id), body["view"])
 
     @app.action(Action.DELETE)
     @guard
@@ -212,6 +241,8 @@ def _attach(services: Services, offer: Offer | None, opened) -> None:
 
 def _new_form(services: Services, meta: FormMeta, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
+    if config_spec(source) is not None:
+        return _spec_form(services, meta, "New connection", Callback.NEW_CONNECTION_CREDENTIALS, **kw)
     return forms.credentials_form(
         title="New connection",
         callback_id=Callback.NEW_CONNECTION_CREDENTIALS,
@@ -225,6 +256,10 @@ def _new_form(services: Services, meta: FormMeta, offer: Offer | None, **kw) -> 
 
 def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
+    if config_spec(source) is not None:
+        return _spec_form(
+            services, meta, "Re-connect", Callback.RECONNECT, sync_mode=mode, in_use=hint, confirm_business=True, **kw
+        )
     labels = {f.name: f.label for f in source.credential_fields}
     return forms.credentials_form(
         title="Re-connect",
@@ -244,6 +279,8 @@ def _read_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
     """Fields checked in the 3-second window; errors answered inline. (None, None) when refused."""
     values = form_values(view)
     source = services.ctx.source(meta.s)
+    if config_spec(source) is not None:
+        return _read_spec_form(services, meta, view, ack)
     try:
         credentials_from_form(source, values)
         mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK))
@@ -254,8 +291,78 @@ def _read_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
 
 
 def _non_secret(services: Services, meta: FormMeta, values: dict) -> dict:
+    spec = config_spec(services.ctx.source(meta.s))
+    if spec is not None:
+        config = without_secrets(spec, credentials_config(values))
+        return config_credentials(config, credentials_title(values)).to_dict()
     secret = {f.name for f in services.ctx.source(meta.s).credential_fields if f.secret}
     return {k: v for k, v in values.items() if k not in secret and v}
+
+
+# -- sources configured by a JSON Schema ---------------------------------------------------------
+
+
+def _spec_form(
+    services: Services, meta: FormMeta, title: str, callback_id: str, *, values: dict | None = None, **kw
+) -> dict:
+    """The form built from the source's spec; `values` (the sources.config Credentials shape)
+    fill it in: the configuration in use, or what was typed."""
+    source = services.ctx.source(meta.s)
+    values = values or {}
+    return spec_form.spec_form(
+        title=title,
+        callback_id=callback_id,
+        source_title=source.title,
+        spec=config_spec(source),
+        metadata=pack(meta),
+        config=credentials_config(values) if values else None,
+        name=credentials_title(values),
+        **kw,
+    )
+
+
+def _read_spec_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
+    """The configuration typed, validated against the spec in the 3-second window; errors inline.
+    A secret left empty on Re-connect keeps the one in use (the operation puts it back)."""
+    values = form_values(view)
+    spec = config_spec(services.ctx.source(meta.s))
+    reading = spec_form.read_spec_form(spec, values, keep_secrets=meta.c is not None)
+    errors = dict(reading.errors)
+    try:
+        mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK))
+    except InvalidInput as bad:
+        errors.update(bad.fields)
+    if errors:
+        inputs = [b.get("block_id") for b in view["blocks"] if b.get("type") == "input"]
+        ack(response_action="errors", errors=spec_form.errors_on_view(errors, inputs))
+        return None, None
+    return config_credentials(reading.config, reading.name).to_dict(), mode.value
+
+
+def _redraw_spec_form(services: Services, actor: Actor, view: dict) -> None:
+    """A oneOf option was chosen: the form again with that option's fields, what was typed kept
+    (Slack keeps typed secrets in inputs whose block ids stay; they are never sent back)."""
+    meta = unpack(FormMeta, view.get("private_metadata"))
+    values = form_values(view)
+    spec = config_spec(services.ctx.source(meta.s))
+    reading = spec_form.read_spec_form(spec, values)
+    typed = config_credentials(without_secrets(spec, reading.config), reading.name).to_dict()
+    try:
+        mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK)).value
+    except InvalidInput:
+        mode = "all"
+    if meta.c is None:
+        actor.require(Role.ADMIN, "make a new connection")
+        form = _new_form(services, meta, None, values=typed, sync_mode=mode, choices=reading.choices)
+    else:
+        authorize(services.ctx, actor, Role.ADMIN, "re-connect a connection", meta.c)
+        hint = connection_setup(services.ctx, actor, meta.c).credentials_hint
+        form = _reconnect_form(services, meta, mode, hint, None, values=typed, choices=reading.choices)
+    try:
+        services.client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+    except SlackApiError as error:
+        if error.response.get("error") != "hash_conflict":  # a newer choice won; it shows its own fields
+            raise
 
 
 @dataclass(frozen=True)
@@ -371,31 +478,64 @@ def _finish_reconnect(
     services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, confirmed: bool, view_id: str | None
 ) -> Outcome:
     try:
-        result = reconnect(services.ctx, actor, meta.c, values, mode, confirm_business_change=confirmed)
+        result = reconnect(
+            services.ctx,
+            actor,
+            meta.c,
+            values,
+            mode,
+            confirm_business_change=confirmed,
+            confirm_no_accounts=bool(meta.n),
+        )
     except InvalidInput as bad:
         errors = bad.fields or {"": bad.message}
-        if CONFIRM_BUSINESS_FIELD in errors:
-            errors = {forms.CONFIRM_BUSINESS_BLOCK: errors[CONFIRM_BUSINESS_FIELD]}
+        confirmations = {
+            CONFIRM_BUSINESS_FIELD: forms.CONFIRM_BUSINESS_BLOCK,
+            CONFIRM_NO_ACCOUNTS_FIELD: forms.CONFIRM_NO_ACCOUNTS_BLOCK,
+        }
+        if set(errors) & set(confirmations):  # asked on their checkboxes
+            errors = {confirmations[k]: v for k, v in errors.items() if k in confirmations}
         form = _form_again(services, actor, meta, mode, view_id, errors, _non_secret(services, meta, values))
-        return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
+        # The no-accounts checkbox is new to the form: it is shown by an update, not inline.
+        inline = None if forms.CONFIRM_NO_ACCOUNTS_BLOCK in errors else _inline(errors, form)
+        return Outcome(form, inline, ok=False, message=bad.message)
+
+    card = services.cards_behind_modals.take(view_id)  # the ephemeral card Re-connect was pressed on
 
     def after() -> None:
-        # As after Extract (bot.handlers.extract._first_run): a channel copy is updated now and
-        # after the sync; an ephemeral card can only be posted anew, once, with the sync's result.
+        # The card is updated now (a channel copy, or the ephemeral card in place) and again after
+        # the sync; an ephemeral card that can no longer be replaced is posted anew, said so.
         if meta.ts:
             show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+        elif card is not None:
+            blocks, text = card_message(services, actor, meta.c, "settings")
+            card.replace(services.client, blocks, text)
         try:
             sync_accounts(services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
         except Conflict:
             pass  # a sync already running reads the new credentials' accounts soon enough
         finally:
-            show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+            replace_card_after_modal(
+                services,
+                actor,
+                meta.c,
+                "settings",
+                card,
+                meta.ch,
+                meta.ts,
+                action="Re-connect",
+                from_ephemeral=bool(meta.e),
+            )
 
     note = "The business account changed as you confirmed. " if result.business_account_changed else ""
+    if result.sees_no_accounts:
+        note += "As you confirmed, this login sees no accounts: the connection has none to extract until it does. "
     note += "Reading its accounts now; the card shows them when that is done."
     if result.business_account_changed:
         note += _twins_note(services, actor, meta.c)
     reconnected = "Re-connected: the new credentials work and are in use."
+    if result.sees_no_accounts:
+        reconnected = "Re-connected: the new credentials work, but they see no accounts."
     return Outcome(forms.done("Re-connect", reconnected, note), after=after, message=reconnected)
 
 
