@@ -4,7 +4,8 @@ The rules, in one place (the card's strips use `usual_rows` and `too_few_rows` t
 - failing: its runs failed `CONNBOT_ORDER_FAILURES_BEFORE_ALERT` times in a row (2 by default);
   resolved by its next successful run.
 - stale: no successful run for two schedule intervals (48 hours for a daily order, 12 for one
-  every 6 hours), whatever the reason, unless a run is under way (started within an interval);
+  every 6 hours), whatever the reason (runs skipped, failing, stuck queued or running), unless a
+  run was queued or started within the last interval;
   resolved by a success. Not while the order is failing: that alert explains it.
 - silent: a run succeeded with 0 rows, or under 10% of the median of its last 7 successful runs
   (the first run, a backfill, left out; at least 3 of them), while that median is above
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from engine.context import Context
 from storage.models import (
+    UNFINISHED,
     Alert,
     AlertKind,
     AlertResolution,
@@ -199,9 +201,7 @@ def _open_kinds(session: Session, order_id: int | None = None) -> dict[int, set[
 
 def _has_new_run(row) -> bool:
     return (
-        row.newest_id is not None
-        and row.newest_status != RunStatus.RUNNING
-        and row.newest_id != row.alerts_checked_run_id
+        row.newest_id is not None and row.newest_status not in UNFINISHED and row.newest_id != row.alerts_checked_run_id
     )
 
 
@@ -218,8 +218,8 @@ def _may_be_stale(row, open_kinds: set[str], now: datetime) -> bool:
     since = max(t for t in (_watched_since(row), row.last_success_at) if t is not None)
     if now - since < STALE_INTERVALS * interval:
         return False
-    # A run under way gets its chance; one running longer than an interval is stuck.
-    return not (row.newest_status == RunStatus.RUNNING and now - row.newest_started_at < interval)
+    # A run queued or under way gets its chance; one waiting or running longer than an interval is stuck.
+    return not (row.newest_status in UNFINISHED and now - row.newest_started_at < interval)
 
 
 def _evaluate(ctx: Context, order_id: int, now: datetime, changes: Changes) -> None:

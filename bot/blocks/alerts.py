@@ -148,6 +148,8 @@ def _latest_run_text(d: dict) -> str:
         return "No run at all since: its scheduled runs were skipped."
     if status == "running":
         return f"A run has been under way since {slack_date(at)}: it may be stuck."
+    if status == "queued":
+        return f"A run has been waiting for a worker since {slack_date(at)}: is `connbot worker` running?"
     return f"The latest run {status} {slack_date(at)}."
 
 

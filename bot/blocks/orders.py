@@ -26,6 +26,7 @@ OUTCOME = {
     "failed": "🟥 *Failed*",
     "cancelled": "⬜ *Cancelled*",
     "running": "🟦 *Running*",
+    "queued": "🟦 *Queued*",
 }
 
 
@@ -94,7 +95,7 @@ TRIGGER_TEXT = {"created": "first run", "schedule": "scheduled", "manual": "Run 
 
 def _run_line(run: HistoryRun) -> list[dict[str, Any]]:
     who = f" by {user_mention(run.triggered_by)}" if run.triggered_by else ""
-    took = "still running"
+    took = "waiting for a worker" if run.status == "queued" else "still running"
     if run.finished_at is not None:
         took = f"took {_duration((run.finished_at - run.started_at).total_seconds())}"
     line = [

@@ -20,6 +20,7 @@ from bot.routing import AlertRef, CardRef, OrderRef, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import InvalidInput, NotFound, StaleAction
+from engine.executor import Work, carry_out
 from operations.alerts import (
     abandon_escalation,
     acknowledge,
@@ -67,8 +68,9 @@ def register(app: App, services: Services) -> None:
         surface = Surface.of(body)
         actor = services.roles.actor(surface.team_id, surface.user_id)
         run_id = request_run(ctx, actor, ref.c, ref.o)
-        surface.tell(services.client, "Run started. If it succeeds, this alert is resolved in place.")
-        services.background(_execute, services, actor.team_id, run_id)
+        surface.tell(services.client, "Run requested. If it succeeds, this alert is resolved in place.")
+        # Inline it executes here; queued, a worker carries it out (and its outcome is judged).
+        services.background(carry_out, ctx, Work("run", actor.team_id, run_id, ref.o))
 
     @app.action(Action.ALERT_PAUSE)
     @guard
@@ -167,9 +169,3 @@ def register(app: App, services: Services) -> None:
             )
         finally:
             refresh_card(services, surface, actor, connection_id, "settings")  # the channel in use, either way
-
-
-def _execute(services: Services, team_id: str, run_id: int) -> None:
-    from engine.extraction import execute_run
-
-    execute_run(services.ctx, team_id, run_id)

@@ -1,16 +1,16 @@
 """order alerts (failing, stale, silent), "I'm on it", how an alert closed, and a post claim that
 holds while the post is in flight
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-29 09:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
