@@ -79,16 +79,22 @@ def texts(x) -> str:
 
 
 def text_objects(node, out: list | None = None) -> list[dict]:
-    """Every text object (plain_text, mrkdwn) in blocks, a view or a message, at any depth."""
+    """Every text object (plain_text, mrkdwn) in blocks, a view, a message or the arguments of a
+    Slack call (whose blocks may be JSON text), at any depth."""
     out = [] if out is None else out
     if isinstance(node, dict):
-        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
+        if node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str):
             out.append(node)
         for value in node.values():
             text_objects(value, out)
     elif isinstance(node, list):
         for value in node:
             text_objects(value, out)
+    elif isinstance(node, str) and node.startswith("[{"):
+        try:
+            text_objects(json.loads(node), out)
+        except ValueError:
+            pass
     return out
 
 
