@@ -126,10 +126,9 @@ class AlertPoster:
             )
 
     def _on_changed(self, event: ConnectionChanged) -> None:
-        if event.what == "order":  # paused, deleted, alerts turned off: its alerts may have closed
+        if event.what in ("order", "deleted"):  # an order paused or deleted, a connection deleted: alerts closed
             self.request_flush()
-        elif event.what == "deleted":
-            self.request_flush()
+        if event.what == "deleted":
             self.services.background(self._escalation_reply, event.team_id, event.connection_id, self._deleted_text)
         elif event.what == "reconnected":
             self.services.background(
