@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not getattr(args, "verbose", False):
+        # httpx logs each request of the sources at INFO (its URL without the query, see
+        # sources.http): an account sync of 1,000 pages would be 1,000 lines.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2

@@ -14,6 +14,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from core.settings import Settings
+from sources.registry import close_sources
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
         services.alerts.stop()
         scheduler.stop()
         services.executor.shutdown(wait=False)
+        close_sources()
 
 
 def run_worker(settings: Settings) -> int:
@@ -91,6 +93,7 @@ def run_worker(settings: Settings) -> int:
     scheduler.stop()
     if services:
         services.alerts.stop()
+    close_sources()
     return 0
 
 
