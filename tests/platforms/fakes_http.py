@@ -157,6 +157,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK (40 ms) on every kept-alive connection, as no real platform does.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         tls = self.server.fake.tls  # type: ignore[attr-defined]
