@@ -255,35 +255,10 @@ _numbers = itertools.count()
 
 
 def _connections(ctx, count: int) -> list[int]:
-    from sqlalchemy import insert, select
+    from bench.sync_bench import seed_connections
 
-    from sources.base import Credentials
-    from storage.models import Connection
-
-    now = ctx.clock.now()
-    first = next(_numbers) * 1_000_000
-    rows = [
-        dict(
-            team_id="TBENCH",
-            source="facebook_ads",
-            title=f"Facebook · {first + i}",
-            business_account_id=f"biz{first + i}",
-            business_account_name=f"Business {first + i}",
-            auth_type="oauth",
-            account_sync_mode="all",
-            credentials=ctx.vault.encrypt(Credentials({"access_token": TOKEN})),
-            credentials_hint={},
-            credentials_status="active",
-            auth_failures=0,
-            created_by="UBENCH",
-            created_at=now,
-        )
-        for i in range(count)
-    ]
-    with ctx.db.begin() as session:
-        session.execute(insert(Connection), rows)
-        ids = select(Connection.id).where(Connection.business_account_id.in_([r["business_account_id"] for r in rows]))
-        return list(session.scalars(ids.order_by(Connection.id)))
+    first = next(_numbers) * 1_000_000  # businesses unique across rounds
+    return seed_connections(ctx, "facebook_ads", range(first, first + count), lambda _: {"access_token": TOKEN})
 
 
 def _timed_sync(ctx, source, connection_id: int) -> tuple[float, int]:
