@@ -14,6 +14,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from core.settings import Settings
+from sources.registry import close_sources
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
         services.alerts.stop()
         scheduler.stop()
         services.executor.shutdown(wait=False)
+        close_sources()
 
 
 def run_worker(settings: Settings, options=None) -> int:
@@ -106,6 +108,7 @@ def run_worker(settings: Settings, options=None) -> int:
         scheduler.stop()
         if services:
             services.alerts.stop()
+        close_sources()
     return 0
 
 
