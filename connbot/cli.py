@@ -34,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if not getattr(args, "verbose", False):  # a line per job started and ended: -v shows them
+    if not getattr(args, "verbose", False):
+        # A line per job started and ended (procrastinate), and per request of the sources
+        # (httpx, its URL without the query, see sources.http): -v shows them.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2

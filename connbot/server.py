@@ -16,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.installations import INSTALL_PATH, REDIRECT_PATH
 from core.settings import Settings
+from sources.registry import close_sources
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
         services.alerts.stop()
         scheduler.stop()
         services.executor.shutdown(wait=False)
+        close_sources()
 
 
 def run_worker(settings: Settings, options=None) -> int:
@@ -112,6 +114,7 @@ def run_worker(settings: Settings, options=None) -> int:
         scheduler.stop()
         if services:
             services.alerts.stop()
+        close_sources()
     return 0
 
 

@@ -32,6 +32,15 @@ class CredentialsFixed(Event):
 
 
 @dataclass(frozen=True)
+class RunFinished(Event):
+    """An extraction run ended, however (the order alerts judge it)."""
+
+    order_id: int
+    run_id: int
+    status: str
+
+
+@dataclass(frozen=True)
 class ConnectionChanged(Event):
     """Anything shown on a card or list changed (sync finished, order created, deleted...)."""
 

@@ -59,7 +59,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
-from core.events import ConnectionChanged, Event
+from core.events import ConnectionChanged, Event, RunFinished
 from engine.catalogs import (
     connection_catalog,
     connection_templates,
@@ -111,6 +111,7 @@ MAX_WAIT_SECONDS = 300.0
 PROGRESS_SECONDS = 2.0
 
 INTERNAL_ERROR = "Internal error; see the logs."
+WAREHOUSE_FAILED = "Loading into the warehouse failed: "
 REFUSED = (
     "The platform refuses this request as it stands, so it was not retried: if the order asks for a field or an "
     "account the platform no longer offers, delete it and set up a new one with Extract; if not, tell whoever runs "
@@ -484,7 +485,7 @@ def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], boo
         if failure.status is not CheckStatus.TRANSIENT:
             auth_error = failure
     except WarehouseError as failure:
-        status, rows, error = RunStatus.FAILED, tally.rows, f"Loading into the warehouse failed: {failure}"
+        status, rows, error = RunStatus.FAILED, tally.rows, f"{WAREHOUSE_FAILED}{failure}"
     except WorkerStopping:
         raise
     except Exception:
@@ -492,7 +493,8 @@ def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], boo
         status, rows, error = RunStatus.FAILED, tally.rows, INTERNAL_ERROR
     events = _record(ctx, team_id, job, status, rows, error, auth_error)
     log.info("extraction run %s of order %s: %s, %d rows", run_id, job.order_id, status.value, rows)
-    for event in events + [ConnectionChanged(team_id, job.connection_id, "run")]:
+    finished = RunFinished(team_id, job.connection_id, job.order_id, run_id, status.value)
+    for event in events + [finished, ConnectionChanged(team_id, job.connection_id, "run")]:
         ctx.events.publish(event)
     return RunResult(run_id, status, rows, error)
 

@@ -1,8 +1,8 @@
 """workspaces (installed or not, their settings), their Slack installations (encrypted bot
 tokens) and the states of "Add to Slack" attempts
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01 10:00:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 import storage.models
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
