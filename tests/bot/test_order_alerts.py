@@ -227,6 +227,24 @@ def test_stale_fires_after_two_schedule_intervals_waits_for_a_run_under_way_and_
     assert "a run started by <@UOPS> succeeded" in texts(fake.message("C0ALERT", alert.ts).blocks)
 
 
+def test_an_uninstalled_workspaces_orders_are_not_judged_and_a_reinstall_starts_their_watch_again(
+    fake, services, alerting, connect, platform, clock
+):
+    from operations.workspaces import note_workspace, uninstall
+
+    oid = make_order(alerting, connect(TOKEN))
+    assert scheduled_run(alerting, clock, oid, hours=0).status == "succeeded"
+    start = clock.now()
+    uninstall(alerting, team_id=TEAM, enterprise_id=None, is_enterprise_install=False, reason="app_uninstalled")
+    services.alerts.flush(start + timedelta(days=10))  # its runs stopped with the uninstall: not stale
+    clock.set(start + timedelta(days=10))
+    note_workspace(alerting, TEAM, None, reinstall=True)  # someone uses connbot there again
+    services.alerts.flush(start + timedelta(days=11))
+    assert open_alerts(alerting) == [] and alerts_in(fake) == []
+    services.alerts.flush(start + timedelta(days=12, minutes=1))  # two intervals since the reinstall
+    assert "No fresh data: Campaigns by day" in texts(the_alert(fake).blocks)
+
+
 # ---- silent ---------------------------------------------------------------------------------------
 
 
