@@ -289,42 +289,30 @@ def test_scripted_session_list_open_tabs_sync_extract_and_delete(tmp_path):
     assert "🗑 Demo Ads · Acme Retail was deleted." in out.split("confirm? [y/N] y", 1)[1]
 
 
-def test_a_script_stops_at_input_it_cannot_act_on(tmp_path):
-    result = subprocess.run(
+def play(tmp_path, typed: str) -> subprocess.CompletedProcess:
+    """`connbot console --script -` on what was typed, in a workspace kept in `tmp_path`."""
+    return subprocess.run(
         [CONNBOT, "console", "--script", "-"],
         cwd=tmp_path,
         env=clean_env(),
-        input="/connections\n42\n/connections 1\n",
+        input=typed,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_a_script_stops_at_input_it_cannot_act_on(tmp_path):
+    result = play(tmp_path, "/connections\n42\n/connections 1\n")
     assert result.returncode == 2
     assert "⚠ m2 has no [42]; its numbers go from 1 to 4." in result.stdout
     assert "m2› /connections 1" not in result.stdout
 
 
 def test_the_workspace_settings_are_changed_from_the_app_home_with_options_the_app_offers(tmp_path):
-    result = subprocess.run(
-        [CONNBOT, "console", "--script", "-"],
-        cwd=tmp_path,
-        env=clean_env(),
-        # The Home's Settings ([6]); the admins' user-group picker ([5]) lists what connbot offers.
-        input="home\n6\n5\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "[5] offers: 1 @csm" in result.stdout
-    result = subprocess.run(
-        [CONNBOT, "console", "--script", "-"],
-        cwd=tmp_path,
-        env=clean_env(),
-        input="home\n6\n5 1\n4 2\nsubmit\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # The Home's Settings ([6]); the admins' user-group picker ([5]) lists what connbot offers.
+    assert "[5] offers: 1 @csm" in play(tmp_path, "home\n6\n5\n").stdout
+    result = play(tmp_path, "home\n6\n5 1\n4 2\nsubmit\n")
     assert result.returncode == 0, result.stdout
     home = result.stdout.rsplit("modal› submit", 1)[1]
     assert "Admins: @you, @csm" in home and "Saved by @you" in home
