@@ -22,14 +22,18 @@ from bot.home import HomeRefresher
 from bot.roles import RoleResolver
 from bot.security import ReplayGuard
 from bot.services import Services
+from bot.telemetry import WebApiObserver, bind_request, observed_dispatch
+from core.logcontext import ContextThreadPoolExecutor
 from engine.context import Context
 
 log = logging.getLogger(__name__)
 
 
 def make_client(token: str, base_url: str | None) -> WebClient:
-    """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx)."""
+    """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx),
+    every request counted in the metrics."""
     client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10)
+    client.retry_handlers[:0] = [WebApiObserver()]  # first, so that it sees every answer
     client.retry_handlers.extend(
         [
             RateLimitErrorRetryHandler(max_retry_count=3),
@@ -41,10 +45,11 @@ def make_client(token: str, base_url: str | None) -> WebClient:
 
 
 class ConnbotApp(App):
-    """bolt's App, reading every form body whole. bolt (1.30) takes a form body in which the
-    word "payload" appears anywhere (`/connections payload`, a channel named #payload-team) for
-    an interaction and, finding no `payload` field, reads it as empty: the command would go
-    unanswered."""
+    """bolt's App, reading every form body whole, and each request observed (bot/telemetry.py).
+
+    bolt (1.30) takes a form body in which the word "payload" appears anywhere (`/connections
+    payload`, a channel named #payload-team) for an interaction and, finding no `payload` field,
+    reads it as empty: the command would go unanswered."""
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         if req.mode == "http" and not req.body and req.raw_body and req.content_type != "application/json":
@@ -52,7 +57,7 @@ class ConnbotApp(App):
             if "payload" not in form:
                 req.body = form
                 req.context = build_context(BoltContext(), form)
-        return super().dispatch(req)
+        return observed_dispatch(super().dispatch, req)
 
 
 def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, Services]:
@@ -64,10 +69,13 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
         process_before_response=False,
         token_verification_enabled=False,
+        # Listeners run in a copy of the request's log context (its id, team, connection).
+        listener_executor=ContextThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener"),
     )
     services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
     services.home = HomeRefresher(services).attach()
     app.use(ReplayGuard().middleware)  # runs after bolt's signature check
+    app.use(bind_request)
     errors.register(app, services)
     for module in (commands, cards, connect, connection_actions, extract, home, alerts):
         module.register(app, services)

@@ -5,7 +5,7 @@ the handlers and the server use, so this module imports neither (they import it)
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -13,6 +13,7 @@ from typing import Protocol
 from slack_sdk import WebClient
 
 from bot.roles import RoleResolver
+from core.logcontext import ContextThreadPoolExecutor
 from engine.context import Context
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ class Services:
     ctx: Context
     client: WebClient
     roles: RoleResolver
-    # Slow work (source calls, syncs) runs here, off bolt's listener threads.
-    executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
+    # Slow work (source calls, syncs) runs here, off bolt's listener threads, in the log context
+    # of the request that handed it over.
+    executor: Executor = field(default_factory=lambda: ContextThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
     alerts: Alerts = field(init=False)  # set by bot.app.create_app
     home: Home = field(init=False)  # set by bot.app.create_app
 

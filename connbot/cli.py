@@ -7,6 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from connbot.logs import configure as configure_logging
 from core.errors import ConfigError, ConnbotError
 from core.settings import Settings, load_settings
 
@@ -22,20 +23,18 @@ connbot needs a Slack app to talk to Slack, and none is configured.
   3. Run `connbot run` again.
 """
 
+METRICS_PORT_HELP = "also serve GET /metrics on this port (HTTP mode serves it on --port too; Socket Mode only here)"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
     try:
         settings = load_settings()
+        configure_logging(level=logging.DEBUG if args.verbose else logging.INFO, log_format=settings.log_format)
         return args.handler(settings, args) or 0
     except ConfigError as error:
         print(f"connbot: {error.message}", file=sys.stderr)
@@ -55,11 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the app (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on (default 0.0.0.0)")
     run.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    run.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     run.set_defaults(handler=_run)
 
-    serve = commands.add_parser("serve", help="serve HTTP: POST /slack/events, GET /healthz")
+    serve = commands.add_parser("serve", help="serve HTTP: POST /slack/events, GET /healthz, GET /metrics")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    serve.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     serve.set_defaults(handler=_serve)
 
     console = commands.add_parser(
@@ -73,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     console.set_defaults(handler=_console)
 
     worker = commands.add_parser("worker", help="run only the scheduler (daily account syncs, extraction orders)")
+    worker.add_argument("--host", default="0.0.0.0", help="address of --metrics-port (default 0.0.0.0)")
+    worker.add_argument("--metrics-port", type=int, help="serve GET /metrics on this port")
     worker.set_defaults(handler=_worker)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(title="db commands", metavar="COMMAND")
@@ -121,14 +124,14 @@ def _run(settings: Settings, args) -> int:
     _require_slack(settings)
     from connbot.server import run_app
 
-    return run_app(settings, host=args.host, port=args.port)
+    return run_app(settings, host=args.host, port=args.port, metrics_port=args.metrics_port)
 
 
 def _serve(settings: Settings, args) -> int:
     _require_slack(settings)
     from connbot.server import run_app
 
-    return run_app(settings, host=args.host, port=args.port, force_http=True)
+    return run_app(settings, host=args.host, port=args.port, force_http=True, metrics_port=args.metrics_port)
 
 
 def _console(settings: Settings, args) -> int:
@@ -140,7 +143,7 @@ def _console(settings: Settings, args) -> int:
 def _worker(settings: Settings, args) -> int:
     from connbot.server import run_worker
 
-    return run_worker(settings)
+    return run_worker(settings, metrics_port=args.metrics_port, host=args.host)
 
 
 def _db_upgrade(settings: Settings, args) -> int:

@@ -1,4 +1,5 @@
-"""HTTP serving: POST /slack/events (slash commands, interactivity, events), GET /healthz.
+"""HTTP serving: POST /slack/events (slash commands, interactivity, events), GET /healthz,
+GET /metrics (connbot/metrics.py).
 
 Served by waitress, a production WSGI server, not bolt's development server.
 """
@@ -13,11 +14,13 @@ from collections.abc import Callable, Iterable
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from connbot import metrics
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+METRICS_PATH = "/metrics"
 OAUTH_PREFIX = "/oauth/"
 
 
@@ -32,6 +35,8 @@ def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True, oauth: Call
             body = json.dumps({"ok": ok}).encode()
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
             return [body]
+        if path == METRICS_PATH:
+            return metrics.wsgi_app(environ, start_response)
         if path == EVENTS_PATH:
             if environ.get("REQUEST_METHOD") != "POST":
                 start_response("405 Method Not Allowed", [("Allow", "POST")])
@@ -54,7 +59,9 @@ def settle_start_up() -> None:
     gc.freeze()
 
 
-def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
+def run_app(
+    settings: Settings, *, host: str, port: int, force_http: bool = False, metrics_port: int | None = None
+) -> int:
     from bot.app import create_app
     from connbot.runtime import build_context, recover
     from engine.scheduler import start_in_process
@@ -63,6 +70,9 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
     recover(ctx)
     app, services = create_app(ctx)
     scheduler = start_in_process(ctx)
+    metrics.watch(ctx, scheduler)
+    if metrics_port is not None:
+        metrics.serve(metrics_port, host)
     services.alerts.start()
     try:
         return _serve(app, services, ctx, settings, host=host, port=port, force_http=force_http)
@@ -72,7 +82,7 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
         services.executor.shutdown(wait=False)
 
 
-def run_worker(settings: Settings) -> int:
+def run_worker(settings: Settings, *, metrics_port: int | None = None, host: str = "0.0.0.0") -> int:
     """The scheduler alone (beside HTTP replicas), posting the alerts its runs raise."""
     from bot.app import create_app
     from connbot.runtime import build_context, recover
@@ -87,6 +97,9 @@ def run_worker(settings: Settings) -> int:
     else:
         log.warning("connbot worker: no Slack settings, so credentials alerts are recorded but not posted")
     scheduler = start_in_process(ctx)
+    metrics.watch(ctx, scheduler)
+    if metrics_port is not None:
+        metrics.serve(metrics_port, host)
     wait_for_termination()
     scheduler.stop()
     if services:

@@ -23,6 +23,7 @@ class CredentialsBroke(Event):
     code: str
     message: str
     at: datetime
+    source: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,27 @@ class ConnectionChanged(Event):
     """Anything shown on a card or list changed (sync finished, order created, deleted...)."""
 
     what: str
+
+
+@dataclass(frozen=True)
+class SyncFinished(Event):
+    """An account sync ended (succeeded, failed or cancelled), however it was started."""
+
+    source: str
+    status: str
+    seconds: float
+    accounts_read: int
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    """An extraction run ended (succeeded, failed or cancelled), however it was started."""
+
+    order_id: int
+    source: str
+    status: str
+    seconds: float
+    rows: int
 
 
 class EventBus:

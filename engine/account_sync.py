@@ -19,8 +19,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import logcontext
 from core.errors import Conflict, NotFound
-from core.events import ConnectionChanged, Event
+from core.events import ConnectionChanged, Event, SyncFinished
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import SYNCS, Lease, fail_orphans
@@ -129,7 +130,7 @@ def run_sync(ctx: Context, team_id: str, run_id: int, *, progress: Callable[[int
     """Carry out a claimed sync run to its end; always leaves the run finished."""
     lease = Lease.pop(ctx, SYNCS, run_id) or Lease.take(ctx, SYNCS, run_id)
     try:
-        return _run_sync(ctx, team_id, run_id, progress)
+        return logcontext.isolated(_run_sync, ctx, team_id, run_id, progress, team=team_id, sync_id=run_id)
     finally:
         if lease is not None:
             lease.release()
@@ -148,7 +149,9 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
     if row is None:
         raise NotFound(f"There is no account sync {run_id}.")
     connection_id, source_name, token, sync_mode = row
+    logcontext.bind(connection_id=connection_id)
     source = ctx.source(source_name)
+    started = ctx.clock.now()
 
     counts = {"read": 0, "added": 0, "changed": 0}
     seen: set[str] = set()
@@ -204,7 +207,12 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
             run = session.get(AccountSyncRun, run_id)
             _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, 0, "Internal error; see the logs.")
             result = _result(run)
-    for event in events + [ConnectionChanged(team_id, connection_id, "accounts")]:
+    seconds = (ctx.clock.now() - started).total_seconds()
+    events += [
+        ConnectionChanged(team_id, connection_id, "accounts"),
+        SyncFinished(team_id, connection_id, source_name, result.status.value, seconds, result.accounts_read),
+    ]
+    for event in events:
         ctx.events.publish(event)
     return result
 

@@ -43,8 +43,9 @@ from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import logcontext
 from core.errors import Conflict, NotFound
-from core.events import ConnectionChanged, Event
+from core.events import ConnectionChanged, Event, RunFinished
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import RUNS, Lease, fail_orphans
@@ -313,13 +314,15 @@ def execute_run(ctx: Context, team_id: str, run_id: int) -> RunResult:
     if lease is None:
         raise Conflict("This extraction run is being carried out by another connbot process.")
     try:
-        return _execute(ctx, team_id, run_id)
+        return logcontext.isolated(_execute, ctx, team_id, run_id, team=team_id, run_id=run_id)
     finally:
         lease.release()
 
 
 def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
     job = _read_job(ctx, team_id, run_id)
+    logcontext.bind(order_id=job.order_id, connection_id=job.connection_id)
+    started = ctx.clock.now()
     stop = _StopCheck(ctx, job.order_id)
     tally = _Tally()
     auth_error: SourceError | None = None
@@ -340,7 +343,12 @@ def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
         status, rows, error = RunStatus.FAILED, tally.rows, INTERNAL_ERROR
     events = _record(ctx, team_id, job, status, rows, error, auth_error)
     log.info("extraction run %s of order %s: %s, %d rows", run_id, job.order_id, status.value, rows)
-    for event in events + [ConnectionChanged(team_id, job.connection_id, "run")]:
+    seconds = (ctx.clock.now() - started).total_seconds()
+    events += [
+        ConnectionChanged(team_id, job.connection_id, "run"),
+        RunFinished(team_id, job.connection_id, job.order_id, job.source, status.value, seconds, rows),
+    ]
+    for event in events:
         ctx.events.publish(event)
     return RunResult(run_id, status, rows, error)
 
@@ -503,7 +511,7 @@ def execute_in_background(ctx: Context, team_id: str, run_id: int) -> threading.
         except Exception:
             log.exception("extraction run %s could not be carried out", run_id)
 
-    thread = threading.Thread(target=execute, name=f"extraction-run-{run_id}", daemon=True)
+    thread = logcontext.thread(execute, name=f"extraction-run-{run_id}")
     thread.start()
     return thread
 

@@ -18,6 +18,7 @@ from core.errors import NotFound
 from storage.models import (
     Account,
     AccountSyncRun,
+    Alert,
     AuditEvent,
     Connection,
     CredentialsStatus,
@@ -448,3 +449,9 @@ def all_audit_events(
     if conditions:
         query = query.where(and_(*conditions))
     return session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)).all()
+
+
+def open_alert_counts(session: Session) -> dict[str, int]:
+    """Open alerts of every team, by kind (credentials alerts are the only kind so far)."""
+    count = session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None)))
+    return {"credentials": count or 0}

@@ -3,6 +3,9 @@ controlled clock, and the app driven through a fake Slack."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -122,3 +125,40 @@ def google():
     yield fake
     fake.close()
     assert not fake.server.errors, fake.server.errors[0]
+
+
+# -- the log as CONNBOT_LOG_FORMAT=json writes it --------------------------------------------------
+
+
+class JsonLog:
+    def __init__(self, stream):
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def clear(self) -> None:
+        self.stream.seek(0)
+        self.stream.truncate()
+
+    def records(self) -> list[dict]:
+        """Every line, parsed: a line that is not one JSON object fails the test."""
+        return [json.loads(line) for line in self.text.splitlines()]
+
+
+@pytest.fixture
+def json_log():
+    """Every log record of the test, down to DEBUG, written by connbot's JSON formatter."""
+    from connbot.logs import formatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield JsonLog(stream)
+    root.removeHandler(handler)
+    root.setLevel(level)

@@ -32,6 +32,7 @@ def test_postgres_url_uses_psycopg3():
         ({"CONNBOT_SYNC_AT": "25:00"}, "CONNBOT_SYNC_AT", "HH:MM"),
         ({"CONNBOT_SYNC_CONCURRENCY": "0"}, "CONNBOT_SYNC_CONCURRENCY", "whole number"),
         ({"CONNBOT_ALERT_CHANNEL": "#alerts"}, "CONNBOT_ALERT_CHANNEL", "channel ID"),
+        ({"CONNBOT_LOG_FORMAT": "xml"}, "CONNBOT_LOG_FORMAT", "text or json"),
     ],
 )
 def test_wrong_values_name_the_variable(env, variable, expects):
