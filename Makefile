@@ -13,13 +13,12 @@ export UV_PYTHON := $(PYTHON)
 
 .PHONY: run test test-slow lint lock lock-upgrade bench clean
 
-$(UV):
-	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+GET_UV := test -x $(UV) || { $(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/python -m pip install --quiet uv==$(UV_VERSION); }
 
 # A pyproject.toml that uv.lock does not match (a dependency added or changed without `make lock`,
 # a merge that brought one) stops here: nothing untested is installed.
-$(STAMP): pyproject.toml uv.lock | $(UV)
+$(STAMP): pyproject.toml uv.lock
+	@$(GET_UV)
 	@$(UV) lock --check --quiet || { \
 	  echo >&2 "connbot: uv.lock does not match pyproject.toml. Run 'make lock', review the change to uv.lock, commit it."; \
 	  exit 1; }
@@ -47,10 +46,12 @@ test-slow: $(STAMP)
 
 # uv.lock after a change to pyproject.toml: what is still allowed keeps its version, what is new
 # gets the newest allowed. `make lock-upgrade` moves everything to the newest allowed.
-lock: | $(UV)
+lock:
+	@$(GET_UV)
 	$(UV) lock
 
-lock-upgrade: | $(UV)
+lock-upgrade:
+	@$(GET_UV)
 	$(UV) lock --upgrade
 
 bench: $(STAMP)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from connbot.logs import configure as configure_logging
 from core.errors import ConfigError, ConnbotError
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    if args.handler is _doctor:  # it reads the settings itself: a wrong one is one of its findings
+        configure_logging(level=logging.WARNING)
+        return _doctor(args)
     try:
         settings = load_settings()
         configure_logging(level=logging.DEBUG if args.verbose else logging.INFO, log_format=settings.log_format)
@@ -77,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--host", default="0.0.0.0", help="address of --metrics-port (default 0.0.0.0)")
     worker.add_argument("--metrics-port", type=int, help="serve GET /metrics on this port")
     worker.set_defaults(handler=_worker)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the set-up (settings, database, keys, Slack token, scopes, channels, sources)"
+    )
+    doctor.add_argument(
+        "--manifest",
+        type=Path,
+        help="the Slack app manifest to compare the granted scopes with (default: ./manifest.yml, else connbot's)",
+    )
+    doctor.set_defaults(handler=_doctor)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(title="db commands", metavar="COMMAND")
     db.add_parser("upgrade", help="apply the migrations up to the newest").set_defaults(handler=_db_upgrade)
@@ -144,6 +158,12 @@ def _worker(settings: Settings, args) -> int:
     from connbot.server import run_worker
 
     return run_worker(settings, metrics_port=args.metrics_port, host=args.host)
+
+
+def _doctor(args) -> int:
+    from connbot.doctor import run_doctor
+
+    return run_doctor(args.manifest)
 
 
 def _db_upgrade(settings: Settings, args) -> int:

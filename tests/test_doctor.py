@@ -1,0 +1,150 @@
+"""`connbot doctor` run as a person setting connbot up runs it: a process of its own, its settings
+in the environment, against the fake Slack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fakeslack import FakeSlack
+from operations.auth import Actor
+from operations.connections import make_connection
+from storage.models import Connection
+from storage.vault import generate_key
+
+CONNBOT = str(Path(sys.executable).with_name("connbot"))
+MANIFEST_SCOPES = ("commands", "chat:write", "channels:join", "app_mentions:read", "users:read", "usergroups:read")
+
+
+@pytest.fixture
+def slack():
+    fake = FakeSlack(team_id="T0DOCTOR", bot_token="xoxb-doctor", scopes=MANIFEST_SCOPES)
+    fake.add_user("UCSM", "casey")
+    fake.add_channel("C0ALERTS", "oncall", bot_member=False)  # public: connbot joins it
+    fake.add_channel("G0ESCAL", "csm-escalations", private=True)  # private, connbot invited
+    fake.add_usergroup("S0CSM", ["UCSM"])
+    with fake:
+        yield fake
+
+
+def doctor(tmp_path: Path, **env: str) -> tuple[int, list[str]]:
+    """Runs in a directory of its own, which must stay empty."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CONNBOT_"))}
+    done = subprocess.run(
+        [CONNBOT, "doctor"], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not list(cwd.iterdir())  # it made no file, key or database
+    return done.returncode, done.stdout.splitlines()
+
+
+def line(lines: list[str], name: str) -> str:
+    found = [text for text in lines if text[2:].startswith(name + ":")]
+    assert len(found) == 1, (name, lines)
+    return found[0]
+
+
+def set_up(slack: FakeSlack, db_url: str, key: str, **env: str) -> dict[str, str]:
+    return {
+        "SLACK_API_URL": slack.base_url,
+        "SLACK_BOT_TOKEN": "xoxb-doctor",
+        "SLACK_SIGNING_SECRET": "a-secret",
+        "CONNBOT_DATABASE_URL": db_url,
+        "CONNBOT_SECRET_KEYS": key,
+        "CONNBOT_ALERT_CHANNEL": "C0ALERTS",
+        "CONNBOT_ESCALATION_CHANNEL": "G0ESCAL",
+        "CONNBOT_CSM_GROUP": "S0CSM",
+        **env,
+    }
+
+
+def test_a_good_set_up_passes_every_check_and_joins_the_public_alert_channel(slack, ctx, db_url, tmp_path):
+    make_connection(ctx, Actor.system("T0DOCTOR"), "demo", {"token": "demo:accounts=3"})
+    code, lines = doctor(tmp_path, **set_up(slack, db_url, ctx.test_key))
+    assert code == 0, lines
+    assert all(text.startswith("✓") for text in lines), lines
+    assert "schema current" in line(lines, "Database")
+    assert "decrypt the credentials of all 1 connection(s)" in line(lines, "Credentials key")
+    assert line(lines, "Sources").endswith("demo, facebook_ads, google_ads")
+    assert line(lines, "Alert channel").endswith("#oncall (CONNBOT_ALERT_CHANNEL): connbot joined it now and can post")
+    assert slack.channel("C0ALERTS").bot_member
+    assert line(lines, "Escalation channel").endswith(
+        "private channel G0ESCAL (CONNBOT_ESCALATION_CHANNEL): connbot is in it and can post"
+    )
+    assert line(lines, "CSM group").endswith("S0CSM has 1 member(s)")
+
+
+def test_missing_scopes_a_private_channel_a_missing_group_and_a_wrong_key_each_say_what_to_do(
+    slack, ctx, db_url, tmp_path
+):
+    slack.team.scopes = ("commands", "chat:write", "app_mentions:read", "users:read", "reactions:read")
+    slack.add_channel("G0SECRET", "secret-alerts", private=True, bot_member=False)
+    make_connection(ctx, Actor.system("T0DOCTOR"), "demo", {"token": "demo"})
+    env = set_up(slack, db_url, generate_key(), CONNBOT_ALERT_CHANNEL="G0SECRET", CONNBOT_CSM_GROUP="S0NOBODY")
+    code, lines = doctor(tmp_path, **env)
+    assert code == 1
+    scopes = line(lines, "Slack scopes")
+    assert scopes.startswith("✗") and "missing channels:join, usergroups:read" in scopes and "reinstall" in scopes
+    alert = line(lines, "Alert channel")
+    assert alert.startswith("✗") and "invite connbot there (`/invite @connbot`" in alert
+    assert line(lines, "CSM group").startswith("✗ CSM group: CONNBOT_CSM_GROUP=S0NOBODY: no such user group")
+    key = line(lines, "Credentials key")
+    assert key.startswith("✗") and "cannot decrypt the credentials of 1 of 1" in key and "CONNBOT_SECRET_KEYS" in key
+    assert line(lines, "Slack bot token").startswith("✓")
+
+
+def test_a_bad_token_is_refused_and_what_needs_it_is_not_checked(slack, sqlite_url, tmp_path):
+    code, lines = doctor(tmp_path, **set_up(slack, sqlite_url, generate_key(), SLACK_BOT_TOKEN="xoxb-revoked"))
+    assert code == 1
+    token = line(lines, "Slack bot token")
+    assert token.startswith("✗") and "invalid_auth" in token and "Bot User OAuth Token" in token
+    assert line(lines, "Slack scopes, channels and CSM group").startswith("–")
+    assert "xoxb-revoked" not in "\n".join(lines)
+    slack.clear_records()  # invalid_auth is what this test asked for
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_not_upgraded_says_to_upgrade_it(slack, fresh_pg_url, tmp_path):
+    code, lines = doctor(tmp_path, **set_up(slack, fresh_pg_url, generate_key()))
+    assert code == 1
+    assert line(lines, "Database") == "✗ Database: empty: no connbot schema; run `connbot db upgrade`"
+    unreachable = set_up(slack, "postgresql://postgres:hunter2@127.0.0.1:1/none", generate_key())
+    code, lines = doctor(tmp_path, **unreachable)
+    assert code == 1 and "cannot reach it" in line(lines, "Database") and "hunter2" not in "\n".join(lines)
+
+
+def test_a_source_that_cannot_be_loaded_or_is_gone_is_named(slack, sqlite_ctx, tmp_path):
+    plugin = tmp_path / "plugins" / "connbot_broken-1.0.dist-info"
+    plugin.mkdir(parents=True)
+    (plugin / "METADATA").write_text("Metadata-Version: 2.1\nName: connbot-broken\nVersion: 1.0\n")
+    (plugin / "entry_points.txt").write_text("[connbot.sources]\nbroken = connbot_broken_missing:Source\n")
+    cid = make_connection(sqlite_ctx, Actor.system("T0DOCTOR"), "demo", {"token": "demo"})
+    with sqlite_ctx.db.begin() as session:
+        session.get(Connection, cid).source = "retired_ads"
+    env = set_up(slack, sqlite_ctx.settings.database_url, sqlite_ctx.test_key, PYTHONPATH=str(tmp_path / "plugins"))
+    code, lines = doctor(tmp_path, **env)
+    assert code == 1
+    assert "connbot_broken_missing:Source (ModuleNotFoundError" in line(lines, "Source broken")
+    assert line(lines, "Source retired_ads").startswith("✗ Source retired_ads: connections use it but it is not")
+    assert line(lines, "Sources").startswith("✓")
+
+
+def test_a_wrong_setting_is_a_failed_check(tmp_path):
+    code, lines = doctor(tmp_path, CONNBOT_SYNC_AT="25:00")
+    assert (code, lines) == (1, ["✗ Settings: CONNBOT_SYNC_AT: expected a time of day as HH:MM (24-hour), got '25:00'"])
+
+
+def test_a_fresh_embedded_set_up_is_fine_and_left_untouched(slack, tmp_path):
+    env = set_up(slack, "", "")  # the defaults: ./data/connbot.db and ./data/secret.key, made at first start
+    code, lines = doctor(tmp_path, **env)
+    assert code == 0, lines
+    assert line(lines, "Database").endswith("does not exist yet; connbot creates it at first start")
+    assert line(lines, "Credentials key") == (
+        "✓ Credentials key: none yet; connbot creates data/secret.key at first start (keep it safe)"
+    )
