@@ -5,8 +5,9 @@ client (bot/telemetry.py), the one error renderer (bot/errors.py), and subscribe
 events (connbot/metrics.py, which also reads the gauges at scrape time and serves /metrics).
 
 Labels are bounded: kinds of Slack request, outcomes, Slack method names and error codes, source
-names. Never a connection id or name, a team, user text or a secret: `label` keeps a value only
-if it looks like an identifier from a small set, else counts it as "other".
+names. Never a connection id or name, a team, user text or a secret. What reaches a label comes
+from such a small set already; `label` guards it, keeping a value only if it looks like an
+identifier and counting anything else as "other".
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ SLACK_ACK_SECONDS = Histogram(
 )
 SLACK_ERRORS_SHOWN = Counter(
     "connbot_slack_errors_shown",
-    "Errors shown to people in Slack, by kind (unexpected: 'Something went wrong', a bug)",
+    "Errors shown to people (in Slack, or on a sign-in page), by kind (unexpected: 'Something went wrong', a bug)",
     ["error"],
 )
 SLACK_API_REQUESTS = Counter(

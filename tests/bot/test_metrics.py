@@ -21,7 +21,7 @@ from operations.orders import OrderSpec, create_order
 from sources.base import Credentials
 from storage.db import Database
 from storage.models import Account, Connection, ExtractionRun
-from support import texts
+from support import open_accounts
 
 TEAM = "T0FAKE001"
 
@@ -51,14 +51,6 @@ def scrape(bolt, app_ctx):
 def moved(before, after, name, **labels) -> float:
     key = (name, frozenset(labels.items()))
     return after.get(key, 0.0) - before.get(key, 0.0)
-
-
-def open_accounts(fake, user, cid):
-    user.command("/connections", str(cid), channel="C0DATA")
-    user.click(fake.ephemerals(user.id)[-1], "connection.tab.accounts")
-    return fake.wait_for(
-        lambda: "Sync accounts" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1]
-    )
 
 
 def test_requests_syncs_runs_and_web_api_calls_are_counted(fake, driver, connect, app_ctx, scrape):
