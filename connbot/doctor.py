@@ -9,7 +9,7 @@ default creates those at first start).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,6 @@ from storage.models import Connection
 from storage.vault import KEY_FILE_NAME, Vault, resolve_keys
 
 OK, FAILED, SKIPPED = "✓", "✗", "–"
-CREATED_AT_START = "connbot creates it at first start"
 # Beside the package when connbot runs from its source tree (`make run`, an editable install).
 BUNDLED_MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
 
@@ -41,10 +40,10 @@ class Check:
         return f"{self.mark} {self.name}: {self.detail}"
 
 
-def run_doctor(manifest: Path | None = None, print_line: Callable[[str], None] = print) -> int:
+def run_doctor(manifest: Path | None = None) -> int:
     failed = False
     for check in checks(manifest):
-        print_line(str(check))
+        print(check, flush=True)
         failed = failed or check.mark == FAILED
     return 1 if failed else 0
 
@@ -60,8 +59,8 @@ def checks(manifest: Path | None = None) -> Iterator[Check]:
     yield check
     if database is not None:
         stored = _stored_credentials(database)
-    else:  # None: not known, unless the embedded database is still to be created
-        stored = [] if check.mark == OK and check.detail.endswith(CREATED_AT_START) else None
+    else:  # not known, unless the embedded database is still to be created
+        stored = [] if _not_created_yet(settings) else None
     yield _credentials_key(settings, stored)
     yield from _sources(database)
     yield from _slack(settings, database, manifest)
@@ -81,9 +80,9 @@ def _database(settings: Settings) -> tuple[Database | None, Check]:
     from alembic.script import ScriptDirectory
 
     name = "Database"
-    path = make_url(settings.database_url).database or ""
-    if settings.is_sqlite and not Path(path).exists():
-        return None, Check(OK, name, f"SQLite file {path} does not exist yet; {CREATED_AT_START}")
+    if _not_created_yet(settings):
+        path = make_url(settings.database_url).database
+        return None, Check(OK, name, f"SQLite file {path} does not exist yet; connbot creates it at first start")
     scripts = ScriptDirectory.from_config(alembic_config(settings.database_url))
     head = scripts.get_current_head()
     database = Database(settings.database_url)
@@ -107,6 +106,10 @@ def _database(settings: Settings) -> tuple[Database | None, Check]:
         return None, Check(OK, name, f"schema at revision {current}; connbot upgrades it to {head} at start")
     where = "empty: no connbot schema" if current is None else f"schema at revision {current}, {head} is needed"
     return None, Check(FAILED, name, f"{where}; run `connbot db upgrade`")
+
+
+def _not_created_yet(settings: Settings) -> bool:
+    return settings.is_sqlite and not Path(make_url(settings.database_url).database or "").exists()
 
 
 def _credentials_key(settings: Settings, tokens: list[tuple[int, bytes]] | None) -> Check:
@@ -160,19 +163,22 @@ def _stored_credentials(database: Database) -> list[tuple[int, bytes]]:
 def _sources(database: Database | None) -> Iterator[Check]:
     from importlib.metadata import entry_points
 
-    from sources.registry import ENTRY_POINT_GROUP
+    from sources.registry import ENTRY_POINT_GROUP, installed_sources
 
-    names = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        try:
-            names.append(ep.load()().name)
-        except Exception as error:  # whatever a broken plugin raises
-            yield Check(
-                FAILED,
-                f"Source {ep.name}",
-                f"cannot be loaded from {ep.value} ({type(error).__name__}: {error}); reinstall the package that "
-                "provides it, or uninstall it",
-            )
+    try:
+        names = list(installed_sources())
+    except Exception:  # a plugin that does not load: say which
+        names = []
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            try:
+                names.append(ep.load()().name)
+            except Exception as error:  # whatever a broken plugin raises
+                yield Check(
+                    FAILED,
+                    f"Source {ep.name}",
+                    f"cannot be loaded from {ep.value} ({type(error).__name__}: {error}); until the package that "
+                    "provides it is reinstalled or uninstalled, connbot can load no data source at all",
+                )
     yield Check(OK if names else FAILED, "Sources", ", ".join(names) or "none installed; reinstall connbot")
     if database is None:
         return
