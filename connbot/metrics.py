@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from core import metrics
+from core.errors import ConfigError
 from core.events import CredentialsBroke, EventBus, RunFinished, SyncFinished
 from engine.context import Context
 from storage.db import Database
@@ -60,7 +61,10 @@ def watch_queue(stats: Callable[[], Iterable[QueueStats]]) -> None:
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
     """`/metrics` on a port of its own, from a background thread (Socket Mode, the worker)."""
-    start_http_server(port, addr=host)
+    try:
+        start_http_server(port, addr=host)
+    except OSError as error:
+        raise ConfigError(f"--metrics-port {port}: cannot listen on {host}:{port} ({error.strerror})") from None
     log.info("metrics: http://%s:%s/metrics", host, port)
 
 

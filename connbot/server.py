@@ -67,12 +67,12 @@ def run_app(
     from engine.scheduler import start_in_process
 
     ctx = build_context(settings)
+    if metrics_port is not None:  # first: a port in use stops start-up before anything runs
+        metrics.serve(metrics_port, host)
     recover(ctx)
     app, services = create_app(ctx)
     scheduler = start_in_process(ctx)
     metrics.watch(ctx, scheduler)
-    if metrics_port is not None:
-        metrics.serve(metrics_port, host)
     services.alerts.start()
     try:
         return _serve(app, services, ctx, settings, host=host, port=port, force_http=force_http)
@@ -89,6 +89,8 @@ def run_worker(settings: Settings, *, metrics_port: int | None = None, host: str
     from engine.scheduler import start_in_process, wait_for_termination
 
     ctx = build_context(settings)
+    if metrics_port is not None:  # first: a port in use stops start-up before anything runs
+        metrics.serve(metrics_port, host)
     recover(ctx)
     services = None
     if settings.has_slack:
@@ -98,8 +100,6 @@ def run_worker(settings: Settings, *, metrics_port: int | None = None, host: str
         log.warning("connbot worker: no Slack settings, so credentials alerts are recorded but not posted")
     scheduler = start_in_process(ctx)
     metrics.watch(ctx, scheduler)
-    if metrics_port is not None:
-        metrics.serve(metrics_port, host)
     wait_for_termination()
     scheduler.stop()
     if services:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -64,6 +65,20 @@ def test_the_log_in_json_is_one_object_per_line(tmp_path):
     created = next(line for line in lines if "Created a new credentials key" in line["message"])
     assert (created["level"], created["logger"]) == ("warning", "storage.vault")
     assert datetime.fromisoformat(created["time"]).utcoffset() == timedelta(0)
+
+
+def test_a_metrics_port_in_use_stops_the_worker_with_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = run(["worker", "--host", "127.0.0.1", "--metrics-port", str(port)], tmp_path)
+    assert started.returncode == 2
+    assert (
+        started.stderr.splitlines()[-1]
+        == f"connbot: --metrics-port {port}: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    )
+    assert "scheduler" not in started.stderr  # stopped before anything ran
 
 
 def test_keys_rotate_and_wrong_key_refuses_to_start(tmp_path):
