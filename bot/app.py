@@ -28,11 +28,16 @@ from engine.context import Context
 
 log = logging.getLogger(__name__)
 
+# slack_sdk and bolt log whole requests and responses at DEBUG, and a modal's state holds what
+# was typed in its inputs, secrets among them: their logger stays at INFO whatever the root's.
+SLACK_LOG = logging.getLogger("connbot.slack")
+SLACK_LOG.setLevel(logging.INFO)
+
 
 def make_client(token: str, base_url: str | None) -> WebClient:
     """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx),
     every request counted in the metrics."""
-    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10)
+    client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10, logger=SLACK_LOG)
     client.retry_handlers[:0] = [WebApiObserver()]  # first, so that it sees every answer
     client.retry_handlers.extend(
         [
@@ -69,6 +74,7 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
         process_before_response=False,
         token_verification_enabled=False,
+        logger=SLACK_LOG,  # also Socket Mode's, which logs every payload at DEBUG
         # Listeners run in a copy of the request's log context (its id, team, connection).
         listener_executor=ContextThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener"),
     )

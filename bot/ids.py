@@ -18,6 +18,7 @@ class Action(StrEnum):
     HELP = "connections.help"
     ALERT_CHANNEL = "connection.alert_channel"
     SIGN_IN = "connection.sign_in"  # a URL button: the browser goes to /oauth/<source>/start
+    SPEC_BRANCH = "connection.config_option"  # a oneOf option chosen in a spec source's form
 
 
 class Callback(StrEnum):

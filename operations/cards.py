@@ -16,6 +16,7 @@ from core.errors import NotFound
 from engine.context import Context
 from engine.schedules import account_sync_trigger, describe, next_fire, order_trigger
 from operations.auth import Actor
+from sources.config import config_spec, field_title, pointer_path
 from sources.registry import UnknownSource
 from storage.models import (
     AccountSyncRun,
@@ -392,7 +393,12 @@ def _accounts_tab(ctx: Context, session: Session, connection: Row, syncs: Recent
 def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: Row) -> SettingsTab:
     labels = {}
     try:
-        labels = {f.name: f.label for f in ctx.source(connection.source).credential_fields}
+        source = ctx.source(connection.source)
+        spec = config_spec(source)
+        if spec is None:
+            labels = {f.name: f.label for f in source.credential_fields}
+        else:  # a spec source's hint is keyed by JSON pointer
+            labels = {k: field_title(spec, pointer_path(k)) for k in connection.credentials_hint}
     except UnknownSource:
         pass
     hint = tuple((labels.get(k, k), v) for k, v in sorted(connection.credentials_hint.items()))

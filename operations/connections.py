@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -18,6 +19,21 @@ from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.validation import clean_text
 from sources.base import CheckStatus, Credentials, Source, SourceError, TransientSourceError, mask
+from sources.config import (
+    CONFIG_KEY,
+    TITLE_KEY,
+    TITLE_MAX,
+    account_field,
+    config_credentials,
+    config_errors,
+    config_spec,
+    credentials_config,
+    credentials_title,
+    keep_secrets,
+    secret_hint,
+    without_secrets,
+)
+from sources.registry import UnknownSource
 from storage.models import Alert, Connection, SyncMode
 from storage.repositories import Connections
 
@@ -39,12 +55,31 @@ class ConnectionSetup:
     title: str
     account_sync_mode: str
     credentials_hint: dict[str, str]
+    # A source configured by a JSON Schema: its configuration in use without the secrets, and
+    # the connection's name, as the form's values (sources.config's Credentials shape).
+    prefill: dict[str, str]
 
 
 def connection_setup(ctx: Context, actor: Actor, connection_id: int) -> ConnectionSetup:
     with ctx.db.read() as session:
         row = Connections(session, actor.team_id).shown(connection_id)
-    return ConnectionSetup(row.source, row.title, row.account_sync_mode, dict(row.credentials_hint))
+        prefill = _spec_prefill(ctx, session, actor, row)
+    return ConnectionSetup(row.source, row.title, row.account_sync_mode, dict(row.credentials_hint), prefill)
+
+
+def _spec_prefill(ctx: Context, session, actor: Actor, row) -> dict[str, str]:
+    try:
+        spec = config_spec(ctx.source(row.source))
+    except UnknownSource:
+        return {}
+    if spec is None:
+        return {}
+    stored = Connections(session, actor.team_id).get(row.id).credentials
+    if stored is None:
+        return {}
+    credentials = ctx.vault.decrypt(stored)
+    config = without_secrets(spec, credentials_config(credentials))
+    return config_credentials(config, credentials_title(credentials)).to_dict()
 
 
 def same_business_account(ctx: Context, actor: Actor, connection_id: int) -> list[int]:
@@ -67,8 +102,17 @@ def same_business_account(ctx: Context, actor: Actor, connection_id: int) -> lis
         )
 
 
-def credentials_from_form(source: Source, values: Mapping[str, str | None]) -> Credentials:
-    """The source's credential fields from a form; errors are keyed by field name."""
+def credentials_from_form(
+    source: Source, values: Mapping[str, str | None], stored: Credentials | None = None
+) -> Credentials:
+    """The source's credential fields from a form; errors are keyed by field name.
+
+    A source configured by a JSON Schema takes its configuration document instead (the
+    `sources.config` Credentials shape): validated against the schema as a whole, errors keyed by
+    JSON pointer; the secrets of `stored` (Re-connect) it leaves empty are kept."""
+    spec = config_spec(source)
+    if spec is not None:
+        return _configuration(spec, values, stored)
     cleaned = {}
     for spec in source.credential_fields:
         text = clean_text(values.get(spec.name), field=spec.name, label=spec.label, required=not spec.optional)
@@ -77,13 +121,38 @@ def credentials_from_form(source: Source, values: Mapping[str, str | None]) -> C
     return Credentials(cleaned)
 
 
+def _configuration(spec: dict, values: Mapping[str, str | None], stored: Credentials | None) -> Credentials:
+    try:
+        config = json.loads(values.get(CONFIG_KEY) or "{}")
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise InvalidInput("The configuration must be a JSON object.", {"": "The configuration must be a JSON object."})
+    if stored is not None:
+        config = keep_secrets(spec, credentials_config(stored), config)
+    errors = config_errors(spec, config)
+    if errors:
+        first = next(iter(errors.values()))
+        raise InvalidInput(f"The configuration is not valid: {first}", errors)
+    title = clean_text(
+        values.get(TITLE_KEY),
+        field=TITLE_KEY,
+        label="Connection name",
+        required=account_field(spec) is None,
+        max_length=TITLE_MAX,
+    )
+    return config_credentials(config, title)
+
+
 CHECK_RETRIES = 1
 MAX_CHECK_WAIT_SECONDS = 5.0
 
 
 def check_new_credentials(source: Source, credentials: Credentials) -> CheckedCredentials:
     """Checks the credentials and reads the business account; nothing is stored here."""
-    field = next((f.name for f in source.credential_fields if f.secret), source.credential_fields[0].name)
+    # Check failures go on the first secret field; a spec source's, above its form ("").
+    fields = source.credential_fields
+    field = next((f.name for f in fields if f.secret), fields[0].name if fields else "")
     result = source.check_credentials(credentials)
     for _ in range(CHECK_RETRIES):
         if result.status is not CheckStatus.TRANSIENT:
@@ -214,7 +283,11 @@ def _title(source: Source, checked: CheckedCredentials) -> str:
 
 
 def _hint(source: Source, credentials: Credentials) -> dict[str, str]:
-    """What the re-connect form shows of the credentials in use: secrets masked."""
+    """What the re-connect form shows of the credentials in use: secrets masked (a spec source's:
+    its secrets only, by JSON pointer)."""
+    spec = config_spec(source)
+    if spec is not None:
+        return secret_hint(spec, credentials_config(credentials))
     secret = {f.name: f.secret for f in source.credential_fields}
     return {k: mask(v) if secret.get(k, True) else v for k, v in credentials.items()}
 
@@ -244,8 +317,10 @@ def reconnect(
         connection = Connections(session, actor.team_id).get(connection_id)
         source = ctx.source(connection.source)
         old_business = connection.business_account_id
+        # A spec source keeps the secrets of its configuration that the form leaves empty.
+        stored = ctx.vault.decrypt(connection.credentials) if config_spec(source) is not None else None
     mode = parse_sync_mode(sync_mode)
-    checked = check_new_credentials(source, credentials_from_form(source, values))
+    checked = check_new_credentials(source, credentials_from_form(source, values, stored))
     changed = checked.business_account_id != old_business
     if changed and not confirm_business_change:
         message = (

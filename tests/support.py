@@ -110,3 +110,11 @@ def assert_not_stored(ctx: Context, secret: str) -> None:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()):
                 assert secret not in repr(tuple(row)), table.name
+
+
+def compare_golden(path: Path, value) -> None:
+    """`value` is the whole output stored at `path` (written when missing or UPDATE_GOLDEN=1)."""
+    text = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"{path.name} changed; review and run with UPDATE_GOLDEN=1"

@@ -21,7 +21,7 @@ SYNC_MODES = (
 )
 
 
-def _modal(
+def modal(
     title: str, callback_id: str, blocks: list[dict], *, submit: str | None, metadata: str = "", close: str = "Cancel"
 ) -> dict:
     view: dict[str, Any] = {
@@ -50,7 +50,7 @@ def source_picker(callback_id: str, sources: list[tuple[str, str]]) -> dict:
             "options": [option(title, name) for name, title in sources][:100],
         },
     }
-    return _modal("New connection", callback_id, [picker], submit="Continue")
+    return modal("New connection", callback_id, [picker], submit="Continue")
 
 
 def _input(spec: CredentialField, initial: str | None, error: str | None) -> list[dict]:
@@ -66,10 +66,7 @@ def _input(spec: CredentialField, initial: str | None, error: str | None) -> lis
     }
     if spec.hint:
         block["hint"] = plain(spec.hint, 2000)
-    blocks = [block]
-    if error:
-        blocks.append(context(plain(f"⚠️ {error}", 2000)))
-    return blocks
+    return [block] + field_error(error)
 
 
 def credentials_form(
@@ -115,11 +112,23 @@ def credentials_form(
         )
     for spec in fields:
         blocks += _input(spec, values.get(spec.name), errors.get(spec.name))
+    # A sign-in submits nothing: its form's choices are sent as they are made.
+    blocks += sync_mode_blocks(sync_mode, errors, dispatch=bool(sign_in))
+    if confirm_business:
+        blocks += confirm_business_blocks(errors, dispatch=bool(sign_in))
+    general = errors.get("")
+    if general:
+        blocks.insert(1, section(plain(f"⚠️ {general}", 2000)))
+    return modal(title, callback_id, blocks, submit="Check and save", metadata=metadata)
+
+
+def sync_mode_blocks(sync_mode: str, errors: dict[str, str], *, dispatch: bool = False) -> list[dict]:
+    """The account sync choice of both forms, with its error if any."""
     modes = [
         {"text": plain(label), "value": value, "description": plain(description)}
         for value, label, description in SYNC_MODES
     ]
-    sync_block: dict[str, Any] = {
+    block: dict[str, Any] = {
         "type": "input",
         "block_id": SYNC_MODE_BLOCK,
         "label": plain("Account sync"),
@@ -130,44 +139,44 @@ def credentials_form(
             "initial_option": next(m for m in modes if m["value"] == sync_mode),
         },
     }
-    if sign_in:
-        sync_block["dispatch_action"] = True  # a sign-in submits nothing: choices are sent as made
-    blocks.append(sync_block)
-    if errors.get(SYNC_MODE_BLOCK):
-        blocks.append(context(plain(f"⚠️ {errors[SYNC_MODE_BLOCK]}", 2000)))
-    if confirm_business:
-        confirm_block: dict[str, Any] = {
-            "type": "input",
-            "block_id": CONFIRM_BUSINESS_BLOCK,
-            "optional": True,
-            "label": plain("Business account"),
-            "element": {
-                "type": "checkboxes",
-                "action_id": VALUE,
-                "options": [option("These credentials may belong to another business account: switch to it", "yes")],
-            },
-        }
-        if sign_in:
-            confirm_block["dispatch_action"] = True
-        blocks.append(confirm_block)
-        if errors.get(CONFIRM_BUSINESS_BLOCK):
-            blocks.append(context(plain(f"⚠️ {errors[CONFIRM_BUSINESS_BLOCK]}", 2000)))
-    general = errors.get("")
-    if general:
-        blocks.insert(1, section(plain(f"⚠️ {general}", 2000)))
-    return _modal(title, callback_id, blocks, submit="Check and save", metadata=metadata)
+    if dispatch:
+        block["dispatch_action"] = True
+    return [block] + field_error(errors.get(SYNC_MODE_BLOCK))
+
+
+def confirm_business_blocks(errors: dict[str, str], *, dispatch: bool = False) -> list[dict]:
+    """Re-connect's consent to a switch of business account, with its error if any."""
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": CONFIRM_BUSINESS_BLOCK,
+        "optional": True,
+        "label": plain("Business account"),
+        "element": {
+            "type": "checkboxes",
+            "action_id": VALUE,
+            "options": [option("These credentials may belong to another business account: switch to it", "yes")],
+        },
+    }
+    if dispatch:
+        block["dispatch_action"] = True
+    return [block] + field_error(errors.get(CONFIRM_BUSINESS_BLOCK))
+
+
+def field_error(message: str | None) -> list[dict]:
+    """An error shown under its field in a form rendered anew (not as Slack's inline errors)."""
+    return [context(plain(f"⚠️ {message}", 2000))] if message else []
 
 
 def working(title: str, text: str) -> dict:
     """Shown at once while the slow part runs."""
-    return _modal(title, "working", [section(mrkdwn(f":hourglass_flowing_sand: {text}"))], submit=None, close="Close")
+    return modal(title, "working", [section(mrkdwn(f":hourglass_flowing_sand: {text}"))], submit=None, close="Close")
 
 
 def done(title: str, text_plain: str, note: str = "") -> dict:
     blocks = [section(plain(text_plain, 2000))]
     if note:
         blocks.append(context(mrkdwn(note)))
-    return _modal(title, "done", blocks, submit=None, close="Done")
+    return modal(title, "done", blocks, submit=None, close="Done")
 
 
 def twins_note(twins: list[int]) -> str:

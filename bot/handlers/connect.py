@@ -8,6 +8,10 @@ Where a source's OAuth sign-in is set up, the forms also offer "Sign in with …
 whose attempt is recorded when the form is rendered (`operations.oauth`). The browser comes
 back to `connbot/oauth.py`, which hands the credentials to `finish_sign_in`, so they take the
 same path as pasted ones.
+
+A source configured by a JSON Schema (`config_spec`, an Airbyte connector's spec) has its own
+form and reader (`bot.blocks.spec_form`): the functions below branch on "spec source vs field
+source" and otherwise share the flow, the check and the operations.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import connect as forms
+from bot.blocks import spec_form
 from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import escape
 from bot.cards import card_message, publish_home, refresh_card, show_card_after_modal
@@ -46,6 +51,7 @@ from operations.connections import (
     same_business_account,
 )
 from operations.oauth import Offer, Purpose, SignIn, attach_view, note_choice, offer_sign_in
+from sources.config import config_credentials, config_spec, credentials_config, credentials_title, without_secrets
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +126,7 @@ def register(app: App, services: Services) -> None:
         meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None)
         offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
         opened = services.client.views_open(
-            trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer)
+            trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer, values=setup.prefill)
         )
         _attach(services, offer, opened)
 
@@ -158,6 +164,13 @@ def register(app: App, services: Services) -> None:
         else:
             choice = {"confirm_business": any(o.get("value") == "yes" for o in action.get("selected_options") or ())}
         note_choice(services.ctx, Surface.of(body).team_id, body["user"]["id"], body["view"]["id"], **choice)
+
+    @app.action(Action.SPEC_BRANCH)
+    @guard
+    def option_chosen(ack: Ack, body: dict) -> None:
+        ack()
+        surface = Surface.of(body)
+        _redraw_spec_form(services, services.roles.actor(surface.team_id, surface.user_id), body["view"])
 
     @app.action(Action.DELETE)
     @guard
@@ -212,6 +225,8 @@ def _attach(services: Services, offer: Offer | None, opened) -> None:
 
 def _new_form(services: Services, meta: FormMeta, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
+    if config_spec(source) is not None:
+        return _spec_form(services, meta, "New connection", Callback.NEW_CONNECTION_CREDENTIALS, **kw)
     return forms.credentials_form(
         title="New connection",
         callback_id=Callback.NEW_CONNECTION_CREDENTIALS,
@@ -225,6 +240,10 @@ def _new_form(services: Services, meta: FormMeta, offer: Offer | None, **kw) -> 
 
 def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
+    if config_spec(source) is not None:
+        return _spec_form(
+            services, meta, "Re-connect", Callback.RECONNECT, sync_mode=mode, in_use=hint, confirm_business=True, **kw
+        )
     labels = {f.name: f.label for f in source.credential_fields}
     return forms.credentials_form(
         title="Re-connect",
@@ -244,6 +263,8 @@ def _read_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
     """Fields checked in the 3-second window; errors answered inline. (None, None) when refused."""
     values = form_values(view)
     source = services.ctx.source(meta.s)
+    if config_spec(source) is not None:
+        return _read_spec_form(services, meta, view, ack)
     try:
         credentials_from_form(source, values)
         mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK))
@@ -254,8 +275,78 @@ def _read_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
 
 
 def _non_secret(services: Services, meta: FormMeta, values: dict) -> dict:
+    spec = config_spec(services.ctx.source(meta.s))
+    if spec is not None:
+        config = without_secrets(spec, credentials_config(values))
+        return config_credentials(config, credentials_title(values)).to_dict()
     secret = {f.name for f in services.ctx.source(meta.s).credential_fields if f.secret}
     return {k: v for k, v in values.items() if k not in secret and v}
+
+
+# -- sources configured by a JSON Schema ---------------------------------------------------------
+
+
+def _spec_form(
+    services: Services, meta: FormMeta, title: str, callback_id: str, *, values: dict | None = None, **kw
+) -> dict:
+    """The form built from the source's spec; `values` (the sources.config Credentials shape)
+    fill it in: the configuration in use, or what was typed."""
+    source = services.ctx.source(meta.s)
+    values = values or {}
+    return spec_form.spec_form(
+        title=title,
+        callback_id=callback_id,
+        source_title=source.title,
+        spec=config_spec(source),
+        metadata=pack(meta),
+        config=credentials_config(values) if values else None,
+        name=credentials_title(values),
+        **kw,
+    )
+
+
+def _read_spec_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
+    """The configuration typed, validated against the spec in the 3-second window; errors inline.
+    A secret left empty on Re-connect keeps the one in use (the operation puts it back)."""
+    values = form_values(view)
+    spec = config_spec(services.ctx.source(meta.s))
+    reading = spec_form.read_spec_form(spec, values, keep_secrets=meta.c is not None)
+    errors = dict(reading.errors)
+    try:
+        mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK))
+    except InvalidInput as bad:
+        errors.update(bad.fields)
+    if errors:
+        inputs = [b.get("block_id") for b in view["blocks"] if b.get("type") == "input"]
+        ack(response_action="errors", errors=spec_form.errors_on_view(errors, inputs))
+        return None, None
+    return config_credentials(reading.config, reading.name).to_dict(), mode.value
+
+
+def _redraw_spec_form(services: Services, actor: Actor, view: dict) -> None:
+    """A oneOf option was chosen: the form again with that option's fields, what was typed kept
+    (Slack keeps typed secrets in inputs whose block ids stay; they are never sent back)."""
+    meta = unpack(FormMeta, view.get("private_metadata"))
+    values = form_values(view)
+    spec = config_spec(services.ctx.source(meta.s))
+    reading = spec_form.read_spec_form(spec, values)
+    typed = config_credentials(without_secrets(spec, reading.config), reading.name).to_dict()
+    try:
+        mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK)).value
+    except InvalidInput:
+        mode = "all"
+    if meta.c is None:
+        actor.require(Role.ADMIN, "make a new connection")
+        form = _new_form(services, meta, None, values=typed, sync_mode=mode, choices=reading.choices)
+    else:
+        authorize(services.ctx, actor, Role.ADMIN, "re-connect a connection", meta.c)
+        hint = connection_setup(services.ctx, actor, meta.c).credentials_hint
+        form = _reconnect_form(services, meta, mode, hint, None, values=typed, choices=reading.choices)
+    try:
+        services.client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+    except SlackApiError as error:
+        if error.response.get("error") != "hash_conflict":  # a newer choice won; it shows its own fields
+            raise
 
 
 @dataclass(frozen=True)

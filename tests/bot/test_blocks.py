@@ -1,7 +1,6 @@
 """Block builders are pure: golden outputs, Slack's limits for any data, no injection."""
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from operations.cards import (
     extract_blocker,
 )
 from storage.repositories import AccountCounts, Page
-from support import texts
+from support import compare_golden, texts
 
 GOLDEN = Path(__file__).parent / "golden"
 T = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -100,11 +99,7 @@ def settings_tab():
 
 
 def golden(name: str, value) -> None:
-    path = GOLDEN / f"{name}.json"
-    text = json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} changed; review and run with UPDATE_GOLDEN=1"
+    compare_golden(GOLDEN / f"{name}.json", value)
 
 
 def test_golden_list():
