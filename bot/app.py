@@ -20,7 +20,7 @@ from bot.alerts import AlertPoster
 from bot.handlers import alerts, cards, commands, connect, connection_actions, extract, home
 from bot.home import HomeRefresher
 from bot.roles import RoleResolver
-from bot.security import ReplayGuard
+from bot.security import RequestVerifier
 from bot.services import Services
 from bot.telemetry import WebApiObserver, bind_request, observed_dispatch
 from core.logcontext import ContextThreadPoolExecutor
@@ -50,11 +50,20 @@ def make_client(token: str, base_url: str | None) -> WebClient:
 
 
 class ConnbotApp(App):
-    """bolt's App, reading every form body whole, and each request observed (bot/telemetry.py).
+    """bolt's App, with two changes to how an HTTP request is read, and each request observed
+    (bot/telemetry.py: its log context, and the metrics of its kind, outcome and ack time).
 
-    bolt (1.30) takes a form body in which the word "payload" appears anywhere (`/connections
-    payload`, a channel named #payload-team) for an interaction and, finding no `payload` field,
-    reads it as empty: the command would go unanswered."""
+    - Its signature is verified before anything runs, by `bot.security.RequestVerifier` (bolt's
+      own check is off): any request failing verification gets 401 and runs nothing, whatever
+      its headers.
+    - Every form body is read whole. bolt (1.30) takes a form body in which the word "payload"
+      appears anywhere (`/connections payload`, a channel named #payload-team) for an
+      interaction and, finding no `payload` field, reads it as empty: the command would go
+      unanswered."""
+
+    def __init__(self, *, verifier: RequestVerifier, **kwargs):
+        super().__init__(request_verification_enabled=False, **kwargs)
+        self._verifier = verifier
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         if req.mode == "http" and not req.body and req.raw_body and req.content_type != "application/json":
@@ -62,13 +71,20 @@ class ConnbotApp(App):
             if "payload" not in form:
                 req.body = form
                 req.context = build_context(BoltContext(), form)
-        return observed_dispatch(super().dispatch, req)
+        return observed_dispatch(self._verified_dispatch, req)
+
+    def _verified_dispatch(self, req: BoltRequest) -> BoltResponse:
+        if req.mode == "http" and (reason := self._verifier.refusal(req.headers, req.raw_body)):
+            log.warning("refused a request to the Slack endpoint: %s", reason)
+            return BoltResponse(status=401, body="")
+        return super().dispatch(req)
 
 
 def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, Services]:
     settings = ctx.settings
     client = client or make_client(settings.slack_bot_token, settings.slack_api_url)
     app = ConnbotApp(
+        verifier=RequestVerifier(settings.slack_signing_secret),
         client=client,
         signing_secret=settings.slack_signing_secret,
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
@@ -80,8 +96,7 @@ def create_app(ctx: Context, *, client: WebClient | None = None) -> tuple[App, S
     )
     services = Services(ctx=ctx, client=client, roles=RoleResolver(settings, client, ctx.clock))
     services.home = HomeRefresher(services).attach()
-    app.use(ReplayGuard().middleware)  # runs after bolt's signature check
-    app.use(bind_request)
+    app.use(bind_request)  # after the verification: the request's team and connection, in its log context
     errors.register(app, services)
     for module in (commands, cards, connect, connection_actions, extract, home, alerts):
         module.register(app, services)

@@ -52,6 +52,37 @@ def publish_home(services: Services, actor: Actor, offset: int = 0) -> None:
         log.warning("views.publish failed: %s", error.response.get("error"))
 
 
+OUTDATED = "The card you pressed {action} on, above, is out of date; the current one follows."
+
+
+def replace_card_after_modal(
+    services: Services,
+    actor: Actor,
+    connection_id: int,
+    tab: str,
+    card: Surface | None,
+    channel: str | None,
+    ts: str | None,
+    *,
+    action: str,
+    from_ephemeral: bool,
+) -> None:
+    """After a modal's work, the card it was opened from shows the result: an ephemeral one is
+    replaced in place through its response_url (`card`, kept while Slack allows: 30 minutes,
+    5 uses), a channel copy is updated. When an ephemeral card can no longer be replaced, a fresh
+    card follows a note saying the one above is out of date."""
+    if card is not None:
+        blocks, text = card_message(services, actor, connection_id, tab)
+        if card.replace(services.client, blocks, text):
+            return
+    if from_ephemeral and channel and not ts:
+        try:
+            services.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=OUTDATED.format(action=action))
+        except SlackApiError as error:
+            log.warning("could not say the card is out of date: %s", error.response.get("error"))
+    show_card_after_modal(services, actor, connection_id, tab, channel, ts)
+
+
 def show_card_after_modal(
     services: Services, actor: Actor, connection_id: int, tab: str, channel: str | None, ts: str | None, page: int = 0
 ) -> None:

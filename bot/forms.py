@@ -16,6 +16,8 @@ def form_values(view: dict[str, Any]) -> dict[str, Any]:
                 values[block_id] = (element.get("selected_option") or {}).get("value")
             elif kind in ("checkboxes", "multi_static_select"):
                 values[block_id] = [o.get("value") for o in element.get("selected_options") or []]
+            elif kind == "conversations_select":
+                values[block_id] = element.get("selected_conversation")
             elif kind == "datepicker":
                 values[block_id] = element.get("selected_date")
             elif kind == "timepicker":

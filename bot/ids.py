@@ -23,6 +23,7 @@ class Action(StrEnum):
 
 class Callback(StrEnum):
     DELETE_ORDER = "order.delete.confirm"
+    SHARE = "connection.share.submit"  # the channel picker of Share in channel from a DM
     NEW_CONNECTION_SOURCE = "connection.new.source"
     NEW_CONNECTION_CREDENTIALS = "connection.new.credentials"
     RECONNECT = "connection.reconnect.submit"

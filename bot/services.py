@@ -13,6 +13,7 @@ from typing import Protocol
 from slack_sdk import WebClient
 
 from bot.roles import RoleResolver
+from bot.surface import SurfacesBehindModals
 from core.logcontext import ContextThreadPoolExecutor
 from engine.context import Context
 
@@ -47,6 +48,11 @@ class Services:
     executor: Executor = field(default_factory=lambda: ContextThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
     alerts: Alerts = field(init=False)  # set by bot.app.create_app
     home: Home = field(init=False)  # set by bot.app.create_app
+    # The ephemeral card a modal was opened from, by the modal's view id, to replace it afterwards.
+    cards_behind_modals: SurfacesBehindModals = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cards_behind_modals = SurfacesBehindModals(self.ctx.clock.now)
 
     def background(self, fn, *args, **kwargs):
         def run():

@@ -80,6 +80,11 @@ class Surface:
         return cls("none", team_id, user_id, channel_id=channel, response_url=body.get("response_url"))
 
     @property
+    def in_dm(self) -> bool:
+        """In a direct message (an IM's id starts with D): no one else is there to see a share."""
+        return bool(self.channel_id and self.channel_id.startswith("D"))
+
+    @property
     def budget_left(self) -> int:
         """response_url uses left; channel messages have no such budget."""
         return RESPONSE_URL_USES - self._uses if self.kind == "ephemeral" else 1_000

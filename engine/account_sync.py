@@ -3,7 +3,8 @@
 New accounts are added (enabled for extraction when the sync mode is `all`), vanished ones are
 marked inactive with the date (never deleted), changed ones updated. Writes are proportional to
 what changed. Transient source errors are retried with back-off and never touch the credentials
-status; definitive auth errors feed it (engine/credentials.py).
+status; definitive auth errors feed it (engine/credentials.py); an error the source does not
+recognise is retried once, a definitive one never.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from core.events import ConnectionChanged, Event, SyncFinished
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import SYNCS, Lease, fail_orphans
-from sources.base import CheckStatus, SourceAccount, SourceError
+from sources.base import CheckStatus, SourceAccount, SourceError, attempts_for
 from storage.bulk import insert_rows, one_of
 from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode, UTCDateTime
 from storage.repositories import Accounts, Connections, SyncRuns
@@ -180,10 +181,11 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
                         progress(counts["read"])
                 break
             except SourceError as error:
-                if error.status is not CheckStatus.TRANSIENT or attempt == TRANSIENT_ATTEMPTS:
+                # Definitive errors fail at once; unrecognised ones are retried once.
+                if attempt >= attempts_for(error, TRANSIENT_ATTEMPTS):
                     raise
                 wait = error.retry_after or BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
-                log.info("account sync %s: transient source error (%s), retrying in %.0fs", run_id, error.code, wait)
+                log.info("account sync %s: source error (%s), retrying in %.0fs", run_id, error.code, wait)
                 ctx.sleep(wait)
         events += finished
         result = SyncResult(run_id, RunStatus.SUCCEEDED, counts["read"], counts["added"], removed, counts["changed"])

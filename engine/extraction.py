@@ -18,6 +18,12 @@ Date ranges, as whole days in the order's time zone (`today` included, its figur
   completed the backfill (the first run failed or was interrupted), a later run is the backfill;
 - never earlier than the backfill start.
 
+Source failures: a transient one (rate limits, timeouts, 5xx, the platform's own transient flag)
+is retried, TRANSIENT_ATTEMPTS tries in all, waiting what the platform asks (up to
+MAX_WAIT_SECONDS); an error the source does not recognise is retried once; a definitive one
+(invalid credentials, a missing permission, a request the platform refuses as it is) fails the
+run at once, saying the platform's reason and what to do.
+
 Stopping: `should_stop` runs one small SELECT per batch; a deleted connection or order ends the
 run at the next batch boundary as `cancelled`, and what was loaded stays. Pausing an order does
 not stop a run in progress: it stops the schedule (and refuses scheduled runs that race with it);
@@ -50,7 +56,7 @@ from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.leases import RUNS, Lease, fail_orphans
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
-from sources.base import Batch, CheckStatus, SourceError
+from sources.base import Batch, CheckStatus, RefusedRequest, SourceError, attempts_for
 from sources.registry import UnknownSource
 from storage.models import (
     Account,
@@ -85,6 +91,11 @@ BACKOFF_SECONDS = (2.0, 8.0, 30.0)
 MAX_WAIT_SECONDS = 300.0
 
 INTERNAL_ERROR = "Internal error; see the logs."
+REFUSED = (
+    "The platform refuses this request as it stands, so it was not retried: if the order asks for a field or an "
+    "account the platform no longer offers, delete it and set up a new one with Extract; if not, tell whoever runs "
+    "connbot."
+)
 INTERRUPTED = "Interrupted by a restart of connbot."
 CONNECTION_DELETED = "The connection was deleted."
 ORDER_DELETED = "The extraction order was deleted."
@@ -334,6 +345,8 @@ def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
         status, rows, error = RunStatus.FAILED, tally.rows, failure.message
     except SourceError as failure:
         status, rows, error = RunStatus.FAILED, tally.rows, failure.message
+        if isinstance(failure, RefusedRequest):
+            error = f"{failure.message}. {REFUSED}"
         if failure.status is not CheckStatus.TRANSIENT:
             auth_error = failure
     except WarehouseError as failure:
@@ -426,12 +439,11 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
                     should_stop=stop,
                 )
             except SourceError as error:
-                if error.status is not CheckStatus.TRANSIENT or attempt == TRANSIENT_ATTEMPTS:
+                # Definitive errors fail at once; unrecognised ones are retried once.
+                if attempt >= attempts_for(error, TRANSIENT_ATTEMPTS):
                     raise
                 wait = min(error.retry_after or BACKOFF_SECONDS[attempt - 1], MAX_WAIT_SECONDS)
-                log.info(
-                    "extraction run %s: transient source error (%s), retrying in %.0fs", job.run_id, error.code, wait
-                )
+                log.info("extraction run %s: source error (%s), retrying in %.0fs", job.run_id, error.code, wait)
                 ctx.sleep(wait)
 
 

@@ -296,9 +296,26 @@ def _hint(source: Source, credentials: Credentials) -> dict[str, str]:
 class Reconnected:
     connection_id: int
     business_account_changed: bool
+    sees_no_accounts: bool = False  # saved as confirmed: the login lists no account
 
 
 CONFIRM_BUSINESS_FIELD = "confirm_business"
+CONFIRM_NO_ACCOUNTS_FIELD = "confirm_no_accounts"
+
+
+def sees_accounts(source: Source, credentials: Credentials) -> bool | None:
+    """Whether the login lists at least one account (read up to its first non-empty page); None
+    when the source cannot say just now (the account sync will)."""
+    pages = iter(source.list_accounts(credentials))
+    try:
+        return any(len(page) for page in pages)
+    except SourceError as error:
+        log.info("could not tell whether the new credentials see accounts (%s)", error.code)
+        return None
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 def reconnect(
@@ -309,9 +326,11 @@ def reconnect(
     sync_mode: str | None = None,
     *,
     confirm_business_change: bool = False,
+    confirm_no_accounts: bool = False,
 ) -> Reconnected:
     """New credentials replace the old ones only after they pass the check; a failed check leaves
-    the old ones in force."""
+    the old ones in force. Credentials of another business account, or of a login that lists no
+    account (its orders could not run), are saved only when confirmed."""
     authorize(ctx, actor, Role.ADMIN, "re-connect a connection", connection_id)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
@@ -322,12 +341,21 @@ def reconnect(
     mode = parse_sync_mode(sync_mode)
     checked = check_new_credentials(source, credentials_from_form(source, values, stored))
     changed = checked.business_account_id != old_business
+    empty = sees_accounts(source, checked.credentials) is False
+    unconfirmed: dict[str, str] = {}
     if changed and not confirm_business_change:
-        message = (
+        unconfirmed[CONFIRM_BUSINESS_FIELD] = (
             f"These credentials belong to business account {checked.business_account_name} "
             f"({checked.business_account_id}), not {old_business}. Tick the box to confirm the switch."
         )
-        raise InvalidInput(message, {CONFIRM_BUSINESS_FIELD: message})
+    if empty and not confirm_no_accounts:
+        unconfirmed[CONFIRM_NO_ACCOUNTS_FIELD] = (
+            f"This {source.title} login sees no accounts: once saved, the connection would have none to "
+            "extract, and its extraction orders could not run. Check that it is the right login; tick the "
+            "box to save it anyway."
+        )
+    if unconfirmed:
+        raise InvalidInput(" ".join(unconfirmed.values()), unconfirmed)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id, for_update=True)
         now = ctx.clock.now()
@@ -349,10 +377,11 @@ def reconnect(
             business_account_changed=changed,
             business_account_id=checked.business_account_id,
             sync_mode=mode.value,
+            sees_no_accounts=empty,
         )
     for event in events + [ConnectionChanged(actor.team_id, connection_id, "reconnected")]:
         ctx.events.publish(event)
-    return Reconnected(connection_id, changed)
+    return Reconnected(connection_id, changed, empty)
 
 
 def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:

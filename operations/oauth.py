@@ -188,10 +188,12 @@ def note_choice(
     *,
     sync_mode: SyncMode | None = None,
     confirm_business: bool | None = None,
+    slack_meta: str | None = None,
 ) -> None:
     """A choice made in the modal, kept for a sign-in still to come (the URL button submits
-    nothing): the account sync, or the consent to switch business accounts."""
-    values = {"sync_mode": sync_mode, "confirm_business": confirm_business}
+    nothing): the account sync, the consent to switch business accounts, or the form's routing
+    with a choice of its own (ids and flags only)."""
+    values = {"sync_mode": sync_mode, "confirm_business": confirm_business, "slack_meta": slack_meta}
     with ctx.db.begin() as session:
         session.execute(
             update(OAuthState)

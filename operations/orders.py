@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import Conflict, InvalidInput, NotFound, StaleAction
+from core.errors import Conflict, ConnbotError, InvalidInput, NotAllowed, NotFound, StaleAction
 from core.events import ConnectionChanged
 from engine import schedules
 from engine.context import Context
@@ -141,15 +141,21 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
     )
 
 
-def create_order(
-    ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec, *, idempotency_key: str
-) -> tuple[int, bool]:
-    """Returns (order id, created). The same idempotency key (a double submit) finds the same order."""
+def creation_refusal(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec) -> ConnbotError | None:
+    """What Create would answer for this order now, from the current state: its refusal
+    (NotAllowed, StaleAction, InvalidInput, InactiveAccounts), or None when it would create it.
+    A deleted connection raises NotFound."""
+    try:
+        _creatable(ctx, actor, connection_id, spec)
+    except (NotAllowed, StaleAction, InvalidInput) as refusal:
+        return refusal
+    return None
+
+
+def _creatable(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec) -> OrderSpec:
+    """The checks of Create, on the current state: the role, Extract still available, every
+    field valid and every account still active. Returns the spec as it would be saved."""
     authorize(ctx, actor, Role.OPERATOR, "set up an extraction", connection_id)
-    with ctx.db.begin() as session:
-        existing = session.scalar(select(ExtractionOrder.id).where(ExtractionOrder.idempotency_key == idempotency_key))
-    if existing is not None:
-        return existing, False
     require_extract_available(ctx, actor, connection_id)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
@@ -160,6 +166,19 @@ def create_order(
         usable = {a.id for a in accounts if a.active and a.removed_at is None}
         if len(usable) != len(spec.account_ids):
             raise InactiveAccounts([a for a in spec.account_ids if a not in usable])
+    return spec
+
+
+def create_order(
+    ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec, *, idempotency_key: str
+) -> tuple[int, bool]:
+    """Returns (order id, created). The same idempotency key (a double submit) finds the same order."""
+    authorize(ctx, actor, Role.OPERATOR, "set up an extraction", connection_id)
+    with ctx.db.begin() as session:
+        existing = session.scalar(select(ExtractionOrder.id).where(ExtractionOrder.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing, False
+    spec = _creatable(ctx, actor, connection_id, spec)
     try:
         with ctx.db.begin() as session:
             order = ExtractionOrder(

@@ -154,9 +154,14 @@ class ExtractionTemplate:
 
 
 class SourceError(Exception):
-    """A failure talking to a source. `code` is the platform's code; the message is safe to show."""
+    """A failure talking to a source. `code` is the platform's code; the message is safe to show.
+
+    A plain SourceError is an answer the source does not recognise: callers retry it once, in
+    case it was a fluke. The subclasses say what is known: `TransientSourceError` is worth
+    retrying; `definitive` errors get the same answer however often they are asked again."""
 
     status: CheckStatus = CheckStatus.TRANSIENT
+    definitive: bool = False
 
     def __init__(self, message: str, code: str = "", retry_after: float | None = None):
         super().__init__(message)
@@ -170,14 +175,37 @@ class SourceError(Exception):
 
 class InvalidCredentials(SourceError):
     status = CheckStatus.INVALID
+    definitive = True
 
 
 class NoPermission(SourceError):
     status = CheckStatus.NO_PERMISSION
+    definitive = True
+
+
+class RefusedRequest(SourceError):
+    """The platform refuses the request as it is (an invalid parameter, an unknown field, an
+    unsupported request): asked again unchanged, it answers the same. Nothing says the
+    credentials are wrong, so a credentials check that meets one is TRANSIENT (it could not
+    tell), never INVALID."""
+
+    definitive = True
 
 
 class TransientSourceError(SourceError):
     status = CheckStatus.TRANSIENT
+
+
+UNRECOGNISED_ATTEMPTS = 2
+
+
+def attempts_for(error: SourceError, transient: int) -> int:
+    """How many tries in all an operation failing with `error` deserves: one when the error is
+    definitive, `transient` (the caller's bound) when the platform says it is worth retrying,
+    and two for an answer nobody recognised: once more, in case it was a fluke."""
+    if error.definitive:
+        return 1
+    return transient if isinstance(error, TransientSourceError) else UNRECOGNISED_ATTEMPTS
 
 
 # A batch of extracted rows: a list of row dicts, or a pyarrow.Table with the template's columns.

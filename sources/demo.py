@@ -8,7 +8,7 @@ Credentials syntax
 The only credential is `token`::
 
     token     = "demo" [ "-" behaviour ] [ ":" knob { "," knob } ]
-    behaviour = "expired" | "noperm" | "flaky" | "slow" | "empty"
+    behaviour = "expired" | "noperm" | "flaky" | "slow" | "empty" | "refused"
     knob      = "accounts=" N      accounts of the login, 1..100000 (default 15)
               | "campaigns=" N     campaigns per account, 1..999 (default 5)
               | "business=" K      acme (default), globex, initech, umbrella, hooli, or 1..5
@@ -33,6 +33,9 @@ Behaviours:
   iterating `list_accounts` or `extract` (later pages and batches are not counted).
 - `demo-slow`: a 250 ms pause per page and per batch, unless `latency=` says otherwise.
 - `demo-empty`: the login has no accounts, whatever `accounts=` says.
+- `demo-refused`: the login works, but every report request is refused as a platform refuses
+  an invalid parameter: `extract` raises `RefusedRequest` (code `invalid_parameter`), which is
+  definitive (never retried).
 
 Source errors are raised when iteration starts, as a real API fails on its first request;
 bad arguments (unknown template or field, start after end) raise `ValueError` at the call.
@@ -74,6 +77,7 @@ from sources.base import (
     FieldType,
     InvalidCredentials,
     NoPermission,
+    RefusedRequest,
     SourceAccount,
     SourceError,
     TemplateField,
@@ -83,13 +87,13 @@ from sources.base import (
 
 # --- the token ------------------------------------------------------------------------------
 
-BEHAVIOURS = ("expired", "noperm", "flaky", "slow", "empty")
+BEHAVIOURS = ("expired", "noperm", "flaky", "slow", "empty", "refused")
 MAX_ACCOUNTS = 100_000
 MAX_CAMPAIGNS = 999  # campaign ids are the account number followed by three digits
 SLOW_LATENCY_MS = 250
 FLAKY_RETRY_AFTER = 1.0
 TOKEN_SYNTAX = (
-    "`demo`, optionally -expired, -noperm, -flaky, -slow or -empty, then optional knobs after "
+    "`demo`, optionally -expired, -noperm, -flaky, -slow, -empty or -refused, then optional knobs after "
     "a colon: accounts=N, campaigns=N, business=acme|globex|initech|umbrella|hooli, "
     "latency=MS, seed=S (e.g. `demo-slow:accounts=5000,latency=50`)"
 )
@@ -119,6 +123,7 @@ DEMO_TOKENS: Mapping[str, str] = {
     "flaky": "demo-flaky",
     "slow": "demo-slow",
     "empty": "demo-empty",
+    "refused": "demo-refused",
     "large": "demo:accounts=5000",
     "huge": "demo-slow:accounts=100000,latency=20",
     "globex": "demo:business=globex,accounts=40",
@@ -754,6 +759,11 @@ class DemoSource:
         end: date,
     ) -> Iterator[pa.Table]:
         token = self._request(credentials, reads=True)
+        if token.behaviour == "refused":
+            raise RefusedRequest(
+                "The demo platform refuses this report request: one of its fields does not exist (invalid parameter)",
+                code="invalid_parameter",
+            )
         indices = [_account_index(token, a) for a in account_ids]
         unknown = [a for a, i in zip(account_ids, indices, strict=True) if i is None]
         if unknown:

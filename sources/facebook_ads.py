@@ -13,11 +13,15 @@ Configuration, read when the source is built (plus the CONNBOT_SOURCE_* settings
                                         an asynchronous report run (default 7)
     CONNBOT_FACEBOOK_ASYNC_TIMEOUT      seconds to wait for a report run (default 3600)
 
-Errors are classified from the `error` object of the answer, whatever its HTTP status: code 190
-(any subcode) and 102 are invalid credentials; 10 and 200-299 a missing permission; 1, 2, 4,
-17, 32, 613 and 80000-80014 (rate limits), `is_transient` errors and HTTP 5xx are transient,
-retried after the time `X-Business-Use-Case-Usage` says access comes back
-(`estimated_time_to_regain_access`, in minutes), else after a doubling backoff.
+Errors are classified from the `error` object of the answer, whatever its HTTP status (a 200
+body holding one is an error too), and from the error fields of a failed report run: code 190
+(any subcode) and 102 are invalid credentials; 10 and 200-299 a missing permission; 4, 17, 32,
+341, 613 and 80000-80014 (rate limits) and `is_transient: true` errors are transient, retried
+after the time `X-Business-Use-Case-Usage` says access comes back
+(`estimated_time_to_regain_access`, in minutes), else after a doubling backoff; 100 (invalid
+parameter, unknown field), 3, 11, 12, 803, 2500, 2635, 3018 and `is_transient: false` errors are
+`RefusedRequest`, never retried; 1, 2, 368 and HTTP 5xx are transient. The source sends no batch
+requests, so batch answers never reach it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from sources.base import (
     FieldType,
     InvalidCredentials,
     NoPermission,
+    RefusedRequest,
     SourceAccount,
     SourceError,
     TemplateField,
@@ -87,7 +92,16 @@ ACCOUNT_STATUSES: Mapping[int, str] = {
 }
 
 INVALID_TOKEN_CODES = frozenset({102, 190})
-RATE_LIMIT_CODES = frozenset({1, 2, 4, 17, 32, 613, *range(80000, 80015)})
+# Throttling (Graph API error-handling guide; Marketing API rate limiting): wait and retry.
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
+# "Possibly a temporary issue due to downtime", "temporarily blocked": wait and retry.
+TEMPORARY_CODES = frozenset({1, 2, 368})
+# The request itself is wrong and would be refused again: unknown method (3), deprecated method
+# or version (11, 12, 2635), invalid parameter or unknown field (100, any subcode), unknown alias
+# (803), a malformed request (2500), a start date too far back (3018).
+REFUSED_CODES = frozenset({3, 11, 12, 100, 803, 2500, 2635, 3018})
+# Of a failed report run (AdReportRun), as the error object's fields are named.
+RUN_ERROR_FIELDS = ("error_code", "error_subcode", "error_message", "error_user_title", "error_user_msg")
 
 _ACCOUNT_ID = re.compile(r"(?:act_)?([0-9]{1,20})")
 _VERSION = re.compile(r"v[0-9]+\.[0-9]+")
@@ -226,20 +240,31 @@ def _classifier(token: str) -> Callable[[Response], SourceError | None]:
         error = payload.get("error") if isinstance(payload, dict) else None
         if not isinstance(error, dict):
             return None  # judged by the HTTP status
-        code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
-        label = f"{code}/{subcode}" if subcode else str(code)
-        text = error.get("error_user_msg") or error.get("message") or "no message"
-        message = f"Facebook: {platform_message(text, [token])} (code {label})"
-        if code in INVALID_TOKEN_CODES:
-            return InvalidCredentials(message, label)
-        if code == 10 or 200 <= code <= 299:
-            return NoPermission(message, label)
-        if code in RATE_LIMIT_CODES or response.status >= 500 or error.get("is_transient") is True:
-            wait = _regain_access(response.headers) or retry_after_header(response.headers)
-            return TransientSourceError(message, label, retry_after=wait)
-        return SourceError(message, label)
+        return _graph_error(error, response.status, response.headers, token)
 
     return classify
+
+
+def _graph_error(error: Mapping[str, Any], http_status: int, headers: Mapping[str, str], token: str) -> SourceError:
+    """The SourceError of a Graph API error object, read as the error-handling guide says: the
+    code first (with its subcode in the label), then the error's own `is_transient` flag."""
+    code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
+    label = f"{code}/{subcode}" if subcode else str(code)
+    text = error.get("error_user_msg") or error.get("message") or "no message"
+    message = f"Facebook: {platform_message(text, [token])} (code {label})"
+    transient_flag = error.get("is_transient")
+    if code in INVALID_TOKEN_CODES:
+        return InvalidCredentials(message, label)
+    if code == 10 or 200 <= code <= 299:
+        return NoPermission(message, label)
+    if code in RATE_LIMIT_CODES or transient_flag is True:
+        wait = _regain_access(headers) or retry_after_header(headers)
+        return TransientSourceError(message, label, retry_after=wait)
+    if code in REFUSED_CODES or transient_flag is False:
+        return RefusedRequest(message, label)
+    if code in TEMPORARY_CODES or http_status >= 500 or http_status == 429:
+        return TransientSourceError(message, label, retry_after=retry_after_header(headers))
+    return SourceError(message, label)
 
 
 def _int(value: Any) -> int:
@@ -400,16 +425,17 @@ class FacebookAdsSource:
         if not run_id.isdigit():
             raise SourceError("Facebook did not start the report run", code="bad_answer")
         waited, wait = 0.0, self.poll_interval
+        fields = ["async_status", "async_percent_completion"]
+        if self._version >= (25, 0):  # a failed run says why from v25.0 (before, only for some apps)
+            fields += RUN_ERROR_FIELDS
         while True:
-            run = self._get(token, run_id, {"fields": "async_status,async_percent_completion"})
+            run = self._get(token, run_id, {"fields": ",".join(fields)})
             status = run.get("async_status")
             # Both are needed: the status may say Completed before the percentage reaches 100.
             if status == "Job Completed" and _int(run.get("async_percent_completion")) >= 100:
                 return f"{self._base}/{run_id}/insights"
             if status in ("Job Failed", "Job Skipped"):
-                raise TransientSourceError(
-                    f"Facebook could not build the report of {account} ({status})", code="report_run_failed"
-                )
+                raise self._run_failure(token, account, status, run)
             if waited >= self.async_timeout:
                 raise TransientSourceError(
                     f"Facebook's report of {account} was not ready after {waited:.0f} s", code="report_run_timeout"
@@ -418,6 +444,26 @@ class FacebookAdsSource:
             self._sleep(wait)
             waited += wait
             wait = min(wait * 2, self.max_poll_interval)
+
+    def _run_failure(self, token: str, account: str, status: str, run: Mapping[str, Any]) -> SourceError:
+        """A report run that failed: classified by the error it reports in its (HTTP 200) answer
+        like any Graph API error; without one, transient (the run may succeed when started again)."""
+        if not _int(run.get("error_code")):
+            return TransientSourceError(
+                f"Facebook could not build the report of {account} ({status})", code="report_run_failed"
+            )
+        error = {
+            "code": run.get("error_code"),
+            "error_subcode": run.get("error_subcode"),
+            "message": run.get("error_message"),
+            "error_user_msg": run.get("error_user_msg"),
+        }
+        return _graph_error(error, 200, {}, token)
+
+    @property
+    def _version(self) -> tuple[int, int]:
+        major, minor = self.api_version[1:].split(".")
+        return int(major), int(minor)
 
     def _pages(self, token: str, url: str, params: Mapping[str, str]) -> Iterator[list[dict]]:
         """The `data` of each page, following `paging.next` until it is absent."""

@@ -18,13 +18,18 @@ The login's accounts are the customers of `customers:listAccessibleCustomers`, o
 customer alone when one is given, with the whole `customer_client` hierarchy below each;
 manager accounts are walked but not listed (they have no campaigns of their own).
 
-Errors: UNAUTHENTICATED or an `authenticationError` (and `invalid_grant`, `invalid_client` or
-`unauthorized_client` from the token endpoint) are invalid credentials. USER_PERMISSION_DENIED
-and CUSTOMER_NOT_ENABLED concern one customer (`AccountUnavailable`): `list_accounts` and
-`extract` skip that customer with a logged warning; only when the login can read none of its
-customers, or its login customer, is it NoPermission (and `check_credentials` NO_PERMISSION).
-Other PERMISSION_DENIED errors are NoPermission. RESOURCE_EXHAUSTED (429), quota errors and 5xx
-are transient, retried after `retryDelay` or `Retry-After` when given.
+Errors are read from the google.rpc.Status of the answer, whatever its shape: a bare
+`{"error": {...}}`, a searchStream array whose element holds it (`[{"error": {...}}]`), or the
+last element of a stream that already sent result batches. UNAUTHENTICATED or an
+`authenticationError` (and `invalid_grant`, `invalid_client` or `unauthorized_client` from the
+token endpoint) are invalid credentials. USER_PERMISSION_DENIED and CUSTOMER_NOT_ENABLED concern
+one customer (`AccountUnavailable`): `list_accounts` and `extract` skip that customer with a
+logged warning (unless some of its rows were already read: the extraction then fails); only when
+the login can read none of its customers, or its login customer, is it NoPermission (and
+`check_credentials` NO_PERMISSION). Other PERMISSION_DENIED errors are NoPermission.
+RESOURCE_EXHAUSTED (429), quota errors, INTERNAL, UNAVAILABLE and 5xx are transient, retried
+after `retryDelay` or `Retry-After` when given; INVALID_ARGUMENT (query errors), NOT_FOUND,
+FAILED_PRECONDITION and the like are `RefusedRequest`, never retried.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from sources.base import (
     FieldType,
     InvalidCredentials,
     NoPermission,
+    RefusedRequest,
     SourceAccount,
     SourceError,
     TemplateField,
@@ -85,8 +91,18 @@ DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
 ACTIVE_STATUS = "ENABLED"  # CANCELED, SUSPENDED and CLOSED customers are inactive
 PER_ACCOUNT_ERRORS = ("USER_PERMISSION_DENIED", "CUSTOMER_NOT_ENABLED")
 INVALID_GRANT_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
-TRANSIENT_STATUSES = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"})
-QUOTA_ERRORS = frozenset({"RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED"})
+# The canonical codes (google.rpc.Code) the API's error guide says to retry with a backoff...
+TRANSIENT_STATUSES = frozenset(
+    {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED", "UNKNOWN", "CANCELLED"}
+)
+# ...and those it says not to retry until the request is corrected.
+REFUSED_STATUSES = frozenset(
+    {"INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "OUT_OF_RANGE", "UNIMPLEMENTED", "ALREADY_EXISTS"}
+)
+# GoogleAdsFailure error codes that are retryable whatever the status says (quota, "Retryable errors").
+TRANSIENT_ERRORS = frozenset(
+    {"RESOURCE_EXHAUSTED", "RESOURCE_TEMPORARILY_EXHAUSTED", "TRANSIENT_ERROR", "INTERNAL_ERROR", "DEADLINE_EXCEEDED"}
+)
 TOKEN_EXPIRY_MARGIN = 60.0  # seconds before its stated expiry that a token is renewed
 
 _CUSTOMER_ID = re.compile(r"[0-9]{1,20}")
@@ -301,23 +317,43 @@ def _token_classifier(secrets: Sequence[str]) -> Callable[[Response], SourceErro
 
 def _api_classifier(secrets: Sequence[str]) -> Callable[[Response], SourceError | None]:
     def classify(response: Response) -> SourceError | None:
-        payload = response.payload
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if not isinstance(error, dict):
+        error = _status_of(response.payload)
+        if error is None:
             return None  # judged by the HTTP status
         return _api_error(error, response.status, response.headers, secrets)
 
     return classify
 
 
+def _status_of(payload: Any) -> Mapping[str, Any] | None:
+    """The google.rpc.Status an answer carries: a bare `{"error": {...}}`, or, from
+    searchStream (whose answer is a JSON array, failures included), the element holding one."""
+    elements = payload if isinstance(payload, list) else [payload]
+    return next((e["error"] for e in elements if isinstance(e, dict) and isinstance(e.get("error"), dict)), None)
+
+
 def _api_error(
     error: Mapping[str, Any], http_status: int, headers: Mapping[str, str], secrets: Sequence[str]
 ) -> SourceError:
-    """The SourceError of a Google API error (a google.rpc.Status with GoogleAdsFailure details)."""
+    """The SourceError of a Google API error (a google.rpc.Status with GoogleAdsFailure details).
+
+    Read as the API's error guide says: authentication errors are the credentials'; permission
+    errors are the login's (or, for USER_PERMISSION_DENIED and CUSTOMER_NOT_ENABLED, one
+    customer's); quota, INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED and 5xx are worth a
+    retry; INVALID_ARGUMENT (query and request errors), NOT_FOUND, FAILED_PRECONDITION,
+    OUT_OF_RANGE and UNIMPLEMENTED are refused until the request changes. Anything else is a
+    plain SourceError."""
     status = str(error.get("status") or "")
+    if http_status < 300:  # an error inside a streamed answer: its own code is the HTTP one
+        http_status = _int(error.get("code")) or http_status
     details = [d for d in error.get("details") or () if isinstance(d, dict)]
     failures = [e for d in details for e in d.get("errors") or () if isinstance(e, dict)]
-    codes = [(kind, str(value)) for failure in failures for kind, value in (failure.get("errorCode") or {}).items()]
+    codes = [
+        (kind, str(value))
+        for failure in failures
+        if isinstance(failure.get("errorCode"), dict)
+        for kind, value in failure["errorCode"].items()
+    ]
     kinds, values = {kind for kind, _ in codes}, {value for _, value in codes}
     text = next((f["message"] for f in failures if f.get("message")), error.get("message") or "no message")
     per_account = next((v for v in PER_ACCOUNT_ERRORS if v in values), "")
@@ -329,10 +365,25 @@ def _api_error(
         return AccountUnavailable(message, code)
     if status == "PERMISSION_DENIED" or "authorizationError" in kinds:
         return NoPermission(message, code)
-    if status in TRANSIENT_STATUSES or http_status == 429 or http_status >= 500 or values & QUOTA_ERRORS:
-        wait = _retry_delay(details, failures) or retry_after_header(headers)
-        return TransientSourceError(message, code, retry_after=wait)
+    if status in TRANSIENT_STATUSES or values & TRANSIENT_ERRORS:
+        return _transient(message, code, details, failures, headers)
+    if status in REFUSED_STATUSES:
+        return RefusedRequest(message, code)
+    if http_status == 429 or http_status >= 500:
+        return _transient(message, code, details, failures, headers)
     return SourceError(message, code)
+
+
+def _transient(message, code, details, failures, headers) -> TransientSourceError:
+    wait = _retry_delay(details, failures) or retry_after_header(headers)
+    return TransientSourceError(message, code, retry_after=wait)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _retry_delay(details: Sequence[Mapping], failures: Sequence[Mapping]) -> float | None:
@@ -478,11 +529,17 @@ class GoogleAdsSource:
             if via is None:
                 log.warning("google_ads: customer %s skipped: not reachable with this login", account)
                 continue
+            sent = False
             try:
                 for rows in self._search(login, account, query, via):
                     if rows:
+                        sent = True
                         yield typed_table([_row(columns, row, account) for row in rows], fields)
             except AccountUnavailable as error:
+                if sent:  # refused part-way: its rows are incomplete, so the extraction fails
+                    raise SourceError(
+                        f"{error.message}, after part of customer {account}'s rows had been read", error.code
+                    ) from None
                 log.warning("google_ads: customer %s skipped (%s)", account, error.code)
 
     # --- the account hierarchy ---------------------------------------------------------------
@@ -504,10 +561,16 @@ class GoogleAdsSource:
         not read are skipped with a warning; NoPermission when it may read none of them."""
         denied: list[AccountUnavailable] = []
         for root in roots:
+            sent = False
             try:
                 for rows in self._search(login, root, HIERARCHY_QUERY, root):
+                    sent = sent or bool(rows)
                     yield root, rows
             except AccountUnavailable as error:
+                if sent:  # refused part-way: the hierarchy read is incomplete
+                    raise SourceError(
+                        f"{error.message}, after part of customer {root}'s hierarchy had been read", error.code
+                    ) from None
                 log.warning("google_ads: customer %s skipped (%s)", root, error.code)
                 denied.append(error)
         if roots and len(denied) == len(roots):
@@ -548,9 +611,9 @@ class GoogleAdsSource:
         )
         with stream:
             for batch in iter_json_array(stream, self._http):
-                if not isinstance(batch, dict):
+                if not isinstance(batch, dict) or "error" in batch and not isinstance(batch["error"], dict):
                     raise SourceError("Google Ads sent an unexpected answer", code="bad_answer")
-                if isinstance(batch.get("error"), dict):  # a failure after the answer began
+                if "error" in batch:  # a failure after the answer began, e.g. after result batches
                     raise _api_error(batch["error"], 200, {}, login.secrets)
                 yield [row for row in batch.get("results") or () if isinstance(row, dict)]
 

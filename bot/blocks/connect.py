@@ -12,6 +12,7 @@ VALUE = "value"  # the action_id of every input's element
 SOURCE_BLOCK = "source"
 SYNC_MODE_BLOCK = "sync_mode"
 CONFIRM_BUSINESS_BLOCK = "confirm_business"
+CONFIRM_NO_ACCOUNTS_BLOCK = "confirm_no_accounts"
 SIGN_IN_BLOCK = "sign_in"
 # A URL button: the browser opens the link; Slack still sends a block action, acked and ignored.
 
@@ -116,6 +117,7 @@ def credentials_form(
     blocks += sync_mode_blocks(sync_mode, errors, dispatch=bool(sign_in))
     if confirm_business:
         blocks += confirm_business_blocks(errors, dispatch=bool(sign_in))
+    blocks += confirm_no_accounts_blocks(errors, dispatch=bool(sign_in))
     general = errors.get("")
     if general:
         blocks.insert(1, section(plain(f"⚠️ {general}", 2000)))
@@ -146,25 +148,46 @@ def sync_mode_blocks(sync_mode: str, errors: dict[str, str], *, dispatch: bool =
 
 def confirm_business_blocks(errors: dict[str, str], *, dispatch: bool = False) -> list[dict]:
     """Re-connect's consent to a switch of business account, with its error if any."""
-    block: dict[str, Any] = {
-        "type": "input",
-        "block_id": CONFIRM_BUSINESS_BLOCK,
-        "optional": True,
-        "label": plain("Business account"),
-        "element": {
-            "type": "checkboxes",
-            "action_id": VALUE,
-            "options": [option("These credentials may belong to another business account: switch to it", "yes")],
-        },
-    }
-    if dispatch:
-        block["dispatch_action"] = True
-    return [block] + field_error(errors.get(CONFIRM_BUSINESS_BLOCK))
+    return _confirmation(
+        CONFIRM_BUSINESS_BLOCK,
+        "Business account",
+        "These credentials may belong to another business account: switch to it",
+        errors,
+        dispatch,
+    )
+
+
+def confirm_no_accounts_blocks(errors: dict[str, str], *, dispatch: bool = False) -> list[dict]:
+    """Re-connect's consent to credentials whose login sees no accounts: asked for once the check
+    found such a login (its error says so)."""
+    if not errors.get(CONFIRM_NO_ACCOUNTS_BLOCK):
+        return []
+    return _confirmation(
+        CONFIRM_NO_ACCOUNTS_BLOCK,
+        "Accounts",
+        "Save these credentials even though they see no accounts",
+        errors,
+        dispatch,
+    )
 
 
 def field_error(message: str | None) -> list[dict]:
     """An error shown under its field in a form rendered anew (not as Slack's inline errors)."""
     return [context(plain(f"⚠️ {message}", 2000))] if message else []
+
+
+def _confirmation(block_id: str, label: str, consent: str, errors: dict[str, str], dispatch: bool) -> list[dict]:
+    """An optional box to tick to confirm a surprising outcome, and why it is asked."""
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": plain(label),
+        "element": {"type": "checkboxes", "action_id": VALUE, "options": [option(consent, "yes")]},
+    }
+    if dispatch:
+        block["dispatch_action"] = True  # a sign-in submits nothing: the choice is sent as made
+    return [block] + field_error(errors.get(block_id))
 
 
 def working(title: str, text: str) -> dict:

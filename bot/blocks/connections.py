@@ -22,7 +22,7 @@ from bot.blocks.common import (
     slack_date,
     user_mention,
 )
-from bot.ids import Action, OrderAction, Tab
+from bot.ids import Action, Callback, OrderAction, Tab
 from bot.routing import CardRef, ListRef, OrderRef, pack
 from operations.cards import (
     MAX_SEARCH,
@@ -419,6 +419,44 @@ def alert_channel_target(block_id: str) -> int | None:
     if not block_id.startswith(ALERT_CHANNEL_BLOCK_PREFIX):
         return None
     return as_connection_id(block_id.removeprefix(ALERT_CHANNEL_BLOCK_PREFIX))
+
+
+SHARE_CHANNEL_BLOCK = "share_channel"
+VALUE = "value"  # the action_id of an input's element
+
+
+def share_channel_picker(metadata: str, card_title: str, problem: str | None = None) -> dict[str, Any]:
+    """Share in channel pressed in a direct message, where there is no one to share with: pick a
+    channel. `problem`: why the last choice could not be shared (our text, mrkdwn)."""
+    blocks: list[dict[str, Any]] = [
+        section(plain(f"{card_title}: this card is in a direct message, with no one to share it with.", 2000)),
+    ]
+    if problem:
+        blocks.append(section(mrkdwn(f"⚠️ {problem}")))
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": SHARE_CHANNEL_BLOCK,
+            "label": plain("Share it in"),
+            "element": {
+                "type": "conversations_select",
+                "action_id": VALUE,
+                "placeholder": plain("Choose a channel"),
+                # Channels only: the conversation it was opened from is this direct message.
+                "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+            },
+        }
+    )
+    blocks.append(context(mrkdwn("connbot joins a public channel to post there; a private one must invite it first.")))
+    return {
+        "type": "modal",
+        "callback_id": Callback.SHARE,
+        "title": plain("Share in channel", 24),
+        "submit": plain("Share", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata,
+        "blocks": blocks,
+    }
 
 
 def tombstone(t: Tombstone) -> list[dict[str, Any]]:

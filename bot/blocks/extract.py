@@ -28,21 +28,24 @@ class ExtractAction:
 
 
 def _modal(
-    callback_id: str, step: int, blocks: list[dict], draft: Draft, submit: str, notice: str | None = None
+    callback_id: str, step: int, blocks: list[dict], draft: Draft, submit: str | None, notice: str | None = None
 ) -> dict:
-    """`notice`: what went wrong with the last submit and what to do, shown at the top of the step."""
+    """`notice`: what went wrong with the last submit and what to do, shown at the top of the step.
+    `submit` None: the step offers no submit button (it could not succeed)."""
     top = [context(mrkdwn(_steps(step)))]
     if notice:
         top.append(section(plain(f"⚠️ {notice}", 3000)))
-    return {
+    view = {
         "type": "modal",
         "callback_id": callback_id,
         "title": plain(f"{TITLE} · step {step} of 4", 24),
-        "submit": plain(submit, 24),
         "close": plain("Cancel", 24),
         "private_metadata": pack_draft(draft),
         "blocks": top + blocks,
     }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    return view
 
 
 def _steps(current: int) -> str:
@@ -249,7 +252,10 @@ def review_step(
     accounts: list[tuple[int, str, str]],
     source_title: str,
     notice: str | None = None,
+    *,
+    can_create: bool = True,
 ) -> dict:
+    """Step 4. `can_create` False (the notice says why): no Create, only Back and Cancel."""
     shown = ", ".join(f"{name} ({external_id})" for _, external_id, name in accounts[:20])
     if len(accounts) > 20:
         shown += f" and {len(accounts) - 20:,} more"
@@ -263,10 +269,13 @@ def review_step(
         section(plain(f"History: {depth} · Schedule: {describe(schedule, draft.tz)}", 2000)),
         section(plain("Fields: " + ", ".join(fields), 3000)),
         divider(),
-        context(mrkdwn("*Create* saves the order and starts its first run (the historical backfill) at once.")),
-        _back(4),
     ]
-    return _modal(Callback.EXTRACT_REVIEW, 4, blocks, draft, "Create", notice)
+    if can_create:
+        blocks.append(
+            context(mrkdwn("*Create* saves the order and starts its first run (the historical backfill) at once."))
+        )
+    blocks.append(_back(4))
+    return _modal(Callback.EXTRACT_REVIEW, 4, blocks, draft, "Create" if can_create else None, notice)
 
 
 def taken_out(labels: list[tuple[int, str, str]]) -> str:

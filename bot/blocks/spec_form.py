@@ -41,7 +41,14 @@ from enum import StrEnum
 from typing import Any
 
 from bot.blocks.common import context, header, option, plain, section
-from bot.blocks.connect import VALUE, confirm_business_blocks, field_error, modal, sync_mode_blocks
+from bot.blocks.connect import (
+    VALUE,
+    confirm_business_blocks,
+    confirm_no_accounts_blocks,
+    field_error,
+    modal,
+    sync_mode_blocks,
+)
 from bot.ids import Action
 from sources.config import (
     FORMAT_EXAMPLES,
@@ -293,6 +300,7 @@ def spec_form(
     tail = sync_mode_blocks(sync_mode, errors)
     if confirm_business:
         tail += confirm_business_blocks(errors)
+    tail += confirm_no_accounts_blocks(errors)
     body = _field_blocks(items, config, in_use, errors)
     if len(head) + len(body) + len(tail) > MAX_BLOCKS:
         json_errors = _on_blocks(items, raw_errors, json_mode=True)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
@@ -30,7 +30,7 @@ from bot.blocks import connect as forms
 from bot.blocks import spec_form
 from bot.blocks.alerts import ALERT_BLOCK_PREFIX
 from bot.blocks.common import escape
-from bot.cards import card_message, publish_home, refresh_card, show_card_after_modal
+from bot.cards import card_message, publish_home, refresh_card, replace_card_after_modal, show_card_after_modal
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
@@ -42,6 +42,7 @@ from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role, authorize
 from operations.connections import (
     CONFIRM_BUSINESS_FIELD,
+    CONFIRM_NO_ACCOUNTS_FIELD,
     connection_setup,
     credentials_from_form,
     delete_connection,
@@ -69,6 +70,8 @@ class FormMeta:
     c: int | None = None  # connection id, for Re-connect
     ch: str | None = None  # channel of the card to refresh
     ts: str | None = None  # ts of the card, when it is a channel message
+    e: bool | None = None  # the card is an ephemeral message (replaced through its response_url)
+    n: bool | None = None  # Re-connect: saving a login that sees no accounts was confirmed
 
 
 def register(app: App, services: Services) -> None:
@@ -122,13 +125,19 @@ def register(app: App, services: Services) -> None:
         source, mode, hint = setup.source, setup.account_sync_mode, setup.credentials_hint
         # A card in a channel is refreshed in place afterwards; an alert is not a card: the alert
         # poster marks it resolved, and a card written over it would hide that.
-        is_card = surface.kind == "message" and not action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
-        meta = FormMeta(s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None)
+        is_alert = action.get("block_id", "").startswith(ALERT_BLOCK_PREFIX)
+        is_card = surface.kind == "message" and not is_alert
+        ephemeral = surface.kind == "ephemeral" and not is_alert
+        meta = FormMeta(
+            s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None, e=ephemeral or None
+        )
         offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
         opened = services.client.views_open(
             trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer, values=setup.prefill)
         )
         _attach(services, offer, opened)
+        if ephemeral:  # replaced in place afterwards, through its response_url
+            services.cards_behind_modals.keep((opened.get("view") or {}).get("id"), surface)
 
     @app.view_submission(Callback.RECONNECT)
     @guard
@@ -137,7 +146,9 @@ def register(app: App, services: Services) -> None:
         values, mode = _read_form(services, meta, view, ack)
         if values is None:
             return
-        confirmed = "yes" in (form_values(view).get(forms.CONFIRM_BUSINESS_BLOCK) or [])
+        ticked = form_values(view)
+        confirmed = "yes" in (ticked.get(forms.CONFIRM_BUSINESS_BLOCK) or [])
+        meta = replace(meta, n="yes" in (ticked.get(forms.CONFIRM_NO_ACCOUNTS_BLOCK) or []) or None)
         actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
         working = forms.working("Re-connect", "Checking the new credentials…")
         submit_with_check(
@@ -156,13 +167,18 @@ def register(app: App, services: Services) -> None:
 
     @app.action({"block_id": forms.SYNC_MODE_BLOCK, "action_id": forms.VALUE})
     @app.action({"block_id": forms.CONFIRM_BUSINESS_BLOCK, "action_id": forms.VALUE})
+    @app.action({"block_id": forms.CONFIRM_NO_ACCOUNTS_BLOCK, "action_id": forms.VALUE})
     @guard
     def choice_made(ack: Ack, body: dict, action: dict) -> None:
         ack()  # sent only by forms with a sign-in button, for the sign-in to come
+        ticked = any(o.get("value") == "yes" for o in action.get("selected_options") or ())
         if action["block_id"] == forms.SYNC_MODE_BLOCK:
             choice = {"sync_mode": parse_sync_mode((action.get("selected_option") or {}).get("value"))}
-        else:
-            choice = {"confirm_business": any(o.get("value") == "yes" for o in action.get("selected_options") or ())}
+        elif action["block_id"] == forms.CONFIRM_BUSINESS_BLOCK:
+            choice = {"confirm_business": ticked}
+        else:  # kept with the form's routing, which the sign-in brings back
+            meta = unpack(FormMeta, body["view"].get("private_metadata"))
+            choice = {"slack_meta": pack(replace(meta, n=ticked or None))}
         note_choice(services.ctx, Surface.of(body).team_id, body["user"]["id"], body["view"]["id"], **choice)
 
     @app.action(Action.SPEC_BRANCH)
@@ -462,31 +478,64 @@ def _finish_reconnect(
     services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, confirmed: bool, view_id: str | None
 ) -> Outcome:
     try:
-        result = reconnect(services.ctx, actor, meta.c, values, mode, confirm_business_change=confirmed)
+        result = reconnect(
+            services.ctx,
+            actor,
+            meta.c,
+            values,
+            mode,
+            confirm_business_change=confirmed,
+            confirm_no_accounts=bool(meta.n),
+        )
     except InvalidInput as bad:
         errors = bad.fields or {"": bad.message}
-        if CONFIRM_BUSINESS_FIELD in errors:
-            errors = {forms.CONFIRM_BUSINESS_BLOCK: errors[CONFIRM_BUSINESS_FIELD]}
+        confirmations = {
+            CONFIRM_BUSINESS_FIELD: forms.CONFIRM_BUSINESS_BLOCK,
+            CONFIRM_NO_ACCOUNTS_FIELD: forms.CONFIRM_NO_ACCOUNTS_BLOCK,
+        }
+        if set(errors) & set(confirmations):  # asked on their checkboxes
+            errors = {confirmations[k]: v for k, v in errors.items() if k in confirmations}
         form = _form_again(services, actor, meta, mode, view_id, errors, _non_secret(services, meta, values))
-        return Outcome(form, _inline(errors, form), ok=False, message=bad.message)
+        # The no-accounts checkbox is new to the form: it is shown by an update, not inline.
+        inline = None if forms.CONFIRM_NO_ACCOUNTS_BLOCK in errors else _inline(errors, form)
+        return Outcome(form, inline, ok=False, message=bad.message)
+
+    card = services.cards_behind_modals.take(view_id)  # the ephemeral card Re-connect was pressed on
 
     def after() -> None:
-        # As after Extract (bot.handlers.extract._first_run): a channel copy is updated now and
-        # after the sync; an ephemeral card can only be posted anew, once, with the sync's result.
+        # The card is updated now (a channel copy, or the ephemeral card in place) and again after
+        # the sync; an ephemeral card that can no longer be replaced is posted anew, said so.
         if meta.ts:
             show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+        elif card is not None:
+            blocks, text = card_message(services, actor, meta.c, "settings")
+            card.replace(services.client, blocks, text)
         try:
             sync_accounts(services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
         except Conflict:
             pass  # a sync already running reads the new credentials' accounts soon enough
         finally:
-            show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+            replace_card_after_modal(
+                services,
+                actor,
+                meta.c,
+                "settings",
+                card,
+                meta.ch,
+                meta.ts,
+                action="Re-connect",
+                from_ephemeral=bool(meta.e),
+            )
 
     note = "The business account changed as you confirmed. " if result.business_account_changed else ""
+    if result.sees_no_accounts:
+        note += "As you confirmed, this login sees no accounts: the connection has none to extract until it does. "
     note += "Reading its accounts now; the card shows them when that is done."
     if result.business_account_changed:
         note += _twins_note(services, actor, meta.c)
     reconnected = "Re-connected: the new credentials work and are in use."
+    if result.sees_no_accounts:
+        reconnected = "Re-connected: the new credentials work, but they see no accounts."
     return Outcome(forms.done("Re-connect", reconnected, note), after=after, message=reconnected)
 
 

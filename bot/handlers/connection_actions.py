@@ -16,7 +16,7 @@ from bot.errors import guarded
 from bot.ids import Action, Callback, OrderAction
 from bot.routing import CardRef, OrderRef, pack, unpack
 from bot.services import Services
-from bot.surface import Surface, SurfacesBehindModals
+from bot.surface import Surface
 from core.errors import Conflict, NotFound, StaleAction
 from engine.account_sync import run_sync
 from operations.auth import Role, authorize
@@ -43,7 +43,7 @@ class DeleteOrderMeta:
 
 def register(app: App, services: Services) -> None:
     guard = guarded(services)
-    cards_behind_modals = SurfacesBehindModals(services.ctx.clock.now)
+    cards_behind_modals = services.cards_behind_modals
 
     @app.action(Action.SYNC_ACCOUNTS)
     @guard

@@ -10,6 +10,8 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks import extract as steps
+from bot.blocks.common import notice_modal
+from bot.blocks.connections import tombstone
 from bot.blocks.extract import ACCOUNTS_PAGE, SEARCH_MAX, ExtractAction
 from bot.cards import show_card_after_modal
 from bot.errors import guarded
@@ -18,8 +20,9 @@ from bot.ids import Action, Callback
 from bot.routing import CardRef, Draft, search_that_fits, unpack, unpack_draft
 from bot.services import Services
 from bot.surface import Surface
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, ConnbotError, InvalidInput, NotAllowed, NotFound, StaleAction
 from operations.auth import Actor
+from operations.cards import connection_summary, deleted_connection
 from operations.orders import (
     MAX_ACCOUNTS_PER_ORDER,
     InactiveAccounts,
@@ -29,6 +32,7 @@ from operations.orders import (
     active_accounts_page,
     check_selection_size,
     create_order,
+    creation_refusal,
     open_setup,
     order_fields,
     require_extract_available,
@@ -140,18 +144,23 @@ def register(app: App, services: Services) -> None:
     def create(ack: Ack, body: dict, view: dict) -> None:
         actor = actor_of(body)
         draft = unpack_draft(view.get("private_metadata"))
+        # A refusal updates the review in place, rebuilt from the state now, so that it offers
+        # Create only if Create can work (a notice pushed over it would go Back to a stale Create).
         try:
             order_id, is_new = create_order(ctx, actor, draft.c, _spec(draft), idempotency_key=draft.k)
         except InactiveAccounts as gone:  # e.g. the daily account sync ran since step 1
             draft, taken_out = _without(services, actor, draft, gone.account_ids)
-            then = (
-                "Press Create again to create it with the other accounts." if draft.a else "Go Back to select accounts."
-            )
-            ack(response_action="update", view=_review_view(services, actor, draft, f"Not created: {taken_out} {then}"))
+            then = " Press Create again to create it with the other accounts." if draft.a else ""
+            ack(response_action="update", view=_review_view(services, actor, draft, f"Not created: {taken_out}{then}"))
             return
-        except InvalidInput as bad:  # the draft stays on the review step, to be fixed and created
-            notice = f"Not created: {_what_to_fix(bad)} Go Back to change it, then press Create again."
-            ack(response_action="update", view=_review_view(services, actor, draft, notice))
+        except (InvalidInput, StaleAction, NotAllowed):  # the rebuilt review says why and what to do
+            ack(response_action="update", view=_review_view(services, actor, draft, "Not created."))
+            return
+        except NotFound:
+            deleted = deleted_connection(ctx, actor, draft.c)
+            if deleted is None:
+                raise
+            ack(response_action="update", view=notice_modal(steps.TITLE, tombstone(deleted)))
             return
         if not is_new:  # a double submit: the first one created it
             ack(
@@ -227,12 +236,26 @@ def _configure_view(services: Services, actor: Actor, draft: Draft, notice: str 
 
 
 def _review_view(services: Services, actor: Actor, draft: Draft, notice: str | None = None) -> dict:
-    """What Create will save; the draft was validated by step 3 (or Create says what is wrong in `notice`)."""
-    source_name = _source_name(services, actor, draft)
-    template = template_of(services.ctx, source_name, draft.t or "")
+    """What Create will save, built from the state now: Create is offered only when it would
+    create the order; else the step says why and what to do. `notice`: the last Create's outcome."""
+    ctx = services.ctx
+    summary = connection_summary(ctx, actor, draft.c)
+    template = template_of(ctx, summary.source, draft.t or "")
     draft = draft.but(f=order_fields(template, draft.f or ()))
-    accounts = account_labels(services.ctx, actor, draft.c, draft.a)
-    return steps.review_step(draft, template, accounts, services.ctx.source(source_name).title, notice)
+    try:
+        refusal = creation_refusal(ctx, actor, draft.c, _spec(draft))
+    except InvalidInput as bad:  # a date that is not one
+        refusal = bad
+    if refusal is not None:
+        notice = " ".join(filter(None, [notice, _cannot_create(refusal)]))
+    accounts = account_labels(ctx, actor, draft.c, draft.a)
+    return steps.review_step(draft, template, accounts, summary.source_title, notice, can_create=refusal is None)
+
+
+def _cannot_create(refusal: ConnbotError) -> str:
+    if isinstance(refusal, InvalidInput):  # a choice of an earlier step
+        return f"{_what_to_fix(refusal)} Go Back to change it."
+    return f"{refusal.message} Create is not offered until that changes."
 
 
 def _with_selection(draft: Draft, view: dict) -> Draft:

@@ -169,6 +169,89 @@ def test_reconnect_to_another_business_account_needs_explicit_confirmation(fake,
     assert "No connection matches" in texts(fake.ephemerals("UADMIN")[-1].blocks)
 
 
+def test_reconnect_to_a_login_that_sees_no_accounts_needs_explicit_confirmation(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=3")
+    ada = driver.user("UADMIN")
+    ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
+    form = fake.wait_for(lambda: fake.modal("UADMIN"))
+    assert "confirm_no_accounts" not in texts(form.blocks)  # asked only when it applies
+    ada.submit(form, {"token": {"value": "demo-empty:business=acme"}})
+    view = wait_modal_text(fake, "UADMIN", "login sees no accounts")
+    assert "tick the box to save it anyway" in shown(view)
+    with app_ctx.db.begin() as session:  # nothing saved
+        assert (
+            app_ctx.vault.decrypt(session.get(Connection, cid).credentials)["token"] == "demo:business=acme,accounts=3"
+        )
+    ada.submit(view, {"token": {"value": "demo-empty:business=acme"}, "confirm_no_accounts": {"value": ["yes"]}})
+    done = wait_modal_text(fake, "UADMIN", "Re-connected")
+    assert "they see no accounts" in shown(done)  # said in the result too
+    with app_ctx.db.begin() as session:
+        assert app_ctx.vault.decrypt(session.get(Connection, cid).credentials)["token"] == "demo-empty:business=acme"
+    (event,) = [e for e in audit_rows(app_ctx) if e.action == "connection.reconnect"]
+    assert event.details["sees_no_accounts"] is True
+
+
+def test_reconnect_to_a_login_with_accounts_is_not_asked_about_them(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=3")
+    ada = driver.user("UADMIN")
+    ada.click(_open_settings(fake, ada, cid), "connection.reconnect")
+    ada.submit(fake.wait_for(lambda: fake.modal("UADMIN")), {"token": {"value": "demo:business=acme,accounts=4"}})
+    done = wait_modal_text(fake, "UADMIN", "Re-connected")
+    assert "no accounts" not in shown(done)
+
+
+def _break(app_ctx, cid, token="demo-expired:business=acme"):
+    with app_ctx.db.begin() as session:
+        c = session.get(Connection, cid)
+        c.credentials = app_ctx.vault.encrypt(Credentials({"token": token}))
+        c.credentials_status, c.credentials_error_code = "error", "token_expired"
+
+
+def test_reconnect_replaces_the_ephemeral_card_it_was_pressed_on(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=5")
+    _break(app_ctx, cid)
+    ada = driver.user("UADMIN")
+    card = _open_settings(fake, ada, cid)
+    assert "Error" in card.visible_text
+    shown, clicks = len(fake.ephemerals("UADMIN")), len(replacements(fake))  # clicks: the tabs pressed so far
+    ada.click(card, "connection.reconnect", block_id="settings_actions")
+    form = fake.wait_for(lambda: fake.modal("UADMIN"))
+    ada.submit(form, {"token": {"value": "demo:business=acme,accounts=5"}})
+    wait_modal_text(fake, "UADMIN", "Re-connected")
+    # The card pressed on now shows the working credentials and the accounts the sync read.
+    fake.wait_for(lambda: len(replacements(fake)) == clicks + 2, timeout=15)  # now, and after the sync
+    assert "Active" in fake.live_message(card).visible_text and "Error" not in fake.live_message(card).visible_text
+    assert len(fake.ephemerals("UADMIN")) == shown  # replaced in place, no second card beside it
+    assert not [m for m in fake.ephemerals("UADMIN") if "out of date" in m.text]
+
+
+def replacements(fake):
+    return [c for c in fake.calls("response_url") if c.args.get("replace_original") in (True, "true")]
+
+
+def test_a_card_that_can_no_longer_be_replaced_is_posted_anew_and_said_out_of_date(fake, driver, connect, app_ctx):
+    cid = connect("demo:business=acme,accounts=5")
+    _break(app_ctx, cid)
+    ada = driver.user("UADMIN")
+    card = _open_settings(fake, ada, cid)
+    ada.click(card, "connection.reconnect", block_id="settings_actions")
+    form = fake.wait_for(lambda: fake.modal("UADMIN"))
+    fake.fail_next("response_url", error="expired_url", status=404, times=None)  # e.g. 30 minutes later
+    ada.submit(form, {"token": {"value": "demo:business=acme,accounts=5"}})
+    wait_modal_text(fake, "UADMIN", "Re-connected")
+    note = fake.wait_for(
+        lambda: [m for m in fake.ephemerals("UADMIN") if "pressed Re-connect on, above, is out of date" in m.text],
+        timeout=15,
+    )
+    fresh = fake.wait_for(
+        lambda: fake.ephemerals("UADMIN")[-1] if fake.ephemerals("UADMIN")[-1].ts != note[0].ts else None
+    )
+    assert "Active" in fresh.visible_text  # the current card follows the note
+    assert "Error" in fake.live_message(card).visible_text  # the old one could not be touched
+    fake.clear_faults()
+    fake.clear_records()  # the refused response_url posts are the behaviour under test
+
+
 def test_delete_confirms_destroys_credentials_keeps_audit_and_is_idempotent(fake, driver, connect, app_ctx):
     cid = connect()
     ada = driver.user("UADMIN")

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from storage.models import Connection
 from support import texts
 
@@ -114,6 +116,54 @@ def test_share_where_the_bot_cannot_join_says_what_to_do(fake, driver, connect):
     vera.click(fake.ephemerals("UVIEW", "C0PRIV")[-1], "connection.share")
     note = fake.wait_for(lambda: [m for m in fake.ephemerals("UVIEW") if "/invite @connbot" in m.visible_text])
     assert note
+    fake.clear_records()  # the refused postMessage is the behaviour under test
+
+
+def _card_in_dm(fake, driver, user_id, how, cid):
+    """A card in the user's direct message with connbot: opened from the App Home (a message), or
+    asked for with /connections in that DM (an ephemeral)."""
+    user = driver.user(user_id)
+    dm = fake.im(user_id).id
+    if how == "from the App Home":
+        user.open_home()
+        home = fake.wait_for(lambda: fake.home(user_id))
+        user.click(home, "connection.open")
+        return fake.wait_for(lambda: fake.messages(dm) and fake.messages(dm)[-1])
+    user.command("/connections", str(cid), channel=dm)
+    return fake.wait_for(lambda: fake.ephemerals(user_id, dm) and fake.ephemerals(user_id, dm)[-1])
+
+
+@pytest.mark.parametrize("how", ["from the App Home", "typed in the DM"])
+def test_share_from_a_dm_offers_a_channel_and_shares_there(fake, driver, connect, how):
+    cid = connect("demo:business=initech,accounts=2")
+    vera = driver.user("UVIEW")
+    card = _card_in_dm(fake, driver, "UVIEW", how, cid)
+    dm = fake.im("UVIEW").id
+    in_dm = len(fake.messages(dm)) + len(fake.ephemerals("UVIEW", dm))
+    clicked = vera.click(card, "connection.share")
+    assert clicked.ok, clicked.failure  # answered within Slack's 3 seconds
+    picker = fake.wait_for(lambda: fake.modal("UVIEW"))
+    assert "no one to share it with" in picker.visible_text
+    select = next(b["element"] for b in picker.blocks if b.get("block_id") == "share_channel")
+    assert select["type"] == "conversations_select" and select["filter"]["include"] == ["public", "private"]
+    done = vera.submit(picker, {"share_channel": {"value": "C0DATA"}}).view
+    assert "Shared in" in done.visible_text
+    shared = fake.wait_for(lambda: fake.messages("C0DATA") and fake.messages("C0DATA")[-1])
+    assert "Initech" in texts(shared.blocks) and "<@UVIEW> shared" in shared.text
+    assert len(fake.messages(dm)) + len(fake.ephemerals("UVIEW", dm)) == in_dm  # no second card in the DM
+    driver.user("UOPS").click(shared, "connection.tab.settings")  # the channel copy works
+    fake.wait_for(lambda: "Delete connection" in texts(fake.message("C0DATA", shared.ts).blocks))
+
+
+def test_share_from_a_dm_into_a_channel_connbot_cannot_join_says_what_to_do(fake, driver, connect):
+    fake.add_channel("C0PRIV", "private", private=True, bot_member=False)
+    cid = connect()
+    vera = driver.user("UVIEW")
+    vera.click(_card_in_dm(fake, driver, "UVIEW", "from the App Home", cid), "connection.share")
+    picker = fake.wait_for(lambda: fake.modal("UVIEW"))
+    again = vera.submit(picker, {"share_channel": {"value": "C0PRIV"}}).view
+    assert again.callback_id == "connection.share.submit" and "/invite @connbot" in again.visible_text
+    assert fake.messages("C0PRIV") == []
     fake.clear_records()  # the refused postMessage is the behaviour under test
 
 
@@ -411,18 +461,16 @@ def test_every_button_of_an_old_card_of_a_deleted_connection_shows_its_tombstone
         lambda: ada.click(settings_card, "connection.escalate"),
         lambda: ada.choose(settings_card, "connection.alert_channel", "C0DATA"),
     ]
+
+    def replaced_since(before: int):
+        # Delete also says "already deleted" beside the card, before or after replacing it.
+        answers = fake.calls("response_url")[before:]
+        return next((a for a in answers if a.args.get("replace_original") in (True, "true")), None)
+
     for press in presses:
         before = len(fake.calls("response_url"))
         press()
-        # The card is replaced by its tombstone; a press may leave a note beside it first (Delete
-        # connection: "already deleted"), so the replacement is looked for, not the last post.
-        answer = fake.wait_for(
-            lambda before=before: next(
-                (c for c in fake.calls("response_url")[before:] if c.args.get("replace_original") in (True, "true")),
-                None,
-            ),
-            message=f"press {presses.index(press)} did not replace the card",
-        )
+        answer = fake.wait_for(lambda before=before: replaced_since(before))
         assert "was deleted" in texts(answer.args) and "<@UADMIN>" in texts(answer.args), texts(answer.args)
     assert not [m for m in fake.ephemerals("UADMIN") if "There is no connection" in m.visible_text]
     assert fake.messages("C0DATA") == []  # nothing shared publicly

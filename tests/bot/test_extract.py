@@ -310,20 +310,77 @@ def test_create_with_an_account_gone_inactive_stays_on_review_without_it(fake, d
         assert [oa.account_id for oa in session.scalars(select(OrderAccount))] == [kept]
 
 
-def test_create_with_every_account_gone_inactive_says_to_go_back(fake, driver, connect, app_ctx):
+def test_create_with_every_account_gone_inactive_says_to_go_back_and_offers_no_create(fake, driver, connect, app_ctx):
     from bot.routing import unpack_draft
+    from fakeslack.client import NotSubmittable
 
     cid = connect("demo:accounts=25")
     otto = driver.user("UOPS")
     review = four_steps(fake, otto, cid)
     deactivate(app_ctx, *unpack_draft(review.payload["private_metadata"]).a)
     view = otto.submit(review).view
-    assert view.callback_id == "extract.review" and "Go Back to select accounts" in view.visible_text
-    view = otto.submit(view).view  # Create again anyway: any other refusal lands here too
     assert view.callback_id == "extract.review", view.visible_text
-    assert "Not created: Select at least one account. Go Back" in view.visible_text
+    assert "Not created" in view.visible_text and "Select at least one account. Go Back" in view.visible_text
+    assert "submit" not in view.payload and "Create" not in view.visible_text  # nothing to create with
+    with pytest.raises(NotSubmittable):
+        otto.submit(view)
     with app_ctx.db.begin() as session:
         assert session.scalars(select(ExtractionOrder)).all() == []
+
+
+@pytest.mark.parametrize("refused_by", ["breaking its credentials", "removing the operator role"])
+def test_a_refused_create_rebuilds_the_review_from_the_state_now(fake, driver, connect, app_ctx, services, refused_by):
+    """Create refused after step 3: the review is updated in place and offers Create only when it can
+    work (a notice pushed over it went Back to the old review, which still offered Create)."""
+    from storage.models import Connection
+
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    review = four_steps(fake, otto, cid)
+    if refused_by == "breaking its credentials":
+        with app_ctx.db.begin() as session:
+            session.get(Connection, cid).credentials_status = "error"
+        reason = "Extract is unavailable: credentials error"
+    else:
+        from dataclasses import replace
+
+        services.roles.settings = replace(services.roles.settings, operators=("UADMIN",))
+        reason = "You need the operator role to set up an extraction"
+    result = otto.submit(review)
+    assert result.ok, result.failure
+    view = result.view
+    assert view.callback_id == "extract.review" and len(fake.views("UOPS")) == 1, view.visible_text  # not pushed
+    assert "Not created." in view.visible_text and reason in view.visible_text
+    assert "Create is not offered until that changes" in view.visible_text
+    assert "submit" not in view.payload  # Back, or Cancel: nothing else can work
+    assert unpack_draft_of(view).a == unpack_draft_of(review).a  # what was chosen is kept
+    with app_ctx.db.begin() as session:
+        assert session.scalars(select(ExtractionOrder)).all() == []
+
+
+def unpack_draft_of(view):
+    from bot.routing import unpack_draft
+
+    return unpack_draft(view.private_metadata)
+
+
+def test_the_review_offers_create_again_once_it_can_work(fake, driver, connect, app_ctx):
+    from storage.models import Connection
+
+    cid = connect("demo:accounts=25")
+    otto = driver.user("UOPS")
+    review = four_steps(fake, otto, cid)
+    with app_ctx.db.begin() as session:
+        session.get(Connection, cid).credentials_status = "error"
+    refused = otto.submit(review).view
+    assert "submit" not in refused.payload
+    with app_ctx.db.begin() as session:
+        session.get(Connection, cid).credentials_status = "active"  # e.g. re-connected meanwhile
+    otto.click(refused, "extract.back")
+    step3 = fake.wait_for(lambda: fake.modal("UOPS").callback_id == "extract.configure" and fake.modal("UOPS"))
+    again = otto.submit(step3).view
+    assert again.callback_id == "extract.review" and again.payload["submit"]["text"] == "Create"
+    assert "Created the extraction order" in otto.submit(again).view.visible_text
 
 
 def test_back_to_step_one_takes_out_accounts_gone_inactive(fake, driver, connect, app_ctx):

@@ -1,18 +1,23 @@
 """Reliability and security promises (docs/RELIABILITY.md), proven through the Slack path."""
 
 import json
+import logging
 import socket
 import threading
 import time
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from connbot.server import wsgi_app
+from fakeslack.client import AppDriver
 from storage.models import AuditEvent, Connection
 from support import texts
+
+SECRET = "test-signing-secret"  # tests/bot/conftest.py signs with it
 
 
 def audit_count(ctx) -> int:
@@ -52,6 +57,127 @@ def test_forged_stale_or_unsigned_requests_get_401(fake, driver):
     status, _, _ = driver.target(body, {"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 401
     assert driver.send_raw(body)[0] == 200  # the same body, rightly signed, is served
+    assert [c.method for c in fake.calls() if c.method != "auth.test"] == []
+
+
+def _refusals(caplog) -> list[logging.LogRecord]:
+    """Log records at WARNING and above: a refused request leaves exactly one, without a traceback."""
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def _only_a_warning(caplog) -> None:
+    (record,) = _refusals(caplog)
+    assert record.levelno == logging.WARNING and record.exc_info is None and not record.exc_text
+    assert "refused a request" in record.getMessage() and "\n" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "timestamp, signature",
+    [
+        ("yesterday", None),  # the report: HTTP 500 with an empty body
+        ("", None),
+        (" 1700000000", None),
+        ("1_700_000_000", None),
+        ("١٧٠٠٠٠٠٠٠٠", None),  # digits int() would take
+        ("9" * 5000, None),  # more digits than int() converts
+        ("-1", None),
+        ("1e9", None),
+        (None, None),  # the right signature, no timestamp
+        ("now", "v0=é" + "0" * 62),  # a non-ASCII signature: compare_digest raised TypeError
+        ("now", "v0=" + "0" * 64),
+        ("now", ""),
+        ("now", "missing"),
+    ],
+)
+def test_a_malformed_header_gets_401_changes_nothing_and_logs_one_warning(
+    fake, driver, app_ctx, caplog, timestamp, signature
+):
+    body = _slash_body()
+    headers = driver.signed_headers(body, "application/x-www-form-urlencoded")
+    if timestamp is None:
+        del headers["X-Slack-Request-Timestamp"]
+    elif timestamp != "now":
+        headers["X-Slack-Request-Timestamp"] = timestamp
+    if signature == "missing":
+        del headers["X-Slack-Signature"]
+    elif signature is not None:
+        headers["X-Slack-Signature"] = signature
+    before = audit_count(app_ctx)
+    caplog.clear()
+    status, _, _ = driver.target(body, headers)
+    assert status == 401
+    _only_a_warning(caplog)
+    assert audit_count(app_ctx) == before
+    assert [c.method for c in fake.calls() if c.method != "auth.test"] == []
+
+
+def test_a_malformed_timestamp_gets_401_over_real_http(fake, bolt, caplog):
+    import waitress
+
+    server = waitress.create_server(wsgi_app(bolt[0]), host="127.0.0.1", port=0, threads=2)
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    try:
+        driver = AppDriver(fake, f"http://127.0.0.1:{server.effective_port}/slack/events", signing_secret=SECRET)
+        status, _, _ = driver.send_raw(_slash_body(), timestamp="yesterday")
+        assert status == 401
+        assert driver.send_raw(_slash_body())[0] == 200  # the same body, rightly signed, is served
+    finally:
+        server.close()
+        serving.join(5)
+    assert [r for r in _refusals(caplog) if "refused a request" in r.getMessage()]
+
+
+_latin1 = st.text(st.characters(codec="latin-1"), max_size=60)  # what a WSGI server hands over
+_header_values = st.one_of(st.none(), _latin1, st.text(max_size=30))
+_timestamps = st.one_of(
+    _header_values,
+    st.just("now"),
+    st.integers(-(10**20), 10**20).map(str),
+    st.text("0123456789 +-_.eE", max_size=24),
+    st.sampled_from(["yesterday", "١٧٠٠٠٠٠٠٠٠", "9" * 5000, "0x10", "NaN"]),
+)
+_signatures = st.one_of(
+    _header_values,
+    st.just("right"),  # the right signature for whatever timestamp was chosen
+    st.text("0123456789abcdefABCDEFv=", max_size=70).map(lambda t: "v0=" + t),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    timestamp=_timestamps,
+    signature=_signatures,
+    retry=_header_values,
+    content_type=st.one_of(st.just("application/x-www-form-urlencoded"), _header_values),
+)
+def test_no_header_value_yields_a_5xx(fake, driver, app_ctx, caplog, timestamp, signature, retry, content_type):
+    from fakeslack.client import sign
+
+    body = _slash_body()
+    now = str(int(time.time()))
+    timestamp = now if timestamp == "now" else timestamp
+    fresh = timestamp is not None and timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 20
+    fresh = fresh and abs(int(timestamp) - int(now)) <= 5 * 60
+    if signature == "right":
+        signature = sign(SECRET, timestamp or "", body)
+        assume(not fresh)  # that would be a genuine request
+    headers = {
+        name: value
+        for name, value in (
+            ("X-Slack-Request-Timestamp", timestamp),
+            ("X-Slack-Signature", signature),
+            ("X-Slack-Retry-Num", retry),
+            ("Content-Type", content_type),
+        )
+        if value is not None
+    }
+    before = audit_count(app_ctx)
+    caplog.clear()
+    status, _, _ = driver.target(body, headers)
+    assert status == 401, (status, headers)
+    _only_a_warning(caplog)
+    assert audit_count(app_ctx) == before
     assert [c.method for c in fake.calls() if c.method != "auth.test"] == []
 
 

@@ -371,6 +371,23 @@ def test_signing_in_as_another_business_needs_the_box_ticked_first(fake, driver,
     assert connections(app_ctx)[0].business_account_name == "Globex"
 
 
+def test_signing_in_to_a_login_that_sees_no_accounts_needs_the_box_ticked_first(
+    fake, driver, browser, fb_auth, app_ctx
+):
+    fb_auth.graph.add_login("EAAOLD", businesses=[{"id": "900", "name": "Acme Retail"}])
+    cid = make_connection(app_ctx, Actor.system(TEAM), "facebook_ads", {"access_token": "EAAOLD"})
+    fb_auth.graph.accounts = []  # the login about to sign in sees no ad account
+    ada = driver.user("UADMIN")
+    page = sign_in(browser, fb_auth, open_reconnect(fake, ada, app_ctx, cid))
+    assert page.status == 400 and "sees no accounts" in page.text, page.text
+    assert credentials(app_ctx, connections(app_ctx)[0]) == {"access_token": "EAAOLD"}
+    form = wait_modal_text(fake, "UADMIN", "sees no accounts")
+    ada.choose(form, "value", ["yes"], block_id="confirm_no_accounts")  # kept for the sign-in to come
+    page = sign_in(browser, fb_auth, form)
+    assert page.status == 200 and "see no accounts" in page.text, page.text
+    assert credentials(app_ctx, connections(app_ctx)[0])["access_token"].startswith("EAALONG")
+
+
 def test_expired_used_and_unknown_states_show_a_page_and_change_nothing(fake, driver, browser, fb_auth, app_ctx, clock):
     ada = driver.user("UADMIN")
     url = button_url(open_form(fake, ada, "facebook_ads"))

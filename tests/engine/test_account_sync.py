@@ -13,7 +13,8 @@ from core.events import CredentialsBroke, CredentialsFixed
 from engine.account_sync import run_sync, start_sync, sync_accounts, sync_threads
 from operations.auth import Actor
 from operations.connections import make_connection
-from sources.base import Credentials
+from sources.base import Credentials, RefusedRequest, SourceError
+from sources.demo import DemoSource
 from storage.models import Account, Connection, RunStatus
 
 ADMIN = Actor("T1", "UADMIN", Actor.system("T1").role)
@@ -82,6 +83,30 @@ def test_transient_errors_are_retried_and_never_touch_credentials(ctx):
     result = sync_accounts(ctx, "T1", cid, trigger="manual")
     assert result.status == RunStatus.SUCCEEDED and result.added == 5
     assert ctx.waits == [1.0]  # the source's retry_after, honoured without sleeping in tests
+    with ctx.db.begin() as session:
+        assert session.get(Connection, cid).credentials_status == "active"
+
+
+@pytest.mark.parametrize(
+    "error, tries, waits",
+    [
+        (RefusedRequest("The platform refuses the request as it is", code="invalid_parameter"), 1, []),
+        (SourceError("The platform said something odd", code="odd"), 2, [2.0]),
+    ],
+)
+def test_refused_requests_are_not_retried_and_unrecognised_errors_once(ctx, error, tries, waits):
+    cid = _connect(ctx)
+    source, calls = DemoSource(sleep=ctx.sleep), []
+
+    def list_accounts(credentials):
+        calls.append(credentials)
+        raise error
+
+    source.list_accounts = list_accounts
+    ctx.source = lambda name: source
+    result = sync_accounts(ctx, "T1", cid, trigger="manual")
+    assert (result.status, result.error) == (RunStatus.FAILED, error.message)
+    assert (len(calls), ctx.waits) == (tries, waits)
     with ctx.db.begin() as session:
         assert session.get(Connection, cid).credentials_status == "active"
 

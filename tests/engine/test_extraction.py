@@ -29,7 +29,7 @@ from engine.extraction import (
 from engine.scheduler import Scheduler
 from operations.auth import Actor, Role
 from operations.connections import delete_connection, make_connection, reconnect
-from sources.base import Credentials, TransientSourceError
+from sources.base import Credentials, SourceError, TransientSourceError
 from sources.demo import DemoSource
 from storage.models import Account, Connection, ExtractionOrder, ExtractionRun, OrderAccount, RunStatus
 from support import T0, make_context
@@ -286,6 +286,33 @@ def test_transient_errors_are_retried_and_never_touch_the_credentials(ctx, own_s
     assert _order_row(ctx, oid).status == "error"
 
 
+def test_a_refused_request_fails_the_run_at_once_with_the_reason_and_what_to_do(ctx, own_source):
+    cid = _connect(ctx)
+    oid = _order(ctx, cid)
+    _set_token(ctx, cid, "demo-refused:accounts=5")
+    result = run_order(ctx, "T1", oid, trigger="created")
+    assert result.status == RunStatus.FAILED and ctx.waits == []  # not retried: nothing to wait for
+    assert result.error.startswith("The demo platform refuses this report request")  # the platform's reason
+    assert "set up a new one with Extract" in result.error  # and what to do
+    assert _order_row(ctx, oid).error_message == result.error
+    connection = _connection(ctx, cid)
+    assert (connection.credentials_status, connection.auth_failures) == ("active", 0)  # not the credentials
+
+
+def test_an_unrecognised_error_is_retried_once(ctx, own_source):
+    oid = _order(ctx, _connect(ctx))
+    calls = []
+
+    def extract(*args):
+        calls.append(args)
+        raise SourceError("The platform said something odd", code="odd")
+
+    own_source.extract = extract
+    result = run_order(ctx, "T1", oid, trigger="created")
+    assert (result.status, result.error) == (RunStatus.FAILED, "The platform said something odd")
+    assert len(calls) == 2 and ctx.waits == [2.0]
+
+
 def test_an_unexpected_error_fails_the_run_without_details(ctx, own_source, caplog):
     oid = _order(ctx, _connect(ctx))
     own_source.extract = _raising(RuntimeError("secret internals"))
@@ -465,3 +492,95 @@ def test_a_run_is_recovered_once_the_process_carrying_it_dies(ctx):
         child.wait(10)
     assert recover_interrupted(ctx) == 1
     assert (_run(ctx, run_id).status, _run(ctx, run_id).error) == ("failed", INTERRUPTED)
+
+
+# --- platform errors, against the platforms' fakes ---------------------------------------------------
+
+
+def _platform_order(ctx, source, name: str, credentials: dict, fields=FIELDS) -> tuple[int, int]:
+    ctx.source = lambda _: source
+    cid = make_connection(ctx, ADMIN, name, credentials)
+    sync_accounts(ctx, "T1", cid, trigger="connect")
+    oid = _order(ctx, cid, history_days=2)
+    with ctx.db.begin() as session:
+        session.get(ExtractionOrder, oid).fields = list(fields)
+    return cid, oid
+
+
+def test_a_facebook_invalid_parameter_fails_the_run_at_once(ctx, graph):
+    """Error 100 on the insights request: the run fails at the first answer, asked once."""
+    from platforms.fakes_facebook import fb_error
+
+    from sources.facebook_ads import FacebookAdsSource
+
+    graph.add_login("EAAtoken", businesses=[{"id": "900", "name": "Acme Retail"}])
+    source = FacebookAdsSource(api_url=graph.url, sleep=ctx.sleep, env={})
+    cid, oid = _platform_order(ctx, source, "facebook_ads", {"access_token": "EAAtoken"})
+    field = "(#100) Tried accessing nonexisting field (purchase_roas) on node type (AdsInsights)"
+    graph.server.fail("/insights", *[fb_error(100, field)] * 4)
+    result = run_order(ctx, "T1", oid, trigger="created")
+    assert result.status == RunStatus.FAILED and ctx.waits == []
+    assert len(graph.server.requests_to("/insights")) == 1  # one bad request, not four
+    assert "Tried accessing nonexisting field (purchase_roas)" in result.error and "code 100" in result.error
+    assert "set up a new one with Extract" in result.error
+    assert _connection(ctx, cid).credentials_status == "active"
+
+
+def _google_order(ctx, google) -> tuple[int, int]:
+    from sources.google_ads import GoogleAdsSource
+    from sources.http import HttpSettings
+
+    google.add_client("client", "secret", "1//refresh")
+    source = GoogleAdsSource(
+        api_url=google.url,
+        api_version="v18",
+        token_url=google.token_url,
+        http=HttpSettings(timeout=5),
+        sleep=ctx.sleep,
+        env={},
+    )
+    credentials = {
+        "client_id": "client",
+        "client_secret": "secret",
+        "refresh_token": "1//refresh",
+        "developer_token": "DEV-TOKEN",
+        "login_customer_id": "1111111111",
+    }
+    return _platform_order(ctx, source, "google_ads", credentials, ["campaign_name", "impressions", "cost"])
+
+
+def _google_rows(ctx) -> tuple[int, int]:
+    return _warehouse(
+        ctx,
+        'SELECT (SELECT count(*) FROM "google_ads__campaign_daily"), (SELECT count(*) FROM (SELECT DISTINCT date, '
+        'account_id, campaign_id FROM "google_ads__campaign_daily"))',
+    )[0]
+
+
+def test_a_google_error_after_result_batches_fails_the_run_cleanly(ctx, google):
+    """A definitive error as the stream's last element: the run fails at once, saying how many rows came
+    before it; it is not a success, and the order shows the error."""
+    from platforms.fakes_google import ads_error, stream_ending_in
+
+    _, oid = _google_order(ctx, google)
+    google.then["2222222222 SELECT segments.date"] = stream_ending_in(
+        ads_error(400, "INVALID_ARGUMENT", "queryError", "PROHIBITED_METRIC_IN_SELECT_OR_WHERE_CLAUSE", "no")
+    )
+    result = run_order(ctx, "T1", oid, trigger="created")
+    assert result.status == RunStatus.FAILED and ctx.waits == []
+    assert result.rows == 6 and _run(ctx, result.run_id).rows == 6  # the batches before the error
+    assert "PROHIBITED_METRIC_IN_SELECT_OR_WHERE_CLAUSE" in result.error
+    order = _order_row(ctx, oid)
+    assert (order.status, order.error_message) == ("error", result.error)
+
+
+def test_a_transient_google_error_after_result_batches_reloads_the_range_exactly(ctx, google):
+    from platforms.fakes_google import ads_error, stream_ending_in
+
+    _, oid = _google_order(ctx, google)
+    google.then["2222222222 SELECT segments.date"] = stream_ending_in(
+        ads_error(429, "RESOURCE_EXHAUSTED", "quotaError", "RESOURCE_EXHAUSTED", "quota", retry_delay="3s")
+    )
+    result = run_order(ctx, "T1", oid, trigger="created")
+    assert result.status == RunStatus.SUCCEEDED and ctx.waits == [3.0]  # the wait the platform asked for
+    assert _google_rows(ctx) == (result.rows, result.rows)  # retried whole, merged: no duplicates

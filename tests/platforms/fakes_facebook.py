@@ -1,10 +1,12 @@
 """A fake of the Marketing API endpoints `facebook_ads` uses, built from the documented shapes:
 `data` + `paging.next` (absolute URLs carrying the token), metrics as strings, `actions` lists,
-the asynchronous report run, and `{"error": {...}}` bodies."""
+the asynchronous report run (whose failure reports its error fields from v25.0), and
+`{"error": {...}}` bodies, at any HTTP status (`fb_error(..., status=200)` too)."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -21,6 +23,14 @@ def fb_error(code: int, message: str, subcode: int | None = None, status: int = 
     if subcode is not None:
         error["error_subcode"] = subcode
     return Reply(status, {"error": error}, headers or {})
+
+
+def run_error(code: int, message: str, subcode: int | None = None) -> dict[str, Any]:
+    """The error fields of a failed AdReportRun (Graph API v25.0 and later)."""
+    fields: dict[str, Any] = {"error_code": code, "error_message": message, "error_user_msg": message}
+    if subcode is not None:
+        fields["error_subcode"] = subcode
+    return fields
 
 
 def buc_headers(minutes: int) -> dict[str, str]:
@@ -64,6 +74,8 @@ class FakeGraph:
             for n, status in enumerate(STATUSES)
         ]
         self.job_states = list(COMPLETED)  # what the next report run goes through
+        # The error fields a failed run reports (from v25.0, when asked for), e.g. run_error(100, ...).
+        self.run_error: dict[str, Any] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         self.server = FakeServer(self.handle)
         self.url = self.server.url
@@ -81,7 +93,7 @@ class FakeGraph:
         login = self.logins.get(request.bearer)
         if login is None:
             return fb_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
-        path = request.path.removeprefix(f"/{VERSION}/")
+        path = re.sub(r"^/v[0-9]+\.[0-9]+/", "", request.path)  # any version the source is set to
         parts = path.split("/")
         if path == "me":
             return Reply(body=_pick(login.user, request.query.get("fields", "id")))
@@ -108,7 +120,10 @@ class FakeGraph:
                 status, percent = run["states"][min(run["polls"], len(run["states"]) - 1)]
                 run["polls"] += 1
                 run["status"] = status
-                return Reply(body={"id": parts[0], "async_status": status, "async_percent_completion": percent})
+                body = {"id": parts[0], "async_status": status, "async_percent_completion": percent}
+                if status == "Job Failed":
+                    body.update(self.run_error)
+                return Reply(body=_pick(body, request.query.get("fields", "id")))
             if run["status"] != "Job Completed":
                 return fb_error(100, "Report not ready")
             return self._page(request, run["rows"])

@@ -1,7 +1,9 @@
 """A fake of the Google OAuth token endpoint and of the Google Ads REST endpoints `google_ads`
 uses, built from the documented shapes: `resourceNames`, searchStream answers as a JSON array
 of batches with `results` in camelCase, int64 as strings, zero values left out, and errors as a
-google.rpc.Status with GoogleAdsFailure details.
+google.rpc.Status with GoogleAdsFailure details, in each shape the API sends: a bare
+`{"error": {...}}` from unary methods, `[{"error": {...}}]` from searchStream, and an error as the
+last element of a stream that already sent result batches (HTTP 200).
 
 The hierarchy:
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -28,20 +31,46 @@ VERSION = "v18"
 FAILURE = f"type.googleapis.com/google.ads.googleads.{VERSION}.errors.GoogleAdsFailure"
 
 
-def ads_error(http: int, status: str, kind: str, value: str, message: str, **extra) -> Reply:
-    """A Google Ads API error; `retry_delay` adds quota error details, `headers` goes out."""
+def ads_error(http: int, status: str, kind: str, value: str, message: str, *, array: bool = False, **extra) -> Reply:
+    """A Google Ads API error; `retry_delay` adds quota error details, `headers` goes out.
+    `array`: wrapped as searchStream answers it, `[{"error": {...}}]`; else the bare object of
+    unary methods (listAccessibleCustomers, the front end)."""
     failure: dict[str, Any] = {"errorCode": {kind: value}, "message": message}
     if "retry_delay" in extra:
         failure["details"] = {"quotaErrorDetails": {"rateScope": "DEVELOPER", "retryDelay": extra["retry_delay"]}}
-    details = [{"@type": FAILURE, "errors": [failure], "requestId": "req-1"}]
-    body = {
-        "error": {"code": http, "message": "The caller does not have permission", "status": status, "details": details}
+    element = {"error": _status(http, status, [{"@type": FAILURE, "errors": [failure], "requestId": "req-1"}])}
+    return Reply(http, [element] if array else element, extra.get("headers", {}))
+
+
+def _status(http: int, status: str, details: list[dict]) -> dict[str, Any]:
+    """A google.rpc.Status as REST sends it: `code` is the HTTP status."""
+    return {"code": http, "message": "The caller does not have permission", "status": status, "details": details}
+
+
+def denied(value: str = "USER_PERMISSION_DENIED", *, array: bool = False) -> Reply:
+    """A customer the login may not read (`array`: as searchStream answers it)."""
+    return ads_error(
+        403, "PERMISSION_DENIED", "authorizationError", value, f"{value}: no access to customer", array=array
+    )
+
+
+def retry_info(http: int, status: str, delay: str, *, array: bool = False) -> Reply:
+    """An error whose google.rpc.RetryInfo says how long to wait ("3s")."""
+    element = {
+        "error": _status(http, status, [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}])
     }
-    return Reply(http, body, extra.get("headers", {}))
+    return Reply(http, [element] if array else element)
 
 
-def denied(value: str = "USER_PERMISSION_DENIED") -> Reply:
-    return ads_error(403, "PERMISSION_DENIED", "authorizationError", value, f"{value}: no access to customer")
+def stream_ending_in(error: Reply) -> Callable[[Reply], Reply]:
+    """For `FakeGoogleAds.then`: the answer's result batches (HTTP 200, already under way), then
+    the error's google.rpc.Status as the stream's last element."""
+
+    def answer(reply: Reply) -> Reply:
+        element = error.body[-1] if isinstance(error.body, list) else error.body
+        return Reply(200, [*reply.body, element], chunk_size=reply.chunk_size)
+
+    return answer
 
 
 @dataclass
@@ -78,6 +107,9 @@ class FakeGoogleAds:
         self.not_enabled = {"7777777777"}
         self.batch_size = 2  # results per searchStream batch
         self.chunk_size = 0  # > 0: answers are sent in pieces this big
+        # The next searchStream answer whose "<customer id> <query>" contains the key is changed
+        # by its function (e.g. `stream_ending_in`): a failure once the answer has begun.
+        self.then: dict[str, Callable[[Reply], Reply]] = {}
         self._numbers = itertools.count(1)
         self.server = FakeServer(self.handle)
         self.url = self.server.url
@@ -97,9 +129,15 @@ class FakeGoogleAds:
     def handle(self, request: Request) -> Reply:
         if request.path == "/token":
             return self.token(request.form())
+        streaming = request.path.endswith("googleAds:searchStream")  # its errors come array-wrapped
         if request.bearer not in self.access_tokens:
             return ads_error(
-                401, "UNAUTHENTICATED", "authenticationError", "OAUTH_TOKEN_INVALID", "Oauth token is invalid."
+                401,
+                "UNAUTHENTICATED",
+                "authenticationError",
+                "OAUTH_TOKEN_INVALID",
+                "Oauth token is invalid.",
+                array=streaming,
             )
         if request.headers.get("developer-token") not in self.developer_tokens:
             return ads_error(
@@ -108,6 +146,7 @@ class FakeGoogleAds:
                 "authenticationError",
                 "DEVELOPER_TOKEN_INVALID",
                 "The developer token is not valid.",
+                array=streaming,
             )
         if request.path == f"/{VERSION}/customers:listAccessibleCustomers":
             assert request.method == "GET"
@@ -116,15 +155,20 @@ class FakeGoogleAds:
         assert match and request.method == "POST", request.path
         customer_id, via = match.group(1), request.headers.get("login-customer-id")
         if customer_id in self.not_enabled:
-            return denied("CUSTOMER_NOT_ENABLED")
+            return denied("CUSTOMER_NOT_ENABLED", array=True)
         if not self.may_read(customer_id, via):
-            return denied()
+            return denied(array=True)
         results = self.search(customer_id, request.json()["query"])
         batches = [
             {"results": results[i : i + self.batch_size], "fieldMask": "x", "requestId": "r"}
             for i in range(0, len(results), self.batch_size)
         ] or [{"fieldMask": "x", "requestId": "r"}]
-        return Reply(body=batches, chunk_size=self.chunk_size)
+        reply = Reply(body=batches, chunk_size=self.chunk_size)
+        for match, change in list(self.then.items()):
+            if match in f"{customer_id} {request.json()['query']}":
+                del self.then[match]
+                return change(reply)
+        return reply
 
     def token(self, form: dict[str, str]) -> Reply:
         assert form["grant_type"] == "refresh_token", form

@@ -17,6 +17,7 @@ from sources.base import (
     FieldType,
     InvalidCredentials,
     NoPermission,
+    RefusedRequest,
     Source,
     TransientSourceError,
 )
@@ -128,7 +129,7 @@ def test_missing_token_is_invalid():
 
 
 def test_example_tokens_all_parse():
-    assert {"valid", "expired", "no_permission", "flaky", "slow", "empty"} <= set(DEMO_TOKENS)
+    assert {"valid", "expired", "no_permission", "flaky", "slow", "empty", "refused"} <= set(DEMO_TOKENS)
     for token in DEMO_TOKENS.values():
         parse_token(token)
 
@@ -207,6 +208,19 @@ def test_empty_token_has_no_accounts():
     assert list(source.list_accounts(empty)) == []
     with pytest.raises(NoPermission):
         next(source.extract(empty, ["act_1000001"], "campaign_daily", [], JAN_1, JAN_7))
+
+
+def test_refused_token_works_but_its_reports_are_refused_definitively():
+    source, refused = DemoSource(), creds("demo-refused")
+    assert source.check_credentials(refused).ok
+    assert sum(len(page) for page in source.list_accounts(refused)) == 15
+    with pytest.raises(RefusedRequest) as error:
+        next(source.extract(refused, ["act_1000001"], "campaign_daily", [], JAN_1, JAN_7))
+    assert (error.value.code, error.value.definitive, error.value.status) == (
+        "invalid_parameter",
+        True,
+        CheckStatus.TRANSIENT,  # nothing says the credentials are wrong
+    )
 
 
 def test_slow_token_pauses_per_page_of_accounts():

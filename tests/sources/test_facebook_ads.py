@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from platforms.fakes_facebook import VERSION, buc_headers, fb_error
+from platforms.fakes_facebook import VERSION, buc_headers, fb_error, run_error
 from platforms.fakes_http import Reply
 
 from sources.base import (
@@ -19,6 +19,7 @@ from sources.base import (
     Credentials,
     InvalidCredentials,
     NoPermission,
+    RefusedRequest,
     Source,
     SourceError,
     TransientSourceError,
@@ -377,6 +378,12 @@ def test_bad_arguments_raise_value_error_at_the_call(source, graph, token):
         (fb_error(17, "User request limit reached"), CheckStatus.TRANSIENT, "17"),
         (fb_error(32, "Page request limit reached"), CheckStatus.TRANSIENT, "32"),
         (fb_error(613, "Calls within one hour have exceeded the rate limit"), CheckStatus.TRANSIENT, "613"),
+        (fb_error(341, "Application limit reached"), CheckStatus.TRANSIENT, "341"),
+        (
+            fb_error(368, "The action attempted has been deemed abusive or is otherwise disallowed"),
+            CheckStatus.TRANSIENT,
+            "368",
+        ),
         (fb_error(80000, "There have been too many calls from this ad-account"), CheckStatus.TRANSIENT, "80000"),
         (fb_error(80014, "too many calls for this ad-account"), CheckStatus.TRANSIENT, "80014"),
         (fb_error(100, "Temporary", is_transient=True), CheckStatus.TRANSIENT, "100"),
@@ -391,11 +398,79 @@ def test_errors_are_classified_from_the_body(graph, token, reply, status, code):
     assert (result.status, result.code) == (status, code)
 
 
-def test_an_unknown_error_is_not_retried_and_never_invalid(source, graph, token, waits):
+def test_an_invalid_parameter_is_not_retried_and_never_invalid(source, graph, token, waits):
     graph.server.fail("GET /v21.0/me", fb_error(100, "Invalid parameter"))
     result = source.check_credentials(creds(token))
     assert (result.status, result.code) == (CheckStatus.TRANSIENT, "100")
     assert len(graph.server.requests) == 1 and waits == []
+
+
+@pytest.mark.parametrize(
+    "reply, code",
+    [
+        (fb_error(100, "(#100) Tried accessing nonexisting field (spend_x) on node type (AdsInsights)"), "100"),
+        (fb_error(100, "Unsupported get request. Object with ID 'act_1' does not exist", 33), "100/33"),
+        (fb_error(3018, "The start date of the time range cannot be beyond 37 months from the current date"), "3018"),
+        (fb_error(2635, "You are calling a deprecated version of the Ads API"), "2635"),
+        (fb_error(12, "(#12) This endpoint is deprecated"), "12"),
+        (fb_error(1234, "Something the platform says is not temporary", is_transient=False), "1234"),
+    ],
+)
+def test_requests_the_platform_refuses_as_they_are_are_definitive_and_not_retried(
+    source, graph, token, waits, reply, code
+):
+    graph.server.fail("act_100/insights", reply)
+    with pytest.raises(RefusedRequest) as error:
+        extract(source, token)
+    assert error.value.definitive and error.value.code == code
+    assert error.value.message.startswith("Facebook: ") and "(code " in error.value.message
+    assert len(graph.server.requests_to("act_100/insights")) == 1 and waits == []
+
+
+@pytest.mark.parametrize(
+    "reply, kind",
+    [
+        (fb_error(100, "Tried accessing nonexisting field (x)", status=200), RefusedRequest),
+        (fb_error(190, "Error validating access token", 463, status=200), InvalidCredentials),
+        (fb_error(200, "(#200) Requires ads_read permission", status=200), NoPermission),
+    ],
+)
+def test_an_error_in_a_200_body_is_an_error(source, graph, token, waits, reply, kind):
+    graph.server.fail("act_100/insights", reply)
+    with pytest.raises(kind):
+        extract(source, token)
+
+
+def test_an_error_in_a_200_body_that_is_transient_is_retried(source, graph, token, waits):
+    graph.server.fail("act_100/insights", fb_error(17, "User request limit reached", status=200))
+    assert extract(source, token) and waits == [2.0]
+
+
+@pytest.mark.parametrize(
+    "error, kind, code",
+    [
+        (run_error(100, "Tried accessing nonexisting field (foo)"), RefusedRequest, "100"),
+        (run_error(2, "Service temporarily unavailable"), TransientSourceError, "2"),
+        ({}, TransientSourceError, "report_run_failed"),  # no reason given: may work when run again
+    ],
+)
+def test_a_failed_report_run_is_classified_by_the_error_it_reports(graph, token, waits, error, kind, code):
+    source = FacebookAdsSource(api_url=graph.url, api_version="v25.0", sleep=waits, env={})
+    graph.job_states = [("Job Running", 10), ("Job Failed", 10)]
+    graph.run_error = error
+    with pytest.raises(kind) as raised:
+        extract(source, token, start=JAN_1, end=JAN_31)
+    assert type(raised.value) is kind and raised.value.code == code
+    polled = graph.server.requests_to("GET /v25.0/6000")[0].query["fields"].split(",")
+    assert {"async_status", "error_code", "error_message"} <= set(polled)
+
+
+def test_versions_before_25_do_not_ask_a_report_run_for_its_error(source, graph, token):
+    graph.job_states = [("Job Failed", 10)]
+    graph.run_error = run_error(100, "Tried accessing nonexisting field (foo)")
+    with pytest.raises(TransientSourceError):
+        extract(source, token, start=JAN_1, end=JAN_31)
+    assert graph.server.requests_to("GET /v21.0/6000")[0].query["fields"] == "async_status,async_percent_completion"
 
 
 def test_rate_limits_wait_the_time_to_regain_access(source, graph, token, waits):

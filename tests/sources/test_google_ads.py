@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from platforms.fakes_google import VERSION, ads_error, denied
+from platforms.fakes_google import VERSION, ads_error, denied, retry_info, stream_ending_in
 from platforms.fakes_http import Reply
 
 from sources.base import (
@@ -20,6 +20,7 @@ from sources.base import (
     Credentials,
     InvalidCredentials,
     NoPermission,
+    RefusedRequest,
     Source,
     SourceError,
     TransientSourceError,
@@ -553,6 +554,124 @@ def test_secrets_never_show(source, google, secrets, caplog):
     ]
     assert [(n, t) for n, t in enumerate(shown) for secret in planted if secret in t] == []
     assert "retry" in caplog.text
+
+
+# --- errors in each shape the API answers them ----------------------------------------------------
+# searchStream fails with a JSON array (`[{"error": {...}}]`), and may fail after result batches
+# with the error as the stream's last element; unary methods answer a bare object.
+
+UNAUTHENTICATED = ("UNAUTHENTICATED", "authenticationError", "OAUTH_TOKEN_INVALID", "Oauth token is invalid.")
+
+
+def test_an_array_wrapped_unauthenticated_replaces_a_cached_token_once(source, google, secrets):
+    assert source.check_credentials(creds(secrets)).ok  # a token is cached
+    google.server.fail(SEARCH, ads_error(401, *UNAUTHENTICATED, array=True))
+    assert extract(source, creds(secrets), ids=["6666666666"])
+    assert token_requests(google) == 2  # the rejected cached token was replaced
+
+    # The replacement rejected too: invalid credentials, without a loop.
+    google.server.fail(SEARCH, *[ads_error(401, *UNAUTHENTICATED, array=True)] * 2)
+    with pytest.raises(InvalidCredentials) as error:
+        extract(source, creds(secrets), ids=["6666666666"])
+    assert error.value.code == "OAUTH_TOKEN_INVALID" and token_requests(google) == 3
+
+
+def test_an_array_wrapped_permission_denied_skips_that_customer(source, google, secrets, caplog):
+    caplog.set_level(logging.WARNING)
+    google.server.fail("customers/6666666666/googleAds", denied(array=True))
+    table = pa.concat_tables(extract(source, creds(secrets), ids=["6666666666", "2222222222"]))
+    assert table.column("account_id").unique().to_pylist() == ["2222222222"]
+    assert "customer 6666666666 skipped (USER_PERMISSION_DENIED)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        retry_info(429, "RESOURCE_EXHAUSTED", "3s", array=True),
+        ads_error(429, "RESOURCE_EXHAUSTED", "quotaError", "RESOURCE_EXHAUSTED", "quota", retry_delay="3s", array=True),
+        retry_info(429, "RESOURCE_EXHAUSTED", "3s"),  # the bare object, as before
+    ],
+)
+def test_a_quota_error_waits_what_the_platform_asked_whatever_its_shape(source, google, secrets, waits, reply):
+    google.server.fail(SEARCH, reply)
+    assert extract(source, creds(secrets), ids=["6666666666"])
+    assert waits == [3.0]  # not the client's own 2.0 s
+
+
+def _read_until_it_fails(source, credentials, **kwargs) -> tuple[int, SourceError]:
+    batches = source.extract(credentials, ["2222222222"], "campaign_daily", [], JAN_1, JAN_3)
+    rows = 0
+    with pytest.raises(SourceError) as error:
+        for batch in batches:
+            rows += batch.num_rows
+    return rows, error.value
+
+
+@pytest.mark.parametrize(
+    "failure, kind, code",
+    [
+        (
+            ads_error(500, "INTERNAL", "internalError", "INTERNAL_ERROR", "Internal error encountered."),
+            TransientSourceError,
+            "INTERNAL_ERROR",
+        ),
+        (ads_error(401, *UNAUTHENTICATED), InvalidCredentials, "OAUTH_TOKEN_INVALID"),
+        (ads_error(400, "INVALID_ARGUMENT", "queryError", "BAD_VALUE", "bad value"), RefusedRequest, "BAD_VALUE"),
+        # One customer refused part-way: not skipped, its rows are incomplete.
+        (denied(), SourceError, "USER_PERMISSION_DENIED"),
+    ],
+)
+def test_an_error_after_result_batches_fails_the_extraction(source, google, secrets, failure, kind, code):
+    google.then["2222222222 SELECT segments.date"] = stream_ending_in(failure)
+    rows, error = _read_until_it_fails(source, creds(secrets))
+    assert rows == 6  # what came before the error was read...
+    assert type(error) is kind and error.code == code  # ...and the error is still the platform's
+    assert not isinstance(error, AccountUnavailable)
+
+
+def test_a_quota_error_after_result_batches_says_how_long_to_wait(source, google, secrets):
+    quota = ads_error(429, "RESOURCE_EXHAUSTED", "quotaError", "RESOURCE_EXHAUSTED", "quota", retry_delay="3s")
+    google.then["2222222222 SELECT segments.date"] = stream_ending_in(quota)
+    _, error = _read_until_it_fails(source, creds(secrets))
+    assert isinstance(error, TransientSourceError) and error.retry_after == 3.0
+
+
+def test_a_hierarchy_refused_part_way_fails_the_account_listing(source, google, secrets):
+    google.then["1111111111 SELECT customer_client"] = stream_ending_in(denied())
+    with pytest.raises(SourceError) as error:
+        accounts(source, creds(secrets))
+    assert not isinstance(error.value, NoPermission)  # one customer's answer: the login is not at fault
+    assert "part of customer 1111111111" in error.value.message
+
+
+@pytest.mark.parametrize(
+    "status, kind, value",
+    [
+        ("INVALID_ARGUMENT", "queryError", "UNRECOGNIZED_FIELD"),
+        ("INVALID_ARGUMENT", "requestError", "INVALID_INPUT"),
+        ("NOT_FOUND", "requestError", "RESOURCE_NAME_MISSING"),
+        ("FAILED_PRECONDITION", "customerError", "CUSTOMER_NOT_READY"),
+        ("UNIMPLEMENTED", "requestError", "UNSUPPORTED"),
+    ],
+)
+def test_requests_the_platform_refuses_as_they_are_are_definitive_and_not_retried(
+    source, google, secrets, waits, status, kind, value
+):
+    http = {"NOT_FOUND": 404, "UNIMPLEMENTED": 501}.get(status, 400)
+    google.server.fail(SEARCH, ads_error(http, status, kind, value, f"{value}: the request is wrong", array=True))
+    with pytest.raises(RefusedRequest) as error:
+        extract(source, creds(secrets), ids=["6666666666"])
+    assert error.value.definitive and error.value.code == value and value in error.value.message
+    assert len(google.server.requests_to(SEARCH)) == 1 and waits == []
+
+
+@pytest.mark.parametrize(
+    "status, http", [("UNAVAILABLE", 503), ("DEADLINE_EXCEEDED", 504), ("ABORTED", 409), ("UNKNOWN", 500)]
+)
+def test_what_the_error_guide_says_to_retry_is_retried(source, google, secrets, waits, status, http):
+    google.server.fail(SEARCH, Reply(http, [{"error": {"code": http, "message": "try again", "status": status}}]))
+    assert extract(source, creds(secrets), ids=["6666666666"])
+    assert waits == [2.0]
 
 
 # --- the streamed JSON array ---------------------------------------------------------------------
