@@ -26,6 +26,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("extraction_run_bench", ("--rows", "1000000", "--repeat", "3"), True),
     ("sync_bench", ("--database", "both", "--rounds", "3"), True),
     ("slack_latency_bench", ("--samples", "1000", "--database", "both"), True),
+    ("queue_bench", ("--orders", "40", "--rounds", "2", "--passes", "50"), True),
 )
 
 

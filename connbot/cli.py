@@ -77,10 +77,36 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--user", default="U0YOU", help="your Slack user ID there, a workspace admin (default U0YOU)")
     console.set_defaults(handler=_console)
 
-    worker = commands.add_parser("worker", help="run only the scheduler (daily account syncs, extraction orders)")
+    worker = commands.add_parser(
+        "worker",
+        help="carry out extraction runs and account syncs from the task queue (CONNBOT_EXECUTION=queue); "
+        "inline, run only the scheduler",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive,
+        help="extraction runs at once (default CONNBOT_SYNC_CONCURRENCY); account syncs get twice as many",
+    )
+    worker.add_argument(
+        "--queues",
+        type=_queues,
+        default=("sync", "run"),
+        help="what to carry out: sync, run or sync,run (default both)",
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=25.0,
+        help="seconds running jobs get at SIGTERM before they are queued again for another worker (default 25)",
+    )
     worker.add_argument("--host", default="0.0.0.0", help="address of --metrics-port (default 0.0.0.0)")
     worker.add_argument("--metrics-port", type=int, help="serve GET /metrics on this port")
     worker.set_defaults(handler=_worker)
+
+    status = commands.add_parser(
+        "status", help="the scheduler leader, the workers alive and the task queue (depth, oldest waiting job)"
+    )
+    status.set_defaults(handler=_status)
 
     doctor = commands.add_parser(
         "doctor", help="check the set-up (settings, database, keys, Slack token, scopes, channels, sources)"
@@ -122,6 +148,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 256, got {text!r}")
+    return int(text)
+
+
+def _queues(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names or set(names) - {"sync", "run"}:
+        raise argparse.ArgumentTypeError(f"expected sync, run or sync,run, got {text!r}")
+    return names
+
+
 def _date(text: str) -> datetime:
     try:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
@@ -156,8 +195,12 @@ def _console(settings: Settings, args) -> int:
 
 def _worker(settings: Settings, args) -> int:
     from connbot.server import run_worker
+    from engine.queue import WorkerOptions
 
-    return run_worker(settings, metrics_port=args.metrics_port, host=args.host)
+    options = WorkerOptions(
+        queues=args.queues, concurrency=args.concurrency or settings.sync_concurrency, grace=args.grace
+    )
+    return run_worker(settings, options, metrics_port=args.metrics_port, host=args.host)
 
 
 def _doctor(args) -> int:
@@ -172,7 +215,48 @@ def _db_upgrade(settings: Settings, args) -> int:
     db = Database(settings.database_url)
     db.upgrade()
     print(f"Database schema is at revision {db.current_revision()}.")
+    if not settings.is_sqlite:  # the task queue lives in PostgreSQL, whichever the execution mode
+        from engine.queue import upgrade_schema
+
+        print(f"Task queue: {upgrade_schema(db.engine)}.")
     return 0
+
+
+def _status(settings: Settings, args) -> int:
+    from connbot.runtime import build_context
+    from engine.leader import current_leader
+
+    ctx = build_context(settings)
+    print(f"Execution: {settings.execution}")
+    print(f"Scheduler leader: {current_leader(ctx) or 'none (no connbot run, serve or worker is up)'}")
+    if settings.is_sqlite:
+        return 0
+    from engine.queue import queue_stats
+
+    try:
+        stats = queue_stats(ctx.db.engine)
+    except Exception as error:
+        print(f"Task queue: unreadable ({type(error).__name__}); run `connbot db upgrade`")
+        return 1
+    print(f"Workers alive: {stats.workers_alive}")
+    for worker_id, age in stats.extra["workers"]:
+        print(f"  worker {worker_id}: last heartbeat {age.total_seconds():.0f}s ago")
+    for queue, depth in stats.depth.items():
+        oldest = stats.oldest_wait.get(queue)
+        waited = f", oldest waiting {_age(oldest)}" if oldest is not None else ""
+        print(f"Queue {queue}: {depth} waiting, {stats.running.get(queue, 0)} running{waited}")
+    if stats.stalled:
+        print(f"Jobs of stopped workers, to be retried: {stats.stalled}")
+    return 0
+
+
+def _age(age) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _keys_generate(settings: Settings, args) -> int:

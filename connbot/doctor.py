@@ -62,6 +62,7 @@ def checks(manifest: Path | None = None) -> Iterator[Check]:
     else:  # not known, unless the embedded database is still to be created
         stored = [] if _not_created_yet(settings) else None
     yield _credentials_key(settings, stored)
+    yield _execution(settings, database)
     yield from _sources(database)
     yield from _slack(settings, database, manifest)
 
@@ -155,6 +156,27 @@ def _stored_credentials(database: Database) -> list[tuple[int, bytes]]:
                 )
             ).tuples()
         )
+
+
+def _execution(settings: Settings, database: Database | None) -> Check:
+    name = "Execution"
+    if settings.execution != "queue":
+        return Check(OK, name, "inline: runs and syncs are carried out by the process that starts them")
+    from connbot.runtime import check_execution
+    from engine.queue import check_schema, queue_stats
+
+    try:
+        check_execution(settings)
+        if database is None:
+            return Check(SKIPPED, name, "queue: its schema and workers are checked once the database is")
+        check_schema(database.engine)
+        stats = queue_stats(database.engine)
+    except ConfigError as error:
+        return Check(FAILED, name, error.message)
+    waiting = sum(stats.depth.values())
+    if waiting and not stats.workers_alive:
+        return Check(FAILED, name, f"queue: {waiting} job(s) wait and no worker is alive; start `connbot worker`")
+    return Check(OK, name, f"queue: {stats.workers_alive} worker(s) alive, {waiting} job(s) waiting")
 
 
 # -- data sources ---------------------------------------------------------------------------------

@@ -49,3 +49,5 @@ def configure(*, level: int = logging.INFO, log_format: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if level > logging.DEBUG:  # a line per job started and ended: -v shows them
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Protocol
 
 from prometheus_client import REGISTRY, make_wsgi_app, start_http_server
@@ -24,6 +23,7 @@ from core import metrics
 from core.errors import ConfigError
 from core.events import CredentialsBroke, EventBus, RunFinished, SyncFinished
 from engine.context import Context
+from engine.executor import Executor
 from storage.db import Database
 from storage.repositories import open_alert_counts
 
@@ -33,30 +33,18 @@ log = logging.getLogger(__name__)
 wsgi_app = make_wsgi_app()
 
 
-@dataclass(frozen=True)
-class QueueStats:
-    """One queue of the task queue, as it stands when Prometheus scrapes."""
-
-    queue: str  # its name: a few fixed names ("syncs", "runs"), never anything per job
-    waiting: int  # jobs waiting for a worker
-    oldest_seconds: float | None  # age of the oldest waiting job; None when none waits
-
-
 class Leader(Protocol):
     is_leader: bool
 
 
 def watch(ctx: Context, scheduler: Leader | None = None) -> None:
     """Report this process's work: the engine events of `ctx` (syncs, runs, credentials errors),
-    the open alerts of its database, and whether `scheduler`, if it runs one, leads."""
+    the open alerts of its database, the task queue of its executor (queue execution), and
+    whether `scheduler`, if it runs one, leads."""
     _count_events(ctx.events)
     _scrape_time.database = ctx.db
+    _scrape_time.executor = ctx.executor
     _scrape_time.scheduler = scheduler
-
-
-def watch_queue(stats: Callable[[], Iterable[QueueStats]]) -> None:
-    """The task queue's depth and oldest job, read from `stats()` at each scrape."""
-    _scrape_time.queue = stats
 
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
@@ -103,8 +91,8 @@ class _ScrapeTime(Collector):
 
     def __init__(self) -> None:
         self.database: Database | None = None
+        self.executor: Executor | None = None
         self.scheduler: Leader | None = None
-        self.queue: Callable[[], Iterable[QueueStats]] | None = None
 
     def describe(self) -> list[Metric]:
         return []  # nothing is read at registration
@@ -118,8 +106,8 @@ class _ScrapeTime(Collector):
                 "1 while this process's scheduler is the leader (exactly one process should be)",
                 value=1 if self.scheduler.is_leader else 0,
             )
-        if self.queue is not None:
-            yield from self._queue(self.queue)
+        if self.executor is not None and self.executor.queues:
+            yield from self._queue(self.executor)
 
     def _database(self, database: Database) -> Iterator[Metric]:
         up = GaugeMetricFamily("connbot_database_up", "1 when the database answered this scrape")
@@ -138,22 +126,26 @@ class _ScrapeTime(Collector):
         yield up
         yield alerts
 
-    def _queue(self, stats: Callable[[], Iterable[QueueStats]]) -> Iterator[Metric]:
+    def _queue(self, executor: Executor) -> Iterator[Metric]:
+        try:
+            stats = executor.stats()
+        except Exception as error:  # the scrape still answers; /healthz says the queue is unreadable
+            log.warning("metrics: the task queue did not answer (%s)", type(error).__name__)
+            return
         waiting = GaugeMetricFamily("connbot_queue_jobs", "Jobs waiting for a worker, by queue", labels=["queue"])
         oldest = GaugeMetricFamily(
             "connbot_queue_oldest_job_age_seconds", "Age of the oldest job waiting, by queue", labels=["queue"]
         )
-        try:
-            queues = list(stats())
-        except Exception as error:
-            log.warning("metrics: the task queue did not answer (%s)", type(error).__name__)
-            return
-        for queue in queues:
-            name = metrics.label(queue.queue)
-            waiting.add_metric([name], queue.waiting)
-            oldest.add_metric([name], queue.oldest_seconds or 0.0)
+        for queue, depth in sorted(stats.depth.items()):
+            name = metrics.label(queue)
+            waiting.add_metric([name], depth)
+            age = stats.oldest_wait.get(queue)
+            oldest.add_metric([name], age.total_seconds() if age is not None else 0.0)
         yield waiting
         yield oldest
+        yield GaugeMetricFamily(
+            "connbot_queue_workers_alive", "Workers with a recent heartbeat, on any queue", value=stats.workers_alive
+        )
 
 
 _scrape_time = _ScrapeTime()

@@ -44,8 +44,40 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> Context:
     return Context(settings=settings, db=db, vault=vault, clock=clock or Clock())
 
 
+def check_execution(settings: Settings) -> None:
+    """Before anything starts: queue execution needs a warehouse that takes several writer
+    processes. Refused with one line otherwise."""
+    if settings.execution != "queue":
+        return
+    from engine.warehouse import one_writer_process
+
+    try:
+        single = one_writer_process(settings.warehouse)
+    except ValueError as bad:
+        raise ConfigError(str(bad)) from None
+    if single:
+        raise ConfigError(
+            "CONNBOT_EXECUTION=queue: the warehouse is a DuckDB file, which takes one writer process and the queue's "
+            "workers are several; set CONNBOT_WAREHOUSE to PostgreSQL or a dlt destination, or CONNBOT_EXECUTION=inline"
+        )
+
+
+def start_executor(ctx: Context) -> None:
+    """For `connbot run`, `serve` and `worker`: CONNBOT_EXECUTION=queue hands runs and syncs to
+    the task queue (engine/queue.py). Refused with one line when the warehouse takes one writer
+    process only (`check_execution`), or when the queue's schema is missing."""
+    if ctx.settings.execution != "queue":
+        return
+    from engine.queue import QueueExecutor, check_schema
+
+    check_execution(ctx.settings)
+    check_schema(ctx.db.engine)
+    ctx.executor = QueueExecutor(ctx)
+
+
 def recover(ctx: Context) -> None:
-    """Runs and syncs left `running` by a process that died are marked failed; the schedule fills the gap."""
+    """Runs and syncs left `running` by a process that died are marked failed; the schedule fills
+    the gap. Those of queue workers are the queue's: it runs them again (engine/queue.py)."""
     from engine.account_sync import recover_interrupted_syncs
     from engine.extraction import recover_interrupted
 

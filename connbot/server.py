@@ -24,16 +24,18 @@ METRICS_PATH = "/metrics"
 OAUTH_PREFIX = "/oauth/"
 
 
-def wsgi_app(app: App, *, health: Callable[[], bool] = lambda: True, oauth: Callable | None = None):
-    """`oauth`: the WSGI app of the OAuth sign-in routes (`connbot.oauth.OAuthRoutes`), if served."""
+def wsgi_app(app: App, *, health: Callable[[], dict] = lambda: {"ok": True}, oauth: Callable | None = None):
+    """`health`: the body of /healthz, 200 when its "ok" is true. `oauth`: the WSGI app of the
+    OAuth sign-in routes (`connbot.oauth.OAuthRoutes`), if served."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
 
     def application(environ: dict, start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":
-            ok = health()
-            body = json.dumps({"ok": ok}).encode()
-            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
+            report = health()
+            body = json.dumps(report).encode()
+            status = "200 OK" if report["ok"] else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "application/json")])
             return [body]
         if path == METRICS_PATH:
             return metrics.wsgi_app(environ, start_response)
@@ -63,12 +65,14 @@ def run_app(
     settings: Settings, *, host: str, port: int, force_http: bool = False, metrics_port: int | None = None
 ) -> int:
     from bot.app import create_app
-    from connbot.runtime import build_context, recover
+    from connbot.runtime import build_context, check_execution, recover, start_executor
     from engine.scheduler import start_in_process
 
+    check_execution(settings)
     ctx = build_context(settings)
     if metrics_port is not None:  # first: a port in use stops start-up before anything runs
         metrics.serve(metrics_port, host)
+    start_executor(ctx)  # queued: this process claims and defers, `connbot worker` executes
     recover(ctx)
     app, services = create_app(ctx)
     scheduler = start_in_process(ctx)
@@ -82,15 +86,19 @@ def run_app(
         services.executor.shutdown(wait=False)
 
 
-def run_worker(settings: Settings, *, metrics_port: int | None = None, host: str = "0.0.0.0") -> int:
-    """The scheduler alone (beside HTTP replicas), posting the alerts its runs raise."""
+def run_worker(settings: Settings, options=None, *, metrics_port: int | None = None, host: str = "0.0.0.0") -> int:
+    """`connbot worker`, posting the alerts its runs raise. Queued: Procrastinate workers carry
+    out runs and syncs (engine/queue.py), until SIGTERM drains them. Inline: the scheduler alone,
+    beside HTTP replicas that do not schedule. A scheduler candidate in both."""
     from bot.app import create_app
-    from connbot.runtime import build_context, recover
+    from connbot.runtime import build_context, check_execution, recover, start_executor
     from engine.scheduler import start_in_process, wait_for_termination
 
+    check_execution(settings)
     ctx = build_context(settings)
     if metrics_port is not None:  # first: a port in use stops start-up before anything runs
         metrics.serve(metrics_port, host)
+    start_executor(ctx)
     recover(ctx)
     services = None
     if settings.has_slack:
@@ -100,11 +108,35 @@ def run_worker(settings: Settings, *, metrics_port: int | None = None, host: str
         log.warning("connbot worker: no Slack settings, so credentials alerts are recorded but not posted")
     scheduler = start_in_process(ctx)
     metrics.watch(ctx, scheduler)
-    wait_for_termination()
-    scheduler.stop()
-    if services:
-        services.alerts.stop()
+    try:
+        if ctx.executor.queues:
+            from engine.queue import WorkerOptions, run_workers
+
+            run_workers(ctx, options or WorkerOptions(concurrency=settings.sync_concurrency))
+        else:
+            wait_for_termination()
+    finally:
+        scheduler.stop()
+        if services:
+            services.alerts.stop()
     return 0
+
+
+def health_report(ctx) -> dict:
+    """/healthz: the database reachable and, queued, the task queue readable (workers need not
+    be alive for this process to serve: runs wait for them)."""
+    try:
+        ok = ctx.db.current_revision() is not None
+    except Exception:
+        ok = False
+    report: dict = {"ok": ok}
+    if ctx.executor.queues:
+        try:
+            stats = ctx.executor.stats()
+            report["queue"] = {"reachable": True, "workers": stats.workers_alive, "waiting": sum(stats.depth.values())}
+        except Exception:
+            report["ok"], report["queue"] = False, {"reachable": False}
+    return report
 
 
 def _serve(app: App, services, ctx, settings: Settings, *, host: str, port: int, force_http: bool) -> int:
@@ -117,11 +149,8 @@ def _serve(app: App, services, ctx, settings: Settings, *, host: str, port: int,
         return 0
     import waitress
 
-    def healthy() -> bool:
-        try:
-            return ctx.db.current_revision() is not None
-        except Exception:
-            return False
+    def healthy() -> dict:
+        return health_report(ctx)
 
     log.info("connbot: HTTP on %s:%s, Slack request URL path %s", host, port, EVENTS_PATH)
     from connbot.oauth import OAuthRoutes

@@ -40,6 +40,9 @@ class Settings:
     operators: tuple[str, ...] = ()
     sync_at: time = time(3, 0)
     sync_concurrency: int = 8
+    # Where runs and syncs execute: "inline" (threads of this process) or "queue" (`connbot worker`
+    # processes, through the task queue in PostgreSQL). See engine/executor.py.
+    execution: str = "inline"
     alert_channel: str | None = None
     escalation_channel: str | None = None
     csm_group: str | None = None
@@ -87,6 +90,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
         values["sync_at"] = _clock_time("CONNBOT_SYNC_AT", at)
     if n := get("CONNBOT_SYNC_CONCURRENCY"):
         values["sync_concurrency"] = _positive_int("CONNBOT_SYNC_CONCURRENCY", n, maximum=256)
+    values["execution"] = _execution(
+        get("CONNBOT_EXECUTION"), postgresql=not values["database_url"].startswith("sqlite")
+    )
     for name, key in (
         ("CONNBOT_ALERT_CHANNEL", "alert_channel"),
         ("CONNBOT_ESCALATION_CHANNEL", "escalation_channel"),
@@ -122,6 +128,24 @@ def _database_url(url: str) -> str:
         # psycopg 3 is the driver we ship.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return url
+
+
+EXECUTION_MODES = ("inline", "queue")
+
+
+def _execution(value: str | None, *, postgresql: bool) -> str:
+    """Queue on PostgreSQL (the queue lives there), inline on SQLite (one process)."""
+    if value is None:
+        return "queue" if postgresql else "inline"
+    mode = value.lower()
+    if mode not in EXECUTION_MODES:
+        raise ConfigError(f"CONNBOT_EXECUTION: expected inline or queue, got {value!r}")
+    if mode == "queue" and not postgresql:
+        raise ConfigError(
+            "CONNBOT_EXECUTION: queue needs PostgreSQL as CONNBOT_DATABASE_URL (the task queue lives there); "
+            "with SQLite, runs execute inline"
+        )
+    return mode
 
 
 def _timezone(name: str) -> ZoneInfo:

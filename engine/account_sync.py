@@ -14,8 +14,9 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import String, bindparam, exists, insert, literal, select, update
+from sqlalchemy import Integer, String, bindparam, exists, insert, literal, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,10 +26,20 @@ from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event, SyncFinished
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.leases import SYNCS, Lease, fail_orphans
+from engine.executor import Work, WorkerStopping
+from engine.leases import SYNCS, Lease, LeaseHeld, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError, attempts_for
 from storage.bulk import insert_rows, one_of
-from storage.models import Account, AccountSyncRun, Connection, CredentialsStatus, RunStatus, SyncMode, UTCDateTime
+from storage.models import (
+    UNFINISHED,
+    Account,
+    AccountSyncRun,
+    Connection,
+    CredentialsStatus,
+    RunStatus,
+    SyncMode,
+    UTCDateTime,
+)
 from storage.repositories import Accounts, Connections, SyncRuns
 
 log = logging.getLogger(__name__)
@@ -59,9 +70,13 @@ def start_sync(
     user_id: str | None = None,
     scheduled_for: datetime | None = None,
 ) -> int:
-    """Claim the connection for a sync: one running sync per connection (a unique index says so)."""
+    """Claim the connection for a sync: one queued or running sync per connection (a unique
+    index says so). Inline, carry it out next in this process (engine.executor.carry_out);
+    queued, its job commits with the row and a worker takes it."""
+    queued = ctx.executor.queues
     for _ in range(2):
         try:
+            lease = None
             with ctx.db.begin() as session:
                 run_id = (
                     session.connection()
@@ -74,12 +89,18 @@ def start_sync(
                             by=user_id,
                             occurrence=scheduled_for,
                             now=ctx.clock.now(),
+                            status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
+                            attempts=0 if queued else 1,
                         ),
                     )
                     .scalar()
                 )
                 if run_id is None:
                     raise Connections.not_found(connection_id)
+                if queued:  # the job commits with the row, or neither does
+                    job_id = ctx.executor.defer(session, Work("sync", team_id, run_id, connection_id))
+                    session.execute(update(AccountSyncRun).where(AccountSyncRun.id == run_id).values(job_id=job_id))
+                    return run_id
                 target = session.connection().execute(_TARGET, {"run_id": run_id, "team": team_id}).one()
                 # Held before the row is visible, so recovery never takes a live sync for a dead one.
                 lease = Lease.take(ctx, SYNCS, run_id)
@@ -102,7 +123,8 @@ def _free_or_refuse(ctx: Context, connection_id: int, *, scheduled: bool) -> Non
                 raise Conflict("This sync has already run.")
             return  # the sync in the way has just finished
         now = ctx.clock.now()
-        if running.started_at >= now - STALE_AFTER:
+        # A queued sync waits for a worker, and the queue retries one whose worker stopped.
+        if running.job_id is not None or running.started_at >= now - STALE_AFTER:
             raise _already_syncing(running)
         _finish(
             running,
@@ -122,16 +144,33 @@ def _already_syncing_now(ctx: Context, connection_id: int) -> Conflict:
 
 def _already_syncing(run: AccountSyncRun) -> Conflict:
     who = f"<@{run.triggered_by}>" if run.triggered_by else "the daily schedule"
+    if run.status == RunStatus.QUEUED:
+        error = Conflict(
+            f"An account sync is already queued, by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC; "
+            "the Accounts tab shows how many are ahead of it."
+        )
+        error.run_id = run.id
+        return error
     error = Conflict(f"Accounts are already syncing, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.")
     error.run_id = run.id
     return error
 
 
-def run_sync(ctx: Context, team_id: str, run_id: int, *, progress: Callable[[int], None] | None = None) -> SyncResult:
-    """Carry out a claimed sync run to its end; always leaves the run finished."""
+def run_sync(
+    ctx: Context,
+    team_id: str,
+    run_id: int,
+    *,
+    progress: Callable[[int], None] | None = None,
+    stopping: Callable[[], bool] | None = None,
+) -> SyncResult:
+    """Carry out a claimed sync run to its end; always leaves the run finished, except when
+    `stopping` (a queue worker shutting down) says so between pages: then it is queued again
+    and WorkerStopping is raised."""
     lease = Lease.pop(ctx, SYNCS, run_id) or Lease.take(ctx, SYNCS, run_id)
     try:
-        return logcontext.isolated(_run_sync, ctx, team_id, run_id, progress, team=team_id, sync_id=run_id)
+        carry_out = partial(_run_sync, ctx, team_id, run_id, progress, stopping, leased=lease is not None)
+        return logcontext.isolated(carry_out, team=team_id, sync_id=run_id)
     finally:
         if lease is not None:
             lease.release()
@@ -142,15 +181,26 @@ def recover_interrupted_syncs(ctx: Context) -> int:
     return fail_orphans(ctx, SYNCS, AccountSyncRun, "Interrupted: the process stopped.")
 
 
-def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int], None] | None) -> SyncResult:
+def _run_sync(
+    ctx: Context,
+    team_id: str,
+    run_id: int,
+    progress: Callable[[int], None] | None,
+    stopping: Callable[[], bool] | None,
+    *,
+    leased: bool,
+) -> SyncResult:
     row = _claimed.get(ctx.db, {}).pop((team_id, run_id), None)
-    if row is None:  # claimed by another process, or before a restart
+    claimed_here = row is not None  # inline, by this process: started when claimed
+    if row is None:  # claimed by another process (a queue worker starts it), or before a restart
         with ctx.db.read() as session:
             row = session.connection().execute(_TARGET, {"run_id": run_id, "team": team_id}).first()
     if row is None:
         raise NotFound(f"There is no account sync {run_id}.")
     connection_id, source_name, token, sync_mode = row
     logcontext.bind(connection_id=connection_id)
+    if not claimed_here and _start(ctx, run_id, leased=leased):
+        ctx.events.publish(ConnectionChanged(team_id, connection_id, "accounts"))
     source = ctx.source(source_name)
     started = ctx.clock.now()
 
@@ -179,6 +229,8 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
                             _record_progress(session, connection_id, run_id, counts["read"])
                     if progress:
                         progress(counts["read"])
+                    if not last and stopping is not None and stopping():
+                        raise _Requeue()
                 break
             except SourceError as error:
                 # Definitive errors fail at once; unrecognised ones are retried once.
@@ -189,6 +241,16 @@ def _run_sync(ctx: Context, team_id: str, run_id: int, progress: Callable[[int],
                 ctx.sleep(wait)
         events += finished
         result = SyncResult(run_id, RunStatus.SUCCEEDED, counts["read"], counts["added"], removed, counts["changed"])
+    except _Requeue:
+        with ctx.db.begin() as session:
+            session.execute(
+                update(AccountSyncRun)
+                .where(AccountSyncRun.id == run_id, AccountSyncRun.status == RunStatus.RUNNING)
+                .values(status=RunStatus.QUEUED)
+            )
+        log.info("account sync %s: its worker is stopping; queued again", run_id)
+        ctx.events.publish(ConnectionChanged(team_id, connection_id, "accounts"))
+        raise WorkerStopping(f"account sync {run_id} queued again") from None
     except _Cancelled:
         with ctx.db.begin() as session:
             run = session.get(AccountSyncRun, run_id)
@@ -243,6 +305,27 @@ class _Cancelled(Exception):
     pass
 
 
+class _Requeue(Exception):
+    pass
+
+
+def _start(ctx: Context, run_id: int, *, leased: bool) -> bool:
+    """A sync deferred to the task queue starts here (again, after its worker stopped): True.
+    Inline claims are started when claimed: False."""
+    with ctx.db.begin() as session:
+        run = session.get(AccountSyncRun, run_id)
+        if run is None or run.job_id is None:
+            return False
+        if run.status not in UNFINISHED:
+            raise Conflict(f"Account sync {run_id} has already finished ({run.status}).")
+        if not leased:
+            raise LeaseHeld("This account sync is being carried out by another connbot process.")
+        if run.status == RunStatus.QUEUED:
+            run.status, run.started_at = RunStatus.RUNNING, ctx.clock.now()
+        run.attempts += 1
+        return True
+
+
 def _in_slots(ctx: Context, pages: Iterable[Sequence[SourceAccount]]) -> Iterator[Sequence[SourceAccount]]:
     """The pages of a source, each request made holding one of `ctx.sync_slots`."""
     iterator = iter(pages)
@@ -283,6 +366,7 @@ _CLAIM = (
             "added",
             "removed",
             "changed",
+            "attempts",
         ],
         select(
             Connection.id,
@@ -290,11 +374,12 @@ _CLAIM = (
             bindparam("by", type_=String),
             bindparam("occurrence", type_=UTCDateTime),
             bindparam("now", type_=UTCDateTime),
-            literal(RunStatus.RUNNING.value),
+            bindparam("status", type_=String),
             literal(0),
             literal(0),
             literal(0),
             literal(0),
+            bindparam("attempts", type_=Integer),
         ).where(
             Connection.id == bindparam("cid"), Connection.team_id == bindparam("team"), Connection.deleted_at.is_(None)
         ),

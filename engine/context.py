@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from core.clock import Clock
 from core.events import EventBus
 from core.settings import Settings
+from engine.executor import Executor, InlineExecutor
 from sources.base import Source
 from sources.registry import get_source, installed_sources
 from storage.db import Database
@@ -27,6 +28,9 @@ class Context:
     sources: Callable[[], dict[str, Source]] = installed_sources
     # Back-off waits go through here, so tests do not sleep.
     sleep: Callable[[float], None] = time.sleep
+    # Where runs and syncs execute (engine/executor.py): threads of this process unless
+    # connbot.runtime.start_executor sets the task queue.
+    executor: Executor = field(default_factory=InlineExecutor)
     # Account-sync requests in flight to sources, across every sync of this process (scheduled
     # or pressed): `CONNBOT_SYNC_CONCURRENCY` of them. See engine.account_sync.sync_threads.
     sync_slots: threading.BoundedSemaphore = field(init=False)
@@ -35,4 +39,4 @@ class Context:
         self.sync_slots = threading.BoundedSemaphore(self.settings.sync_concurrency)
 
     def __repr__(self) -> str:
-        return f"Context(db={self.db.dialect})"
+        return f"Context(db={self.db.dialect}, executor={self.executor.name})"

@@ -1,11 +1,12 @@
 """Extraction runs: one execution of an extraction order, from the source's `extract` into the
 warehouse named by CONNBOT_WAREHOUSE.
 
-`start_run` claims the run row (one running run per order, a scheduled occurrence once) and fixes
-its date range; `execute_run` streams the batches into the warehouse, which merges them on the
-template's key, and records the outcome. A Slack handler claims in the request (so a refusal is
-answered at once) and executes with `execute_in_background`; the scheduler uses
-`scheduled_order_runner`.
+`start_run` claims the run row (one queued or running run per order, a scheduled occurrence
+once) and fixes its date range; `execute_run` streams the batches into the warehouse, which
+merges them on the template's key, and records the outcome. A Slack handler claims in the
+request (so a refusal is answered at once) and hands the run to the executor
+(engine/executor.py): executed in a thread of this process (inline), or deferred with the claim
+and executed by a `connbot worker` (queue); the scheduler uses `scheduled_order_runner`.
 
 Date ranges, as whole days in the order's time zone (`today` included, its figures partial):
 - the first run ("created") is the backfill: from `load_since`, or `history_days` before the day
@@ -25,7 +26,9 @@ MAX_WAIT_SECONDS); an error the source does not recognise is retried once; a def
 run at once, saying the platform's reason and what to do.
 
 Stopping: `should_stop` runs one small SELECT per batch; a deleted connection or order ends the
-run at the next batch boundary as `cancelled`, and what was loaded stays. Pausing an order does
+run at the next batch boundary as `cancelled`, and what was loaded stays, on whichever process
+carries it out. A queue worker that is shutting down stops the same way and puts the run back in
+the queue (`WorkerStopping`); the worker that takes it again reloads its range. Pausing an order does
 not stop a run in progress: it stops the schedule (and refuses scheduled runs that race with it);
 the run under way finishes, as a run started just before the pause would have.
 
@@ -54,11 +57,13 @@ from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event, RunFinished
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.leases import RUNS, Lease, fail_orphans
+from engine.executor import Work, WorkerStopping, carry_out
+from engine.leases import RUNS, Lease, LeaseHeld, fail_orphans
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
 from sources.base import Batch, CheckStatus, RefusedRequest, SourceError, attempts_for
 from sources.registry import UnknownSource
 from storage.models import (
+    UNFINISHED,
     Account,
     Connection,
     CredentialsStatus,
@@ -131,7 +136,8 @@ def start_run(
 
     Raises NotFound (order or connection deleted) or Conflict (already running, occurrence
     already run, paused for a scheduled run, broken credentials, no account to extract).
-    The lease taken here is released by `execute_run`: call it next, in this process.
+    Inline, the lease taken here is released by `execute_run`: hand the run to
+    `engine.executor.carry_out` next, in this process. Queued, a worker takes it.
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown run trigger {trigger!r}; expected one of {TRIGGERS}")
@@ -143,14 +149,15 @@ def start_run(
         if running is None:  # the unique (order, scheduled_for): this occurrence already ran
             raise Conflict("This scheduled run of the order has already run.") from None
         raise _already_running(running) from None
-    Lease.keep(ctx, RUNS, run_id, lease)
+    if lease is not None:
+        Lease.keep(ctx, RUNS, run_id, lease)
     ctx.events.publish(ConnectionChanged(team_id, connection_id, "run"))  # the card shows Syncing
     return run_id
 
 
 def _claim(
     ctx: Context, team_id: str, order_id: int, trigger: str, user_id: str | None, scheduled_for: datetime | None
-) -> tuple[int, int, Lease]:
+) -> tuple[int, int, Lease | None]:
     lease = None
     try:
         with ctx.db.begin() as session:
@@ -159,6 +166,7 @@ def _claim(
             _check_runnable(session, order, connection, trigger)
             now = ctx.clock.now()
             start, end = _run_range(session, order, trigger, now)
+            queued = ctx.executor.queues
             run = ExtractionRun(
                 order_id=order.id,
                 connection_id=connection.id,
@@ -167,16 +175,28 @@ def _claim(
                 scheduled_for=scheduled_for,
                 range_start=start,
                 range_end=end,
-                started_at=now,
-                status=RunStatus.RUNNING,
+                started_at=now,  # while queued: when it was queued
+                status=RunStatus.QUEUED if queued else RunStatus.RUNNING,
+                attempts=0 if queued else 1,
             )
             session.add(run)
             session.flush()
-            # Held before the row is visible, so recovery never takes a live run for a dead one.
-            lease = Lease.take(ctx, RUNS, run.id)
-            if lease is None:
-                raise RuntimeError(f"extraction run {run.id} is new but its lease is held")
-            log.info("extraction run %s of order %s claimed (%s): %s .. %s", run.id, order.id, trigger, start, end)
+            if queued:  # the job commits with the row, or neither does
+                run.job_id = ctx.executor.defer(session, Work("run", team_id, run.id, order.id))
+            else:
+                # Held before the row is visible, so recovery never takes a live run for a dead one.
+                lease = Lease.take(ctx, RUNS, run.id)
+                if lease is None:
+                    raise RuntimeError(f"extraction run {run.id} is new but its lease is held")
+            log.info(
+                "extraction run %s of order %s %s (%s): %s .. %s",
+                run.id,
+                order.id,
+                "queued" if queued else "claimed",
+                trigger,
+                start,
+                end,
+            )
             return run.id, connection.id, lease
     except BaseException:
         if lease is not None:
@@ -208,13 +228,21 @@ def _check_runnable(session: Session, order: ExtractionOrder, connection: Connec
 
 
 def _running(session: Session, order_id: int) -> ExtractionRun | None:
+    """The order's run that is queued or running, if any."""
     return session.scalars(
-        select(ExtractionRun).where(ExtractionRun.order_id == order_id, ExtractionRun.status == RunStatus.RUNNING)
+        select(ExtractionRun).where(ExtractionRun.order_id == order_id, ExtractionRun.status.in_(UNFINISHED))
     ).first()
 
 
 def _already_running(run: ExtractionRun) -> Conflict:
     who = f"<@{run.triggered_by}>" if run.triggered_by else "the schedule"
+    if run.status == RunStatus.QUEUED:
+        error = Conflict(
+            f"This order is already queued to run, by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC; "
+            "the card shows how many runs are ahead of it."
+        )
+        error.run_id = run.id
+        return error
     error = Conflict(f"This order is already running, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.")
     error.run_id = run.id
     return error
@@ -280,6 +308,7 @@ class _Job:
     end: date
     token: bytes | None
     account_ids: tuple[str, ...]
+    started: bool = False  # a queue worker started it here (it was queued, or its worker stopped)
 
 
 class _RunFailed(Exception):
@@ -291,12 +320,15 @@ class _RunFailed(Exception):
 
 
 class _StopCheck:
-    """should_stop for the loader: one small SELECT per batch boundary."""
+    """should_stop for the loader: one small SELECT per batch boundary. `stopping`: whether the
+    queue worker carrying the run out is shutting down (it sets `requeue`)."""
 
-    def __init__(self, ctx: Context, order_id: int):
+    def __init__(self, ctx: Context, order_id: int, stopping: Callable[[], bool] | None = None):
         self.ctx = ctx
         self.order_id = order_id
+        self.stopping = stopping
         self.reason: str | None = None
+        self.requeue = False
 
     def __call__(self) -> bool:
         with self.ctx.db.begin() as session:
@@ -309,6 +341,9 @@ class _StopCheck:
             self.reason = CONNECTION_DELETED
         elif order_deleted is not None:
             self.reason = ORDER_DELETED
+        elif self.stopping is not None and self.stopping():
+            self.requeue = True
+            return True
         return self.reason is not None
 
 
@@ -319,26 +354,32 @@ class _Tally:
     rows: int = 0
 
 
-def execute_run(ctx: Context, team_id: str, run_id: int) -> RunResult:
-    """Carry out a claimed run to its end; whatever happens, the run is left finished."""
+def execute_run(ctx: Context, team_id: str, run_id: int, *, stopping: Callable[[], bool] | None = None) -> RunResult:
+    """Carry out a claimed run to its end; whatever happens, the run is left finished, except
+    when `stopping` (a queue worker shutting down) says so: then it is queued again and
+    WorkerStopping is raised."""
     lease = Lease.pop(ctx, RUNS, run_id) or Lease.take(ctx, RUNS, run_id)
     if lease is None:
-        raise Conflict("This extraction run is being carried out by another connbot process.")
+        raise LeaseHeld("This extraction run is being carried out by another connbot process.")
     try:
-        return logcontext.isolated(_execute, ctx, team_id, run_id, team=team_id, run_id=run_id)
+        return logcontext.isolated(_execute, ctx, team_id, run_id, stopping, team=team_id, run_id=run_id)
     finally:
         lease.release()
 
 
-def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
+def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], bool] | None) -> RunResult:
     job = _read_job(ctx, team_id, run_id)
     logcontext.bind(order_id=job.order_id, connection_id=job.connection_id)
     started = ctx.clock.now()
-    stop = _StopCheck(ctx, job.order_id)
+    if job.started:
+        ctx.events.publish(ConnectionChanged(team_id, job.connection_id, "run"))  # the card shows Syncing
+    stop = _StopCheck(ctx, job.order_id, stopping)
     tally = _Tally()
     auth_error: SourceError | None = None
     try:
         loaded = _extract_and_load(ctx, job, stop, tally)
+        if stop.requeue:
+            _requeue(ctx, team_id, job)
         status = RunStatus.CANCELLED if loaded.cancelled else RunStatus.SUCCEEDED
         rows, error = loaded.rows, stop.reason
     except _RunFailed as failure:
@@ -351,6 +392,8 @@ def _execute(ctx: Context, team_id: str, run_id: int) -> RunResult:
             auth_error = failure
     except WarehouseError as failure:
         status, rows, error = RunStatus.FAILED, tally.rows, f"Loading into the warehouse failed: {failure}"
+    except WorkerStopping:
+        raise
     except Exception:
         log.exception("extraction run %s failed", run_id)
         status, rows, error = RunStatus.FAILED, tally.rows, INTERNAL_ERROR
@@ -377,8 +420,14 @@ def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
         if found is None:
             raise NotFound(f"There is no extraction run {run_id}.")
         run, order, connection = found
-        if run.status != RunStatus.RUNNING:
+        if run.status not in UNFINISHED:
             raise Conflict(f"Extraction run {run_id} has already finished ({run.status}).")
+        # A queued run starts here; one left running by a worker that stopped starts again.
+        started = run.job_id is not None
+        if started:
+            if run.status == RunStatus.QUEUED:
+                run.status, run.started_at = RunStatus.RUNNING, ctx.clock.now()
+            run.attempts += 1
         return _Job(
             run_id=run.id,
             order_id=order.id,
@@ -390,6 +439,7 @@ def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
             end=run.range_end,
             token=connection.credentials,
             account_ids=tuple(_account_ids(session, order)),
+            started=started,
         )
 
 
@@ -417,7 +467,8 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
         for attempt in count(1):
             # Also after a back-off wait, so a deleted connection is never called again.
             if job.token is None or stop():
-                stop.reason = stop.reason or CONNECTION_DELETED
+                if not stop.requeue:
+                    stop.reason = stop.reason or CONNECTION_DELETED
                 return LoadResult(rows=0, batches=0, cancelled=True)
             tally.rows = 0
             try:
@@ -445,6 +496,20 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
                 wait = min(error.retry_after or BACKOFF_SECONDS[attempt - 1], MAX_WAIT_SECONDS)
                 log.info("extraction run %s: source error (%s), retrying in %.0fs", job.run_id, error.code, wait)
                 ctx.sleep(wait)
+
+
+def _requeue(ctx: Context, team_id: str, job: _Job) -> None:
+    """Back in the queue, as it was before a worker took it; what it loaded stays (a later
+    attempt reloads the range and the merge keeps it exact)."""
+    with ctx.db.begin() as session:
+        session.execute(
+            update(ExtractionRun)
+            .where(ExtractionRun.id == job.run_id, ExtractionRun.status == RunStatus.RUNNING)
+            .values(status=RunStatus.QUEUED)
+        )
+    log.info("extraction run %s of order %s: its worker is stopping; queued again", job.run_id, job.order_id)
+    ctx.events.publish(ConnectionChanged(team_id, job.connection_id, "run"))
+    raise WorkerStopping(f"extraction run {job.run_id} queued again")
 
 
 def _counted(batches: Iterable[Batch], tally: _Tally) -> Iterator[Batch]:
@@ -507,15 +572,14 @@ def run_order(
     user_id: str | None = None,
     scheduled_for: datetime | None = None,
 ) -> RunResult:
-    """Claim and execute a run in the calling thread."""
+    """Claim and execute a run in the calling thread, whatever the executor (tests, benchmarks)."""
     run_id = start_run(ctx, team_id, order_id, trigger=trigger, user_id=user_id, scheduled_for=scheduled_for)
     return execute_run(ctx, team_id, run_id)
 
 
 def execute_in_background(ctx: Context, team_id: str, run_id: int) -> threading.Thread:
-    """For Slack handlers: claim with `start_run` in the request, then execute here, so the
-    request is answered at once. A run cut short by the process exiting is failed by
-    `recover_interrupted` at the next start."""
+    """Claim with `start_run`, then execute in a thread of this process, whatever the executor.
+    A run cut short by the process exiting is failed by `recover_interrupted` at the next start."""
 
     def execute() -> None:
         try:
@@ -529,11 +593,12 @@ def execute_in_background(ctx: Context, team_id: str, run_id: int) -> threading.
 
 
 def scheduled_order_runner(ctx: Context) -> Callable[[str, int, datetime], None]:
-    """The scheduler's "order" runner: a scheduled run, skipped when it cannot run now."""
+    """The scheduler's "order" runner: a scheduled run, skipped when it cannot run now. Inline
+    it runs in the scheduler's thread; queued, the leader only claims and defers it."""
 
     def run(team_id: str, order_id: int, scheduled_for: datetime) -> None:
         try:
-            run_order(ctx, team_id, order_id, trigger="schedule", scheduled_for=scheduled_for)
+            run_id = start_run(ctx, team_id, order_id, trigger="schedule", scheduled_for=scheduled_for)
         except (Conflict, NotFound) as refusal:
             log.info(
                 "scheduled run of extraction order %s for %s skipped: %s",
@@ -541,6 +606,8 @@ def scheduled_order_runner(ctx: Context) -> Callable[[str, int, datetime], None]
                 scheduled_for.isoformat(),
                 refusal.message,
             )
+            return
+        carry_out(ctx, Work("run", team_id, run_id, order_id))
 
     return run
 

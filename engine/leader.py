@@ -35,12 +35,17 @@ class LeaderLock(Protocol):
     def release(self) -> None: ...
 
 
+# The leader's session says who it is, for `connbot status` (pg_stat_activity.application_name).
+LEADER_APPLICATION = "connbot leader "
+
+
 class AdvisoryLock:
     """`pg_try_advisory_lock` on a connection of its own, kept open for the leader's lifetime."""
 
-    def __init__(self, engine: Engine, key: int = ADVISORY_LOCK_KEY):
+    def __init__(self, engine: Engine, key: int = ADVISORY_LOCK_KEY, node_id: str = ""):
         self._engine = engine
         self._key = key
+        self._node_id = node_id
         self._conn: Connection | None = None
 
     def acquire(self) -> bool:
@@ -56,8 +61,12 @@ class AdvisoryLock:
         if not got:
             conn.close()
             return False
+        conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": self._label()})
         self._conn = conn
         return True
+
+    def _label(self) -> str:
+        return (LEADER_APPLICATION + self._node_id)[:63]  # application_name's limit
 
     def held(self) -> bool:
         if self._conn is None:
@@ -84,10 +93,12 @@ class AdvisoryLock:
 
 
 class FileLock:
-    """An exclusive, non-blocking flock on a file (SQLite deployments: one host, one data dir)."""
+    """An exclusive, non-blocking flock on a file (SQLite deployments: one host, one data dir).
+    The holder writes its node id in it, for `connbot status`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, node_id: str = ""):
         self.path = path
+        self._node_id = node_id
         self._fd: int | None = None
 
     def acquire(self) -> bool:
@@ -100,6 +111,8 @@ class FileLock:
         except BlockingIOError:
             os.close(fd)
             return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, self._node_id.encode(), 0)
         self._fd = fd
         return True
 
@@ -112,7 +125,29 @@ class FileLock:
             self._fd = None
 
 
-def leader_lock(ctx: Context) -> LeaderLock:
+def leader_lock(ctx: Context, node_id: str = "") -> LeaderLock:
     if ctx.settings.is_sqlite:
-        return FileLock(ctx.settings.data_dir / LOCK_FILE_NAME)
-    return AdvisoryLock(ctx.db.engine)
+        return FileLock(ctx.settings.data_dir / LOCK_FILE_NAME, node_id)
+    return AdvisoryLock(ctx.db.engine, node_id=node_id)
+
+
+def current_leader(ctx: Context) -> str | None:
+    """The node id of the scheduler leader, or None when no scheduler leads."""
+    if ctx.settings.is_sqlite:
+        probe = FileLock(ctx.settings.data_dir / LOCK_FILE_NAME)
+        if probe.path.exists() and not probe.acquire():
+            return probe.path.read_text() or "(unknown)"
+        probe.release()
+        return None
+    with ctx.db.engine.connect() as conn:
+        name = conn.scalar(
+            text(
+                "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :high AND l.objid = :low "
+                "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"high": ADVISORY_LOCK_KEY >> 32, "low": ADVISORY_LOCK_KEY & 0xFFFFFFFF},
+        )
+    if name is None:
+        return None
+    return name.removeprefix(LEADER_APPLICATION) or "(unknown)"

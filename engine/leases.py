@@ -16,12 +16,17 @@ from pathlib import Path
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import Connection as DbConnection
 
+from core.errors import Conflict
 from engine.context import Context
 from storage.models import RunStatus
 
 # Two-key advisory locks live apart from the scheduler's one-key leader lock (ASCII names).
 RUNS = ("runs", 0x72756E73)
 SYNCS = ("syncs", 0x73796E63)
+
+
+class LeaseHeld(Conflict):
+    """Another live process holds the run's lease: it is carrying the run out."""
 
 
 class Lease:
@@ -110,9 +115,12 @@ class Lease:
 
 def fail_orphans(ctx: Context, kind: tuple[str, int], model, error: str) -> int:
     """Fail the running rows of `model` (a run table) whose process died: nobody holds their
-    lease. A live process's rows are left alone. Returns how many were failed."""
+    lease. A live process's rows are left alone, and so are rows with a task-queue job: the
+    queue retries those on another worker (engine/queue.py). Returns how many were failed."""
     with ctx.db.begin() as session:
-        running = list(session.scalars(select(model.id).where(model.status == RunStatus.RUNNING)))
+        running = list(
+            session.scalars(select(model.id).where(model.status == RunStatus.RUNNING, model.job_id.is_(None)))
+        )
     failed = 0
     for row_id in running:
         lease = Lease.take(ctx, kind, row_id)

@@ -29,8 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events import ConnectionChanged
 from core.settings import Settings
-from engine.account_sync import run_sync, start_sync, sync_threads
+from engine.account_sync import start_sync, sync_threads
 from engine.context import Context
+from engine.executor import Work, carry_out
 from engine.leader import leader_lock
 from engine.schedules import account_sync_trigger, order_trigger
 from storage.models import Connection, ExtractionOrder, JobClaim, OrderStatus
@@ -133,7 +134,7 @@ class Scheduler:
         self._jobs = jobs
         self._retry_seconds = retry_seconds
         self._reconcile_seconds = reconcile_seconds
-        self._lock = leader_lock(ctx)
+        self._lock = leader_lock(ctx, node_id)
         self._mutex = threading.RLock()  # guards self._aps, replaced at each change of leadership
         self._aps = self._new_apscheduler()
         self._wake = threading.Event()
@@ -350,7 +351,7 @@ def run_scheduled_sync(ctx: Context, team_id: str, connection_id: int, scheduled
             "daily sync of connection %s for %s skipped: %s", connection_id, scheduled_for.isoformat(), error.message
         )
         return
-    run_sync(ctx, team_id, run_id)
+    carry_out(ctx, Work("sync", team_id, run_id, connection_id))  # inline: here; queued: by a worker
 
 
 def default_runners(ctx: Context) -> dict[str, Runner]:

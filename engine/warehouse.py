@@ -860,6 +860,15 @@ def warehouse_url(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get(ENV_VAR, "").strip() or DEFAULT_WAREHOUSE
 
 
+def one_writer_process(url: str) -> bool:
+    """Whether the warehouse takes writes from one process only: a DuckDB file, directly or
+    through dlt's duckdb destination (several processes cannot open one for writing)."""
+    warehouse = open_warehouse(url)
+    return isinstance(warehouse, DuckDBWarehouse) or (
+        isinstance(warehouse, DltWarehouse) and warehouse.destination == "duckdb"
+    )
+
+
 def open_warehouse(url: str | None = None) -> DuckDBWarehouse | PostgresWarehouse | DltWarehouse:
     """The warehouse `url` names (default: $CONNBOT_WAREHOUSE). It connects on first load.
 

@@ -7,18 +7,20 @@ Every query is paged in SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from engine.context import Context
+from engine.executor import Waiting
 from engine.schedules import account_sync_trigger, describe, next_fire, order_trigger
 from operations.auth import Actor
 from sources.config import config_spec, field_title, pointer_path
 from sources.registry import UnknownSource
 from storage.models import (
+    UNFINISHED,
     AccountSyncRun,
     Connection,
     CredentialsStatus,
@@ -44,6 +46,8 @@ AUDIT_SHOWN = 5
 MAX_SEARCH = 200
 
 TABS = ("orders", "accounts", "settings")
+# A queued run or sync that waited this long while no worker was alive says so.
+NO_WORKER_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,22 @@ class ConnectionList:
 
 
 @dataclass(frozen=True)
+class InQueue:
+    """A queued run or sync (queue execution): its place, and whether it waits for no worker."""
+
+    ahead: int  # jobs a worker takes before it
+    no_worker_minutes: int | None = None  # set once it waited NO_WORKER_AFTER with no worker alive
+
+
+@dataclass(frozen=True)
 class RunSummary:
-    at: datetime
+    at: datetime  # when it started (while queued: when it was queued)
     finished_at: datetime | None
     rows: int
-    status: str  # running | succeeded | failed | cancelled
+    status: str  # queued | running | succeeded | failed | cancelled
     error: str | None
+    queue: InQueue | None = None  # while queued
+    retried: bool = False  # started again after the worker carrying it out stopped
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,7 @@ class OrderRow:
     template_title: str
     accounts: int
     schedule: str
-    status: str  # Active | Paused | Error | Syncing | Cannot run
+    status: str  # Active | Paused | Error | Syncing | Queued | Cannot run
     last_run: RunSummary | None
     next_run_at: datetime | None
     usable_accounts: int | None = None  # of `accounts`, still active and enabled; None: all of them
@@ -127,6 +141,8 @@ class SyncSummary:
     removed: int
     changed: int
     error: str | None
+    queue: InQueue | None = None  # while queued
+    retried: bool = False  # started again after the worker carrying it out stopped
 
 
 @dataclass(frozen=True)
@@ -180,7 +196,7 @@ def source_title(ctx: Context, name: str) -> str:
 
 
 def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) -> str:
-    if sync is None or (sync.status == RunStatus.RUNNING and counts.total == 0):
+    if sync is None or (sync.status in UNFINISHED and counts.total == 0):
         return "Loading accounts"
     if sync.status == RunStatus.FAILED and counts.total == 0:
         return "Error"
@@ -310,8 +326,22 @@ def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Row, p
         offset = _clamp_offset(offset, total, ORDERS_PAGE_SIZE)
         orders = repo.shown(connection.id, offset=offset, limit=ORDERS_PAGE_SIZE) if total else ()
     now = ctx.clock.now()
-    rows = tuple(_order_row(ctx, connection, o, now) for o in orders)
+    queued = _waiting(ctx, session, [o.run_job_id for o in orders if o.run_status == RunStatus.QUEUED])
+    rows = tuple(_order_row(ctx, connection, o, now, queued) for o in orders)
     return OrdersTab(rows, Page(offset, ORDERS_PAGE_SIZE, total))
+
+
+def _waiting(ctx: Context, session: Session, job_ids: list[int | None]) -> dict[int, Waiting]:
+    ids = [job_id for job_id in job_ids if job_id is not None]
+    return ctx.executor.waiting(session, ids) if ids else {}
+
+
+def _in_queue(waiting: Waiting | None, queued_at: datetime, now: datetime) -> InQueue | None:
+    if waiting is None:  # taken by a worker since the row was read
+        return None
+    waited = now - queued_at
+    alone = not waiting.workers_alive and waited >= NO_WORKER_AFTER
+    return InQueue(waiting.ahead, int(waited.total_seconds() // 60) if alone else None)
 
 
 def _template_title(ctx: Context, source: str, template: str) -> str:
@@ -328,13 +358,15 @@ def order_status(order: Row) -> str:
     """Of a row of `Orders.shown`."""
     if order.run_status == RunStatus.RUNNING:
         return "Syncing"
+    if order.run_status == RunStatus.QUEUED:
+        return "Queued"
     status = {OrderStatus.PAUSED: "Paused", OrderStatus.ERROR: "Error"}.get(order.status, "Active")
     if status == "Active" and order.accounts and not order.usable_accounts:
         return "Cannot run"  # a sync took all its accounts away: not to be shown as healthy
     return status
 
 
-def _order_row(ctx, connection: Row, order: Row, now) -> OrderRow:
+def _order_row(ctx, connection: Row, order: Row, now, queued: dict[int, Waiting]) -> OrderRow:
     next_run = None
     if order.status != OrderStatus.PAUSED:
         next_run = next_fire(order_trigger(order.schedule, order.timezone), now)
@@ -346,7 +378,19 @@ def _order_row(ctx, connection: Row, order: Row, now) -> OrderRow:
         schedule=describe(order.schedule, order.timezone),
         status=order_status(order),
         last_run=(
-            RunSummary(order.run_started_at, order.run_finished_at, order.run_rows, order.run_status, order.run_error)
+            RunSummary(
+                order.run_started_at,
+                order.run_finished_at,
+                order.run_rows,
+                order.run_status,
+                order.run_error,
+                queue=(
+                    _in_queue(queued.get(order.run_job_id), order.run_started_at, now)
+                    if order.run_status == RunStatus.QUEUED
+                    else None
+                ),
+                retried=(order.run_attempts or 0) > 1,
+            )
             if order.run_status is not None
             else None
         ),
@@ -355,7 +399,7 @@ def _order_row(ctx, connection: Row, order: Row, now) -> OrderRow:
     )
 
 
-def _sync_summary(run: Row | None) -> SyncSummary | None:
+def _sync_summary(run: Row | None, queue: InQueue | None = None) -> SyncSummary | None:
     if run is None:
         return None
     return SyncSummary(
@@ -369,6 +413,8 @@ def _sync_summary(run: Row | None) -> SyncSummary | None:
         run.removed,
         run.changed,
         run.error,
+        queue=queue,
+        retried=run.attempts > 1,
     )
 
 
@@ -381,12 +427,16 @@ def _accounts_tab(ctx: Context, session: Session, connection: Row, syncs: Recent
         for a in repo.page(offset=offset, limit=ACCOUNTS_PAGE_SIZE)
     )
     trigger = account_sync_trigger(connection.id, ctx.settings.sync_at, ctx.settings.timezone)
+    now = ctx.clock.now()
+    running, queue = syncs.running, None
+    if running is not None and running.status == RunStatus.QUEUED:
+        queue = _in_queue(_waiting(ctx, session, [running.job_id]).get(running.job_id), running.started_at, now)
     return AccountsTab(
         accounts=accounts,
         page=Page(offset, ACCOUNTS_PAGE_SIZE, total),
         last_sync=_sync_summary(syncs.finished),
-        running_sync=_sync_summary(syncs.running),
-        next_sync_at=next_fire(trigger, ctx.clock.now()),
+        running_sync=_sync_summary(running, queue),
+        next_sync_at=next_fire(trigger, now),
     )
 
 

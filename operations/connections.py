@@ -15,6 +15,7 @@ from core.errors import Conflict, InvalidInput
 from core.events import ConnectionChanged
 from engine.context import Context
 from engine.credentials import record_auth_success
+from engine.executor import cancel_unfinished
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.validation import clean_text
@@ -389,6 +390,8 @@ def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
 
     A second delete (a double click, a colleague at the same time) raises Conflict("already deleted").
     """
+    from engine.extraction import CONNECTION_DELETED
+
     authorize(ctx, actor, Role.ADMIN, "delete a connection", connection_id, include_deleted=True)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True, for_update=True)
@@ -403,6 +406,7 @@ def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
         connection.credentials = None  # destroyed, not just hidden
         connection.credentials_hint = {}
         # Runs in progress see the marker at their next batch boundary and stop; no new run starts.
+        cancel_unfinished(ctx, session, connection_id=connection.id, reason=CONNECTION_DELETED)
         for alert in session.scalars(
             select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))
         ):

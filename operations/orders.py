@@ -13,6 +13,7 @@ from core.errors import Conflict, ConnbotError, InvalidInput, NotAllowed, NotFou
 from core.events import ConnectionChanged
 from engine import schedules
 from engine.context import Context
+from engine.executor import cancel_unfinished
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.cards import ConnectionSummary, connection_summary, extract_blocker, read_summary
@@ -253,7 +254,10 @@ def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, pa
 
 
 def delete_order(ctx: Context, actor: Actor, connection_id: int, order_id: int) -> None:
-    """Its schedule ends; a run in progress stops at its next batch; loaded rows stay."""
+    """Its schedule ends; a queued run is cancelled, one in progress stops at its next batch;
+    loaded rows stay."""
+    from engine.extraction import ORDER_DELETED
+
     authorize(ctx, actor, Role.ADMIN, "delete an extraction order", connection_id)
     with ctx.db.begin() as session:
         Connections(session, actor.team_id).get(connection_id)
@@ -271,6 +275,7 @@ def delete_order(ctx: Context, actor: Actor, connection_id: int, order_id: int) 
         if order.deleted_at is not None:
             raise Conflict("This order was already deleted.")
         order.deleted_at, order.deleted_by = ctx.clock.now(), actor.user_id
+        cancel_unfinished(ctx, session, order_id=order_id, reason=ORDER_DELETED)
         audit(ctx, session, actor, "order.delete", connection_id=connection_id, order_id=order_id)
     ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
 

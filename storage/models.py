@@ -206,10 +206,16 @@ class OrderAccount(Base):
 
 
 class RunStatus(StrEnum):
+    QUEUED = "queued"  # waiting for a worker (queue execution only)
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+# A run or sync not finished yet: at most one per order, or per connection.
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+_UNFINISHED_SQL = text("status IN ('queued', 'running')")
 
 
 class ExtractionRun(Base):
@@ -229,17 +235,21 @@ class ExtractionRun(Base):
     rows: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING)
     error: Mapped[str | None] = mapped_column(Text)
+    # The task-queue job carrying it out (queue execution), deferred with this row.
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    # How many times a process started carrying it out: more than one after a worker stopped.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("order_id", "scheduled_for"),
         Index("ix_extraction_runs_order_started", "order_id", "started_at"),
-        # At most one run of an order at a time.
+        # At most one run of an order queued or running at a time.
         Index(
             "uq_extraction_runs_one_running",
             "order_id",
             unique=True,
-            sqlite_where=text("status = 'running'"),
-            postgresql_where=text("status = 'running'"),
+            sqlite_where=_UNFINISHED_SQL,
+            postgresql_where=_UNFINISHED_SQL,
         ),
     )
 
@@ -260,6 +270,8 @@ class AccountSyncRun(Base):
     removed: Mapped[int] = mapped_column(Integer, default=0)
     changed: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(BigInteger)  # as ExtractionRun's
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("connection_id", "scheduled_for"),
@@ -268,8 +280,8 @@ class AccountSyncRun(Base):
             "uq_account_sync_runs_one_running",
             "connection_id",
             unique=True,
-            sqlite_where=text("status = 'running'"),
-            postgresql_where=text("status = 'running'"),
+            sqlite_where=_UNFINISHED_SQL,
+            postgresql_where=_UNFINISHED_SQL,
         ),
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from storage.models import (
+    UNFINISHED,
     Account,
     AccountSyncRun,
     Alert,
@@ -25,7 +26,6 @@ from storage.models import (
     ExtractionOrder,
     ExtractionRun,
     OrderAccount,
-    RunStatus,
 )
 
 
@@ -261,20 +261,21 @@ class SyncRuns:
         self.session = session
 
     def recent(self, connection_id: int) -> RecentSyncs:
-        """The latest sync, the latest finished and the running one, in one query: a sync runs
-        only alone (a unique index says so), so the running one is the latest."""
+        """The latest sync, the latest finished and the running (or queued) one, in one query: a
+        sync runs only alone (a unique index says so), so the running one is the latest."""
         rows = self.session.connection().execute(_RECENT_SYNCS, {"cid": connection_id}).all()
         latest = rows[0] if rows else None
         return RecentSyncs(
             latest=latest,
-            finished=next((run for run in rows if run.status != RunStatus.RUNNING), None),
-            running=latest if latest is not None and latest.status == RunStatus.RUNNING else None,
+            finished=next((run for run in rows if run.status not in UNFINISHED), None),
+            running=latest if latest is not None and latest.status in UNFINISHED else None,
         )
 
     def running(self, connection_id: int) -> AccountSyncRun | None:
+        """The connection's sync that is running or queued, if any."""
         return self.session.scalars(
             select(AccountSyncRun).where(
-                AccountSyncRun.connection_id == connection_id, AccountSyncRun.status == RunStatus.RUNNING
+                AccountSyncRun.connection_id == connection_id, AccountSyncRun.status.in_(UNFINISHED)
             )
         ).first()
 
@@ -328,7 +329,8 @@ class Orders:
     def shown(self, connection_id: int, *, offset: int, limit: int) -> Sequence[Row]:
         """A page of the connection's orders, newest first, as a card shows them: each row has the
         order's columns, `accounts` (how many it extracts), its newest run as `run_started_at`,
-        `run_finished_at`, `run_rows`, `run_status`, `run_error` (None without one), and `total`,
+        `run_finished_at`, `run_rows`, `run_status`, `run_error`, `run_job_id`, `run_attempts` (None
+        without one), and `total`,
         the connection's live orders. One statement; no rows past the end."""
         return (
             self.session.connection()
@@ -382,6 +384,8 @@ def _shown_orders():
             run.c.rows.label("run_rows"),
             run.c.status.label("run_status"),
             run.c.error.label("run_error"),
+            run.c.job_id.label("run_job_id"),
+            run.c.attempts.label("run_attempts"),
             total.label("total"),
         )
         .outerjoin(run, run.c.id == newest)

@@ -127,6 +127,55 @@ def google():
     assert not fake.server.errors, fake.server.errors[0]
 
 
+# -- the task queue (CONNBOT_EXECUTION=queue) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_queue(pg_server):
+    """One PostgreSQL database for the queue suites, migrated with the task queue's schema (as
+    `connbot db upgrade` does); tests truncate it."""
+    from engine.queue import upgrade_schema
+
+    url = create_pg_database(pg_server)
+    db = Database(url)
+    db.upgrade()
+    upgrade_schema(db.engine)
+    db.dispose()
+    yield url
+    drop_pg_database(pg_server, url)
+
+
+def queue_warehouse(url: str) -> str:
+    """The warehouse of the queue suites: a schema of their database (several writer processes)."""
+    return url.replace("postgresql+psycopg://", "postgresql://") + "?schema=warehouse"
+
+
+@pytest.fixture
+def queue_ctx(pg_queue, tmp_path: Path, clock: FrozenClock):
+    """A context in queue execution on an emptied database: claims defer jobs, workers run them."""
+    from connbot.runtime import start_executor
+
+    engine = create_engine(pg_queue)
+    with engine.begin() as conn:
+        tables = [f'"{t.name}"' for t in Base.metadata.sorted_tables]
+        tables += [
+            "procrastinate_jobs",
+            "procrastinate_events",
+            "procrastinate_workers",
+            "procrastinate_periodic_defers",
+        ]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("DROP SCHEMA IF EXISTS warehouse CASCADE"))
+    engine.dispose()
+    context = make_context(
+        pg_queue, tmp_path, clock, CONNBOT_EXECUTION="queue", CONNBOT_WAREHOUSE=queue_warehouse(pg_queue)
+    )
+    start_executor(context)
+    yield context
+    context.executor.close()
+    context.db.dispose()
+
+
 # -- the log as CONNBOT_LOG_FORMAT=json writes it --------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,6 +111,72 @@ def assert_not_stored(ctx: Context, secret: str) -> None:
         for table in Base.metadata.sorted_tables:
             for row in conn.execute(table.select()):
                 assert secret not in repr(tuple(row)), table.name
+
+
+# -- queue execution (engine/queue.py) -------------------------------------------------------------
+
+
+@contextmanager
+def inline_execution(ctx: Context):
+    """Set-up work (a connection's first sync) done in this process, as without the task queue."""
+    from engine.executor import InlineExecutor
+
+    queued, ctx.executor = ctx.executor, InlineExecutor()
+    try:
+        yield
+    finally:
+        ctx.executor = queued
+
+
+def demo_order(ctx: Context, team_id: str, connection_id: int, *, history_days: int = 2) -> int:
+    """An order of every account of the connection, daily."""
+    from sqlalchemy import select
+
+    from storage.models import Account, ExtractionOrder, OrderAccount
+
+    with ctx.db.begin() as session:
+        row = ExtractionOrder(
+            team_id=team_id,
+            connection_id=connection_id,
+            name="Campaigns",
+            template="campaign_daily",
+            fields=["campaign_name", "impressions", "clicks", "spend"],
+            history_days=history_days,
+            schedule={"kind": "daily", "at": "06:00"},
+            timezone="UTC",
+            created_by="UADMIN",
+            created_at=ctx.clock.now(),
+        )
+        session.add(row)
+        session.flush()
+        for account_id in session.scalars(select(Account.id).where(Account.connection_id == connection_id)):
+            session.add(OrderAccount(order_id=row.id, account_id=account_id))
+        return row.id
+
+
+def run_workers_in_thread(ctx: Context, options=None):
+    """Procrastinate's workers for `ctx`, in a thread of this process: a context manager."""
+    import threading
+
+    from engine.queue import WorkerOptions, run_workers
+
+    options = options or WorkerOptions(
+        concurrency=2, grace=1.0, heartbeat=0.5, stalled_after=2.0, stalled_check=0.5, polling=0.2
+    )
+
+    @contextmanager
+    def running():
+        stop = threading.Event()
+        thread = threading.Thread(target=run_workers, args=(ctx, options, stop), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(30)
+            assert not thread.is_alive(), "the workers did not stop"
+
+    return running()
 
 
 def compare_golden(path: Path, value) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.account_sync import start_sync
 from fakeslack import FakeSlack
 from operations.auth import Actor
 from operations.connections import make_connection
+from storage.db import Database
 from storage.models import Connection
 from storage.vault import generate_key
 
@@ -60,6 +62,7 @@ def set_up(slack: FakeSlack, db_url: str, key: str, **env: str) -> dict[str, str
         "CONNBOT_ALERT_CHANNEL": "C0ALERTS",
         "CONNBOT_ESCALATION_CHANNEL": "G0ESCAL",
         "CONNBOT_CSM_GROUP": "S0CSM",
+        "CONNBOT_EXECUTION": "inline",  # the queue's own checks are tested apart
         **env,
     }
 
@@ -148,3 +151,25 @@ def test_a_fresh_embedded_set_up_is_fine_and_left_untouched(slack, tmp_path):
     assert line(lines, "Credentials key") == (
         "✓ Credentials key: none yet; connbot creates data/secret.key at first start (keep it safe)"
     )
+
+
+@pytest.mark.postgres
+def test_queue_execution_needs_a_warehouse_for_several_writers_its_schema_and_a_worker(
+    slack, queue_ctx, fresh_pg_url, tmp_path
+):
+    queued = set_up(slack, queue_ctx.settings.database_url, queue_ctx.test_key, CONNBOT_EXECUTION="queue")
+    code, lines = doctor(tmp_path, **queued)  # the default warehouse: a DuckDB file
+    assert code == 1 and "the warehouse is a DuckDB file" in line(lines, "Execution")
+    queued["CONNBOT_WAREHOUSE"] = queue_ctx.settings.warehouse  # PostgreSQL: several writers
+    code, lines = doctor(tmp_path, **queued)
+    assert line(lines, "Execution") == "✓ Execution: queue: 0 worker(s) alive, 0 job(s) waiting"
+    cid = make_connection(queue_ctx, Actor.system("T0DOCTOR"), "demo", {"token": "demo:accounts=3"})
+    start_sync(queue_ctx, "T0DOCTOR", cid, trigger="manual")  # queued, and no worker runs
+    code, lines = doctor(tmp_path, **queued)
+    assert code == 1
+    assert line(lines, "Execution").endswith("1 job(s) wait and no worker is alive; start `connbot worker`")
+
+    Database(fresh_pg_url).upgrade()  # connbot's tables, not the task queue's
+    bare = {**queued, "CONNBOT_DATABASE_URL": fresh_pg_url}
+    code, lines = doctor(tmp_path, **bare)
+    assert code == 1 and "run `connbot db upgrade`" in line(lines, "Execution")

@@ -30,6 +30,7 @@ from operations.cards import (
     Card,
     ConnectionList,
     ConnectionSummary,
+    InQueue,
     OrdersTab,
     SettingsTab,
     Tombstone,
@@ -43,9 +44,11 @@ ORDER_ICON = {
     "Paused": ":double_vertical_bar:",
     "Error": ":red_circle:",
     "Syncing": ":arrows_counterclockwise:",
+    "Queued": ":hourglass_flowing_sand:",
     "Cannot run": ":warning:",
 }
 RUN_WORD = {"running": "running", "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+RETRIED = "retried after a worker stopped"
 ACTIONS_TEXT = {
     "connection.create": "made the connection",
     "connection.reconnect": "re-connected",
@@ -227,8 +230,12 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
         )
         run = order.last_run
         last = "no run yet"
-        if run is not None:
+        if run is not None and run.status == "queued":
+            last = f"queued {slack_date(run.at)} · {_place(run.queue)}"
+        elif run is not None:
             last = f"last run {slack_date(run.at)} · {run.rows:,} rows · {RUN_WORD.get(run.status, run.status)}"
+        if run is not None and run.retried:
+            last += f" · {RETRIED}"
         next_run = f"next {slack_date(order.next_run_at)}" if order.next_run_at else "no next run"
         blocks.append(
             context(
@@ -241,10 +248,22 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
             blocks.append(context(mrkdwn(_accounts_gone(order.accounts, order.usable_accounts))))
         if run is not None and run.status == "failed" and run.error:
             blocks.append(context(plain(f"Last error: {run.error}", 500)))
+        if run is not None and run.queue is not None and run.queue.no_worker_minutes is not None:
+            blocks.append(context(mrkdwn(no_worker_text(run.queue.no_worker_minutes))))
     pager = _pager(c.id, "orders", tab.page)
     if pager:
         blocks.append(pager)
     return blocks
+
+
+def _place(queue: InQueue | None) -> str:
+    if queue is None:  # a worker took it since the card was read
+        return "starting"
+    return "next in line" if queue.ahead == 0 else f"{queue.ahead:,} ahead"
+
+
+def no_worker_text(minutes: int) -> str:
+    return f":warning: No worker has picked this up for {minutes:,} minutes: is `connbot worker` running?"
 
 
 def _accounts_gone(accounts: int, usable: int) -> str:
@@ -285,14 +304,22 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
             accessory=sync_button,
         )
     ]
-    if tab.running_sync is not None:
+    running = tab.running_sync
+    if running is not None and running.status == "queued":
+        who = user_mention(running.triggered_by, system="the daily schedule")
         blocks.append(
             context(
                 mrkdwn(
-                    f":arrows_counterclockwise: {sync_progress_text(tab.running_sync.accounts_read, tab.running_sync.triggered_by, tab.running_sync.started_at)}"
+                    f":hourglass_flowing_sand: Sync queued · {_place(running.queue)} · requested by {who} {slack_date(running.started_at)}"
                 )
             )
         )
+        if running.queue is not None and running.queue.no_worker_minutes is not None:
+            blocks.append(context(mrkdwn(no_worker_text(running.queue.no_worker_minutes))))
+    elif running is not None:
+        progress = sync_progress_text(running.accounts_read, running.triggered_by, running.started_at)
+        retried = f" · {RETRIED}" if running.retried else ""
+        blocks.append(context(mrkdwn(f":arrows_counterclockwise: {progress}{retried}")))
     blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
     failed = tab.last_sync if tab.last_sync is not None and tab.last_sync.status == "failed" else None
     if failed is not None:

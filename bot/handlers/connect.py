@@ -38,7 +38,8 @@ from bot.routing import CardRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, InvalidInput
-from engine.account_sync import sync_accounts
+from engine.account_sync import start_sync
+from engine.executor import Work, carry_out
 from operations.auth import Actor, Role, authorize
 from operations.connections import (
     CONFIRM_BUSINESS_FIELD,
@@ -453,12 +454,13 @@ def _finish_new(
         except SlackApiError as error:
             posted = None
             log.warning("could not send the new card: %s", error.response.get("error"))
-        try:
-            sync_accounts(services.ctx, actor.team_id, connection_id, trigger="connect", user_id=actor.user_id)
-        finally:
+
+        def shown() -> None:
             if posted is not None:  # the card as the first sync left it: accounts, Extract available
                 show_card_after_modal(services, actor, connection_id, "orders", posted["channel"], posted["ts"])
             publish_home(services, actor)
+
+        _first_sync(services, actor, connection_id, "connect", then=shown)
 
     # The title itself, not the card's escaped fallback text: this goes into plain text.
     connected = connection_setup(services.ctx, actor, connection_id).title + " is connected."
@@ -467,6 +469,17 @@ def _finish_new(
     )
     done = forms.done("New connection", connected, note)
     return Outcome(done, after=after, message=connected)
+
+
+def _first_sync(services: Services, actor: Actor, connection_id: int, trigger: str, *, then) -> None:
+    """The sync after a connect or re-connect; `then` shows its outcome, even when it cannot start.
+    Inline it runs here; queued, `then` comes when a worker has finished it."""
+    try:
+        run_id = start_sync(services.ctx, actor.team_id, connection_id, trigger=trigger, user_id=actor.user_id)
+    except BaseException:
+        then()
+        raise
+    carry_out(services.ctx, Work("sync", actor.team_id, run_id, connection_id), then=then)
 
 
 def _twins_note(services: Services, actor: Actor, connection_id: int) -> str:
@@ -511,21 +524,26 @@ def _finish_reconnect(
             blocks, text = card_message(services, actor, meta.c, "settings")
             card.replace(services.client, blocks, text)
         try:
-            sync_accounts(services.ctx, actor.team_id, meta.c, trigger="reconnect", user_id=actor.user_id)
-        except Conflict:
-            pass  # a sync already running reads the new credentials' accounts soon enough
-        finally:
-            replace_card_after_modal(
+            # Shown when the sync has finished (inline here, queued when a worker has run it).
+            _first_sync(
                 services,
                 actor,
                 meta.c,
-                "settings",
-                card,
-                meta.ch,
-                meta.ts,
-                action="Re-connect",
-                from_ephemeral=bool(meta.e),
+                "reconnect",
+                then=lambda: replace_card_after_modal(
+                    services,
+                    actor,
+                    meta.c,
+                    "settings",
+                    card,
+                    meta.ch,
+                    meta.ts,
+                    action="Re-connect",
+                    from_ephemeral=bool(meta.e),
+                ),
             )
+        except Conflict:
+            pass  # a sync already running or queued reads the new credentials' accounts soon enough
 
     note = "The business account changed as you confirmed. " if result.business_account_changed else ""
     if result.sees_no_accounts:

@@ -18,7 +18,7 @@ from bot.routing import CardRef, OrderRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, NotFound, StaleAction
-from engine.account_sync import run_sync
+from engine.executor import Work, carry_out
 from operations.auth import Role, authorize
 from operations.cards import deleted_connection
 from operations.orders import delete_order, order_name, request_run, set_paused
@@ -95,7 +95,7 @@ def register(app: App, services: Services) -> None:
                 surface.tell(services.client, busy.message)
                 return
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)
-            services.background(_run_then_refresh, services, surface, actor, ref.c, ref.p, run_id)
+            services.background(_run_then_refresh, services, surface, actor, ref.c, ref.o, ref.p, run_id)
             return
         if ref.a in (OrderAction.PAUSE, OrderAction.RESUME):
             try:
@@ -135,11 +135,15 @@ def register(app: App, services: Services) -> None:
             show_card_after_modal(services, actor, meta.c, "orders", meta.ch, meta.ts, meta.p)
 
 
-def _run_then_refresh(services: Services, surface: Surface, actor, connection_id: int, page: int, run_id: int) -> None:
-    from engine.extraction import execute_run
-
-    execute_run(services.ctx, actor.team_id, run_id)
-    refresh_card(services, surface, actor, connection_id, "orders", page)
+def _run_then_refresh(
+    services: Services, surface: Surface, actor, connection_id: int, order_id: int, page: int, run_id: int
+) -> None:
+    """Inline the run executes here; queued, the card is refreshed when a worker has finished it."""
+    carry_out(
+        services.ctx,
+        Work("run", actor.team_id, run_id, order_id),
+        then=lambda: refresh_card(services, surface, actor, connection_id, "orders", page),
+    )
 
 
 def _run_sync_with_progress(
@@ -159,5 +163,9 @@ def _run_sync_with_progress(
         blocks, text = card_message(services, actor, connection_id, "accounts", page)
         surface.replace(services.client, blocks, text)  # a lost progress update is not worth a message
 
-    run_sync(services.ctx, actor.team_id, run_id, progress=progress)
-    refresh_card(services, surface, actor, connection_id, "accounts", page)
+    carry_out(
+        services.ctx,
+        Work("sync", actor.team_id, run_id, connection_id),
+        progress=progress,
+        then=lambda: refresh_card(services, surface, actor, connection_id, "accounts", page),
+    )

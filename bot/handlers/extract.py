@@ -21,6 +21,7 @@ from bot.routing import CardRef, Draft, search_that_fits, unpack, unpack_draft
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, ConnbotError, InvalidInput, NotAllowed, NotFound, StaleAction
+from engine.executor import Work, carry_out
 from operations.auth import Actor
 from operations.cards import connection_summary, deleted_connection
 from operations.orders import (
@@ -334,8 +335,6 @@ def _update(services: Services, view: dict, new_view: dict) -> None:
 
 
 def _first_run(services: Services, actor: Actor, draft: Draft, order_id: int) -> None:
-    from engine.extraction import execute_run
-
     ctx = services.ctx
     try:
         run_id = start_first_run(ctx, actor, order_id)
@@ -347,7 +346,8 @@ def _first_run(services: Services, actor: Actor, draft: Draft, order_id: int) ->
     # its user gets one fresh card when the run has finished, and no "running" card that could stick.
     if draft.ts:
         show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)
-    try:
-        execute_run(ctx, actor.team_id, run_id)
-    finally:
-        show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts)
+    carry_out(  # inline: here; queued: the card comes when a worker has finished it
+        ctx,
+        Work("run", actor.team_id, run_id, order_id),
+        then=lambda: show_card_after_modal(services, actor, draft.c, "orders", draft.ch, draft.ts),
+    )

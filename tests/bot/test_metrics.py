@@ -15,36 +15,40 @@ from sqlalchemy import select
 
 from connbot import metrics
 from connbot.server import wsgi_app
+from engine.account_sync import sync_accounts
+from engine.extraction import start_run
 from engine.scheduler import Scheduler
 from operations.auth import Actor, Role
+from operations.connections import make_connection
 from operations.orders import OrderSpec, create_order
 from sources.base import Credentials
 from storage.db import Database
 from storage.models import Account, Connection, ExtractionRun
-from support import open_accounts
+from support import demo_order, inline_execution, open_accounts
 
 TEAM = "T0FAKE001"
 
 
+def read_metrics(routes) -> dict[tuple[str, frozenset], float]:
+    """GET /metrics from WSGI `routes`: {(sample name, labels): value}."""
+    answer = {}
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": "", "wsgi.input": io.BytesIO()}
+    body = b"".join(routes(environ, lambda status, headers: answer.update(status=status)))
+    assert answer["status"].startswith("200")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
 @pytest.fixture
 def scrape(bolt, app_ctx):
-    """Reads /metrics through the app's HTTP routes: {(sample name, labels): value}."""
+    """Reads /metrics through the app's HTTP routes."""
     app, _ = bolt
     metrics.watch(app_ctx)
     routes = wsgi_app(app)
-
-    def read() -> dict[tuple[str, frozenset], float]:
-        answer = {}
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": "", "wsgi.input": io.BytesIO()}
-        body = b"".join(routes(environ, lambda status, headers: answer.update(status=status)))
-        assert answer["status"].startswith("200")
-        return {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(body.decode())
-            for sample in family.samples
-        }
-
-    yield read
+    yield lambda: read_metrics(routes)
     metrics._scrape_time.__init__()  # the next test's context is not this one's
 
 
@@ -158,7 +162,7 @@ def test_errors_shown_to_people_are_counted_by_kind(fake, driver, connect, scrap
     assert moved(before, after, "connbot_slack_errors_shown_total", error="NotFound") == 1
 
 
-def test_scheduler_leadership_and_the_task_queue_are_read_when_scraped(app_ctx, scrape):
+def test_scheduler_leadership_is_read_when_scraped(app_ctx, scrape):
     scheduler = Scheduler(app_ctx, node_id="metrics-test", runners={}, retry_seconds=0.05)
     metrics.watch(app_ctx, scheduler)
     assert scrape()[("connbot_scheduler_leader", frozenset())] == 0
@@ -168,14 +172,28 @@ def test_scheduler_leadership_and_the_task_queue_are_read_when_scraped(app_ctx, 
         assert scrape()[("connbot_scheduler_leader", frozenset())] == 1
     finally:
         scheduler.stop()
-    assert scrape()[("connbot_scheduler_leader", frozenset())] == 0
-
-    assert ("connbot_queue_jobs", frozenset({("queue", "runs")})) not in scrape()  # no queue: no gauge
-    metrics.watch_queue(lambda: [metrics.QueueStats("runs", 3, 42.5), metrics.QueueStats("syncs", 0, None)])
     scraped = scrape()
-    assert scraped[("connbot_queue_jobs", frozenset({("queue", "runs")}))] == 3
-    assert scraped[("connbot_queue_oldest_job_age_seconds", frozenset({("queue", "runs")}))] == 42.5
-    assert scraped[("connbot_queue_oldest_job_age_seconds", frozenset({("queue", "syncs")}))] == 0
+    assert scraped[("connbot_scheduler_leader", frozenset())] == 0
+    assert not [key for key in scraped if key[0].startswith("connbot_queue_")]  # inline: no task queue
+
+
+@pytest.mark.postgres
+def test_the_task_queue_is_read_when_scraped(queue_ctx):
+    cid = make_connection(queue_ctx, Actor.system(TEAM), "demo", {"token": "demo:accounts=3"})
+    with inline_execution(queue_ctx):
+        sync_accounts(queue_ctx, TEAM, cid, trigger="connect")
+    first, second = demo_order(queue_ctx, TEAM, cid), demo_order(queue_ctx, TEAM, cid)
+    start_run(queue_ctx, TEAM, first, trigger="manual")  # queued: no worker is running
+    start_run(queue_ctx, TEAM, second, trigger="manual")
+    metrics.watch(queue_ctx)
+    try:
+        scraped = read_metrics(wsgi_app(None))
+    finally:
+        metrics._scrape_time.__init__()
+    assert scraped[("connbot_queue_jobs", frozenset({("queue", "connbot.runs")}))] == 2
+    assert scraped[("connbot_queue_jobs", frozenset({("queue", "connbot.syncs")}))] == 0
+    assert scraped[("connbot_queue_oldest_job_age_seconds", frozenset({("queue", "connbot.runs")}))] >= 0
+    assert scraped[("connbot_queue_workers_alive", frozenset())] == 0
 
 
 def test_an_unreachable_database_is_said_and_the_scrape_still_answers(app_ctx, scrape, tmp_path):
