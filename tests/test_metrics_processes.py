@@ -49,6 +49,12 @@ def eventually(read, timeout: float = 60.0):
         time.sleep(0.1)
 
 
+def _leaders(*ports: int) -> int | None:
+    """How many of the processes lead, once each says (its /metrics is up before its scheduler)."""
+    said = [scrape(port).get(("connbot_scheduler_leader", frozenset())) for port in ports]
+    return None if None in said or not sum(said) else int(sum(said))
+
+
 @pytest.mark.slow
 def test_serve_and_worker_each_serve_their_own_metrics_and_one_leads(tmp_path):
     fake = FakeSlack(team_id="T0PROC", bot_token="xoxb-processes")
@@ -84,17 +90,7 @@ def test_serve_and_worker_each_serve_their_own_metrics_and_one_leads(tmp_path):
             assert ("connbot_slack_requests_total", frozenset({("kind", "command"), ("outcome", "ok")})) not in scrape(
                 worker_port
             )  # each process counts its own work
-            leaders = eventually(
-                lambda: (
-                    total
-                    if (
-                        total := sum(
-                            scrape(p)[("connbot_scheduler_leader", frozenset())] for p in (serve_port, worker_port)
-                        )
-                    )
-                    else None
-                )
-            )
+            leaders = eventually(lambda: _leaders(serve_port, worker_port))
             assert leaders == 1
             for port in (serve_port, worker_port):
                 assert scrape(port)[("connbot_database_up", frozenset())] == 1
