@@ -29,7 +29,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench import docs
-from bench.scratch import in_own_process
+from bench.scratch import in_own_process, sqlite_context
 
 SECTION = "Extraction runs"
 CAMPAIGNS = 5
@@ -41,31 +41,17 @@ def run_case(case: str, rows: int, workdir: Path) -> dict:
     import duckdb
     from sqlalchemy import select
 
-    from core.settings import load_settings
     from engine.account_sync import sync_accounts
-    from engine.context import Context
     from engine.extraction import run_order
     from engine.warehouse import open_warehouse
     from operations.auth import Actor
     from operations.connections import make_connection
-    from storage.db import Database
     from storage.models import Account, Connection, ExtractionOrder, OrderAccount
-    from storage.vault import Vault, generate_key
 
     days = min(1000, max(1, rows // CAMPAIGNS))
     accounts = -(-rows // (CAMPAIGNS * days))
-    warehouse = workdir / "warehouse.duckdb"
-    settings = load_settings(
-        {
-            "CONNBOT_DATABASE_URL": f"sqlite:///{workdir}/connbot.db",
-            "CONNBOT_DATA_DIR": str(workdir),
-            "CONNBOT_WAREHOUSE": str(warehouse),
-        },
-        dotenv=False,
-    )
-    db = Database(settings.database_url)
-    db.upgrade()
-    ctx = Context(settings=settings, db=db, vault=Vault([generate_key()]))
+    ctx = sqlite_context(workdir)
+    warehouse = Path(ctx.settings.warehouse)
     # Some demo accounts are inactive: ask for more, order only `accounts` active ones.
     token = f"demo:accounts={accounts + accounts // 4 + 20},campaigns={CAMPAIGNS}"
     cid = make_connection(ctx, Actor.system("T1"), "demo", {"token": token})

@@ -36,6 +36,27 @@ def drop_pg_database(url: str) -> None:
     engine.dispose()
 
 
+def sqlite_context(workdir: Path):
+    """A context on fresh files in `workdir`: SQLite as the system of record, a DuckDB warehouse
+    (`workdir/warehouse.duckdb`), a new credentials key."""
+    from core.settings import load_settings
+    from engine.context import Context
+    from storage.db import Database
+    from storage.vault import Vault, generate_key
+
+    settings = load_settings(
+        {
+            "CONNBOT_DATABASE_URL": f"sqlite:///{workdir}/connbot.db",
+            "CONNBOT_DATA_DIR": str(workdir),
+            "CONNBOT_WAREHOUSE": str(workdir / "warehouse.duckdb"),
+        },
+        dotenv=False,
+    )
+    db = Database(settings.database_url)
+    db.upgrade()
+    return Context(settings=settings, db=db, vault=Vault([generate_key()]))
+
+
 def in_own_process(module: str, case: str, rows: int) -> dict:
     """Runs `python -m bench.<module> --case CASE --rows ROWS --workdir DIR` in a fresh temporary
     directory; the JSON object it prints last."""

@@ -106,6 +106,7 @@ class Draft:
     sd: int = 1  # day of month
     tz: str = "UTC"
     f: tuple[str, ...] | None = None  # chosen fields; None: the template's defaults
+    kf: tuple[str, ...] | None = None  # key fields chosen for a template without a primary key
     ch: str | None = None  # channel of the card
     ts: str | None = None  # ts of the card when it is a channel message
 
@@ -132,4 +133,8 @@ def search_that_fits(draft: Draft) -> Draft:
 def unpack_draft(text: str | None) -> Draft:
     draft = unpack(Draft, text)
     # JSON brings lists back; the draft holds tuples.
-    return draft.but(a=tuple(draft.a or ()), f=tuple(draft.f) if draft.f is not None else None)
+    return draft.but(
+        a=tuple(draft.a or ()),
+        f=tuple(draft.f) if draft.f is not None else None,
+        kf=tuple(draft.kf) if draft.kf is not None else None,
+    )

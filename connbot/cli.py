@@ -134,6 +134,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     sources.add_parser("list", help="list installed data sources").set_defaults(handler=_sources_list)
 
+    connectors = commands.add_parser(
+        "connectors", help="Airbyte source connectors, each a data source named airbyte:<name>"
+    ).add_subparsers(title="connectors commands", metavar="COMMAND")
+    add = connectors.add_parser(
+        "add", help="install a connector package (or register an executable), run its spec, record it"
+    )
+    add.add_argument("package", nargs="?", help="a package and optional version: airbyte-source-faker==7.2.1")
+    add.add_argument("--executable", metavar="PATH", help="register a connector already installed at PATH")
+    add.add_argument("--name", help="the connector's name (default: from the package or executable)")
+    add.add_argument("--python", metavar="PATH", help="the Python of its virtual environment (default: connbot's)")
+    add.set_defaults(handler=_connectors_add)
+    connectors.add_parser("list", help="list the installed connectors").set_defaults(handler=_connectors_list)
+    upgrade = connectors.add_parser("upgrade", help="install a connector's newest (or given) version")
+    upgrade.add_argument("name")
+    upgrade.add_argument("version", nargs="?", help="an exact version (default: the newest)")
+    upgrade.set_defaults(handler=_connectors_upgrade)
+    remove = connectors.add_parser("remove", help="remove a connector (its connections stay, marked missing)")
+    remove.add_argument("name")
+    remove.set_defaults(handler=_connectors_remove)
+
     demo = commands.add_parser("demo", help="demo data").add_subparsers(title="demo commands", metavar="COMMAND")
     seed = demo.add_parser("seed", help="create demo connections in several states")
     seed.add_argument("--team", help="Slack team ID (default: the bot token's team, from auth.test)")
@@ -278,10 +298,61 @@ def _keys_rotate(settings: Settings, args) -> int:
 
 
 def _sources_list(settings: Settings, args) -> int:
-    from sources.registry import installed_sources
+    from connbot.runtime import build_context
 
-    for name, source in installed_sources().items():
+    for name, source in build_context(settings).sources().items():
         print(f"{name:<16} {source.title:<20} auth: {source.auth_type}")
+    return 0
+
+
+def _connectors(settings: Settings):
+    from connbot.runtime import build_context
+    from engine.connectors import Connectors
+
+    ctx = build_context(settings)
+    return Connectors(ctx.db, settings.data_dir, ctx.clock.now)
+
+
+def _print_connector(c, verb: str) -> None:
+    what = f"{c.package}=={c.version}" if c.package else "an executable"
+    print(f"{verb} {c.source} ({c.title}): {what} at {c.executable}")
+
+
+def _connectors_add(settings: Settings, args) -> int:
+    from core.errors import InvalidInput
+
+    if bool(args.package) == bool(args.executable):
+        raise InvalidInput(
+            "connectors add: give a package (airbyte-source-faker==7.2.1) or --executable PATH, not both."
+        )
+    connectors = _connectors(settings)
+    if args.executable:
+        added = connectors.register(args.executable, name=args.name)
+    else:
+        print(f"Installing {args.package} into its own virtual environment…", flush=True)
+        added = connectors.add(args.package, name=args.name, python=args.python)
+    _print_connector(added, "Added")
+    return 0
+
+
+def _connectors_list(settings: Settings, args) -> int:
+    found = _connectors(settings).list()
+    if not found:
+        print("No connectors installed. Add one with `connbot connectors add airbyte-source-<name>`.")
+    for c in found:
+        version = f"{c.package}=={c.version}" if c.package else "executable"
+        print(f"{c.source:<24} {c.title:<20} {version:<36} {c.executable}")
+    return 0
+
+
+def _connectors_upgrade(settings: Settings, args) -> int:
+    _print_connector(_connectors(settings).upgrade(args.name, args.version), "Upgraded")
+    return 0
+
+
+def _connectors_remove(settings: Settings, args) -> int:
+    removed = _connectors(settings).remove(args.name)
+    print(f"Removed {removed.source}. Its connections stay, marked as missing their connector.")
     return 0
 
 

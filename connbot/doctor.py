@@ -9,6 +9,7 @@ default creates those at first start).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,17 +184,21 @@ def _execution(settings: Settings, database: Database | None) -> Check:
 
 
 def _sources(database: Database | None) -> Iterator[Check]:
+    """Every data source as connbot finds them (engine/connectors.py's directory: the plugins'
+    entry points, and with the database the Airbyte connectors it records)."""
     from importlib.metadata import entry_points
 
+    from engine.connectors import SourceDirectory
     from sources.registry import ENTRY_POINT_GROUP, installed_sources
 
     try:
-        names = list(installed_sources())
+        found = SourceDirectory(database).all() if database is not None else installed_sources()
     except Exception:  # a plugin that does not load: say which
-        names = []
+        found = {}
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             try:
-                names.append(ep.load()().name)
+                source = ep.load()()
+                found[source.name] = source
             except Exception as error:  # whatever a broken plugin raises
                 yield Check(
                     FAILED,
@@ -201,16 +206,26 @@ def _sources(database: Database | None) -> Iterator[Check]:
                     f"cannot be loaded from {ep.value} ({type(error).__name__}: {error}); until the package that "
                     "provides it is reinstalled or uninstalled, connbot can load no data source at all",
                 )
-    yield Check(OK if names else FAILED, "Sources", ", ".join(names) or "none installed; reinstall connbot")
+    for name, source in found.items():
+        executable = getattr(source, "executable", None)  # an Airbyte connector's command
+        if executable is not None and not (Path(executable).is_file() and os.access(executable, os.X_OK)):
+            yield Check(
+                FAILED,
+                f"Source {name}",
+                f"its connector's command {executable} is missing; run `connbot connectors upgrade` for it, "
+                "or add it again",
+            )
+    yield Check(OK if found else FAILED, "Sources", ", ".join(found) or "none installed; reinstall connbot")
     if database is None:
         return
     with database.read() as session:
         used = set(session.scalars(select(distinct(Connection.source)).where(Connection.deleted_at.is_(None))))
-    for missing in sorted(used - set(names)):
+    for missing in sorted(used - set(found)):
         yield Check(
             FAILED,
             f"Source {missing}",
-            "connections use it but it is not installed: their syncs and runs fail until it is installed again",
+            "connections use it but it is not installed: their syncs and runs fail until it is installed again "
+            "(an Airbyte connector: `connbot connectors add`)",
         )
 
 

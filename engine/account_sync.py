@@ -2,9 +2,11 @@
 
 New accounts are added (enabled for extraction when the sync mode is `all`), vanished ones are
 marked inactive with the date (never deleted), changed ones updated. Writes are proportional to
-what changed. Transient source errors are retried with back-off and never touch the credentials
-status; definitive auth errors feed it (engine/credentials.py); an error the source does not
-recognise is retried once, a definitive one never.
+what changed. A source with a catalog (an Airbyte connector) is asked to `discover` first: its
+streams, kept with the connection, are the connection's extraction templates. Transient source
+errors are retried with back-off and never touch the credentials status; definitive auth errors
+feed it (engine/credentials.py); an error the source does not recognise is retried once, a
+definitive one never.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from sqlalchemy.orm import Session
 from core import logcontext
 from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event, SyncFinished
+from engine.catalogs import is_catalog_source, save_catalog
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.executor import Work, WorkerStopping
 from engine.leases import SYNCS, Lease, LeaseHeld, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError, attempts_for
+from sources.registry import UnknownSource
 from storage.bulk import insert_rows, one_of
 from storage.models import (
     UNFINISHED,
@@ -201,7 +205,6 @@ def _run_sync(
     logcontext.bind(connection_id=connection_id)
     if not claimed_here and _start(ctx, run_id, leased=leased):
         ctx.events.publish(ConnectionChanged(team_id, connection_id, "accounts"))
-    source = ctx.source(source_name)
     started = ctx.clock.now()
 
     counts = {"read": 0, "added": 0, "changed": 0}
@@ -210,11 +213,19 @@ def _run_sync(
     try:
         if token is None:
             raise _Cancelled()
+        try:
+            source = ctx.source(source_name)
+        except UnknownSource as missing:  # a removed connector: its message says how to add it back
+            raise _Missing(str(missing)) from None
         for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
             try:
                 counts = {"read": 0, "added": 0, "changed": 0}
                 seen.clear()
                 credentials = ctx.vault.decrypt(token)
+                if is_catalog_source(source):
+                    with ctx.sync_slots:
+                        catalog = source.discover(credentials)
+                    save_catalog(ctx, connection_id, catalog)
                 # Each page is written in its own unit of work; the last one with the run's end.
                 pages = _in_slots(ctx, source.list_accounts(credentials))
                 for number, (page, last) in enumerate(_with_last(pages)):
@@ -255,6 +266,11 @@ def _run_sync(
         with ctx.db.begin() as session:
             run = session.get(AccountSyncRun, run_id)
             _finish(run, ctx.clock.now(), RunStatus.CANCELLED, counts, 0, "The connection was deleted.")
+            result = _result(run)
+    except _Missing as missing:
+        with ctx.db.begin() as session:
+            run = session.get(AccountSyncRun, run_id)
+            _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, 0, missing.message)
             result = _result(run)
     except SourceError as error:
         with ctx.db.begin() as session:
@@ -303,6 +319,14 @@ def sync_threads(concurrency: int) -> int:
 
 class _Cancelled(Exception):
     pass
+
+
+class _Missing(Exception):
+    """The connection's data source is not installed."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 class _Requeue(Exception):

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from core.clock import Clock
 from core.events import EventBus
 from core.settings import Settings
+from engine.connectors import SourceDirectory
 from engine.executor import Executor, InlineExecutor
 from sources.base import Source
-from sources.registry import get_source, installed_sources
 from storage.db import Database
 from storage.vault import Vault
 
@@ -24,8 +24,9 @@ class Context:
     vault: Vault
     clock: Clock = field(default_factory=Clock)
     events: EventBus = field(default_factory=EventBus)
-    source: Callable[[str], Source] = get_source
-    sources: Callable[[], dict[str, Source]] = installed_sources
+    # Every data source by name (entry points and installed connectors: engine/connectors.py).
+    source: Callable[[str], Source] | None = None
+    sources: Callable[[], dict[str, Source]] | None = None
     # Back-off waits go through here, so tests do not sleep.
     sleep: Callable[[float], None] = time.sleep
     # Where runs and syncs execute (engine/executor.py): threads of this process unless
@@ -37,6 +38,10 @@ class Context:
 
     def __post_init__(self) -> None:
         self.sync_slots = threading.BoundedSemaphore(self.settings.sync_concurrency)
+        if self.source is None or self.sources is None:
+            directory = SourceDirectory(self.db)
+            self.source = self.source or directory.get
+            self.sources = self.sources or directory.all
 
     def __repr__(self) -> str:
         return f"Context(db={self.db.dialect}, executor={self.executor.name})"

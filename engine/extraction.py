@@ -27,8 +27,12 @@ run at once, saying the platform's reason and what to do.
 
 Stopping: `should_stop` runs one small SELECT per batch; a deleted connection or order ends the
 run at the next batch boundary as `cancelled`, and what was loaded stays, on whichever process
-carries it out. A queue worker that is shutting down stops the same way and puts the run back in
-the queue (`WorkerStopping`); the worker that takes it again reloads its range. Pausing an order does
+carries it out. (A source waiting on its platform yields empty batches, so that the boundary
+comes at least every half second; an Airbyte connector's process is ended when its reader is
+closed.) The same check keeps the run's row count up to date every PROGRESS_SECONDS, so a card
+shows the records loaded so far. A queue worker that is shutting down stops the same way and
+puts the run back in the queue (`WorkerStopping`); the worker that takes it again reloads its
+range (an Airbyte read resumes from its saved state). Pausing an order does
 not stop a run in progress: it stops the schedule (and refuses scheduled runs that race with it);
 the run under way finishes, as a run started just before the pause would have.
 
@@ -42,6 +46,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -55,12 +61,20 @@ from sqlalchemy.orm import Session
 from core import logcontext
 from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event, RunFinished
+from engine.catalogs import (
+    connection_catalog,
+    connection_templates,
+    is_catalog_source,
+    order_template,
+    save_state,
+    saved_state,
+)
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
 from engine.executor import Work, WorkerStopping, carry_out
 from engine.leases import RUNS, Lease, LeaseHeld, fail_orphans
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
-from sources.base import Batch, CheckStatus, RefusedRequest, SourceError, attempts_for
+from sources.base import Batch, Checkpoint, CheckStatus, RefusedRequest, SourceError, attempts_for
 from sources.registry import UnknownSource
 from storage.models import (
     UNFINISHED,
@@ -94,6 +108,7 @@ TRANSIENT_ATTEMPTS = 4
 BACKOFF_SECONDS = (2.0, 8.0, 30.0)
 # A platform's retry_after is honoured up to this, so one answer cannot park a worker for hours.
 MAX_WAIT_SECONDS = 300.0
+PROGRESS_SECONDS = 2.0
 
 INTERNAL_ERROR = "Internal error; see the logs."
 REFUSED = (
@@ -164,8 +179,12 @@ def _claim(
             order = Orders(session, team_id).get(order_id)
             connection = Connections(session, team_id).get(order.connection_id, include_deleted=True)
             _check_runnable(session, order, connection, trigger)
+            try:
+                whole_history = is_catalog_source(ctx.source(connection.source))
+            except UnknownSource as missing:  # a removed connector says how to add it back
+                raise Conflict(str(missing)) from None
             now = ctx.clock.now()
-            start, end = _run_range(session, order, trigger, now)
+            start, end = _run_range(session, order, trigger, now, whole_history=whole_history)
             queued = ctx.executor.queues
             run = ExtractionRun(
                 order_id=order.id,
@@ -266,12 +285,22 @@ def _account_ids(session: Session, order: ExtractionOrder, limit: int | None = N
     return list(session.scalars(query))
 
 
-def _run_range(session: Session, order: ExtractionOrder, trigger: str, now: datetime) -> tuple[date, date]:
+def _run_range(
+    session: Session, order: ExtractionOrder, trigger: str, now: datetime, *, whole_history: bool = False
+) -> tuple[date, date]:
+    """`whole_history`: every run starts at the backfill start (a source whose saved state, not a
+    date range, decides what it reads again)."""
     tz = ZoneInfo(order.timezone)
     today = now.astimezone(tz).date()
     backfill_start = order.load_since
     if backfill_start is None and order.history_days is not None:
         backfill_start = order.created_at.astimezone(tz).date() - timedelta(days=order.history_days)
+    if whole_history and backfill_start is not None:
+        if backfill_start > today:
+            raise Conflict(
+                f"This extraction order loads data from {backfill_start:%Y-%m-%d}; there is nothing to load before then."
+            )
+        return backfill_start, today
     first_start, last_end = session.execute(
         select(func.min(ExtractionRun.range_start), func.max(ExtractionRun.range_end)).where(
             ExtractionRun.order_id == order.id, ExtractionRun.status == RunStatus.SUCCEEDED
@@ -308,6 +337,7 @@ class _Job:
     end: date
     token: bytes | None
     account_ids: tuple[str, ...]
+    key_fields: tuple[str, ...] | None = None  # the order's own key, for a template without one
     started: bool = False  # a queue worker started it here (it was queued, or its worker stopped)
 
 
@@ -320,18 +350,32 @@ class _RunFailed(Exception):
 
 
 class _StopCheck:
-    """should_stop for the loader: one small SELECT per batch boundary. `stopping`: whether the
-    queue worker carrying the run out is shutting down (it sets `requeue`)."""
+    """should_stop for the loader: one small SELECT per batch boundary; and, every
+    PROGRESS_SECONDS, the rows delivered so far written to the run's row (the card's progress).
+    `stopping`: whether the queue worker carrying the run out is shutting down (it sets
+    `requeue`)."""
 
-    def __init__(self, ctx: Context, order_id: int, stopping: Callable[[], bool] | None = None):
+    def __init__(
+        self,
+        ctx: Context,
+        order_id: int,
+        stopping: Callable[[], bool] | None = None,
+        *,
+        run_id: int | None = None,
+        tally: _Tally | None = None,
+    ):
         self.ctx = ctx
         self.order_id = order_id
         self.stopping = stopping
+        self.run_id = run_id
+        self.tally = tally
         self.reason: str | None = None
         self.requeue = False
+        self._shown = (0, time.monotonic())
 
     def __call__(self) -> bool:
-        with self.ctx.db.begin() as session:
+        self._progress()
+        with self.ctx.db.read() as session:
             connection_deleted, order_deleted = session.execute(
                 select(Connection.deleted_at, ExtractionOrder.deleted_at)
                 .join(Connection, Connection.id == ExtractionOrder.connection_id)
@@ -346,12 +390,59 @@ class _StopCheck:
             return True
         return self.reason is not None
 
+    def _progress(self) -> None:
+        if self.tally is None or self.run_id is None:
+            return
+        rows, at = self._shown
+        if self.tally.rows == rows or time.monotonic() - at < PROGRESS_SECONDS:
+            return
+        with self.ctx.db.begin() as session:
+            session.execute(
+                update(ExtractionRun)
+                .where(ExtractionRun.id == self.run_id, ExtractionRun.status == RunStatus.RUNNING)
+                .values(rows=self.tally.rows)
+            )
+        self._shown = (self.tally.rows, time.monotonic())
+
 
 @dataclass
 class _Tally:
     """Rows the source delivered in the current attempt: what a failed run had loaded."""
 
     rows: int = 0
+
+
+class _Checkpoints:
+    """A CatalogSource's checkpoints, taken out of its batches and saved with the order once the
+    warehouse has committed every row before them."""
+
+    def __init__(self, ctx: Context, job: _Job):
+        self.ctx = ctx
+        self.job = job
+        self.rows = 0  # rows handed to the loader
+        self.pending: deque[tuple[int, object]] = deque()  # (rows before it, state)
+
+    def batches(self, items: Iterable[Batch | Checkpoint]) -> Iterator[Batch]:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if isinstance(item, Checkpoint):
+                    self.pending.append((self.rows, item.state))
+                    continue
+                self.rows += len(item)
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:  # the loader stopped: so does the source (its process ends)
+                close()
+
+    def committed(self, rows: int) -> None:
+        """The loader committed the first `rows` rows: the latest checkpoint they cover is saved."""
+        latest = None
+        while self.pending and self.pending[0][0] <= rows:
+            latest = self.pending.popleft()
+        if latest is not None:
+            save_state(self.ctx, self.job.order_id, self.job.run_id, latest[1])
 
 
 def execute_run(ctx: Context, team_id: str, run_id: int, *, stopping: Callable[[], bool] | None = None) -> RunResult:
@@ -373,8 +464,8 @@ def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], boo
     started = ctx.clock.now()
     if job.started:
         ctx.events.publish(ConnectionChanged(team_id, job.connection_id, "run"))  # the card shows Syncing
-    stop = _StopCheck(ctx, job.order_id, stopping)
     tally = _Tally()
+    stop = _StopCheck(ctx, job.order_id, stopping, run_id=run_id, tally=tally)
     auth_error: SourceError | None = None
     try:
         loaded = _extract_and_load(ctx, job, stop, tally)
@@ -439,6 +530,7 @@ def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
             end=run.range_end,
             token=connection.credentials,
             account_ids=tuple(_account_ids(session, order)),
+            key_fields=tuple(order.key_fields) if order.key_fields else None,
             started=started,
         )
 
@@ -448,11 +540,12 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
         source = ctx.source(job.source)
     except UnknownSource as missing:
         raise _RunFailed(f"{missing}; install it again to run this order.") from None
-    template = next((t for t in source.templates() if t.name == job.template), None)
+    template = next((t for t in connection_templates(ctx, source, job.connection_id) if t.name == job.template), None)
     if template is None:
         raise _RunFailed(
             f"The data source no longer offers the report {job.template!r}; delete this order and set up a new one with Extract."
         )
+    template = order_template(template, job.key_fields)
     unknown = sorted(set(job.fields) - {f.name for f in template.fields})
     if unknown:
         raise _RunFailed(
@@ -479,16 +572,38 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
                         "The stored credentials cannot be decrypted with the configured keys "
                         "(CONNBOT_SECRET_KEYS); re-connect the connection."
                     ) from None
-                batches = source.extract(credentials, job.account_ids, template.name, job.fields, job.start, job.end)
+                checkpoints = None
+                if is_catalog_source(source):
+                    # A retry resumes from what the failed attempt committed.
+                    checkpoints = _Checkpoints(ctx, job)
+                    batches = checkpoints.batches(
+                        source.read(
+                            credentials,
+                            connection_catalog(ctx, job.connection_id) or {},
+                            account_ids=job.account_ids,
+                            template=template,
+                            fields=job.fields,
+                            start=job.start,
+                            state=saved_state(ctx, job.order_id),
+                        )
+                    )
+                else:
+                    batches = source.extract(
+                        credentials, job.account_ids, template.name, job.fields, job.start, job.end
+                    )
                 # A retry after a failure half-way reloads the range: the merge keeps it exact.
-                return warehouse.load(
+                loaded = warehouse.load(
                     source=job.source,
                     template=template,
                     batches=_counted(batches, tally),
                     connection_id=job.connection_id,
                     run_id=job.run_id,
                     should_stop=stop,
+                    on_commit=checkpoints.committed if checkpoints else lambda rows: None,
                 )
+                if checkpoints is not None:  # every row the loader took is committed
+                    checkpoints.committed(checkpoints.rows)
+                return loaded
             except SourceError as error:
                 # Definitive errors fail at once; unrecognised ones are retried once.
                 if attempt >= attempts_for(error, TRANSIENT_ATTEMPTS):

@@ -25,7 +25,14 @@ Tables:
   `_account_id` for a template without an `account_id` field of its own;
 - the merge key is the template's primary key + the account + `_connection_id`: two connections
   reaching the same account keep their own rows. A merged row is replaced as a whole: fields the
-  latest run did not extract become NULL.
+  latest run did not extract become NULL. A template whose rows name no account
+  (`per_account=False`) merges on its key + `_connection_id`;
+- a template without a primary key is loaded by replacement: the first commit of a load deletes
+  the connection's rows of the table, and rows are appended (DuckDB and PostgreSQL; a dlt
+  destination refuses it). A load that commits no row leaves the table as it was.
+
+`on_commit(rows)` is told, after each commit, how many of the rows taken from the source are
+committed so far (always the first ones, in order): a source's checkpoint is saved only then.
 
 Memory stays flat: batches are converted, staged and committed as they come (DuckDB commits fast
 batches a row group at a time, PostgreSQL each batch, dlt in packages). A stop or a source
@@ -114,6 +121,10 @@ def _never() -> bool:
     return False
 
 
+def _ignore(rows: int) -> None:
+    pass
+
+
 class Warehouse(Protocol):
     def load(
         self,
@@ -124,8 +135,10 @@ class Warehouse(Protocol):
         connection_id: int,
         run_id: int | None = None,
         should_stop: Callable[[], bool] = _never,
+        on_commit: Callable[[int], None] = _ignore,
     ) -> LoadResult:
-        """Merge the batches into the template's table; should_stop() is asked between batches."""
+        """Merge the batches into the template's table; should_stop() is asked between batches,
+        on_commit(rows committed so far) told after each commit."""
 
     def table_name(self, source: str, template: ExtractionTemplate) -> str: ...
 
@@ -176,7 +189,11 @@ class _TableSpec:
 
     name: str
     columns: tuple[_Column, ...]  # every field of the template, in its order; no lineage
-    key: tuple[str, ...]  # without _connection_id
+    key: tuple[str, ...]  # without _connection_id; empty: loads replace the connection's rows
+
+    @property
+    def replace(self) -> bool:
+        return not self.key
 
     @classmethod
     def of(cls, source: str, template: ExtractionTemplate) -> _TableSpec:
@@ -185,19 +202,19 @@ class _TableSpec:
             raise ValueError(f"template {template.name!r} repeats a field name")
         if clash := set(names) & set(_LINEAGE):
             raise ValueError(f"template {template.name!r} uses reserved names {sorted(clash)}")
-        if not template.primary_key:
-            raise ValueError(f"template {template.name!r} has no primary key to merge on")
         if missing := [k for k in template.primary_key if k not in names]:
             raise ValueError(f"template {template.name!r}: key {missing} are not its fields")
-        # One table holds the rows of many accounts: the account is part of the key even when
-        # a template's primary key leaves it out (the source protocol puts it on every row).
-        account = "account_id" if "account_id" in names else ACCOUNT_ID
         key = tuple(template.primary_key)
-        if account not in key:
-            key += (account,)
+        account = None
+        if template.per_account:
+            # One table holds the rows of many accounts: the account is part of the key even when
+            # a template's primary key leaves it out (the source protocol puts it on every row).
+            account = "account_id" if "account_id" in names else ACCOUNT_ID
+            if key and account not in key:
+                key += (account,)
         columns = [_Column(f.name, f.type, f.name, f.name in key) for f in template.fields]
         if account == ACCOUNT_ID:
-            columns.append(_Column(ACCOUNT_ID, FieldType.TEXT, "account_id", True))
+            columns.append(_Column(ACCOUNT_ID, FieldType.TEXT, "account_id", bool(key)))
         return cls(table_name(source, template), tuple(columns), key)
 
     def column(self, name: str) -> _Column:
@@ -344,8 +361,9 @@ def _run(
     should_stop: Callable[[], bool],
     write: Callable[[pa.Table], int],
     flush: Callable[[], int] = lambda: 0,
+    on_commit: Callable[[int], None] = _ignore,
 ) -> LoadResult:
-    """write() each batch, then flush(); both return the rows they committed.
+    """write() each batch, then flush(); both return the rows they committed (on_commit is told).
 
     When the source fails (or sends a bad batch), what it sent before is still committed; when
     the warehouse fails, the open transaction is lost and the earlier ones stay.
@@ -356,14 +374,14 @@ def _run(
         with closing(_prepared(spec, batches, should_stop, progress)) as tables:
             for table in tables:
                 writing = True
-                progress.rows += write(table)
+                _committed(progress, write(table), on_commit)
                 writing = False
         writing = True
-        progress.rows += flush()
+        _committed(progress, flush(), on_commit)
     except BaseException as exc:
         if not writing and isinstance(exc, Exception):
             try:
-                progress.rows += flush()
+                _committed(progress, flush(), on_commit)
             except Exception as also:
                 exc.add_note(f"warehouse: committing the batches before it failed too: {also!r}")
         # The caller gets the original exception (a SourceError stays one), and this note.
@@ -372,6 +390,12 @@ def _run(
     result = progress.result()
     log.info("loaded %s: %s", spec.name, result)
     return result
+
+
+def _committed(progress: _Progress, rows: int, on_commit: Callable[[int], None]) -> None:
+    if rows:
+        progress.rows += rows
+        on_commit(progress.rows)
 
 
 # --- DuckDB ---------------------------------------------------------------------------------
@@ -420,10 +444,13 @@ class DuckDBWarehouse(_Loader):
     peaked 40-100 MB higher). So the rows of fast batches are committed a row group at a time,
     slicing batches where needed, while a batch the source took more than COMMIT_SECONDS to
     produce is committed at once with what is pending. A stop, the end of the source or a
-    source error commits what is pending; memory holds at most one row group of pending rows.
+    source error commits what is pending; memory holds at most one row group of pending rows,
+    or COMMIT_BYTES of them for wide rows (a stream of 17 columns of text held 122,880 rows in
+    ~300 MB at the peak of its commit; 16 MB commits kept it near 220 MB, and no slower).
     """
 
     COMMIT_ROWS = 122_880  # one DuckDB row group
+    COMMIT_BYTES = 16 << 20  # a row group of the demo source's rows is ~9 MB: only wide rows reach it
     COMMIT_SECONDS = 1.0
     _STAGE = "_connbot_batch"
 
@@ -464,15 +491,21 @@ class DuckDBWarehouse(_Loader):
         connection_id: int,
         run_id: int | None = None,
         should_stop: Callable[[], bool] = _never,
+        on_commit: Callable[[int], None] = _ignore,
     ) -> LoadResult:
         spec = _TableSpec.of(source, template)
         lock = _duckdb_lock(os.path.realpath(self.path), spec.name)
         key = ", ".join(quote(k) for k in spec.key)
         count_keys = f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {self._STAGE})"
-        delete = (
-            f"DELETE FROM {quote(spec.name)} AS t USING {self._STAGE} AS s "
-            f"WHERE t.{quote(CONNECTION_ID)} = ? AND " + " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.key)
-        )
+        if spec.replace:  # the first commit clears the connection's rows; later ones append
+            delete = f"DELETE FROM {quote(spec.name)} WHERE {quote(CONNECTION_ID)} = ?"
+        else:
+            delete = (
+                f"DELETE FROM {quote(spec.name)} AS t USING {self._STAGE} AS s "
+                f"WHERE t.{quote(CONNECTION_ID)} = ? AND "
+                + " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.key)
+            )
+        cleared = False
         lineage = ", ".join(quote(n) for n in (CONNECTION_ID, RUN_ID, EXTRACTED_AT))
         existing: set[str] = set()  # the table's columns as last seen
         con = self._cursor()
@@ -481,14 +514,14 @@ class DuckDBWarehouse(_Loader):
 
         def write(table: pa.Table) -> int:
             nonlocal last_write
-            slow = time.monotonic() - last_write >= self.COMMIT_SECONDS
+            due = time.monotonic() - last_write >= self.COMMIT_SECONDS  # a slow source: commit at once
             pending.append(table)
             committed = 0
             while sum(t.num_rows for t in pending) >= self.COMMIT_ROWS:
                 rows = pa.concat_tables(pending, promote_options="default")
                 pending[:] = [rows.slice(self.COMMIT_ROWS)]
                 committed += merge(rows.slice(0, self.COMMIT_ROWS))
-            if slow:
+            if due or sum(t.nbytes for t in pending) >= self.COMMIT_BYTES:
                 committed += flush()
             last_write = time.monotonic()
             return committed
@@ -500,11 +533,12 @@ class DuckDBWarehouse(_Loader):
 
         def merge(table: pa.Table) -> int:
             """Merge the table in one transaction; the rows taken from the source."""
+            nonlocal cleared
             received = table.num_rows
             con.register(self._STAGE, table)
             try:
                 # Repeated keys: counted in DuckDB (cheap), removed in Arrow (rare).
-                if con.execute(count_keys).fetchall()[0][0] != table.num_rows:
+                if not spec.replace and con.execute(count_keys).fetchall()[0][0] != table.num_rows:
                     table = dedupe_last(table, spec.key)
                     con.register(self._STAGE, table)
                 columns = ", ".join(quote(n) for n in table.column_names)
@@ -518,18 +552,20 @@ class DuckDBWarehouse(_Loader):
                         existing.update(self._ensure_columns(con, spec, table.column_names))
                     con.begin()
                     try:
-                        con.execute(delete, [connection_id])
+                        if not (spec.replace and cleared):
+                            con.execute(delete, [connection_id])
                         con.execute(insert, [connection_id, run_id, datetime.now(UTC)])
                         con.commit()
                     except BaseException:
                         con.rollback()
                         raise
+                    cleared = True
             finally:
                 con.unregister(self._STAGE)
             return received
 
         try:
-            return _run(spec, batches, should_stop, write, flush)
+            return _run(spec, batches, should_stop, write, flush, on_commit)
         finally:
             con.close()
 
@@ -626,6 +662,7 @@ class PostgresWarehouse(_Loader):
         connection_id: int,
         run_id: int | None = None,
         should_stop: Callable[[], bool] = _never,
+        on_commit: Callable[[int], None] = _ignore,
     ) -> LoadResult:
         import pyarrow.csv as pacsv
 
@@ -638,10 +675,13 @@ class PostgresWarehouse(_Loader):
         lineage = ", ".join(quote(n) for n in (CONNECTION_ID, RUN_ID, EXTRACTED_AT))
         csv_options = pacsv.WriteOptions(include_header=False)
         existing: set[str] = set()
+        cleared = False
 
         def write(table: pa.Table) -> int:
+            nonlocal cleared
             received = table.num_rows
-            table = dedupe_last(table, spec.key)
+            if not spec.replace:
+                table = dedupe_last(table, spec.key)
             names = table.column_names
             if not existing.issuperset(names):
                 existing.clear()
@@ -655,18 +695,22 @@ class PostgresWarehouse(_Loader):
             ] + [f"{quote(n)} = EXCLUDED.{quote(n)}" for n in (RUN_ID, EXTRACTED_AT)]
             insert = (
                 f"INSERT INTO {target} ({columns}, {lineage}) "
-                f"SELECT {columns}, %s::bigint, %s::bigint, %s::timestamptz FROM {self._STAGE} "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}"
+                f"SELECT {columns}, %s::bigint, %s::bigint, %s::timestamptz FROM {self._STAGE}"
             )
+            if not spec.replace:
+                insert += f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}"
             # Arrow's CSV is PostgreSQL's: strings quoted, NULL an empty unquoted field, ISO
             # dates, timestamps with a Z, plain decimals.
             sink = pa.BufferOutputStream()
             pacsv.write_csv(table, sink, csv_options)
             copy = f"COPY {self._STAGE} ({columns}) FROM STDIN (FORMAT csv)"
             with con.transaction():
+                if spec.replace and not cleared:  # the first commit clears the connection's rows
+                    con.execute(f"DELETE FROM {target} WHERE {quote(CONNECTION_ID)} = %s", (connection_id,))
                 with con.cursor().copy(copy) as cp:
                     cp.write(memoryview(sink.getvalue()))
                 con.execute(insert, (connection_id, run_id, datetime.now(UTC)))
+            cleared = True
             return received
 
         with self._connect() as con:
@@ -674,7 +718,7 @@ class PostgresWarehouse(_Loader):
             # Emptied at each commit, so one staging table serves every batch of the load.
             con.execute(f"CREATE TEMPORARY TABLE {self._STAGE} ({stage}) ON COMMIT DELETE ROWS")
             con.commit()
-            return _run(spec, batches, should_stop, write)
+            return _run(spec, batches, should_stop, write, on_commit=on_commit)
 
     def _ensure_columns(self, con, spec: _TableSpec, target: str, names: Sequence[str]) -> set[str]:
         """Create the table, or add the columns it lacks (schema evolution); its columns."""
@@ -698,9 +742,12 @@ class PostgresWarehouse(_Loader):
                     f"{quote(CONNECTION_ID)} bigint NOT NULL",
                     f"{quote(RUN_ID)} bigint",
                     f"{quote(EXTRACTED_AT)} timestamptz",
-                    f"PRIMARY KEY ({', '.join(quote(k) for k in key)})",
                 ]
+                if not spec.replace:
+                    columns.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key)})")
                 con.execute(f"CREATE TABLE {target} ({', '.join(columns)})")
+                if spec.replace:  # what the first commit of each load deletes by
+                    con.execute(f"CREATE INDEX ON {target} ({quote(CONNECTION_ID)})")
                 return {c.name for c in wanted} | {CONNECTION_ID, RUN_ID, EXTRACTED_AT}
             current = {
                 name
@@ -711,10 +758,11 @@ class PostgresWarehouse(_Loader):
                     (target,),
                 )
             }
-            if current != set(key):
+            if current != (set() if spec.replace else set(key)):
                 raise WarehouseError(
                     f"table {self.schema}.{spec.name} has the primary key "
-                    f"({', '.join(sorted(current))}) but the template needs ({', '.join(key)}); "
+                    f"({', '.join(sorted(current)) or 'none'}) but the template needs "
+                    f"({', '.join(key) if not spec.replace else 'none: it is loaded by replacement'}); "
                     "rename or drop the old table"
                 )
             for c in wanted:
@@ -781,10 +829,16 @@ class DltWarehouse(_Loader):
         connection_id: int,
         run_id: int | None = None,
         should_stop: Callable[[], bool] = _never,
+        on_commit: Callable[[int], None] = _ignore,
     ) -> LoadResult:
         import dlt
 
         spec = _TableSpec.of(source, template)
+        if spec.replace:
+            raise WarehouseError(
+                f"{spec.name} has no primary key, and a dlt destination cannot replace one connection's rows; "
+                "choose key fields for the order, or load into DuckDB or PostgreSQL"
+            )
         # One pipeline (working dir, state, schema) per table, run once at a time.
         name = "connbot_" + re.sub(r"[^A-Za-z0-9_]", "_", spec.name)
         with self._guard:
@@ -829,7 +883,7 @@ class DltWarehouse(_Loader):
                         primary_key=[*spec.key, CONNECTION_ID],
                     )
                     pipeline.run(resource, schema=schema)
-                    progress.rows += package_rows
+                    _committed(progress, package_rows, on_commit)
                     if failure:
                         raise failure[0]
             except BaseException as exc:

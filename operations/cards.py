@@ -13,6 +13,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
+from engine.catalogs import catalog_summary, is_catalog_source
 from engine.context import Context
 from engine.executor import Waiting
 from engine.schedules import account_sync_trigger, describe, next_fire, order_trigger
@@ -69,6 +70,8 @@ class ConnectionSummary:
     created_at: datetime
     created_by: str
     last_authorized_at: datetime | None
+    # Why its data source cannot be used (a removed connector) and how to bring it back; None: it can.
+    source_missing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,12 +149,21 @@ class SyncSummary:
 
 
 @dataclass(frozen=True)
+class StreamsSummary:
+    """A connection whose templates are the streams its connector discovers (Airbyte)."""
+
+    streams: int  # found by the last discovery; 0 before the first
+    discovered_at: datetime | None
+
+
+@dataclass(frozen=True)
 class AccountsTab:
     accounts: tuple[AccountRow, ...]
     page: Page
     last_sync: SyncSummary | None
     running_sync: SyncSummary | None
     next_sync_at: datetime | None
+    streams: StreamsSummary | None = None  # None: a source with fixed templates
 
 
 @dataclass(frozen=True)
@@ -189,10 +201,15 @@ class Tombstone:
 
 
 def source_title(ctx: Context, name: str) -> str:
+    return _source_state(ctx, name)[0]
+
+
+def _source_state(ctx: Context, name: str) -> tuple[str, str | None]:
+    """(title, why it cannot be used): a removed connector says how to add it back."""
     try:
-        return ctx.source(name).title
-    except UnknownSource:
-        return name
+        return ctx.source(name).title, None
+    except UnknownSource as missing:
+        return name, str(missing)
 
 
 def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) -> str:
@@ -210,10 +227,11 @@ def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) ->
 def _summary(
     ctx: Context, c: Connection | Row, counts: AccountCounts, sync: AccountSyncRun | Row | None
 ) -> ConnectionSummary:
+    title, missing = _source_state(ctx, c.source)
     return ConnectionSummary(
         id=c.id,
         source=c.source,
-        source_title=source_title(ctx, c.source),
+        source_title=title,
         title=c.title,
         business_account_name=c.business_account_name,
         business_account_id=c.business_account_id,
@@ -228,6 +246,7 @@ def _summary(
         created_at=c.created_at,
         created_by=c.created_by,
         last_authorized_at=c.last_authorized_at,
+        source_missing=missing,
     )
 
 
@@ -261,6 +280,8 @@ def _clamp_offset(offset: int, total: int, size: int) -> int:
 
 def extract_blocker(summary: ConnectionSummary) -> str | None:
     """The seed: Extract only for an active connection with at least one active account."""
+    if summary.source_missing:
+        return "its connector is not installed"
     if not summary.credentials_ok:
         return (
             "credentials error"
@@ -437,7 +458,18 @@ def _accounts_tab(ctx: Context, session: Session, connection: Row, syncs: Recent
         last_sync=_sync_summary(syncs.finished),
         running_sync=_sync_summary(running, queue),
         next_sync_at=next_fire(trigger, now),
+        streams=_streams(ctx, session, connection),
     )
+
+
+def _streams(ctx: Context, session: Session, connection: Row) -> StreamsSummary | None:
+    try:
+        if not is_catalog_source(ctx.source(connection.source)):
+            return None
+    except UnknownSource:  # the card says the source is missing
+        return None
+    found = catalog_summary(session, connection.id)
+    return StreamsSummary(found.streams, found.discovered_at) if found else StreamsSummary(0, None)
 
 
 def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: Row) -> SettingsTab:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import Conflict, ConnbotError, InvalidInput, NotAllowed, NotFound, StaleAction
 from core.events import ConnectionChanged
 from engine import schedules
+from engine.catalogs import connection_templates
 from engine.context import Context
 from engine.executor import cancel_unfinished
 from operations.audit import audit
@@ -49,10 +50,18 @@ class OrderSpec:
     timezone: str = "UTC"
     history_days: int | None = 30
     load_since: date | None = None
+    # For a template without a primary key: the fields that identify a row. None of them: each
+    # run replaces the connection's rows.
+    key_fields: tuple[str, ...] = ()
 
 
-def template_of(ctx: Context, source_name: str, template: str) -> ExtractionTemplate:
-    for t in ctx.source(source_name).templates():
+def templates_of(ctx: Context, source_name: str, connection_id: int) -> tuple[ExtractionTemplate, ...]:
+    """The templates the connection offers (its connector's streams, or the source's reports)."""
+    return connection_templates(ctx, ctx.source(source_name), connection_id)
+
+
+def template_of(ctx: Context, source_name: str, connection_id: int, template: str) -> ExtractionTemplate:
+    for t in templates_of(ctx, source_name, connection_id):
         if t.name == template:
             return t
     raise InvalidInput("Choose an extraction template.", {"template": "Choose one of the templates listed."})
@@ -96,14 +105,17 @@ def check_selection_size(account_ids: Sequence[int]) -> None:
         )
 
 
-def order_fields(template: ExtractionTemplate, chosen: Sequence[str]) -> tuple[str, ...]:
-    """The fields an order extracts: the template's primary key (it cannot be removed), then the chosen ones."""
-    return tuple(dict.fromkeys([*template.primary_key, *chosen]))
+def order_fields(
+    template: ExtractionTemplate, chosen: Sequence[str], key_fields: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The fields an order extracts: the template's primary key, or the key fields the order chose
+    (they cannot be removed), then the chosen ones."""
+    return tuple(dict.fromkeys([*template.primary_key, *key_fields, *chosen]))
 
 
-def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) -> OrderSpec:
+def validate_spec(ctx: Context, source_name: str, connection_id: int, spec: OrderSpec, today: date) -> OrderSpec:
     """Checks every field; InvalidInput names the field to fix."""
-    template = template_of(ctx, source_name, spec.template)
+    template = template_of(ctx, source_name, connection_id, spec.template)
     name = clean_text(spec.name, field="name", label="Order name", max_length=255)
     if spec.load_since is None:
         if spec.history_days is None or not 1 <= spec.history_days <= MAX_HISTORY_DAYS:
@@ -125,8 +137,16 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
     unknown = [f for f in spec.fields if f not in known]
     if unknown:
         raise InvalidInput("Unknown fields.", {"metrics": f"Not fields of this template: {', '.join(unknown)}."})
-    fields = order_fields(template, spec.fields)
-    if not any(template.field(f).kind == "metric" for f in fields):
+    key_fields = tuple(dict.fromkeys(spec.key_fields))
+    if key_fields and template.primary_key:
+        raise InvalidInput("This template has its own key.", {"key_fields": "This template has its own key."})
+    if strangers := [f for f in key_fields if f not in known]:
+        raise InvalidInput(
+            "Unknown key fields.", {"key_fields": f"Not fields of this template: {', '.join(strangers)}."}
+        )
+    fields = order_fields(template, spec.fields, key_fields)
+    # A template of dimensions only (a stream of text fields) has nothing to choose here.
+    if template.metrics and not any(template.field(f).kind == "metric" for f in fields):
         raise InvalidInput("Choose at least one metric.", {"metrics": "Choose at least one metric."})
     schedule = schedules.validate(spec.schedule, spec.timezone)
     check_selection_size(spec.account_ids)
@@ -139,6 +159,7 @@ def validate_spec(ctx: Context, source_name: str, spec: OrderSpec, today: date) 
         spec.timezone,
         None if spec.load_since else spec.history_days,
         spec.load_since,
+        key_fields,
     )
 
 
@@ -160,7 +181,7 @@ def _creatable(ctx: Context, actor: Actor, connection_id: int, spec: OrderSpec) 
     require_extract_available(ctx, actor, connection_id)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id)
-        spec = validate_spec(ctx, connection.source, spec, ctx.clock.now().date())
+        spec = validate_spec(ctx, connection.source, connection.id, spec, ctx.clock.now().date())
         accounts = session.scalars(
             select(Account).where(Account.connection_id == connection.id, Account.id.in_(spec.account_ids))
         ).all()
@@ -196,6 +217,7 @@ def create_order(
                 created_by=actor.user_id or "system",
                 created_at=ctx.clock.now(),
                 idempotency_key=idempotency_key,
+                key_fields=list(spec.key_fields) or None,
             )
             session.add(order)
             session.flush()

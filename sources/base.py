@@ -136,7 +136,12 @@ class ExtractionTemplate:
     title: str
     description: str
     fields: tuple[TemplateField, ...]
-    primary_key: tuple[str, ...]  # dimension names; always extracted
+    # Field names; always extracted. Empty: the rows have no key, and each run replaces the rows
+    # the connection had in the table (an order may choose key fields instead).
+    primary_key: tuple[str, ...]
+    # Whether each row names its account (`account_id`), which then joins the merge key. A source
+    # reading all its accounts in one stream (an Airbyte connector) has rows of no one account.
+    per_account: bool = True
 
     def field(self, name: str) -> TemplateField:
         for f in self.fields:
@@ -158,16 +163,20 @@ class SourceError(Exception):
 
     A plain SourceError is an answer the source does not recognise: callers retry it once, in
     case it was a fluke. The subclasses say what is known: `TransientSourceError` is worth
-    retrying; `definitive` errors get the same answer however often they are asked again."""
+    retrying; `definitive` errors get the same answer however often they are asked again.
+    `retryable=False`: a failure not worth retrying at once within the same run or sync, though
+    it says nothing of the credentials (a connector process that crashed or hung); the next
+    scheduled one tries again."""
 
     status: CheckStatus = CheckStatus.TRANSIENT
     definitive: bool = False
 
-    def __init__(self, message: str, code: str = "", retry_after: float | None = None):
+    def __init__(self, message: str, code: str = "", retry_after: float | None = None, *, retryable: bool = True):
         super().__init__(message)
         self.message = message
         self.code = code
         self.retry_after = retry_after
+        self.retryable = retryable
 
     def as_check(self) -> CheckResult:
         return CheckResult(self.status, self.message, self.code, self.retry_after)
@@ -203,13 +212,22 @@ def attempts_for(error: SourceError, transient: int) -> int:
     """How many tries in all an operation failing with `error` deserves: one when the error is
     definitive, `transient` (the caller's bound) when the platform says it is worth retrying,
     and two for an answer nobody recognised: once more, in case it was a fluke."""
-    if error.definitive:
+    if error.definitive or not error.retryable:
         return 1
     return transient if isinstance(error, TransientSourceError) else UNRECOGNISED_ATTEMPTS
 
 
 # A batch of extracted rows: a list of row dicts, or a pyarrow.Table with the template's columns.
 Batch = Any
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Yielded by `CatalogSource.read` between batches: every row yielded before it has been
+    read, and `state` (JSON-able) resumes the read after them. The engine saves it with the
+    order once those rows are committed to the warehouse, and hands it back to the next read."""
+
+    state: Any
 
 
 @runtime_checkable
@@ -244,6 +262,37 @@ class Source(Protocol):
 
         Every row carries the template's primary-key dimensions and `account_id`.
         """
+
+
+@runtime_checkable
+class CatalogSource(Protocol):
+    """A source whose templates are not fixed but discovered per connection (an Airbyte
+    connector's streams), and whose reads resume from a saved state. Such a source also
+    implements `Source`; its `templates()` is empty and its `extract` unused. The engine keeps
+    the discovered catalog with the connection (refreshed by each account sync) and the state
+    with the extraction order."""
+
+    def discover(self, credentials: Credentials) -> dict[str, Any]:
+        """The catalog the credentials reach, as a JSON-able value. Raises SourceError."""
+
+    def catalog_templates(self, catalog: Mapping[str, Any]) -> tuple[ExtractionTemplate, ...]:
+        """The templates of a catalog `discover` returned, in display order."""
+
+    def read(
+        self,
+        credentials: Credentials,
+        catalog: Mapping[str, Any],
+        *,
+        account_ids: Sequence[str],
+        template: ExtractionTemplate,
+        fields: Sequence[str],
+        start: date,
+        state: Any,
+    ) -> Iterator[Batch | Checkpoint]:
+        """Batches of the template's rows, with Checkpoints between them; from `state` (None: from
+        `start`, the order's first day). `template.primary_key` is the order's key. Batches may be
+        empty: a source waiting for its platform yields one at least every half second, so that a
+        stopped run ends within a second. Raises SourceError."""
 
 
 def select_fields(

@@ -182,6 +182,9 @@ class ExtractionOrder(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     deleted_at: Mapped[datetime | None]
     deleted_by: Mapped[str | None] = mapped_column(String(32))
+    # The fields an order of a template without a primary key merges on; None: the template's
+    # own key (or, without one, each run replaces the connection's rows).
+    key_fields: Mapped[list[Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_extraction_orders_team", "team_id"),
@@ -411,3 +414,46 @@ class OAuthState(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class Connector(Base):
+    """An Airbyte connector installed for the deployment (not one team's): its source is
+    `airbyte:<name>`. A removed one keeps its row (`removed_at`), so that its connections can say
+    which package brings it back."""
+
+    __tablename__ = "connectors"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    package: Mapped[str | None] = mapped_column(String(255))  # None: registered with --executable
+    version: Mapped[str | None] = mapped_column(String(64))
+    executable: Mapped[str] = mapped_column(Text)
+    # The SPEC message's `spec` (connectionSpecification, documentationUrl...): no secret.
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    installed_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class ConnectionCatalog(Base):
+    """The streams a connection's connector discovered (its CATALOG), refreshed by each account
+    sync: the connection's extraction templates."""
+
+    __tablename__ = "connection_catalogs"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    catalog: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    streams: Mapped[int] = mapped_column(Integer, default=0)
+    discovered_at: Mapped[datetime]
+
+
+class OrderState(Base):
+    """Where an extraction order's next read resumes (an Airbyte STATE), saved only once the
+    records before it are committed to the warehouse."""
+
+    __tablename__ = "extraction_order_states"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("extraction_orders.id"), primary_key=True)
+    state: Mapped[list[Any]] = mapped_column(default=list)
+    run_id: Mapped[int | None] = mapped_column(BigInteger)  # the run that saved it
+    saved_at: Mapped[datetime]

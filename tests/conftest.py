@@ -127,6 +127,26 @@ def google():
     assert not fake.server.errors, fake.server.errors[0]
 
 
+# -- the real Airbyte connector airbyte-source-faker, installed once into .cache/ -------------------
+
+
+@pytest.fixture(scope="session")
+def faker_installed():
+    """(executable, spec) of the cached airbyte-source-faker installation."""
+    from faker_connector import faker_executable, faker_spec
+
+    executable = faker_executable()
+    return executable, faker_spec(executable)
+
+
+@pytest.fixture
+def faker_source(ctx, faker_installed) -> str:
+    """`airbyte:faker` registered in the test's database; its source name."""
+    from faker_connector import register_faker
+
+    return register_faker(ctx, *faker_installed)
+
+
 # -- the task queue (CONNBOT_EXECUTION=queue) -------------------------------------------------------
 
 

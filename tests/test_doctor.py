@@ -3,6 +3,7 @@ in the environment, against the fake Slack."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.account_sync import start_sync
+from faker_connector import register_faker
 from fakeslack import FakeSlack
 from operations.auth import Actor
 from operations.connections import make_connection
@@ -136,6 +138,20 @@ def test_a_source_that_cannot_be_loaded_or_is_gone_is_named(slack, sqlite_ctx, t
     assert "connbot_broken_missing:Source (ModuleNotFoundError" in line(lines, "Source broken")
     assert line(lines, "Source retired_ads").startswith("✗ Source retired_ads: connections use it but it is not")
     assert line(lines, "Sources").startswith("✓")
+
+
+def test_an_airbyte_connector_whose_command_is_gone_is_named(slack, sqlite_ctx, tmp_path):
+    spec = json.loads((Path(__file__).parent / "platforms" / "airbyte_source_faker_spec.json").read_text())
+    gone = tmp_path / "connectors" / "faker" / "bin" / "source-faker"  # its environment was deleted
+    name = register_faker(sqlite_ctx, gone, spec)
+    env = set_up(slack, sqlite_ctx.settings.database_url, sqlite_ctx.test_key)
+    code, lines = doctor(tmp_path, **env)
+    assert code == 1
+    assert line(lines, f"Source {name}") == (
+        f"✗ Source {name}: its connector's command {gone} is missing; run `connbot connectors upgrade` for it, "
+        "or add it again"
+    )
+    assert line(lines, "Sources").endswith(f"demo, facebook_ads, google_ads, {name}")
 
 
 def test_a_wrong_setting_is_a_failed_check(tmp_path):

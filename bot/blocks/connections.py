@@ -33,6 +33,7 @@ from operations.cards import (
     InQueue,
     OrdersTab,
     SettingsTab,
+    StreamsSummary,
     Tombstone,
 )
 from storage.repositories import Page, as_connection_id
@@ -164,6 +165,8 @@ def connection_card(card: Card) -> list[dict[str, Any]]:
                 mrkdwn(f"since {slack_date(c.error_since)} · checked {slack_date(c.checked_at)}"),
             )
         )
+    if c.source_missing:
+        blocks.append(section(plain(f"⚠️ {c.source_missing}", 1000)))
     if card.extract_blocker:
         blocks.append(context(mrkdwn(f":no_entry_sign: Extract is unavailable: {card.extract_blocker}")))
     blocks.append(_tabs(c.id, card.tab))
@@ -232,6 +235,8 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
         last = "no run yet"
         if run is not None and run.status == "queued":
             last = f"queued {slack_date(run.at)} · {_place(run.queue)}"
+        elif run is not None and run.status == "running":
+            last = f"running since {slack_date(run.at)} · {run.rows:,} rows so far"
         elif run is not None:
             last = f"last run {slack_date(run.at)} · {run.rows:,} rows · {RUN_WORD.get(run.status, run.status)}"
         if run is not None and run.retried:
@@ -321,6 +326,8 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
         retried = f" · {RETRIED}" if running.retried else ""
         blocks.append(context(mrkdwn(f":arrows_counterclockwise: {progress}{retried}")))
     blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
+    if tab.streams is not None:
+        blocks.append(context(mrkdwn(_streams_text(tab.streams))))
     failed = tab.last_sync if tab.last_sync is not None and tab.last_sync.status == "failed" else None
     if failed is not None:
         blocks.append(context(plain(f"Why: {failed.error or 'unknown reason'}", 500), mrkdwn(_after_failed_sync(c))))
@@ -343,6 +350,16 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
     if pager:
         blocks.append(pager)
     return blocks
+
+
+def _streams_text(streams: StreamsSummary) -> str:
+    """The templates of a connector: the streams its last discovery found."""
+    if streams.discovered_at is None:
+        return "*Streams:* not discovered yet. *Sync accounts* reads them from the data source."
+    return (
+        f"*Streams:* {plural(streams.streams, 'stream')} (the extraction templates), "
+        f"discovered {slack_date(streams.discovered_at)} by the last account sync."
+    )
 
 
 def sync_progress_text(read: int, by: str | None, started_at) -> str:

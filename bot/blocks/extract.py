@@ -130,18 +130,35 @@ def accounts_step(
     return _modal(Callback.EXTRACT_ACCOUNTS, 1, blocks, draft, "Continue", notice)
 
 
+RADIO_TEMPLATES = 10  # Slack's radio buttons hold 10 options; more templates (streams) get a select
+SELECT_TEMPLATES = 100
+
+
 def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> dict:
-    options = [
-        {"text": plain(t.title, 75), "description": plain(t.description, 75), "value": t.name} for t in templates[:10]
-    ]
-    element: dict[str, Any] = {"type": "radio_buttons", "action_id": VALUE, "options": options}
+    if len(templates) <= RADIO_TEMPLATES:
+        options = [
+            {"text": plain(t.title, 75), "description": plain(t.description, 75), "value": t.name} for t in templates
+        ]
+        element: dict[str, Any] = {"type": "radio_buttons", "action_id": VALUE, "options": options}
+    else:
+        options = [option(t.title, t.name) for t in templates[:SELECT_TEMPLATES]]
+        element = {
+            "type": "static_select",
+            "action_id": VALUE,
+            "placeholder": plain("Choose a stream"),
+            "options": options,
+        }
     chosen = next((o for o in options if o["value"] == draft.t), None)
     if chosen:
         element["initial_option"] = chosen
-    blocks = [
-        {"type": "input", "block_id": "template", "label": plain("Extraction template"), "element": element},
-        _back(2),
+    blocks: list[dict] = [
+        {"type": "input", "block_id": "template", "label": plain("Extraction template"), "element": element}
     ]
+    if not templates:
+        blocks = [section(plain("No templates yet: Sync accounts on the card reads the data source's streams.", 500))]
+    elif len(templates) > SELECT_TEMPLATES:
+        blocks.append(context(plain(f"The first {SELECT_TEMPLATES} of {len(templates):,} streams are listed.", 200)))
+    blocks.append(_back(2))
     return _modal(Callback.EXTRACT_TEMPLATE, 2, blocks, draft, "Continue")
 
 
@@ -229,21 +246,56 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
         _select("schedule_timezone", "Time zone", [(tz, tz) for tz in timezones], draft.tz, optional=False),
     ]
     for block in (
-        _multi("dimensions", "Dimensions", [f for f in template.dimensions if f.name not in key], chosen),
+        # A template without metrics (a connector's stream) has plain fields.
+        _multi(
+            "dimensions",
+            "Dimensions" if template.metrics else "Fields",
+            [f for f in template.dimensions if f.name not in key],
+            chosen,
+        ),
         _multi("metrics", "Metrics", template.metrics, chosen),
     ):
         if block:
             blocks.append(block)
-    blocks.append(
-        context(
-            plain(
-                "Always extracted (primary key): " + ", ".join(template.field(n).label for n in template.primary_key),
-                2000,
+    if template.primary_key:
+        blocks.append(
+            context(
+                plain(
+                    "Always extracted (primary key): "
+                    + ", ".join(template.field(n).label for n in template.primary_key),
+                    2000,
+                )
             )
         )
-    )
+    else:
+        blocks += _key_fields(template, draft.kf or ())
     blocks.append(_back(3))
     return _modal(Callback.EXTRACT_CONFIGURE, 3, blocks, draft, "Continue", notice)
+
+
+def _key_fields(template: ExtractionTemplate, chosen: tuple[str, ...]) -> list[dict]:
+    """For a template without a primary key: the fields that identify a row, or replacement."""
+    options = [option(f.label, f.name) for f in template.fields][:100]
+    element: dict[str, Any] = {"type": "multi_static_select", "action_id": VALUE, "options": options}
+    initial = [o for o in options if o["value"] in chosen]
+    if initial:
+        element["initial_options"] = initial
+    return [
+        {
+            "type": "input",
+            "block_id": "key_fields",
+            "optional": True,
+            "label": plain("Key fields"),
+            "hint": plain("The fields that together identify a row; each run then updates rows on them.", 2000),
+            "element": element,
+        },
+        context(plain(REPLACES_ROWS, 2000)),
+    ]
+
+
+REPLACES_ROWS = (
+    "This stream has no primary key. Without key fields, each run replaces this connection's rows of the stream."
+)
 
 
 def review_step(
@@ -262,12 +314,19 @@ def review_step(
     depth = f"since {draft.s}" if draft.s else f"the last {draft.h or 0:,} days"
     fields = [template.field(n).label for n in (draft.f or ()) if n in {f.name for f in template.fields}]
     schedule = {"kind": draft.sk, "every_hours": draft.se, "at": draft.sa, "weekday": draft.sw, "day": draft.sd}
+    key = template.primary_key or draft.kf
+    merge = (
+        f"Rows are merged on {', '.join(template.field(n).label for n in key)}."
+        if key
+        else "No key: each run replaces this connection's rows of the stream."
+    )
     blocks = [
         section(plain(f"Order: {draft.n}", 2000)),
         section(plain(f"Data source: {source_title} · template: {template.title}", 2000)),
         section(plain(f"Accounts ({len(accounts)}): {shown}", 3000)),
         section(plain(f"History: {depth} · Schedule: {describe(schedule, draft.tz)}", 2000)),
         section(plain("Fields: " + ", ".join(fields), 3000)),
+        *([] if template.primary_key else [section(plain(merge, 2000))]),
         divider(),
     ]
     if can_create:

@@ -40,6 +40,7 @@ from operations.orders import (
     start_first_run,
     still_active,
     template_of,
+    templates_of,
     validate_spec,
 )
 
@@ -109,7 +110,7 @@ def register(app: App, services: Services) -> None:
         actor = actor_of(body)
         source = _source_name(services, actor, draft)
         try:
-            template = template_of(ctx, source, name or "")
+            template = template_of(ctx, source, draft.c, name or "")
         except InvalidInput as bad:
             ack(response_action="errors", errors=bad.fields)
             return
@@ -117,6 +118,7 @@ def register(app: App, services: Services) -> None:
             draft = draft.but(
                 t=template.name,
                 f=None,
+                kf=None,
                 n=f"{template.title} · {len(draft.a)} account{'s' if len(draft.a) != 1 else ''}",
             )
         ack(response_action="update", view=_configure_view(services, actor, draft))
@@ -127,7 +129,7 @@ def register(app: App, services: Services) -> None:
         actor = actor_of(body)
         draft = _with_configuration(unpack_draft(view.get("private_metadata")), view)
         try:
-            validate_spec(ctx, _source_name(services, actor, draft), _spec(draft), ctx.clock.now().date())
+            validate_spec(ctx, _source_name(services, actor, draft), draft.c, _spec(draft), ctx.clock.now().date())
         except InvalidInput as bad:
             errors = _on_blocks(bad, view)
             if errors:
@@ -224,13 +226,12 @@ def _without(services: Services, actor: Actor, draft: Draft, inactive) -> tuple[
 
 
 def _template_view(services: Services, actor: Actor, draft: Draft) -> dict:
-    source = services.ctx.source(_source_name(services, actor, draft))
-    return steps.template_step(draft, source.templates())
+    return steps.template_step(draft, templates_of(services.ctx, _source_name(services, actor, draft), draft.c))
 
 
 def _configure_view(services: Services, actor: Actor, draft: Draft, notice: str | None = None) -> dict:
     source = _source_name(services, actor, draft)
-    template = template_of(services.ctx, source, draft.t or "")
+    template = template_of(services.ctx, source, draft.c, draft.t or "")
     zones = [services.ctx.settings.timezone.key, "UTC"]
     zones += account_timezones(services.ctx, actor, draft.c, draft.a)
     return steps.configure_step(draft, template, list(dict.fromkeys(z for z in zones if z))[:100], notice)
@@ -241,8 +242,8 @@ def _review_view(services: Services, actor: Actor, draft: Draft, notice: str | N
     create the order; else the step says why and what to do. `notice`: the last Create's outcome."""
     ctx = services.ctx
     summary = connection_summary(ctx, actor, draft.c)
-    template = template_of(ctx, summary.source, draft.t or "")
-    draft = draft.but(f=order_fields(template, draft.f or ()))
+    template = template_of(ctx, summary.source, draft.c, draft.t or "")
+    draft = draft.but(f=order_fields(template, draft.f or (), draft.kf or ()))
     try:
         refusal = creation_refusal(ctx, actor, draft.c, _spec(draft))
     except InvalidInput as bad:  # a date that is not one
@@ -282,7 +283,9 @@ def _with_configuration(draft: Draft, view: dict) -> Draft:
     fields = None
     if "metrics" in values or "dimensions" in values:
         fields = tuple((values.get("dimensions") or []) + (values.get("metrics") or []))
+    key_fields = tuple(values.get("key_fields") or ()) if "key_fields" in values else draft.kf
     return draft.but(
+        kf=key_fields or None,
         n=(values.get("name") or "").strip() or None,
         h=number("history_days", None),
         s=values.get("load_since") or None,
@@ -312,6 +315,7 @@ def _spec(draft: Draft) -> OrderSpec:
         timezone=draft.tz,
         history_days=draft.h,
         load_since=since,
+        key_fields=tuple(draft.kf or ()),
     )
 
 

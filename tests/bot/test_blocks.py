@@ -135,6 +135,29 @@ def test_an_order_whose_accounts_went_inactive_does_not_look_healthy():
     assert menu == ["Pause", "Delete order…"]  # no Run now that would only fail
 
 
+def test_a_running_order_shows_its_rows_so_far_and_a_connector_its_streams():
+    from dataclasses import replace
+
+    from operations.cards import StreamsSummary
+
+    tab = orders_tab(1)
+    running = replace(tab.orders[0], status="Syncing", last_run=RunSummary(T, None, 4200, "running", None))
+    shown = texts(connection_card(card(replace(tab, orders=(running,)), "orders")))
+    assert (
+        "running since <!date^1795856400^{date_short_pretty} {time}|2026-11-28 09:00 UTC> · 4,200 rows so far" in shown
+    )
+    streams = replace(accounts_tab(), streams=StreamsSummary(3, T))
+    assert "*Streams:* 3 streams (the extraction templates), discovered <!date^1795856400" in texts(
+        connection_card(card(streams, "accounts"))
+    )
+    never = replace(accounts_tab(), streams=StreamsSummary(0, None))
+    assert "*Streams:* not discovered yet." in texts(connection_card(card(never, "accounts")))
+    missing = summary(source_missing="The connector airbyte:x is not installed.")
+    blocks = connection_card(card(orders_tab(), "orders", missing))
+    assert "⚠️ The connector airbyte:x is not installed." in texts(blocks)
+    assert "Extract is unavailable: its connector is not installed" in texts(blocks)
+
+
 def test_a_failed_sync_says_why_and_what_to_do():
     failed = SyncSummary(
         T, T + timedelta(seconds=3), "manual", "U0OPS", "failed", 0, 0, 0, 0, "The demo token has expired"
