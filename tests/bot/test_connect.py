@@ -2,6 +2,7 @@
 signed Slack requests and the fake Web API."""
 
 import logging
+import threading
 from dataclasses import replace
 
 import pytest
@@ -380,10 +381,16 @@ def test_a_slow_check_whose_modal_slack_will_not_update_is_told_in_a_dm(fake, dr
     import bot.handlers.connect as connect_handlers
 
     monkeypatch.setattr(connect_handlers, "QUICK_CHECK_SECONDS", 0.0)  # every check answers "Checking…" first
+    # The check waits until the submission has been acked: a busy machine could otherwise finish
+    # it within the quick window and answer it inline.
+    acked = threading.Event()
+    finish_new = connect_handlers._finish_new
+    monkeypatch.setattr(connect_handlers, "_finish_new", lambda *a: (acked.wait(30), finish_new(*a))[1])
     ada = driver.user("UADMIN")
     view = open_form(fake, ada)
     fake.fail_next("views.update", status=500, times=None)
     ada.submit(view, {"token": {"value": "demo-expired"}})
+    acked.set()
     dm = fake.wait_for(lambda: fake.messages(fake.im("UADMIN").id), timeout=15)
     assert "do not work" in dm[-1].text
     fake.clear_faults()
