@@ -28,6 +28,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("slack_latency_bench", ("--samples", "1000", "--database", "both"), True),
     ("queue_bench", ("--orders", "40", "--rounds", "2", "--passes", "50"), True),
     ("airbyte_bench", ("--rows", "100000", "--repeat", "3"), True),
+    ("http_bench", ("--rounds", "3"), True),
 )
 
 

@@ -24,6 +24,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -55,6 +56,16 @@ def _context(database: str, workdir: Path, concurrency: int):
 
 
 def _seed(ctx, connections: int, accounts: int, latency_ms: int, first: int = 0) -> list[int]:
+    return seed_connections(
+        ctx,
+        "demo",
+        range(first, first + connections),
+        lambda i: {"token": f"demo:accounts={accounts},latency={latency_ms},seed={i}"},
+    )
+
+
+def seed_connections(ctx, source: str, numbers: range, credentials: Callable[[int], dict[str, str]]) -> list[int]:
+    """Connections of `source` numbered as given (business `biz<n>`), with `credentials(n)`; their ids."""
     from sources.base import Credentials
     from storage.models import Connection
 
@@ -62,22 +73,20 @@ def _seed(ctx, connections: int, accounts: int, latency_ms: int, first: int = 0)
     rows = [
         dict(
             team_id="TBENCH",
-            source="demo",
-            title=f"Demo · {i}",
+            source=source,
+            title=f"{source} · {i}",
             business_account_id=f"biz{i}",
             business_account_name=f"Business {i}",
             auth_type="token",
             account_sync_mode="all",
-            credentials=ctx.vault.encrypt(
-                Credentials({"token": f"demo:accounts={accounts},latency={latency_ms},seed={i}"})
-            ),
+            credentials=ctx.vault.encrypt(Credentials(credentials(i))),
             credentials_hint={},
             credentials_status="active",
             auth_failures=0,
             created_by="UBENCH",
             created_at=now,
         )
-        for i in range(first, first + connections)
+        for i in numbers
     ]
     with ctx.db.begin() as session:
         session.execute(insert(Connection), rows)

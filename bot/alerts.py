@@ -1,10 +1,11 @@
-"""Posts credentials alerts and keeps them current: one alert when a connection breaks, at most
-one reminder a day as a thread reply, "Resolved by … at …" in place when it is fixed, and
-follow-ups in the connection's CSM escalation thread.
+"""Posts alerts and keeps them current: one alert when a connection's credentials break or an
+extraction order is failing, stale or silent (operations/order_health.py, judged here at every
+flush), at most one reminder a day as a thread reply, "Resolved by … at …" in place when it is
+fixed, "I'm on it" in place, and follow-ups in the connection's CSM escalation thread.
 
-Alert rows are written with the status change (engine/credentials.py), so a post that fails
-(channel missing, bot not invited, Slack down) is logged and retried by `flush`, never lost.
-Every step is claimed in the database first, so several processes can run this safely.
+Alert rows are written with the change that raises them, so a post that fails (channel missing,
+bot not invited, Slack down) is logged and retried by `flush`, never lost. Every step is claimed
+in the database first, so several processes can run this safely.
 """
 
 from __future__ import annotations
@@ -16,11 +17,23 @@ from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.alerts import alert_message, alert_text, follow_up, reminder_text, resolution_text, resolved_text
+from bot.blocks.alerts import (
+    acknowledged_text,
+    alert_message,
+    alert_text,
+    escalation_note,
+    follow_up,
+    released_text,
+    reminder_text,
+    resolution_text,
+    resolved_text,
+    taken_note,
+)
 from bot.blocks.common import slack_date, user_mention
 from bot.services import Services
-from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed
+from core.events import ConnectionChanged, CredentialsBroke, CredentialsFixed, RunFinished
 from operations.alerts import (
+    AlertCard,
     alert_card,
     claim_post,
     claim_reminder,
@@ -35,6 +48,7 @@ from operations.alerts import (
 )
 from operations.auth import Actor
 from operations.cards import deleted_connection
+from operations.order_health import Changes, evaluate_orders
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +63,33 @@ class AlertPoster:
     def __init__(self, services: Services):
         self.services = services
         self.ctx = services.ctx
-        self._lock = threading.Lock()  # one flush at a time in this process
+        self._lock = threading.Lock()  # one flush (or in-place update) at a time in this process
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._requested = threading.Lock()
+        self._flush_queued = False
 
     def attach(self) -> AlertPoster:
         events = self.ctx.events
         events.subscribe(CredentialsBroke, self._on_broke)
         events.subscribe(CredentialsFixed, self._on_fixed)
         events.subscribe(ConnectionChanged, self._on_changed)
+        events.subscribe(RunFinished, lambda event: self.request_flush())  # the run is judged
         return self
+
+    def request_flush(self) -> None:
+        """A flush soon, in the background; requests that arrive before it starts share it (the
+        runs of a whole hour finishing at once)."""
+        with self._requested:
+            if self._flush_queued:
+                return
+            self._flush_queued = True
+        self.services.background(self._requested_flush)
+
+    def _requested_flush(self) -> None:
+        with self._requested:
+            self._flush_queued = False
+        self.flush()
 
     def start(self, every: float = FLUSH_EVERY_SECONDS) -> None:
         """Retries and reminders in the background, for the life of the process."""
@@ -79,7 +110,7 @@ class AlertPoster:
     # ---- events (published by the operation that changed the state) --------------------
 
     def _on_broke(self, event: CredentialsBroke) -> None:
-        self.services.background(self.flush)
+        self.request_flush()
         self.services.background(
             self._escalation_reply,
             event.team_id,
@@ -88,15 +119,16 @@ class AlertPoster:
         )
 
     def _on_fixed(self, event: CredentialsFixed) -> None:
-        self.services.background(self.flush)
+        self.request_flush()
         if event.by is None:  # a check found them working; a person's re-connect says so itself, once
             self.services.background(
                 self._escalation_reply, event.team_id, event.connection_id, resolved_text(event.by, event.at)
             )
 
     def _on_changed(self, event: ConnectionChanged) -> None:
+        if event.what in ("order", "deleted"):  # an order paused or deleted, a connection deleted: alerts closed
+            self.request_flush()
         if event.what == "deleted":
-            self.services.background(self.flush)
             self.services.background(self._escalation_reply, event.team_id, event.connection_id, self._deleted_text)
         elif event.what == "reconnected":
             self.services.background(
@@ -117,16 +149,54 @@ class AlertPoster:
     def flush(self, now: datetime | None = None) -> None:
         now = now or self.ctx.clock.now()
         with self._lock:
+            try:
+                changes = evaluate_orders(self.ctx, now)
+            except Exception:  # credentials alerts and retries must go on
+                log.exception("order alerts could not be evaluated; the next flush tries again")
+                changes = Changes()
             for alert_id in to_post(self.ctx):
-                self._post(alert_id)
+                self._post(alert_id, now)
             for alert_id in to_mark_resolved(self.ctx):
                 if claim_resolution(self.ctx, alert_id, now):
                     self._resolve(alert_id)
             for alert_id in to_remind(self.ctx, now):
                 if claim_reminder(self.ctx, alert_id, now):
                     self._remind(alert_id)
+            for alert_id in changes.opened + changes.resolved:
+                card = alert_card(self.ctx, alert_id)
+                self._escalation_reply(card.team_id, card.connection_id, escalation_note(card))
+                self._listed(card)
 
-    def _post(self, alert_id: int) -> None:
+    def taken(self, alert_id: int, user_id: str | None, *, taken: bool) -> bool:
+        """Someone said "I'm on it" (or released it): the message says so in place, its thread
+        and the CSM thread get a note. False when Slack would not update the message."""
+        with self._lock:  # read and update together, so the message ends showing the latest owner
+            card = alert_card(self.ctx, alert_id)
+            shown = self._update(card)
+        note = acknowledged_text(user_id, card.acknowledged_at) if taken else released_text(user_id)
+        try:
+            self.services.client.chat_postMessage(channel=card.channel, thread_ts=card.ts, text=note)
+        except SlackApiError as error:
+            log.error("alert %s: thread note not posted: %s", alert_id, error.response.get("error"))
+        self._escalation_reply(card.team_id, card.connection_id, taken_note(card, user_id, taken=taken))
+        self._listed(card)
+        return shown
+
+    def _listed(self, card: AlertCard) -> None:
+        """Lists show open alerts first, and who is on them: App Homes being looked at follow."""
+        self.services.home.changed(ConnectionChanged(card.team_id, card.connection_id, "alerts"))
+
+    def _update(self, card: AlertCard) -> bool:
+        try:
+            self.services.client.chat_update(
+                channel=card.channel, ts=card.ts, text=alert_text(card), blocks=alert_message(card)
+            )
+            return True
+        except SlackApiError as error:
+            log.warning("alert %s: could not update it in place: %s", card.id, error.response.get("error"))
+            return False
+
+    def _post(self, alert_id: int, now: datetime) -> None:
         card = alert_card(self.ctx, alert_id)
         if not card.channel:
             mark_post_failed(self.ctx, alert_id, "no alert channel")
@@ -136,7 +206,7 @@ class AlertPoster:
                 card.connection_id,
             )
             return
-        if not claim_post(self.ctx, alert_id):
+        if not claim_post(self.ctx, alert_id, now):
             return
         client = self.services.client
         try:

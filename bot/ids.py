@@ -18,6 +18,11 @@ class Action(StrEnum):
     HELP = "connections.help"
     ALERT_CHANNEL = "connection.alert_channel"
     SIGN_IN = "connection.sign_in"  # a URL button: the browser goes to /oauth/<source>/start
+    ALERT_ACK = "alert.ack"  # "I'm on it"
+    ALERT_RELEASE = "alert.release"
+    ALERT_RUN_NOW = "alert.order.run"
+    ALERT_PAUSE = "alert.order.pause"
+    HISTORY_PAGE = "order.history.page"  # also .prev / .next
     SPEC_BRANCH = "connection.config_option"  # a oneOf option chosen in a spec source's form
 
 
@@ -32,6 +37,7 @@ class Callback(StrEnum):
     EXTRACT_TEMPLATE = "extract.template"
     EXTRACT_CONFIGURE = "extract.configure"
     EXTRACT_REVIEW = "extract.review"
+    RUN_HISTORY = "order.history"
 
 
 class Tab(StrEnum):
@@ -49,3 +55,6 @@ class OrderAction(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     DELETE = "delete"
+    HISTORY = "history"
+    SILENT_OFF = "silent_off"  # too-few-rows alerts off
+    SILENT_ON = "silent_on"

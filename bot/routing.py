@@ -87,6 +87,20 @@ class OrderRef:
 
 
 @dataclass(frozen=True)
+class AlertRef:
+    a: int  # alert id
+
+
+@dataclass(frozen=True)
+class HistoryRef:
+    """A page of an order's Run history."""
+
+    c: int
+    o: int
+    p: int = 0
+
+
+@dataclass(frozen=True)
 class Draft:
     """What the four-step Extract modal has collected so far (ids and choices, no secrets)."""
 

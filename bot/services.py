@@ -21,13 +21,15 @@ log = logging.getLogger(__name__)
 
 
 class Alerts(Protocol):
-    """bot/alerts.py's AlertPoster: retries and reminders in the background."""
+    """bot/alerts.py's AlertPoster: posts alerts, retries and reminds in the background."""
 
     def start(self, every: float = ...) -> None: ...
 
     def stop(self) -> None: ...
 
     def flush(self, now: datetime | None = None) -> None: ...
+
+    def taken(self, alert_id: int, user_id: str | None, *, taken: bool) -> bool: ...
 
 
 class Home(Protocol):
@@ -36,6 +38,8 @@ class Home(Protocol):
     def opened(self, team_id: str, user_id: str) -> None: ...
 
     def show(self, team_id: str, user_id: str, offset: int | None) -> None: ...
+
+    def changed(self, event) -> None: ...
 
 
 @dataclass(eq=False)

@@ -49,5 +49,8 @@ def configure(*, level: int = logging.INFO, log_format: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if level > logging.DEBUG:  # a line per job started and ended: -v shows them
+    if level > logging.DEBUG:
+        # A line per job started and ended (procrastinate), and per request of the sources
+        # (httpx, its URL without the query, see sources.http): -v shows them.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from connbot import metrics
 from core.settings import Settings
+from sources.registry import close_sources
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def run_app(
         services.alerts.stop()
         scheduler.stop()
         services.executor.shutdown(wait=False)
+        close_sources()
 
 
 def run_worker(settings: Settings, options=None, *, metrics_port: int | None = None, host: str = "0.0.0.0") -> int:
@@ -119,6 +121,7 @@ def run_worker(settings: Settings, options=None, *, metrics_port: int | None = N
         scheduler.stop()
         if services:
             services.alerts.stop()
+        close_sources()
     return 0
 
 

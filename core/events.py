@@ -33,6 +33,19 @@ class CredentialsFixed(Event):
 
 
 @dataclass(frozen=True)
+class RunFinished(Event):
+    """An extraction run ended (succeeded, failed or cancelled), however it was started: the
+    order alerts judge it, the metrics count it."""
+
+    order_id: int
+    run_id: int
+    status: str
+    source: str
+    seconds: float
+    rows: int
+
+
+@dataclass(frozen=True)
 class ConnectionChanged(Event):
     """Anything shown on a card or list changed (sync finished, order created, deleted...)."""
 
@@ -47,17 +60,6 @@ class SyncFinished(Event):
     status: str
     seconds: float
     accounts_read: int
-
-
-@dataclass(frozen=True)
-class RunFinished(Event):
-    """An extraction run ended (succeeded, failed or cancelled), however it was started."""
-
-    order_id: int
-    source: str
-    status: str
-    seconds: float
-    rows: int
 
 
 class EventBus:

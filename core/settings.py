@@ -47,6 +47,8 @@ class Settings:
     escalation_channel: str | None = None
     csm_group: str | None = None
     log_format: str = "text"  # or "json": one JSON object per line (connbot/logs.py)
+    # Failed runs of an order in a row before its "failing" alert.
+    order_failures_before_alert: int = 2
 
     @property
     def is_sqlite(self) -> bool:
@@ -90,6 +92,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
         values["sync_at"] = _clock_time("CONNBOT_SYNC_AT", at)
     if n := get("CONNBOT_SYNC_CONCURRENCY"):
         values["sync_concurrency"] = _positive_int("CONNBOT_SYNC_CONCURRENCY", n, maximum=256)
+    if n := get("CONNBOT_ORDER_FAILURES_BEFORE_ALERT"):
+        values["order_failures_before_alert"] = _positive_int("CONNBOT_ORDER_FAILURES_BEFORE_ALERT", n, maximum=100)
     values["execution"] = _execution(
         get("CONNBOT_EXECUTION"), postgresql=not values["database_url"].startswith("sqlite")
     )

@@ -9,7 +9,8 @@ from sqlalchemy.orm import object_session
 
 from core.events import CredentialsBroke, CredentialsFixed, Event
 from sources.base import CheckStatus, SourceError
-from storage.models import Alert, Connection, CredentialsStatus
+from storage.models import Alert, AlertKind, AlertResolution, Connection, CredentialsStatus
+from storage.repositories import close_alerts
 
 # Definitive auth failures in a row before the status turns Error: one failure may be a fluke
 # of the platform (a token being refreshed), two are not.
@@ -46,23 +47,32 @@ def record_auth_success(connection: Connection, now: datetime, *, by: str | None
     session = object_session(connection)
     if session is None or not was_broken:  # alerts are open only while the status is Error
         return []
-    for alert in session.scalars(
-        select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))
-    ):
-        alert.resolved_at, alert.resolved_by = now, by
-    return [CredentialsFixed(connection.team_id, connection.id, by, now)] if was_broken else []
+    close_alerts(
+        session,
+        at=now,
+        by=by,
+        resolution=AlertResolution.FIXED,
+        connection_id=connection.id,
+        kinds=[AlertKind.CREDENTIALS],
+    )
+    return [CredentialsFixed(connection.team_id, connection.id, by, now)]
 
 
 def _open_alert(connection: Connection, now: datetime) -> None:
     """The alert row is written with the status change, so it cannot be lost; posting it to Slack
     (and retrying that) is the Slack layer's job."""
     session = object_session(connection)
-    has_open = session.scalar(select(Alert.id).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None)))
+    has_open = session.scalar(
+        select(Alert.id).where(
+            Alert.connection_id == connection.id, Alert.kind == AlertKind.CREDENTIALS, Alert.resolved_at.is_(None)
+        )
+    )
     if has_open is None:
         session.add(
             Alert(
                 team_id=connection.team_id,
                 connection_id=connection.id,
+                kind=AlertKind.CREDENTIALS,
                 channel=None,
                 error_code=connection.credentials_error_code,
                 error_message=connection.credentials_error_message,

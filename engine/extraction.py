@@ -111,6 +111,7 @@ MAX_WAIT_SECONDS = 300.0
 PROGRESS_SECONDS = 2.0
 
 INTERNAL_ERROR = "Internal error; see the logs."
+WAREHOUSE_FAILED = "Loading into the warehouse failed: "
 REFUSED = (
     "The platform refuses this request as it stands, so it was not retried: if the order asks for a field or an "
     "account the platform no longer offers, delete it and set up a new one with Extract; if not, tell whoever runs "
@@ -482,7 +483,7 @@ def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], boo
         if failure.status is not CheckStatus.TRANSIENT:
             auth_error = failure
     except WarehouseError as failure:
-        status, rows, error = RunStatus.FAILED, tally.rows, f"Loading into the warehouse failed: {failure}"
+        status, rows, error = RunStatus.FAILED, tally.rows, f"{WAREHOUSE_FAILED}{failure}"
     except WorkerStopping:
         raise
     except Exception:
@@ -491,11 +492,8 @@ def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], boo
     events = _record(ctx, team_id, job, status, rows, error, auth_error)
     log.info("extraction run %s of order %s: %s, %d rows", run_id, job.order_id, status.value, rows)
     seconds = (ctx.clock.now() - started).total_seconds()
-    events += [
-        ConnectionChanged(team_id, job.connection_id, "run"),
-        RunFinished(team_id, job.connection_id, job.order_id, job.source, status.value, seconds, rows),
-    ]
-    for event in events:
+    finished = RunFinished(team_id, job.connection_id, job.order_id, run_id, status.value, job.source, seconds, rows)
+    for event in events + [finished, ConnectionChanged(team_id, job.connection_id, "run")]:
         ctx.events.publish(event)
     return RunResult(run_id, status, rows, error)
 

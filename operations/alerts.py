@@ -1,30 +1,47 @@
-"""Credentials alerts for on-call and CSM escalations: what to post, and recording that it was.
+"""Alerts for on-call (credentials, and extraction orders failing, stale or silent), "I'm on it",
+and CSM escalations: what to post, and recording that it was.
 
-Alert rows are written by engine/credentials.py with the status change; this module tells the
-Slack layer what still has to be posted, updated or reminded, and records the outcome.
+Alert rows are written with the change that raises them (engine/credentials.py for credentials,
+operations/order_health.py for orders); this module tells the Slack layer what still has to be
+posted, updated or reminded, and records the outcome.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from engine.context import Context
+from engine.schedules import describe
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.cards import source_title
 from operations.validation import clean_text
-from storage.models import Alert, Connection, Escalation, ExtractionOrder, ExtractionRun
+from storage.models import (
+    Alert,
+    AlertKind,
+    Connection,
+    CredentialsStatus,
+    Escalation,
+    ExtractionOrder,
+    ExtractionRun,
+)
 from storage.repositories import Connections
 
 REMIND_EVERY = timedelta(days=1)
+# "I'm on it" pauses the reminders this long.
+ACKNOWLEDGED_FOR = timedelta(days=1)
 MAX_POST_ATTEMPTS = 20
+# A post takes one Slack call (and the client's retries); a claim older than this was left by a
+# process that stopped half-way, and the next flush takes it over.
+POST_CLAIM = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,7 @@ class AlertCard:
     id: int
     team_id: str
     connection_id: int
+    kind: str  # AlertKind
     source_title: str
     business_account_name: str
     business_account_id: str
@@ -43,37 +61,63 @@ class AlertCard:
     ts: str | None
     resolved_at: datetime | None
     resolved_by: str | None
-    connection_deleted: bool
+    resolution: str | None  # AlertResolution, once closed
+    order_id: int | None = None
+    order_name: str | None = None
+    order_schedule: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # the facts as it fired (order alerts)
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+
+    @property
+    def is_order_alert(self) -> bool:
+        return self.kind != AlertKind.CREDENTIALS
 
 
 def alert_card(ctx: Context, alert_id: int) -> AlertCard:
     with ctx.db.begin() as session:
         alert = session.get(Alert, alert_id)
         connection = session.get(Connection, alert.connection_id)
-        orders = session.scalars(
-            select(ExtractionOrder.name)
-            .where(ExtractionOrder.connection_id == connection.id, ExtractionOrder.deleted_at.is_(None))
-            .order_by(ExtractionOrder.id)
-            .limit(20)
-        ).all()
+        order = session.get(ExtractionOrder, alert.order_id) if alert.order_id is not None else None
+        orders = ()
+        if order is None:
+            orders = session.scalars(
+                select(ExtractionOrder.name)
+                .where(ExtractionOrder.connection_id == connection.id, ExtractionOrder.deleted_at.is_(None))
+                .order_by(ExtractionOrder.id)
+                .limit(20)
+            ).all()
         return AlertCard(
-            alert.id,
-            alert.team_id,
-            connection.id,
-            source_title(ctx, connection.source),
+            id=alert.id,
+            team_id=alert.team_id,
+            connection_id=connection.id,
+            kind=alert.kind,
+            source_title=source_title(ctx, connection.source),
             # As it fired: a re-connect to another business account must not rewrite the history.
-            alert.business_account_name or connection.business_account_name,
-            alert.business_account_id or connection.business_account_id,
-            alert.error_code,
-            alert.error_message,
-            alert.opened_at,
-            tuple(orders),
-            alert.channel or connection.alert_channel or ctx.settings.alert_channel,
-            alert.ts,
-            alert.resolved_at,
-            alert.resolved_by,
-            connection.is_deleted,
+            business_account_name=alert.business_account_name or connection.business_account_name,
+            business_account_id=alert.business_account_id or connection.business_account_id,
+            error_code=alert.error_code,
+            error_message=alert.error_message,
+            since=alert.opened_at,
+            affected_orders=tuple(orders),
+            channel=alert.channel or connection.alert_channel or ctx.settings.alert_channel,
+            ts=alert.ts,
+            resolved_at=alert.resolved_at,
+            resolved_by=alert.resolved_by,
+            resolution=alert.resolution,
+            order_id=alert.order_id,
+            order_name=order.name if order is not None else None,
+            order_schedule=describe(order.schedule, order.timezone) if order is not None else None,
+            details=dict(alert.details or {}),
+            acknowledged_by=alert.acknowledged_by,
+            acknowledged_at=alert.acknowledged_at,
         )
+
+
+def _not_explained():
+    """Order alerts of a connection whose credentials are in error wait: the credentials alert
+    explains them (and lists the orders)."""
+    return or_(Alert.kind == AlertKind.CREDENTIALS, Connection.credentials_status != CredentialsStatus.ERROR)
 
 
 def to_post(ctx: Context) -> list[int]:
@@ -82,7 +126,13 @@ def to_post(ctx: Context) -> list[int]:
         return list(
             session.scalars(
                 select(Alert.id)
-                .where(Alert.ts.is_(None), Alert.resolved_at.is_(None), Alert.post_attempts < MAX_POST_ATTEMPTS)
+                .join(Connection, Connection.id == Alert.connection_id)
+                .where(
+                    Alert.ts.is_(None),
+                    Alert.resolved_at.is_(None),
+                    Alert.post_attempts < MAX_POST_ATTEMPTS,
+                    _not_explained(),
+                )
                 .order_by(Alert.id)
             )
         )
@@ -99,34 +149,42 @@ def to_mark_resolved(ctx: Context) -> list[int]:
         )
 
 
-def to_remind(ctx: Context, now: datetime) -> list[int]:
-    """Still broken after a day: at most one reminder a day."""
+def _remindable(now: datetime):
+    """Open for a day, not reminded for a day, and nobody said "I'm on it" within a day."""
     cutoff = now - REMIND_EVERY
+    return (
+        Alert.resolved_at.is_(None),
+        Alert.opened_at <= cutoff,
+        or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff),
+        or_(Alert.acknowledged_at.is_(None), Alert.acknowledged_at <= now - ACKNOWLEDGED_FOR),
+    )
+
+
+def to_remind(ctx: Context, now: datetime) -> list[int]:
+    """Still open after a day: at most one reminder a day."""
     with ctx.db.begin() as session:
         return list(
             session.scalars(
                 select(Alert.id)
-                .where(
-                    Alert.ts.is_not(None),
-                    Alert.resolved_at.is_(None),
-                    Alert.opened_at <= cutoff,
-                    or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff),
-                )
+                .join(Connection, Connection.id == Alert.connection_id)
+                .where(Alert.ts.is_not(None), *_remindable(now), _not_explained())
                 .order_by(Alert.id)
             )
         )
 
 
-def claim_post(ctx: Context, alert_id: int) -> bool:
-    """One poster per attempt, however many processes look at the same row."""
+def claim_post(ctx: Context, alert_id: int, now: datetime) -> bool:
+    """One poster at a time, however many processes look at the same row: the claim holds until
+    the post is recorded, fails, or is older than POST_CLAIM (its process stopped half-way)."""
     with ctx.db.begin() as session:
-        attempts = session.scalar(select(Alert.post_attempts).where(Alert.id == alert_id, Alert.ts.is_(None)))
-        if attempts is None:
-            return False
         claimed = session.execute(
             update(Alert)
-            .where(Alert.id == alert_id, Alert.ts.is_(None), Alert.post_attempts == attempts)
-            .values(post_attempts=attempts + 1)
+            .where(
+                Alert.id == alert_id,
+                Alert.ts.is_(None),
+                or_(Alert.post_claimed_at.is_(None), Alert.post_claimed_at <= now - POST_CLAIM),
+            )
+            .values(post_claimed_at=now, post_attempts=Alert.post_attempts + 1)
         )
         return claimed.rowcount == 1
 
@@ -138,8 +196,10 @@ def mark_posted(ctx: Context, alert_id: int, channel: str, ts: str) -> None:
 
 
 def mark_post_failed(ctx: Context, alert_id: int, error: str) -> None:
+    """Not posted: the next flush tries again."""
     with ctx.db.begin() as session:
-        session.get(Alert, alert_id).last_post_error = error
+        alert = session.get(Alert, alert_id)
+        alert.last_post_error, alert.post_claimed_at = error, None
 
 
 def claim_resolution(ctx: Context, alert_id: int, now: datetime) -> bool:
@@ -159,14 +219,77 @@ def release_resolution(ctx: Context, alert_id: int) -> None:
 
 
 def claim_reminder(ctx: Context, alert_id: int, now: datetime) -> bool:
-    cutoff = now - REMIND_EVERY
     with ctx.db.begin() as session:
         done = session.execute(
-            update(Alert)
-            .where(Alert.id == alert_id, or_(Alert.last_reminded_at.is_(None), Alert.last_reminded_at <= cutoff))
-            .values(last_reminded_at=now)
+            update(Alert).where(Alert.id == alert_id, *_remindable(now)).values(last_reminded_at=now)
         )
         return done.rowcount == 1
+
+
+# ---- "I'm on it" ------------------------------------------------------------------------------
+
+
+def acknowledge(ctx: Context, actor: Actor, alert_id: int) -> None:
+    """`actor` is on it: one person at a time, however many press at once."""
+    with ctx.db.begin() as session:
+        alert = _team_alert(session, actor, alert_id)
+        now = ctx.clock.now()
+        taken = session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.resolved_at.is_(None), Alert.acknowledged_by.is_(None))
+            .values(acknowledged_by=actor.user_id, acknowledged_at=now)
+        ).rowcount
+        if not taken:
+            session.refresh(alert)
+            if alert.resolved_at is not None:
+                raise Conflict("This alert is already closed; nobody needs to be on it.")
+            if alert.acknowledged_by == actor.user_id:
+                raise Conflict("You are already on it.")
+            raise Conflict(
+                f"<@{alert.acknowledged_by}> is already on it, since {alert.acknowledged_at:%Y-%m-%d %H:%M} UTC."
+            )
+        _audit(ctx, session, actor, "alert.acknowledge", alert)
+
+
+def release(ctx: Context, actor: Actor, alert_id: int) -> None:
+    """The person on it gives it back."""
+    with ctx.db.begin() as session:
+        alert = _team_alert(session, actor, alert_id)
+        released = session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.resolved_at.is_(None), Alert.acknowledged_by == actor.user_id)
+            .values(acknowledged_by=None, acknowledged_at=None)
+        ).rowcount
+        if not released:
+            session.refresh(alert)
+            if alert.resolved_at is not None:
+                raise Conflict("This alert is already closed.")
+            if alert.acknowledged_by is None:
+                raise Conflict("Nobody is on it now: press *I'm on it* to take it.")
+            raise Conflict(
+                f"<@{alert.acknowledged_by}> is on it; only they can release it. Ask them in the alert's thread."
+            )
+        _audit(ctx, session, actor, "alert.release", alert)
+
+
+def _audit(ctx: Context, session, actor: Actor, action: str, alert: Alert) -> None:
+    audit(
+        ctx,
+        session,
+        actor,
+        action,
+        connection_id=alert.connection_id,
+        order_id=alert.order_id,
+        alert_id=alert.id,
+        kind=alert.kind,
+    )
+
+
+def _team_alert(session, actor: Actor, alert_id: int) -> Alert:
+    alert = session.scalars(select(Alert).where(Alert.id == alert_id, Alert.team_id == actor.team_id)).first()
+    if alert is None:
+        raise NotFound("This alert no longer exists.")
+    return alert
 
 
 def set_alert_channel(

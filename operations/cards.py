@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from engine.context import Context
 from engine.executor import Waiting
 from engine.schedules import account_sync_trigger, describe, next_fire, order_trigger
 from operations.auth import Actor
+from operations.order_health import too_few_rows, usual_rows
 from sources.config import config_spec, field_title, pointer_path
 from sources.registry import UnknownSource
 from storage.models import (
@@ -25,6 +27,7 @@ from storage.models import (
     AccountSyncRun,
     Connection,
     CredentialsStatus,
+    ExtractionRun,
     OrderStatus,
     RunStatus,
 )
@@ -33,11 +36,13 @@ from storage.repositories import (
     Accounts,
     Audit,
     Connections,
+    OpenAlert,
     Orders,
     Page,
     RecentSyncs,
     SyncRuns,
     account_counts_for,
+    open_alerts_for,
 )
 
 LIST_PAGE_SIZE = 10
@@ -45,6 +50,9 @@ ACCOUNTS_PAGE_SIZE = 15
 ORDERS_PAGE_SIZE = 8
 AUDIT_SHOWN = 5
 MAX_SEARCH = 200
+RUN_STRIP = 14  # an order's last runs, at a glance on the Orders tab
+HISTORY_RUNS = 30  # the Run history modal lists this many, paged
+HISTORY_PAGE_SIZE = 10
 
 TABS = ("orders", "accounts", "settings")
 # A queued run or sync that waited this long while no worker was alive says so.
@@ -72,6 +80,7 @@ class ConnectionSummary:
     last_authorized_at: datetime | None
     # Why its data source cannot be used (a removed connector) and how to bring it back; None: it can.
     source_missing: str | None = None
+    open_alerts: tuple[OpenAlert, ...] = ()  # filled for lists
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,9 @@ class OrderRow:
     last_run: RunSummary | None
     next_run_at: datetime | None
     usable_accounts: int | None = None  # of `accounts`, still active and enabled; None: all of them
+    recent_runs: tuple[str, ...] = ()  # statuses of its last RUN_STRIP runs, oldest first
+    usual_rows: int | None = None  # what it usually loads, when its last run loaded far fewer
+    silent_alerts: bool = True  # "too few rows" alerts on
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,7 @@ class AccountsTab:
     running_sync: SyncSummary | None
     next_sync_at: datetime | None
     streams: StreamsSummary | None = None  # None: a source with fixed templates
+    recent_syncs: tuple[str, ...] = ()  # statuses of the last syncs, oldest first
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,28 @@ class Card:
     extract_blocker: str | None  # why Extract is unavailable, or None
     tab: str
     content: OrdersTab | AccountsTab | SettingsTab
+
+
+@dataclass(frozen=True)
+class HistoryRun:
+    started_at: datetime
+    finished_at: datetime | None
+    trigger: str  # created | schedule | manual
+    triggered_by: str | None
+    rows: int
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """The Run history modal: an order's last HISTORY_RUNS runs, a page at a time."""
+
+    connection_id: int
+    order_id: int
+    order_name: str
+    runs: tuple[HistoryRun, ...]
+    page: Page
 
 
 @dataclass(frozen=True)
@@ -225,7 +260,11 @@ def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) ->
 
 
 def _summary(
-    ctx: Context, c: Connection | Row, counts: AccountCounts, sync: AccountSyncRun | Row | None
+    ctx: Context,
+    c: Connection | Row,
+    counts: AccountCounts,
+    sync: AccountSyncRun | Row | None,
+    alerts: tuple[OpenAlert, ...] = (),
 ) -> ConnectionSummary:
     title, missing = _source_state(ctx, c.source)
     return ConnectionSummary(
@@ -247,6 +286,7 @@ def _summary(
         created_by=c.created_by,
         last_authorized_at=c.last_authorized_at,
         source_missing=missing,
+        open_alerts=alerts,
     )
 
 
@@ -265,7 +305,8 @@ def connection_list(ctx: Context, actor: Actor, *, offset: int = 0, search: str 
         ids = [c.id for c in rows]
         counts = account_counts_for(session, ids)
         syncs = SyncRuns(session).latest_for(ids)
-        items = tuple(_summary(ctx, c, counts[c.id], syncs.get(c.id)) for c in rows)
+        alerts = open_alerts_for(session, ids)
+        items = tuple(_summary(ctx, c, counts[c.id], syncs.get(c.id), alerts[c.id]) for c in rows)
     return ConnectionList(items, Page(offset, LIST_PAGE_SIZE, total), search)
 
 
@@ -348,7 +389,8 @@ def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Row, p
         orders = repo.shown(connection.id, offset=offset, limit=ORDERS_PAGE_SIZE) if total else ()
     now = ctx.clock.now()
     queued = _waiting(ctx, session, [o.run_job_id for o in orders if o.run_status == RunStatus.QUEUED])
-    rows = tuple(_order_row(ctx, connection, o, now, queued) for o in orders)
+    recent = repo.recent_runs([o.id for o in orders], RUN_STRIP)
+    rows = tuple(_order_row(ctx, connection, o, now, queued, recent[o.id]) for o in orders)
     return OrdersTab(rows, Page(offset, ORDERS_PAGE_SIZE, total))
 
 
@@ -387,7 +429,17 @@ def order_status(order: Row) -> str:
     return status
 
 
-def _order_row(ctx, connection: Row, order: Row, now, queued: dict[int, Waiting]) -> OrderRow:
+def _usual_when_far_fewer(recent: list[Row]) -> int | None:
+    """What the order usually loads, when its last run (a success) loaded far fewer rows: the rule
+    of the "too few rows" alert, over the runs the strip shows."""
+    if not recent or recent[0].status != RunStatus.SUCCEEDED:
+        return None
+    previous = [r.rows for r in recent[1:] if r.status == RunStatus.SUCCEEDED and r.trigger != "created"]
+    usual = usual_rows(previous)
+    return usual if too_few_rows(recent[0].rows, usual) else None
+
+
+def _order_row(ctx, connection: Row, order: Row, now, queued: dict[int, Waiting], recent: list[Row]) -> OrderRow:
     next_run = None
     if order.status != OrderStatus.PAUSED:
         next_run = next_fire(order_trigger(order.schedule, order.timezone), now)
@@ -417,6 +469,9 @@ def _order_row(ctx, connection: Row, order: Row, now, queued: dict[int, Waiting]
         ),
         next_run_at=next_run,
         usable_accounts=order.usable_accounts,
+        recent_runs=tuple(r.status for r in reversed(recent)),
+        usual_rows=_usual_when_far_fewer(recent),
+        silent_alerts=order.silent_alerts,
     )
 
 
@@ -459,6 +514,7 @@ def _accounts_tab(ctx: Context, session: Session, connection: Row, syncs: Recent
         running_sync=_sync_summary(running, queue),
         next_sync_at=next_fire(trigger, now),
         streams=_streams(ctx, session, connection),
+        recent_syncs=tuple(run.status for run in reversed(syncs.recent)),
     )
 
 
@@ -496,3 +552,19 @@ def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: Row)
         alert_channel=connection.alert_channel,
         audit=audit,
     )
+
+
+def run_history(ctx: Context, actor: Actor, connection_id: int, order_id: int, page: int = 0) -> RunHistory:
+    """The order's last HISTORY_RUNS runs, newest first, a page at a time."""
+    with ctx.db.read() as session:
+        Connections(session, actor.team_id).require(connection_id)
+        repo = Orders(session, actor.team_id)
+        order = repo.get(order_id, connection_id=connection_id)
+        shown = select(ExtractionRun.id).where(ExtractionRun.order_id == order_id).limit(HISTORY_RUNS).subquery()
+        total = session.scalar(select(func.count()).select_from(shown))
+        offset = _clamp_offset(page * HISTORY_PAGE_SIZE, total, HISTORY_PAGE_SIZE)
+        runs = tuple(
+            HistoryRun(r.started_at, r.finished_at, r.trigger, r.triggered_by, r.rows, r.status, r.error)
+            for r in repo.runs_page(order_id, offset=offset, limit=HISTORY_PAGE_SIZE)
+        )
+        return RunHistory(connection_id, order_id, order.name, runs, Page(offset, HISTORY_PAGE_SIZE, total))

@@ -35,8 +35,8 @@ from sources.config import (
     without_secrets,
 )
 from sources.registry import UnknownSource
-from storage.models import Alert, Connection, SyncMode
-from storage.repositories import Connections
+from storage.models import AlertResolution, Connection, SyncMode
+from storage.repositories import Connections, close_alerts
 
 log = logging.getLogger(__name__)
 
@@ -407,10 +407,13 @@ def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
         connection.credentials_hint = {}
         # Runs in progress see the marker at their next batch boundary and stop; no new run starts.
         cancel_unfinished(ctx, session, connection_id=connection.id, reason=CONNECTION_DELETED)
-        for alert in session.scalars(
-            select(Alert).where(Alert.connection_id == connection.id, Alert.resolved_at.is_(None))
-        ):
-            alert.resolved_at, alert.resolved_by = now, actor.user_id
+        close_alerts(
+            session,
+            at=now,
+            by=actor.user_id,
+            resolution=AlertResolution.CONNECTION_DELETED,
+            connection_id=connection.id,
+        )
         audit(
             ctx,
             session,

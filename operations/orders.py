@@ -20,8 +20,8 @@ from operations.auth import Actor, Role, authorize
 from operations.cards import ConnectionSummary, connection_summary, extract_blocker, read_summary
 from operations.validation import clean_text
 from sources.base import ExtractionTemplate
-from storage.models import Account, ExtractionOrder, OrderAccount, OrderStatus
-from storage.repositories import Accounts, Connections, Orders
+from storage.models import Account, AlertKind, AlertResolution, ExtractionOrder, OrderAccount, OrderStatus
+from storage.repositories import Accounts, Connections, Orders, close_alerts
 
 MAX_ACCOUNTS_PER_ORDER = 150  # what the set-up modal can carry, ids only
 MAX_HISTORY_DAYS = 3650
@@ -263,7 +263,12 @@ def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, pa
             raise Conflict("This order is already paused.")
         if not paused and order.status != OrderStatus.PAUSED:
             raise Conflict("This order is not paused.")
+        now = ctx.clock.now()
         order.status = OrderStatus.PAUSED if paused else OrderStatus.ACTIVE
+        if paused:  # whoever paused it is dealing with it: its alerts close
+            close_alerts(session, at=now, by=actor.user_id, resolution=AlertResolution.ORDER_PAUSED, order_id=order_id)
+        else:  # what happened before is not held against it (operations/order_health.py)
+            order.resumed_at = now
         audit(
             ctx,
             session,
@@ -271,6 +276,30 @@ def set_paused(ctx: Context, actor: Actor, connection_id: int, order_id: int, pa
             "order.pause" if paused else "order.resume",
             connection_id=connection_id,
             order_id=order_id,
+        )
+    ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
+
+
+def set_silent_alerts(ctx: Context, actor: Actor, connection_id: int, order_id: int, enabled: bool) -> None:
+    """Turn the order's "too few rows" alerts off (an open one closes) or on again."""
+    authorize(ctx, actor, Role.OPERATOR, "change the alerts of an order", connection_id)
+    with ctx.db.begin() as session:
+        Connections(session, actor.team_id).get(connection_id)
+        order = Orders(session, actor.team_id).get(order_id, connection_id=connection_id)
+        if order.silent_alerts == enabled:
+            raise Conflict(f"Too-few-rows alerts are already {'on' if enabled else 'off'} for this order.")
+        order.silent_alerts = enabled
+        if not enabled:
+            close_alerts(
+                session,
+                at=ctx.clock.now(),
+                by=actor.user_id,
+                resolution=AlertResolution.MUTED,
+                order_id=order_id,
+                kinds=[AlertKind.SILENT],
+            )
+        audit(
+            ctx, session, actor, "order.silent_alerts", connection_id=connection_id, order_id=order_id, enabled=enabled
         )
     ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
 
@@ -298,6 +327,9 @@ def delete_order(ctx: Context, actor: Actor, connection_id: int, order_id: int) 
             raise Conflict("This order was already deleted.")
         order.deleted_at, order.deleted_by = ctx.clock.now(), actor.user_id
         cancel_unfinished(ctx, session, order_id=order_id, reason=ORDER_DELETED)
+        close_alerts(
+            session, at=order.deleted_at, by=actor.user_id, resolution=AlertResolution.ORDER_DELETED, order_id=order_id
+        )
         audit(ctx, session, actor, "order.delete", connection_id=connection_id, order_id=order_id)
     ctx.events.publish(ConnectionChanged(actor.team_id, connection_id, "order"))
 

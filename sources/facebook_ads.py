@@ -339,6 +339,10 @@ class FacebookAdsSource:
     def __repr__(self) -> str:
         return f"FacebookAdsSource({self.api_url}, {self.api_version})"
 
+    def close(self) -> None:
+        """Closes the connections kept open to the platform (a later call opens new ones)."""
+        self._http.close()
+
     @property
     def _base(self) -> str:
         return f"{self.api_url}/{self.api_version}"

@@ -449,6 +449,10 @@ class GoogleAdsSource:
     def __repr__(self) -> str:
         return f"GoogleAdsSource({self.api_url}, {self.api_version})"
 
+    def close(self) -> None:
+        """Closes the connections kept open to the platform (a later call opens new ones)."""
+        self._http.close()
+
     @property
     def _base(self) -> str:
         return f"{self.api_url}/{self.api_version}"

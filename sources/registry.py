@@ -41,3 +41,14 @@ def get_source(name: str) -> Source:
         return installed_sources()[name]
     except KeyError:
         raise UnknownSource(name) from None
+
+
+def close_sources() -> None:
+    """At shutdown: each loaded source that keeps something open (a pool of connections to its
+    platform) closes it, through its optional `close()`."""
+    if not _load.cache_info().currsize:
+        return  # none was loaded: nothing to close, and nothing to load now
+    for source in _load().values():
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()

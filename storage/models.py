@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -185,6 +186,13 @@ class ExtractionOrder(Base):
     # The fields an order of a template without a primary key merges on; None: the template's
     # own key (or, without one, each run replaces the connection's rows).
     key_fields: Mapped[list[Any] | None] = mapped_column(JSON)
+    # Order alerts (operations/order_health.py): runs before the last resume are not held
+    # against the order; "too few rows" alerts may be turned off per order.
+    resumed_at: Mapped[datetime | None]
+    silent_alerts: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # The newest finished run the order alerts have judged: the periodic sweep skips orders
+    # with nothing new, and two processes never judge the same run twice.
+    alerts_checked_run_id: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         Index("ix_extraction_orders_team", "team_id"),
@@ -246,6 +254,8 @@ class ExtractionRun(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "scheduled_for"),
         Index("ix_extraction_runs_order_started", "order_id", "started_at"),
+        # An order's last success and its failures since then, read by the order alerts.
+        Index("ix_extraction_runs_order_status_started", "order_id", "status", "started_at"),
         # At most one run of an order queued or running at a time.
         Index(
             "uq_extraction_runs_one_running",
@@ -310,27 +320,61 @@ class AuditEvent(Base):
     )
 
 
+class AlertKind(StrEnum):
+    CREDENTIALS = "credentials"  # of a connection
+    FAILING = "failing"  # of an order: its runs failed several times in a row
+    STALE = "stale"  # of an order: no successful run for two schedule intervals
+    SILENT = "silent"  # of an order: a run succeeded with far fewer rows than usual
+
+
+ORDER_ALERT_KINDS = (AlertKind.FAILING, AlertKind.STALE, AlertKind.SILENT)
+
+
+class AlertResolution(StrEnum):
+    """How an alert closed; only FIXED means the problem went away."""
+
+    FIXED = "fixed"
+    CONNECTION_DELETED = "connection_deleted"
+    ORDER_DELETED = "order_deleted"
+    ORDER_PAUSED = "order_paused"
+    MUTED = "muted"  # "too few rows" alerts turned off for the order
+
+
 class Alert(Base):
-    """A credentials alert posted for on-call; one open alert per connection."""
+    """An alert posted for on-call: one open alert per connection for its credentials, and one
+    per order and kind for extraction orders."""
 
     __tablename__ = "alerts"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
+    kind: Mapped[str] = mapped_column(String(16), default=AlertKind.CREDENTIALS, server_default="credentials")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("extraction_orders.id"))
     channel: Mapped[str | None] = mapped_column(String(32))  # chosen when posted
     ts: Mapped[str | None] = mapped_column(String(32))  # None until posted
+    # Credentials: the platform's code and message. Failing: where the last error came from
+    # (platform | connbot | warehouse) and the run's error.
     error_code: Mapped[str | None] = mapped_column(String(128))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # The facts as the alert fired (failures in a row, rows against the usual...), so that its
+    # message tells the same story when it is resolved.
+    details: Mapped[dict[str, Any] | None] = mapped_column()
     # The business account the credentials broke for: kept when a re-connect switches to another.
     business_account_id: Mapped[str | None] = mapped_column(String(255))
     business_account_name: Mapped[str | None] = mapped_column(String(255))
     opened_at: Mapped[datetime]
     post_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set while a process posts it: the claim that keeps two processes from posting it twice.
+    post_claimed_at: Mapped[datetime | None]
     last_post_error: Mapped[str | None] = mapped_column(Text)
     last_reminded_at: Mapped[datetime | None]
+    # "I'm on it": who, since when (reminders pause for a day).
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(32))
+    resolution: Mapped[str | None] = mapped_column(String(32))  # AlertResolution
     # When the alert message was updated to "Resolved"; NULL while that is still to do.
     resolution_posted_at: Mapped[datetime | None]
 
@@ -339,6 +383,21 @@ class Alert(Base):
             "uq_alerts_one_open",
             "connection_id",
             unique=True,
+            sqlite_where=text("resolved_at IS NULL AND kind = 'credentials'"),
+            postgresql_where=text("resolved_at IS NULL AND kind = 'credentials'"),
+        ),
+        Index(
+            "uq_alerts_one_open_order",
+            "order_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL AND order_id IS NOT NULL"),
+            postgresql_where=text("resolved_at IS NULL AND order_id IS NOT NULL"),
+        ),
+        # Lists put connections with an open alert first.
+        Index(
+            "ix_alerts_open",
+            "connection_id",
             sqlite_where=text("resolved_at IS NULL"),
             postgresql_where=text("resolved_at IS NULL"),
         ),

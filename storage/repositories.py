@@ -6,11 +6,11 @@ Counting and paging happen in SQL so that cost depends on the page size, not on 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, union_all, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from storage.models import (
     Account,
     AccountSyncRun,
     Alert,
+    AlertKind,
     AuditEvent,
     Connection,
     CredentialsStatus,
@@ -72,11 +73,13 @@ class AccountCounts:
 _SHOWN_CONNECTION = select(*(column for column in Connection.__table__.c if column.name != "credentials")).where(
     Connection.id == bindparam("cid"), Connection.team_id == bindparam("team")
 )
+# The Accounts tab shows the last 7 syncs as a strip; the newest ones also tell the header.
+RECENT_SYNCS = 7
 _RECENT_SYNCS = (
     select(AccountSyncRun.__table__)
     .where(AccountSyncRun.connection_id == bindparam("cid"))
     .order_by(AccountSyncRun.started_at.desc(), AccountSyncRun.id.desc())
-    .limit(2)
+    .limit(RECENT_SYNCS)
 )
 
 
@@ -149,9 +152,13 @@ class Connections:
         return self.session.scalar(select(func.count()).select_from(self._live(search).subquery()))
 
     def list(self, *, offset: int, limit: int, search: str | None = None) -> Sequence[Connection]:
-        """Errors first, then by data source and title."""
+        """Those with an open alert first, then credentials errors, then by data source and title."""
+        alerted = exists().where(Alert.connection_id == Connection.id, Alert.resolved_at.is_(None))
+        alerts_first = case((alerted, 0), else_=1)
         errors_first = case((Connection.credentials_status == CredentialsStatus.ERROR, 0), else_=1)
-        query = self._live(search).order_by(errors_first, Connection.source, Connection.title, Connection.id)
+        query = self._live(search).order_by(
+            alerts_first, errors_first, Connection.source, Connection.title, Connection.id
+        )
         return self.session.scalars(query.offset(offset).limit(limit)).all()
 
     def all_live(self) -> Sequence[Connection]:
@@ -254,6 +261,7 @@ class RecentSyncs:
     latest: Row | None
     finished: Row | None  # the latest that ended, however
     running: Row | None
+    recent: tuple[Row, ...] = ()  # up to RECENT_SYNCS, newest first
 
 
 class SyncRuns:
@@ -269,6 +277,7 @@ class SyncRuns:
             latest=latest,
             finished=next((run for run in rows if run.status not in UNFINISHED), None),
             running=latest if latest is not None and latest.status in UNFINISHED else None,
+            recent=tuple(rows),
         )
 
     def running(self, connection_id: int) -> AccountSyncRun | None:
@@ -340,6 +349,43 @@ class Orders:
 
     def all_live(self, connection_id: int) -> Sequence[ExtractionOrder]:
         return self.session.scalars(self._live(connection_id).order_by(ExtractionOrder.id)).all()
+
+    def recent_runs(self, order_ids: Sequence[int], limit: int) -> dict[int, list[Row]]:
+        """The newest `limit` runs of each order (newest first), in one statement: one index range
+        per order, however many runs an order has had."""
+        if not order_ids:
+            return {}
+        parts = [
+            select(
+                ExtractionRun.order_id,
+                ExtractionRun.id,
+                ExtractionRun.status,
+                ExtractionRun.rows,
+                ExtractionRun.trigger,
+                ExtractionRun.started_at,
+            )
+            .where(ExtractionRun.order_id == order_id)
+            .order_by(ExtractionRun.started_at.desc(), ExtractionRun.id.desc())
+            .limit(limit)
+            .subquery()
+            .select()
+            for order_id in order_ids
+        ]
+        found: dict[int, list[Row]] = {order_id: [] for order_id in order_ids}
+        for row in self.session.execute(union_all(*parts)).all():
+            found[row.order_id].append(row)
+        for runs in found.values():
+            runs.sort(key=lambda run: (run.started_at, run.id), reverse=True)
+        return found
+
+    def runs_page(self, order_id: int, *, offset: int, limit: int) -> Sequence[ExtractionRun]:
+        return self.session.scalars(
+            select(ExtractionRun)
+            .where(ExtractionRun.order_id == order_id)
+            .order_by(ExtractionRun.started_at.desc(), ExtractionRun.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
 
 
 def _shown_orders():
@@ -455,7 +501,64 @@ def all_audit_events(
     return session.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)).all()
 
 
+def close_alerts(
+    session: Session,
+    *,
+    at: datetime,
+    by: str | None,
+    resolution: str,
+    connection_id: int | None = None,
+    order_id: int | None = None,
+    kinds: Iterable[str] | None = None,
+) -> list[int]:
+    """Close the open alerts of a connection or an order (of `kinds`, or all), in the caller's
+    unit of work; returns their ids. The Slack layer then marks them closed in place."""
+    conditions = [Alert.resolved_at.is_(None)]
+    if connection_id is not None:
+        conditions.append(Alert.connection_id == connection_id)
+    if order_id is not None:
+        conditions.append(Alert.order_id == order_id)
+    if kinds is not None:
+        conditions.append(Alert.kind.in_(list(kinds)))
+    ids = list(session.scalars(select(Alert.id).where(*conditions).with_for_update()))
+    if ids:
+        session.execute(
+            update(Alert)
+            .where(Alert.id.in_(ids), Alert.resolved_at.is_(None))
+            .values(resolved_at=at, resolved_by=by, resolution=resolution)
+        )
+    return ids
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """An open alert as lists show it."""
+
+    kind: str
+    acknowledged_by: str | None
+
+
+def open_alerts_for(session: Session, connection_ids: Sequence[int]) -> dict[int, tuple[OpenAlert, ...]]:
+    """The open alerts of a page of connections, in one query (credentials first, then by kind)."""
+    if not connection_ids:
+        return {}
+    order = case((Alert.kind == AlertKind.CREDENTIALS, 0), else_=1)
+    rows = session.execute(
+        select(Alert.connection_id, Alert.kind, Alert.acknowledged_by)
+        .where(Alert.connection_id.in_(list(connection_ids)), Alert.resolved_at.is_(None))
+        .order_by(Alert.connection_id, order, Alert.kind, Alert.id)
+    ).all()
+    found: dict[int, list[OpenAlert]] = {}
+    for connection_id, kind, by in rows:
+        found.setdefault(connection_id, []).append(OpenAlert(kind, by))
+    return {cid: tuple(found.get(cid, ())) for cid in connection_ids}
+
+
 def open_alert_counts(session: Session) -> dict[str, int]:
-    """Open alerts of every team, by kind (credentials alerts are the only kind so far)."""
-    count = session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None)))
-    return {"credentials": count or 0}
+    """Open alerts of every team, by kind (every kind, those with none at 0)."""
+    counts = dict.fromkeys(AlertKind, 0)
+    for kind, count in session.execute(
+        select(Alert.kind, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.kind)
+    ):
+        counts[AlertKind(kind)] = count
+    return {str(kind): count for kind, count in counts.items()}

@@ -78,6 +78,26 @@ def texts(x) -> str:
     return json.dumps(x, ensure_ascii=False)
 
 
+def text_objects(node, out: list | None = None) -> list[dict]:
+    """Every text object (plain_text, mrkdwn) in blocks, a view, a message or the arguments of a
+    Slack call (whose blocks may be JSON text), at any depth."""
+    out = [] if out is None else out
+    if isinstance(node, dict):
+        if node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str):
+            out.append(node)
+        for value in node.values():
+            text_objects(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            text_objects(value, out)
+    elif isinstance(node, str) and node.startswith("[{"):
+        try:
+            text_objects(json.loads(node), out)
+        except ValueError:
+            pass
+    return out
+
+
 def shown(view) -> str:
     """What the person sees in a modal: its blocks and the errors on its fields."""
     return texts(view.blocks) + texts(view.errors)
@@ -185,3 +205,34 @@ def compare_golden(path: Path, value) -> None:
     if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
         path.write_text(text)
     assert text == path.read_text(), f"{path.name} changed; review and run with UPDATE_GOLDEN=1"
+
+
+# -- alerts (tests/bot): the channel the `alerting` fixture posts them to ---------------------------
+
+ALERT_CHANNEL = "C0ALERT"
+SLACK_TEAM = "T0FAKE001"
+
+
+def alerts_in(fake):
+    """The alert messages (not their thread replies), oldest first."""
+    return [m for m in fake.messages(ALERT_CHANNEL) if not m.is_reply]
+
+
+def break_credentials(ctx: Context, cid: int, times: int = 2) -> None:
+    """The platform refuses the connection's token from now on; `times` daily syncs notice it."""
+    from engine.account_sync import sync_accounts
+    from sources.base import Credentials
+    from storage.models import Connection
+
+    with ctx.db.begin() as session:
+        session.get(Connection, cid).credentials = ctx.vault.encrypt(Credentials({"token": "demo-expired"}))
+    for _ in range(times):
+        sync_accounts(ctx, SLACK_TEAM, cid, trigger="schedule")
+
+
+def fix(ctx: Context, cid: int, token: str = "demo:accounts=30") -> None:
+    """An admin re-connects with working credentials."""
+    from operations.auth import Actor, Role
+    from operations.connections import reconnect
+
+    reconnect(ctx, Actor(SLACK_TEAM, "UADMIN", Role.ADMIN), cid, {"token": token})

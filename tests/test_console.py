@@ -259,7 +259,11 @@ def test_scripted_session_list_open_tabs_sync_extract_and_delete(tmp_path):
     assert "Connected sources" in after("m1› /connections")
     card = after("m2› 2")
     assert "Demo Ads · Acme Retail" in card and "[2] Extraction orders*  [3] Accounts  [4] Settings" in card
-    assert "Campaigns by day · daily   [6] ⋯ Run now / Pause / Delete order…" in card
+    assert (
+        "Campaigns by day · daily   [6] ⋯ Run now / Pause / Run history / Turn off too-few-rows alerts / Delete order…"
+        in card
+    )
+    assert "last 1 run 🟩" in card
     assert "[6] Sync accounts" in after("m3› 3")
     assert "Recent activity" in after("m3› 4") and "[7] Delete connection!" in after("m3› 4")
     assert "Last sync" in after("m3› 6") and "by @you" in after("m3› 6")  # the sync ran and the card updated in place

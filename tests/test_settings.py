@@ -11,6 +11,8 @@ def test_defaults_are_embedded():
     assert s.warehouse == "data/warehouse.duckdb"
     assert s.timezone.key == "UTC"
     assert not s.has_slack
+    assert s.order_failures_before_alert == 2
+    assert load_settings({"CONNBOT_ORDER_FAILURES_BEFORE_ALERT": "3"}, dotenv=False).order_failures_before_alert == 3
 
 
 def test_postgres_url_uses_psycopg3():
@@ -33,6 +35,7 @@ def test_postgres_url_uses_psycopg3():
         ({"CONNBOT_SYNC_CONCURRENCY": "0"}, "CONNBOT_SYNC_CONCURRENCY", "whole number"),
         ({"CONNBOT_ALERT_CHANNEL": "#alerts"}, "CONNBOT_ALERT_CHANNEL", "channel ID"),
         ({"CONNBOT_LOG_FORMAT": "xml"}, "CONNBOT_LOG_FORMAT", "text or json"),
+        ({"CONNBOT_ORDER_FAILURES_BEFORE_ALERT": "two"}, "CONNBOT_ORDER_FAILURES_BEFORE_ALERT", "whole number"),
     ],
 )
 def test_wrong_values_name_the_variable(env, variable, expects):

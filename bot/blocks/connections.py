@@ -36,7 +36,7 @@ from operations.cards import (
     StreamsSummary,
     Tombstone,
 )
-from storage.repositories import Page, as_connection_id
+from storage.repositories import OpenAlert, Page, as_connection_id
 
 STATUS_ICON = {"active": ":large_green_circle:", "error": ":red_circle:", "unknown": ":white_circle:"}
 STATUS_WORD = {"active": "Active", "error": "Error", "unknown": "Not checked"}
@@ -49,6 +49,9 @@ ORDER_ICON = {
     "Cannot run": ":warning:",
 }
 RUN_WORD = {"running": "running", "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+# Run and sync history at a glance, oldest to newest.
+STRIP = {"succeeded": "🟩", "failed": "🟥", "cancelled": "⬜", "running": "🟦", "queued": "🟦"}
+ALERT_KINDS = ("credentials", "failing", "stale", "silent")
 RETRIED = "retried after a worker stopped"
 ACTIONS_TEXT = {
     "connection.create": "made the connection",
@@ -62,7 +65,33 @@ ACTIONS_TEXT = {
     "order.delete": "deleted an order",
     "connection.alert_channel": "changed the alert channel",
     "connection.escalate": "escalated to the CSM",
+    "order.silent_alerts": "changed an order's too-few-rows alerts",
+    "alert.acknowledge": "took an alert (I'm on it)",
+    "alert.release": "released an alert",
 }
+
+
+def strip(statuses) -> str:
+    return "".join(STRIP.get(status, "⬜") for status in statuses)
+
+
+def alerts_text(alerts: tuple[OpenAlert, ...]) -> str:
+    """Which alerts are open, and whether someone is on them: "failing ×2 (<@U1> on it)"."""
+    parts = []
+    for kind in ALERT_KINDS:
+        group = [a for a in alerts if a.kind == kind]
+        if not group:
+            continue
+        owners = sorted({a.acknowledged_by for a in group if a.acknowledged_by})
+        waiting = sum(1 for a in group if not a.acknowledged_by)
+        if not owners:
+            who = "nobody on it yet"
+        else:
+            who = ", ".join(user_mention(o) for o in owners) + " on it"
+            if waiting:
+                who += f", {waiting:,} not yet"
+        parts.append(f"{kind}{f' ×{len(group):,}' if len(group) > 1 else ''} ({who})")
+    return ":rotating_light: " + " · ".join(parts)
 
 
 def credentials_text(c: ConnectionSummary) -> str:
@@ -91,24 +120,31 @@ def connection_list(data: ConnectionList) -> list[dict[str, Any]]:
             )
         return blocks
     blocks.append(
-        context(mrkdwn(f"{plural(data.page.total, 'connection')} · errors first · `/connections &lt;id&gt;` opens one"))
+        context(
+            mrkdwn(
+                f"{plural(data.page.total, 'connection')} · open alerts first, then errors · "
+                "`/connections &lt;id&gt;` opens one"
+            )
+        )
     )
     for c in data.items:
         blocks.append(divider())
+        fields = [
+            plain(f"Business account ID: {c.business_account_id or '—'}", 300),
+            mrkdwn(f"*Credentials:* {credentials_text(c)}"),
+            mrkdwn(f"*Accounts:* {c.account_status}"),
+            mrkdwn(f"*Created:* {slack_date(c.created_at, '{date_short}')}"),
+            mrkdwn(f"*Last authorization:* {slack_date(c.last_authorized_at, '{date_short}')}"),
+            mrkdwn(f"*ID:* {c.id}"),
+        ]
+        if c.open_alerts:
+            fields.append(mrkdwn(f"*Alerts:* {alerts_text(c.open_alerts)}"))
+        urgent = not c.credentials_ok or bool(c.open_alerts)
         blocks.append(
             section(
                 plain(f"{c.source_title} · {c.business_account_name}", 300),
-                fields=[
-                    plain(f"Business account ID: {c.business_account_id or '—'}", 300),
-                    mrkdwn(f"*Credentials:* {credentials_text(c)}"),
-                    mrkdwn(f"*Accounts:* {c.account_status}"),
-                    mrkdwn(f"*Created:* {slack_date(c.created_at, '{date_short}')}"),
-                    mrkdwn(f"*Last authorization:* {slack_date(c.last_authorized_at, '{date_short}')}"),
-                    mrkdwn(f"*ID:* {c.id}"),
-                ],
-                accessory=button(
-                    "Open", Action.OPEN, pack(CardRef(c.id)), style="primary" if not c.credentials_ok else None
-                ),
+                fields=fields,
+                accessory=button("Open", Action.OPEN, pack(CardRef(c.id)), style="primary" if urgent else None),
             )
         )
     nav = _list_nav(data.page, data.search)
@@ -227,7 +263,10 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
             section(
                 plain(f"{order.name}", 500),
                 accessory=overflow(
-                    Action.ORDER_MENU, _order_options(c.id, order.id, order.status, tab.page.offset // tab.page.limit)
+                    Action.ORDER_MENU,
+                    _order_options(
+                        c.id, order.id, order.status, order.silent_alerts, tab.page.offset // tab.page.limit
+                    ),
                 ),
             )
         )
@@ -242,13 +281,16 @@ def _orders(c: ConnectionSummary, tab: OrdersTab) -> list[dict[str, Any]]:
         if run is not None and run.retried:
             last += f" · {RETRIED}"
         next_run = f"next {slack_date(order.next_run_at)}" if order.next_run_at else "no next run"
-        blocks.append(
-            context(
-                mrkdwn(f"{ORDER_ICON.get(order.status, '')} *{order.status}*"),
-                plain(f"{order.template_title} · {plural(order.accounts, 'account')} · {order.schedule}", 300),
-                mrkdwn(f"{last} · {next_run}"),
-            )
-        )
+        glance = [
+            mrkdwn(f"{ORDER_ICON.get(order.status, '')} *{order.status}*"),
+            plain(f"{order.template_title} · {plural(order.accounts, 'account')} · {order.schedule}", 300),
+            mrkdwn(f"{last} · {next_run}"),
+        ]
+        if order.recent_runs:
+            glance.append(mrkdwn(f"last {plural(len(order.recent_runs), 'run')} {strip(order.recent_runs)}"))
+        if order.usual_rows is not None and run is not None:
+            glance.append(mrkdwn(f":warning: {run.rows:,} rows, usually ~{order.usual_rows:,}"))
+        blocks.append(context(*glance))
         if order.usable_accounts is not None and order.usable_accounts < order.accounts:
             blocks.append(context(mrkdwn(_accounts_gone(order.accounts, order.usable_accounts))))
         if run is not None and run.status == "failed" and run.error:
@@ -281,7 +323,9 @@ def _accounts_gone(accounts: int, usable: int) -> str:
     return f":warning: {usable:,} of its {plural(accounts, 'account')} {verb} still active; runs skip the others."
 
 
-def _order_options(connection_id: int, order_id: int, status: str, page: int) -> list[dict[str, Any]]:
+def _order_options(
+    connection_id: int, order_id: int, status: str, silent_alerts: bool, page: int
+) -> list[dict[str, Any]]:
     def ref(action: OrderAction) -> str:
         return pack(OrderRef(connection_id, order_id, action.value, page))
 
@@ -290,7 +334,12 @@ def _order_options(connection_id: int, order_id: int, status: str, page: int) ->
         options.append(option("Resume", ref(OrderAction.RESUME)))
     else:
         options.append(option("Pause", ref(OrderAction.PAUSE)))
-    options.append(option("Delete order…", ref(OrderAction.DELETE)))
+    options.append(option("Run history", ref(OrderAction.HISTORY)))
+    if silent_alerts:
+        options.append(option("Turn off too-few-rows alerts", ref(OrderAction.SILENT_OFF)))
+    else:
+        options.append(option("Turn on too-few-rows alerts", ref(OrderAction.SILENT_ON)))
+    options.append(option("Delete order…", ref(OrderAction.DELETE)))  # at most 5 options in a menu
     return options
 
 
@@ -325,7 +374,10 @@ def _accounts(c: ConnectionSummary, tab: AccountsTab) -> list[dict[str, Any]]:
         progress = sync_progress_text(running.accounts_read, running.triggered_by, running.started_at)
         retried = f" · {RETRIED}" if running.retried else ""
         blocks.append(context(mrkdwn(f":arrows_counterclockwise: {progress}{retried}")))
-    blocks.append(context(mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")))
+    sync_glance = [mrkdwn(_last_sync_text(tab)), mrkdwn("The list of accounts is updated daily.")]
+    if tab.recent_syncs:
+        sync_glance.append(mrkdwn(f"last {plural(len(tab.recent_syncs), 'sync')} {strip(tab.recent_syncs)}"))
+    blocks.append(context(*sync_glance))
     if tab.streams is not None:
         blocks.append(context(mrkdwn(_streams_text(tab.streams))))
     failed = tab.last_sync if tab.last_sync is not None and tab.last_sync.status == "failed" else None
@@ -534,7 +586,7 @@ def help_message() -> list[dict[str, Any]]:
         header("connbot: your data-source connections"),
         section(
             mrkdwn(
-                "`/connections` lists the connected sources (errors first)\n"
+                "`/connections` lists the connected sources (open alerts first, then errors)\n"
                 "`/connections &lt;text&gt;` searches data source, title, business account and ID\n"
                 "`/connections &lt;id&gt;` opens a connection's details\n"
                 "`/connections new` makes a new connection (admins)\n"

@@ -1,4 +1,5 @@
-"""Escalate to CSM, `@connbot status <id>` in threads, and the alert channel of a connection."""
+"""The buttons of an alert ("I'm on it", Release, Run now, Pause order), Escalate to CSM,
+`@connbot status <id>` in threads, and the alert channel of a connection."""
 
 from __future__ import annotations
 
@@ -15,20 +16,24 @@ from bot.channels import join_channel
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
-from bot.routing import CardRef, unpack
+from bot.routing import AlertRef, CardRef, OrderRef, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import InvalidInput, NotFound, StaleAction
+from engine.executor import Work, carry_out
 from operations.alerts import (
     abandon_escalation,
+    acknowledge,
     claim_escalation,
     escalation_card,
     record_escalation,
+    release,
     require_escalation_channel,
     set_alert_channel,
 )
 from operations.cards import Card, load_card
 from operations.deliveries import first_delivery
+from operations.orders import request_run, set_paused
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,44 @@ STATUS = re.compile(r"\bstatus\s+#?(\d{1,18})\b", re.IGNORECASE)
 def register(app: App, services: Services) -> None:
     guard = guarded(services)
     ctx = services.ctx
+
+    @guard
+    def on_it(ack: Ack, body: dict, action: dict) -> None:
+        """I'm on it, or Release."""
+        ack()
+        taking = action.get("action_id") == Action.ALERT_ACK
+        ref = unpack(AlertRef, action.get("value"))
+        surface = Surface.of(body)
+        actor = services.roles.viewer(surface.team_id, surface.user_id)
+        (acknowledge if taking else release)(ctx, actor, ref.a)
+        if not services.alerts.taken(ref.a, actor.user_id, taken=taking):
+            done = "You are on it" if taking else "Released"
+            surface.tell(services.client, f"{done}; Slack did not accept the updated alert just now.")
+
+    app.action(Action.ALERT_ACK)(on_it)
+    app.action(Action.ALERT_RELEASE)(on_it)
+
+    @app.action(Action.ALERT_RUN_NOW)
+    @guard
+    def run_from_alert(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        ref = unpack(OrderRef, action.get("value"))
+        surface = Surface.of(body)
+        actor = services.roles.actor(surface.team_id, surface.user_id)
+        run_id = request_run(ctx, actor, ref.c, ref.o)
+        surface.tell(services.client, "Run requested. If it succeeds, this alert is resolved in place.")
+        # Inline it executes here; queued, a worker carries it out (and its outcome is judged).
+        services.background(carry_out, ctx, Work("run", actor.team_id, run_id, ref.o))
+
+    @app.action(Action.ALERT_PAUSE)
+    @guard
+    def pause_from_alert(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        ref = unpack(OrderRef, action.get("value"))
+        surface = Surface.of(body)
+        actor = services.roles.actor(surface.team_id, surface.user_id)
+        set_paused(ctx, actor, ref.c, ref.o, True)  # its alerts close, in place
+        surface.tell(services.client, f"Paused. Resume it from its card: `/connections {ref.c}`.")
 
     @app.action(Action.ESCALATE)
     @guard

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 
@@ -10,18 +11,18 @@ from slack_bolt import Ack, App
 
 from bot.blocks.common import notice_modal
 from bot.blocks.connections import tombstone
-from bot.blocks.orders import confirm_delete_order, notice_view
+from bot.blocks.orders import confirm_delete_order, notice_view, run_history_modal
 from bot.cards import card_message, refresh_card, show_card_after_modal
 from bot.errors import guarded
 from bot.ids import Action, Callback, OrderAction
-from bot.routing import CardRef, OrderRef, pack, unpack
+from bot.routing import CardRef, HistoryRef, OrderRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, NotFound, StaleAction
 from engine.executor import Work, carry_out
 from operations.auth import Role, authorize
-from operations.cards import deleted_connection
-from operations.orders import delete_order, order_name, request_run, set_paused
+from operations.cards import deleted_connection, run_history
+from operations.orders import delete_order, order_name, request_run, set_paused, set_silent_alerts
 from operations.sync import request_sync
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,35 @@ def register(app: App, services: Services) -> None:
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)
             services.background(_run_then_refresh, services, surface, actor, ref.c, ref.o, ref.p, run_id)
             return
-        if ref.a in (OrderAction.PAUSE, OrderAction.RESUME):
+        if ref.a == OrderAction.HISTORY:
+            history = run_history(ctx, actor, ref.c, ref.o)
+            services.client.views_open(trigger_id=trigger_id, view=run_history_modal(history))
+            return
+        switches = {
+            OrderAction.PAUSE: (set_paused, True),
+            OrderAction.RESUME: (set_paused, False),
+            OrderAction.SILENT_OFF: (set_silent_alerts, False),
+            OrderAction.SILENT_ON: (set_silent_alerts, True),
+        }
+        if ref.a in switches:
+            switch, on = switches[ref.a]
             try:
-                set_paused(ctx, actor, ref.c, ref.o, ref.a == OrderAction.PAUSE)
+                switch(ctx, actor, ref.c, ref.o, on)
             except Conflict as already:
                 surface.tell(services.client, already.message)
             refresh_card(services, surface, actor, ref.c, "orders", ref.p)
             return
         raise StaleAction("This menu is from an older version of the card. Open it again with `/connections`.")
+
+    @app.action(re.compile(rf"^{re.escape(Action.HISTORY_PAGE)}\.(prev|next)$"))
+    @guard
+    def history_page(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        ref = unpack(HistoryRef, action.get("value"))
+        surface = Surface.of(body)
+        actor = services.roles.viewer(surface.team_id, surface.user_id)
+        history = run_history(services.ctx, actor, ref.c, ref.o, ref.p)
+        services.client.views_update(view_id=surface.view_id, view=run_history_modal(history))
 
     @app.view_submission(Callback.DELETE_ORDER)
     @guard

@@ -3,6 +3,8 @@ handler, and a local fake Web API that records every call and checks Slack's lim
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.app import create_app
@@ -65,3 +67,13 @@ def connect(app_ctx):
         return cid
 
     return make
+
+
+@pytest.fixture
+def alerting(fake, app_ctx):
+    """Alerts go to #oncall (C0ALERT), escalations to #escalations (C0ESC), the CSM group is S0CSM."""
+    fake.add_channel("C0ALERT", "oncall")
+    fake.add_channel("C0ESC", "escalations")
+    fake.add_usergroup("S0CSM", ["UADMIN"])
+    app_ctx.settings = replace(app_ctx.settings, alert_channel="C0ALERT", escalation_channel="C0ESC", csm_group="S0CSM")
+    return app_ctx

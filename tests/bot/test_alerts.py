@@ -1,43 +1,14 @@
 """Credentials alerts, reminders, resolution in place, escalation threads and `@connbot status`."""
 
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
-from engine.account_sync import sync_accounts
 from operations.auth import Actor, Role
 from operations.connections import delete_connection, reconnect
-from sources.base import Credentials
 from storage.models import Connection
-from support import texts
-
-
-@pytest.fixture
-def alerting(fake, app_ctx):
-    fake.add_channel("C0ALERT", "oncall")
-    fake.add_channel("C0ESC", "escalations")
-    fake.add_usergroup("S0CSM", ["UADMIN"])
-    app_ctx.settings = replace(app_ctx.settings, alert_channel="C0ALERT", escalation_channel="C0ESC", csm_group="S0CSM")
-    return app_ctx
-
-
-def break_credentials(ctx, cid, times=2):
-    with ctx.db.begin() as session:
-        session.get(Connection, cid).credentials = ctx.vault.encrypt(Credentials({"token": "demo-expired"}))
-    for _ in range(times):
-        sync_accounts(ctx, "T0FAKE001", cid, trigger="schedule")
-
-
-def fix(ctx, cid, token="demo:accounts=30"):
-    admin = Actor("T0FAKE001", "UADMIN", Role.ADMIN)
-    reconnect(ctx, admin, cid, {"token": token})
-
-
-def alerts_in(fake):
-    return [m for m in fake.messages("C0ALERT") if not m.is_reply]
+from support import alerts_in, break_credentials, fix, texts
 
 
 def test_one_alert_with_fix_buttons_then_resolved_in_place(fake, services, alerting, connect):

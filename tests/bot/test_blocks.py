@@ -24,8 +24,8 @@ from operations.cards import (
     Tombstone,
     extract_blocker,
 )
-from storage.repositories import AccountCounts, Page
-from support import compare_golden, texts
+from storage.repositories import AccountCounts, OpenAlert, Page
+from support import compare_golden, text_objects, texts
 
 GOLDEN = Path(__file__).parent / "golden"
 T = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -63,6 +63,7 @@ def card(content, tab, s=None):
 
 def orders_tab(n=2, name="Daily campaigns"):
     run = RunSummary(T, T + timedelta(minutes=3), 12345, "succeeded", None)
+    strip = ("succeeded", "failed", "cancelled", "succeeded", "running")
     rows = tuple(
         OrderRow(
             i,
@@ -73,6 +74,7 @@ def orders_tab(n=2, name="Daily campaigns"):
             "Active" if i % 2 else "Paused",
             run if i % 2 else None,
             T + timedelta(hours=6),
+            recent_runs=strip[: i * 2],
         )
         for i in range(1, n + 1)
     )
@@ -87,7 +89,8 @@ def accounts_tab(n=3, name="Account"):
         for i in range(n)
     )
     sync = SyncSummary(T, T + timedelta(seconds=42), "manual", "U0OPS", "succeeded", 15, 2, 1, 0, None)
-    return AccountsTab(rows, Page(0, 15, n), sync, None, T + timedelta(hours=18))
+    recent = ("failed", "succeeded", "succeeded")
+    return AccountsTab(rows, Page(0, 15, n), sync, None, T + timedelta(hours=18), recent_syncs=recent)
 
 
 def settings_tab():
@@ -103,7 +106,17 @@ def golden(name: str, value) -> None:
 
 
 def test_golden_list():
-    items = (summary(), summary("Globex", status="error", error_message="Token expired", error_code="token_expired"))
+    items = (
+        summary("Initech", open_alerts=(OpenAlert("failing", "U0OPS"), OpenAlert("failing", None))),
+        summary(
+            "Globex",
+            status="error",
+            error_message="Token expired",
+            error_code="token_expired",
+            open_alerts=(OpenAlert("credentials", None),),
+        ),
+        summary(),
+    )
     golden("list", connection_list(ConnectionList(items, Page(10, 10, 25), None)))
 
 
@@ -132,7 +145,7 @@ def test_an_order_whose_accounts_went_inactive_does_not_look_healthy():
     assert "None of its accounts is active any more, so its runs fail" in texts(stranded)
     assert ":warning: *Cannot run*" in texts(stranded) and ":large_green_circle: *Active*" not in texts(stranded)
     menu = [o["text"]["text"] for b in stranded for o in (b.get("accessory") or {}).get("options", [])]
-    assert menu == ["Pause", "Delete order…"]  # no Run now that would only fail
+    assert menu == ["Pause", "Run history", "Turn off too-few-rows alerts", "Delete order…"]  # no Run now
 
 
 def test_a_running_order_shows_its_rows_so_far_and_a_connector_its_streams():
@@ -211,18 +224,6 @@ def test_delete_carries_the_seed_confirmation():
     assert delete["style"] == "danger"
 
 
-def _text_objects(node, out):
-    if isinstance(node, dict):
-        if node.get("type") in ("plain_text", "mrkdwn") and "text" in node:
-            out.append(node)
-        for value in node.values():
-            _text_objects(value, out)
-    elif isinstance(node, list):
-        for value in node:
-            _text_objects(value, out)
-    return out
-
-
 @pytest.mark.parametrize("evil", EVIL)
 def test_user_text_never_reaches_mrkdwn(evil):
     s = summary(name=f"Acme {evil}", business_account_id=f"id{evil}", error_message=f"bad {evil}", status="error")
@@ -234,7 +235,7 @@ def test_user_text_never_reaches_mrkdwn(evil):
         tombstone(Tombstone(1, evil, "U1", T)),
     ]
     for blocks in outputs:
-        for obj in _text_objects(blocks, []):
+        for obj in text_objects(blocks, []):
             if obj["type"] == "mrkdwn":
                 assert evil not in obj["text"], obj
 
@@ -254,3 +255,174 @@ def test_limits_hold_for_huge_names_and_counts():
     data = ConnectionList(tuple(summary(name=long) for _ in range(10)), Page(10, 10, 10_000), long)
     assert check_message(connection_list(data), text="x") == []
     assert check_view(home_view(data)) == []
+
+
+# ---- alerts and the run history -------------------------------------------------------------------
+
+
+def alert(kind="failing", name="Campaigns by day", error="Field 'spend_v2' was removed", **kw):
+    from operations.alerts import AlertCard
+
+    details = {
+        "failing": {"failures": 3, "since": (T - timedelta(days=2)).isoformat(), "run_at": T.isoformat()},
+        "stale": {
+            "last_success_at": (T - timedelta(hours=50)).isoformat(),
+            "interval_hours": 24,
+            "last_run_status": "failed",
+            "last_run_at": (T - timedelta(hours=2)).isoformat(),
+        },
+        "silent": {"rows": 0, "usual_rows": 12400, "run_at": T.isoformat()},
+        "credentials": {},
+    }[kind]
+    base = dict(
+        id=31,
+        team_id="T1",
+        connection_id=7,
+        kind=kind,
+        source_title="Demo Ads",
+        business_account_name="Acme Retail",
+        business_account_id="biz_0001",
+        error_code={"failing": "platform", "credentials": "token_expired"}.get(kind),
+        error_message=error if kind in ("failing", "credentials") else None,
+        since=T,
+        affected_orders=(name,) if kind == "credentials" else (),
+        channel="C0ALERT",
+        ts="1.2",
+        resolved_at=None,
+        resolved_by=None,
+        resolution=None,
+        order_id=None if kind == "credentials" else 5,
+        order_name=None if kind == "credentials" else name,
+        order_schedule=None if kind == "credentials" else "Daily at 06:00 UTC",
+        details=details,
+    )
+    base.update(kw)
+    return AlertCard(**base)
+
+
+def test_golden_alerts():
+    from bot.blocks.alerts import alert_message
+
+    for kind in ("credentials", "failing", "stale", "silent"):
+        golden(f"alert_{kind}", alert_message(alert(kind)))
+    golden("alert_failing_taken", alert_message(alert(acknowledged_by="U0OPS", acknowledged_at=T)))
+    resolved = alert(
+        resolved_at=T + timedelta(hours=3),
+        resolved_by="U0OPS",
+        resolution="fixed",
+        details={"failures": 3, "since": T.isoformat(), "resolved_rows": 12345, "resolved_trigger": "manual"},
+    )
+    golden("alert_failing_resolved", alert_message(resolved))
+
+
+def test_every_way_an_alert_closes_is_said_as_it_happened():
+    from bot.blocks.alerts import alert_text, resolution_text
+
+    closed = dict(resolved_at=T, resolved_by="U0ADMIN")
+    said = {
+        "connection_deleted": "the connection was deleted by <@U0ADMIN>",
+        "order_deleted": "the order was deleted by <@U0ADMIN>",
+        "order_paused": "<@U0ADMIN> paused the order",
+        "muted": "<@U0ADMIN> turned off too-few-rows alerts",
+    }
+    for resolution, words in said.items():
+        a = alert("silent", resolution=resolution, **closed)
+        assert words in resolution_text(a) and "Resolved" not in resolution_text(a), resolution
+        assert "closed: " in alert_text(a) and "resolved" not in alert_text(a)
+    scheduled = alert(
+        "stale", resolution="fixed", details={"resolved_trigger": "schedule", "resolved_rows": 9}, **closed
+    )
+    assert "Resolved: a scheduled run succeeded" in resolution_text(scheduled) and "(9 rows)" in resolution_text(
+        scheduled
+    )
+    fixed = alert("credentials", resolution="fixed", resolved_at=T, resolved_by=None)
+    assert "Resolved by a successful check" in resolution_text(fixed)
+
+
+def test_golden_run_history():
+    from bot.blocks.orders import run_history_modal
+    from operations.cards import HistoryRun, RunHistory
+
+    runs = (
+        HistoryRun(T, None, "manual", "U0OPS", 0, "running", None),
+        HistoryRun(
+            T - timedelta(days=1),
+            T - timedelta(days=1) + timedelta(seconds=95),
+            "schedule",
+            None,
+            12400,
+            "succeeded",
+            None,
+        ),
+        HistoryRun(
+            T - timedelta(days=2),
+            T - timedelta(days=2) + timedelta(hours=2, minutes=5),
+            "schedule",
+            None,
+            310,
+            "failed",
+            "Quota exceeded",
+        ),
+        HistoryRun(
+            T - timedelta(days=3),
+            T - timedelta(days=3) + timedelta(seconds=4),
+            "created",
+            "U0ADMIN",
+            88000,
+            "cancelled",
+            "The extraction order was deleted.",
+        ),
+    )
+    golden("run_history", run_history_modal(RunHistory(7, 5, "Campaigns by day", runs, Page(10, 10, 30))))
+
+
+@pytest.mark.parametrize("evil", EVIL)
+def test_alert_and_history_text_never_reaches_mrkdwn(evil):
+    from bot.blocks.alerts import alert_message, escalation_note, reminder_text, taken_note
+    from bot.blocks.orders import run_history_modal
+    from operations.cards import HistoryRun, RunHistory
+
+    outputs = []
+    for kind in ("credentials", "failing", "stale", "silent"):
+        a = alert(kind, name=evil, error=f"bad {evil}", business_account_name=evil, business_account_id=evil)
+        outputs += [
+            alert_message(a),
+            alert_message(alert(kind, name=evil, resolved_at=T, resolution="order_deleted", resolved_by="U1")),
+            [
+                mrkdwn_text(escalation_note(a)),
+                mrkdwn_text(reminder_text(a)),
+                mrkdwn_text(taken_note(a, "U1", taken=True)),
+            ],
+        ]
+    runs = (HistoryRun(T, T, "schedule", None, 1, "failed", f"bad {evil}"),)
+    outputs.append(run_history_modal(RunHistory(7, 5, evil, runs, Page(0, 10, 1)))["blocks"])
+    for blocks in outputs:
+        for obj in text_objects(blocks, []):
+            if obj["type"] == "mrkdwn":
+                assert evil not in obj["text"], obj
+
+
+def mrkdwn_text(text):
+    return {"type": "mrkdwn", "text": text}
+
+
+def test_alert_and_history_limits_hold_for_huge_names_and_errors():
+    from bot.blocks.alerts import alert_message, alert_text
+    from bot.blocks.orders import run_history_modal
+    from operations.cards import HistoryRun, RunHistory
+
+    long = "𝕏" * 255 + "<!channel>" + "ש" * 100
+    error = "e" * 20_000
+    for kind in ("credentials", "failing", "stale", "silent"):
+        for extra in ({}, {"acknowledged_by": "U" + "9" * 30, "acknowledged_at": T}):
+            a = alert(kind, name=long, error=error, business_account_name=long, business_account_id="9" * 255, **extra)
+            a = replace_affected(a, tuple(long for _ in range(20)))
+            assert check_message(alert_message(a), text=alert_text(a)) == []
+    runs = tuple(HistoryRun(T, T + timedelta(hours=30), "manual", "U0OPS", 10**12, "failed", error) for _ in range(10))
+    assert check_view(run_history_modal(RunHistory(7, 5, long, runs, Page(10, 10, 30)))) == []
+
+
+def replace_affected(a, orders):
+    from dataclasses import replace
+
+    return replace(a, affected_orders=orders) if a.kind == "credentials" else a

@@ -176,16 +176,19 @@ def test_pause_resume_and_delete_order_from_the_menu(fake, driver, connect, app_
     order_id = runs(app_ctx)[0].order_id
 
     def menu(user, action):
-        user.command("/connections", str(cid), channel="C0DATA")
-        card = fake.ephemerals(user.id)[-1]
+        """The card the command showed (replaced in place by the menu's answer); not the latest
+        ephemeral, which the first run's own card may still come to be."""
+        card = user.command("/connections", str(cid), channel="C0DATA").message
         user.choose(
             card, "order.menu", json.dumps({"c": cid, "o": order_id, "a": action, "p": 0}, separators=(",", ":"))
         )
+        return card
 
-    menu(otto, "pause")
-    fake.wait_for(lambda: "Paused" in texts(fake.ephemerals("UOPS")[-1].blocks))
-    menu(otto, "resume")
-    fake.wait_for(lambda: "Paused" not in texts(fake.ephemerals("UOPS")[-1].blocks))
+    card = menu(otto, "pause")
+    fake.wait_for(lambda: "Paused" in texts(card.blocks))
+    card = menu(otto, "resume")
+    # The command showed the order paused; Resume replaces that card.
+    fake.wait_for(lambda: "Paused" not in texts(card.blocks))
     menu(otto, "delete")  # operators may not delete orders
     fake.wait_for(
         lambda: [m for m in fake.ephemerals("UOPS") if "admin role to delete an extraction order" in m.visible_text]

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from connbot.server import wsgi_app
 from fakeslack.client import AppDriver
 from storage.models import AuditEvent, Connection
-from support import texts
+from support import text_objects, texts
 
 SECRET = "test-signing-secret"  # tests/bot/conftest.py signs with it
 
@@ -485,29 +485,11 @@ def test_planted_names_never_render_as_mentions_links_or_formatting(fake, driver
         if c.method in ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "response_url")
     ]
     sent += [m.blocks for m in fake.ephemerals("UOPS")]
-    mrkdwn = [t["text"] for t in _text_objects(sent) if t["type"] == "mrkdwn"]
+    mrkdwn = [t["text"] for t in text_objects(sent) if t["type"] == "mrkdwn"]
     for planted in PLANTED:
         assert not any(planted in t for t in mrkdwn), planted
     fallback = [c.args.get("text") or "" for c in fake.calls() if c.method in ("chat.postMessage", "chat.update")]
     assert not any("<!channel>" in t or "<@U0FAKEBOT>" in t for t in fallback)
-
-
-def _text_objects(node, out=None):
-    out = [] if out is None else out
-    if isinstance(node, dict):
-        if node.get("type") in ("plain_text", "mrkdwn") and isinstance(node.get("text"), str):
-            out.append(node)
-        for v in node.values():
-            _text_objects(v, out)
-    elif isinstance(node, list):
-        for v in node:
-            _text_objects(v, out)
-    elif isinstance(node, str) and node.startswith("[{"):
-        try:
-            _text_objects(json.loads(node), out)
-        except ValueError:
-            pass
-    return out
 
 
 def test_serving_starts_with_the_start_up_objects_out_of_the_collectors_sight():

@@ -114,7 +114,8 @@ def test_requests_syncs_runs_and_web_api_calls_are_counted(fake, driver, connect
     assert moved(before, after, "connbot_slack_api_requests_total", method="users.info", outcome="ratelimited") == 1
     assert moved(before, after, "connbot_slack_api_requests_total", method="users.info", outcome="ok") == 1
     assert after[("connbot_database_up", frozenset())] == 1
-    assert after[("connbot_open_alerts", frozenset({("kind", "credentials")}))] == 0
+    for kind in ("credentials", "failing", "stale", "silent"):
+        assert after[("connbot_open_alerts", frozenset({("kind", kind)}))] == 0
     _no_label_names_anything(after, cid, order_id)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -60,7 +61,7 @@ STATUSES = (1, 2, 3, 7, 8, 9, 100, 101, 1)
 
 
 class FakeGraph:
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.logins: dict[str, Login] = {}
         self.accounts = [
             {
@@ -77,7 +78,7 @@ class FakeGraph:
         # The error fields a failed run reports (from v25.0, when asked for), e.g. run_error(100, ...).
         self.run_error: dict[str, Any] = {}
         self.runs: dict[str, dict[str, Any]] = {}
-        self.server = FakeServer(self.handle)
+        self.server = FakeServer(self.handle, tls)
         self.url = self.server.url
 
     def add_login(self, token: str, **kwargs) -> Login:
@@ -104,8 +105,7 @@ class FakeGraph:
         if path == "me/adaccounts":
             if not login.ads_read:
                 return fb_error(200, "(#200) Requires either ads_management or ads_read permission", status=403)
-            fields = request.query["fields"].split(",")
-            return self._page(request, [_pick(a, ",".join(fields)) for a in self.accounts])
+            return self._page(request, self.accounts, lambda account: _pick(account, request.query["fields"]))
         if len(parts) == 2 and parts[0].startswith("act_") and parts[1] == "insights":
             params = request.form() if request.method == "POST" else request.query
             rows = self.insights(parts[0], params)
@@ -144,10 +144,11 @@ class FakeGraph:
         wanted = {*params["fields"].split(","), "date_start", "date_stop"}
         return [{k: v for k, v in row.items() if k in wanted} for row in rows]
 
-    def _page(self, request: Request, rows: list[dict[str, Any]]) -> Reply:
+    def _page(self, request: Request, rows: list[dict[str, Any]], pick=lambda row: row) -> Reply:
+        """The page the request asks for, each row as `pick` makes it."""
         limit = int(request.query.get("limit", 25))
         offset = int(request.query.get("after", 0))
-        body: dict[str, Any] = {"data": rows[offset : offset + limit]}
+        body: dict[str, Any] = {"data": [pick(row) for row in rows[offset : offset + limit]]}
         if offset + limit < len(rows):
             # As the Graph API does: an absolute URL repeating the query, token included.
             query = {**request.query, "after": offset + limit, "access_token": request.bearer}
