@@ -28,7 +28,6 @@ from sqlalchemy.exc import IntegrityError
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events import ConnectionChanged
-from core.settings import Settings
 from engine.account_sync import start_sync, sync_threads
 from engine.context import Context
 from engine.executor import Work, carry_out
@@ -378,15 +377,3 @@ def wait_for_termination() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: received.set())
     received.wait()
-
-
-def run_worker(settings: Settings) -> int:
-    """For `connbot worker`: the scheduler alone, beside HTTP replicas that do not schedule."""
-    from connbot.runtime import build_context
-
-    ctx = build_context(settings)
-    scheduler = start_in_process(ctx)
-    wait_for_termination()
-    log.info("scheduler %s: stopping", scheduler.node_id)
-    scheduler.stop()
-    return 0

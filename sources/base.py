@@ -12,6 +12,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from core.credentials import Credentials
+
 
 class AuthType(StrEnum):
     OAUTH = "oauth"
@@ -28,33 +30,6 @@ class CredentialField:
     secret: bool = True
     hint: str = ""
     optional: bool = False
-
-
-class Credentials(Mapping[str, str]):
-    """Decrypted credential values. Never shows its values in repr/str."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Mapping[str, str]):
-        self._values = {str(k): str(v) for k, v in values.items()}
-
-    def __getitem__(self, key: str) -> str:
-        return self._values[key]
-
-    def __iter__(self):
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"Credentials({', '.join(sorted(self._values))}: ***)"
-
-    __str__ = __repr__
-
-    def to_dict(self) -> dict[str, str]:
-        """The clear values, for the vault only."""
-        return dict(self._values)
 
 
 def mask(value: str) -> str:

@@ -16,8 +16,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.credentials import Credentials
 from core.errors import ConfigError
-from sources.base import Credentials
 from storage.models import Connection
 
 log = logging.getLogger(__name__)
