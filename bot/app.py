@@ -19,6 +19,8 @@ from bot.installations import install_flow
 from bot.roles import RoleResolver
 from bot.security import RequestVerifier
 from bot.services import Services
+from bot.telemetry import bind_request, observed_dispatch
+from core.logcontext import ContextThreadPoolExecutor
 from engine.context import Context
 from operations.workspaces import workspace_settings
 
@@ -33,10 +35,12 @@ NOT_INSTALLED = (
 
 
 class ConnbotApp(App):
-    """bolt's App, with two changes to how an HTTP request is read.
+    """bolt's App, with two changes to how an HTTP request is read, and each request observed
+    (bot/telemetry.py: its log context, and the metrics of its kind, outcome and ack time).
 
-    - Its signature is verified first, by `bot.security.RequestVerifier` (bolt's own check is
-      off): any request failing verification gets 401 and runs nothing, whatever its headers.
+    - Its signature is verified before anything runs, by `bot.security.RequestVerifier` (bolt's
+      own check is off): any request failing verification gets 401 and runs nothing, whatever
+      its headers.
     - Every form body is read whole. bolt (1.30) takes a form body in which the word "payload"
       appears anywhere (`/connections payload`, a channel named #payload-team) for an
       interaction and, finding no `payload` field, reads it as empty: the command would go
@@ -47,14 +51,17 @@ class ConnbotApp(App):
         self._verifier = verifier
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
-        if req.mode == "http" and (reason := self._verifier.refusal(req.headers, req.raw_body)):
-            log.warning("refused a request to the Slack endpoint: %s", reason)
-            return BoltResponse(status=401, body="")
         if req.mode == "http" and not req.body and req.raw_body and req.content_type != "application/json":
             form = dict(parse_qsl(req.raw_body, keep_blank_values=True))
             if "payload" not in form:
                 req.body = form
                 req.context = build_context(BoltContext(), form)
+        return observed_dispatch(self._verified_dispatch, req)
+
+    def _verified_dispatch(self, req: BoltRequest) -> BoltResponse:
+        if req.mode == "http" and (reason := self._verifier.refusal(req.headers, req.raw_body)):
+            log.warning("refused a request to the Slack endpoint: %s", reason)
+            return BoltResponse(status=401, body="")
         return super().dispatch(req)
 
 
@@ -88,12 +95,15 @@ def create_app(ctx: Context) -> tuple[App, Services]:
         # Listeners run after the ack, so the person sees something within Slack's 3 seconds.
         process_before_response=False,
         logger=SLACK_LOG,  # also Socket Mode's, which logs every payload at DEBUG
+        # Listeners run in a copy of the request's log context (its id, team, connection).
+        listener_executor=ContextThreadPoolExecutor(max_workers=5, thread_name_prefix="bolt-listener"),
         **auth,
     )
     client_for = workspace_clients(ctx)
     settings_of = lambda team_id: workspace_settings(ctx, team_id)  # noqa: E731
     services = Services(ctx=ctx, client_for=client_for, roles=RoleResolver(settings_of, client_for, ctx.clock))
     services.home = HomeRefresher(services).attach()
+    app.use(bind_request)  # after the verification: the request's team and connection, in its log context
     errors.register(app, services)
     for module in (workspaces, commands, cards, connect, connection_actions, extract, home, settings, alerts):
         module.register(app, services)

@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.telemetry import WebApiObserver
 from core.errors import NotInstalled
 from core.events import WorkspaceChanged
 from engine.context import Context
@@ -37,8 +38,10 @@ KEEP_LOOKUP = timedelta(seconds=30)
 
 
 def make_client(token: str | None, base_url: str | None) -> WebClient:
-    """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx)."""
+    """A Web API client that retries what Slack asks to be retried (429 with Retry-After, 5xx),
+    every request counted in the metrics."""
     client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=10, logger=SLACK_LOG)
+    client.retry_handlers[:0] = [WebApiObserver()]  # first, so that it sees every answer
     client.retry_handlers.extend(
         [
             RateLimitErrorRetryHandler(max_retry_count=3),

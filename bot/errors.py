@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import uuid
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -17,6 +16,7 @@ from bot.blocks.connections import alert_channel_target, tombstone_text
 from bot.cards import refresh_card
 from bot.services import Services
 from bot.surface import Surface
+from core import logcontext, metrics
 from core.errors import ConnbotError, NotAllowed, NotFound, NotInstalled
 from operations.audit import audit_refusal
 from operations.auth import Actor, Role
@@ -27,12 +27,16 @@ log = logging.getLogger(__name__)
 
 def user_message(error: Exception) -> str:
     if isinstance(error, ConnbotError):
+        metrics.SLACK_ERRORS_SHOWN.labels(metrics.label(type(error).__name__)).inc()
         return error.message
     if isinstance(error, SlackApiError):  # Slack refused even after the client's retries: not our bug
+        metrics.SLACK_ERRORS_SHOWN.labels("SlackApiError").inc()
         code = error.response.get("error") if error.response is not None else None
         log.warning("Slack refused a call: %s", code)
         return f"Slack did not accept connbot's answer just now ({code or 'no reason given'}). Please try again in a moment."
-    ref = uuid.uuid4().hex[:8].upper()
+    metrics.SLACK_ERRORS_SHOWN.labels("unexpected").inc()
+    # The request's id, in its every log line: the reference leads to the whole trace.
+    ref = logcontext.request_id() or logcontext.new_request_id()
     log.error("unexpected error, reference %s", ref, exc_info=error)
     return f"Something went wrong on our side (reference {ref}). Nothing you did caused it; please try again, and quote the reference if it happens again."
 
@@ -94,7 +98,7 @@ def _card_became_tombstone(services: Services, body: dict[str, Any]) -> bool:
     """Any button of an old card of a deleted connection answers as its tabs do: the card is
     replaced in place by the tombstone. An alert is not a card: it says "Closed" already."""
     surface = Surface.of(body)
-    connection_id = _connection_id(body)
+    connection_id = connection_id_of(body)
     is_alert = any(str(a.get("block_id", "")).startswith(ALERT_BLOCK_PREFIX) for a in body.get("actions") or ())
     if (
         body.get("type") != "block_actions"
@@ -112,7 +116,7 @@ def _card_became_tombstone(services: Services, body: dict[str, Any]) -> bool:
 def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
     """What to tell the user about `error`; a refusal is audited on the way, and a connection
     not found because it was deleted is said so, with who deleted it and when."""
-    if isinstance(error, NotFound) and (connection_id := _connection_id(body)) is not None:
+    if isinstance(error, NotFound) and (connection_id := connection_id_of(body)) is not None:
         surface = Surface.of(body)
         if (
             deleted := deleted_connection(
@@ -123,7 +127,7 @@ def explain(services: Services, error: Exception, body: dict[str, Any]) -> str:
     if isinstance(error, NotAllowed):
         surface = Surface.of(body)
         actor = Actor(surface.team_id, surface.user_id, Role.VIEWER)
-        connection_id = _connection_id(body)
+        connection_id = connection_id_of(body)
         try:
             audit_refusal(
                 services.ctx, actor, error.action or "unknown", connection_id=connection_id, reason=error.role
@@ -164,7 +168,7 @@ def deliver(services: Services, body: dict[str, Any], text: str) -> None:
         log.warning("could not deliver an error message: connbot is not installed in the workspace")
 
 
-def _connection_id(body: dict[str, Any]) -> int | None:
+def connection_id_of(body: dict[str, Any]) -> int | None:
     """The connection a request is about: from the button or menu value, the alert-channel
     select's block id, or the modal's private_metadata."""
     for action in body.get("actions") or []:

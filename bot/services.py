@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 
 from bot.roles import RoleResolver
 from bot.surface import SurfacesBehindModals
+from core.logcontext import ContextThreadPoolExecutor
 from engine.context import Context
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,9 @@ class Services:
     # workspace goes through it, whether a request, a job or an alert.
     client_for: Callable[[str], WebClient]
     roles: RoleResolver
-    # Slow work (source calls, syncs) runs here, off bolt's listener threads.
-    executor: Executor = field(default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
+    # Slow work (source calls, syncs) runs here, off bolt's listener threads, in the log context
+    # of the request that handed it over.
+    executor: Executor = field(default_factory=lambda: ContextThreadPoolExecutor(8, thread_name_prefix="connbot-work"))
     alerts: Alerts = field(init=False)  # set by bot.app.create_app
     home: Home = field(init=False)  # set by bot.app.create_app
     # The ephemeral card a modal was opened from, by the modal's view id, to replace it afterwards.

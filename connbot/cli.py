@@ -6,7 +6,9 @@ import argparse
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
+from connbot.logs import configure as configure_logging
 from core.errors import ConfigError, ConnbotError
 from core.settings import Settings, load_settings
 
@@ -25,25 +27,21 @@ connbot needs a Slack app to talk to Slack, and none is configured.
   3. Run `connbot run` again (README, "Slack app set-up").
 """
 
+METRICS_PORT_HELP = "also serve GET /metrics on this port (HTTP mode serves it on --port too; Socket Mode only here)"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    if not getattr(args, "verbose", False):
-        # A line per job started and ended (procrastinate), and per request of the sources
-        # (httpx, its URL without the query, see sources.http): -v shows them.
-        logging.getLogger("procrastinate").setLevel(logging.WARNING)
-        logging.getLogger("httpx").setLevel(logging.WARNING)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    if args.handler is _doctor:  # it reads the settings itself: a wrong one is one of its findings
+        configure_logging(level=logging.WARNING)
+        return _doctor(args)
     try:
         settings = load_settings()
+        configure_logging(level=logging.DEBUG if args.verbose else logging.INFO, log_format=settings.log_format)
         return args.handler(settings, args) or 0
     except ConfigError as error:
         print(f"connbot: {error.message}", file=sys.stderr)
@@ -63,11 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the app (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on (default 0.0.0.0)")
     run.add_argument("--port", type=int, default=3000, help="HTTP mode: port (default 3000)")
+    run.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     run.set_defaults(handler=_run)
 
-    serve = commands.add_parser("serve", help="serve HTTP: POST /slack/events, GET /healthz")
+    serve = commands.add_parser("serve", help="serve HTTP: POST /slack/events, GET /healthz, GET /metrics")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    serve.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     serve.set_defaults(handler=_serve)
 
     console = commands.add_parser(
@@ -102,12 +102,24 @@ def _parser() -> argparse.ArgumentParser:
         default=25.0,
         help="seconds running jobs get at SIGTERM before they are queued again for another worker (default 25)",
     )
+    worker.add_argument("--host", default="0.0.0.0", help="address of --metrics-port (default 0.0.0.0)")
+    worker.add_argument("--metrics-port", type=int, help="serve GET /metrics on this port")
     worker.set_defaults(handler=_worker)
 
     status = commands.add_parser(
         "status", help="the scheduler leader, the workers alive and the task queue (depth, oldest waiting job)"
     )
     status.set_defaults(handler=_status)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the set-up (settings, database, keys, Slack token, scopes, channels, sources)"
+    )
+    doctor.add_argument(
+        "--manifest",
+        type=Path,
+        help="the Slack app manifest to compare the granted scopes with (default: ./manifest.yml, else connbot's)",
+    )
+    doctor.set_defaults(handler=_doctor)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(title="db commands", metavar="COMMAND")
     db.add_parser("upgrade", help="apply the migrations up to the newest").set_defaults(handler=_db_upgrade)
@@ -188,14 +200,14 @@ def _run(settings: Settings, args) -> int:
     _require_slack(settings)
     from connbot.server import run_app
 
-    return run_app(settings, host=args.host, port=args.port)
+    return run_app(settings, host=args.host, port=args.port, metrics_port=args.metrics_port)
 
 
 def _serve(settings: Settings, args) -> int:
     _require_slack(settings)
     from connbot.server import run_app
 
-    return run_app(settings, host=args.host, port=args.port, force_http=True)
+    return run_app(settings, host=args.host, port=args.port, force_http=True, metrics_port=args.metrics_port)
 
 
 def _console(settings: Settings, args) -> int:
@@ -211,7 +223,13 @@ def _worker(settings: Settings, args) -> int:
     options = WorkerOptions(
         queues=args.queues, concurrency=args.concurrency or settings.sync_concurrency, grace=args.grace
     )
-    return run_worker(settings, options)
+    return run_worker(settings, options, metrics_port=args.metrics_port, host=args.host)
+
+
+def _doctor(args) -> int:
+    from connbot.doctor import run_doctor
+
+    return run_doctor(args.manifest)
 
 
 def _db_upgrade(settings: Settings, args) -> int:

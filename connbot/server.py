@@ -1,5 +1,6 @@
-"""HTTP serving: POST /slack/events (slash commands, interactivity, events), GET /healthz, and
-with installs through Slack (bot/installations.py) GET /slack/install and /slack/oauth_redirect.
+"""HTTP serving: POST /slack/events (slash commands, interactivity, events), GET /healthz,
+GET /metrics (connbot/metrics.py), and with installs through Slack (bot/installations.py)
+GET /slack/install and /slack/oauth_redirect.
 
 Served by waitress, a production WSGI server, not bolt's development server.
 """
@@ -15,12 +16,14 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.installations import INSTALL_PATH, REDIRECT_PATH
+from connbot import metrics
 from core.settings import Settings
 from sources.registry import close_sources
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+METRICS_PATH = "/metrics"
 OAUTH_PREFIX = "/oauth/"
 
 
@@ -37,6 +40,8 @@ def wsgi_app(app: App, *, health: Callable[[], dict] = lambda: {"ok": True}, oau
             status = "200 OK" if report["ok"] else "503 Service Unavailable"
             start_response(status, [("Content-Type", "application/json")])
             return [body]
+        if path == METRICS_PATH:
+            return metrics.wsgi_app(environ, start_response)
         if path == EVENTS_PATH:
             if environ.get("REQUEST_METHOD") != "POST":
                 start_response("405 Method Not Allowed", [("Allow", "POST")])
@@ -64,16 +69,21 @@ def settle_start_up() -> None:
     gc.freeze()
 
 
-def run_app(settings: Settings, *, host: str, port: int, force_http: bool = False) -> int:
+def run_app(
+    settings: Settings, *, host: str, port: int, force_http: bool = False, metrics_port: int | None = None
+) -> int:
     from bot.app import create_app
     from connbot.runtime import build_context, check_execution, recover, start_executor, start_scheduler
 
     check_execution(settings)
     ctx = build_context(settings)
+    if metrics_port is not None:  # first: a port in use stops start-up before anything runs
+        metrics.serve(metrics_port, host)
     start_executor(ctx)  # queued: this process claims and defers, `connbot worker` executes
     recover(ctx)
     app, services = create_app(ctx)
     scheduler = start_scheduler(ctx)
+    metrics.watch(ctx, scheduler)
     services.alerts.start()
     try:
         return _serve(app, services, ctx, settings, host=host, port=port, force_http=force_http)
@@ -84,7 +94,7 @@ def run_app(settings: Settings, *, host: str, port: int, force_http: bool = Fals
         close_sources()
 
 
-def run_worker(settings: Settings, options=None) -> int:
+def run_worker(settings: Settings, options=None, *, metrics_port: int | None = None, host: str = "0.0.0.0") -> int:
     """`connbot worker`, posting the alerts its runs raise. Queued: Procrastinate workers carry
     out runs and syncs (engine/queue.py), until SIGTERM drains them. Inline: the scheduler alone,
     beside HTTP replicas that do not schedule. A scheduler candidate in both."""
@@ -94,6 +104,8 @@ def run_worker(settings: Settings, options=None) -> int:
 
     check_execution(settings)
     ctx = build_context(settings)
+    if metrics_port is not None:  # first: a port in use stops start-up before anything runs
+        metrics.serve(metrics_port, host)
     start_executor(ctx)
     recover(ctx)
     services = None
@@ -103,6 +115,7 @@ def run_worker(settings: Settings, options=None) -> int:
     else:
         log.warning("connbot worker: no Slack settings, so credentials alerts are recorded but not posted")
     scheduler = start_scheduler(ctx)
+    metrics.watch(ctx, scheduler)
     try:
         if ctx.executor.queues:
             from engine.queue import WorkerOptions, run_workers

@@ -23,6 +23,7 @@ class CredentialsBroke(Event):
     code: str
     message: str
     at: datetime
+    source: str
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,15 @@ class CredentialsFixed(Event):
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    """An extraction run ended, however (the order alerts judge it)."""
+    """An extraction run ended (succeeded, failed or cancelled), however it was started: the
+    order alerts judge it, the metrics count it."""
 
     order_id: int
     run_id: int
     status: str
+    source: str
+    seconds: float
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,16 @@ class ConnectionChanged(Event):
     """Anything shown on a card or list changed (sync finished, order created, deleted...)."""
 
     what: str
+
+
+@dataclass(frozen=True)
+class SyncFinished(Event):
+    """An account sync ended (succeeded, failed or cancelled), however it was started."""
+
+    source: str
+    status: str
+    seconds: float
+    accounts_read: int
 
 
 @dataclass(frozen=True)

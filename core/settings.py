@@ -56,6 +56,7 @@ class Settings:
     alert_channel: str | None = None
     escalation_channel: str | None = None
     csm_group: str | None = None
+    log_format: str = "text"  # or "json": one JSON object per line (connbot/logs.py)
     # Failed runs of an order in a row before its "failing" alert.
     order_failures_before_alert: int = 2
 
@@ -124,6 +125,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
         if not USER_GROUP_ID.match(group):
             raise ConfigError(f"CONNBOT_CSM_GROUP: expected a Slack user-group ID such as S0123ABCD, got {group!r}")
         values["csm_group"] = group
+    if log_format := get("CONNBOT_LOG_FORMAT"):
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"CONNBOT_LOG_FORMAT: expected text or json, got {log_format!r}")
+        values["log_format"] = log_format
     return Settings(**values)
 
 

@@ -16,14 +16,16 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Integer, String, bindparam, exists, insert, literal, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import logcontext
 from core.errors import Conflict, NotFound
-from core.events import ConnectionChanged, Event
+from core.events import ConnectionChanged, Event, SyncFinished
 from engine.catalogs import is_catalog_source, save_catalog
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
@@ -171,7 +173,8 @@ def run_sync(
     and WorkerStopping is raised."""
     lease = Lease.pop(ctx, SYNCS, run_id) or Lease.take(ctx, SYNCS, run_id)
     try:
-        return _run_sync(ctx, team_id, run_id, progress, stopping, leased=lease is not None)
+        carry_out = partial(_run_sync, ctx, team_id, run_id, progress, stopping, leased=lease is not None)
+        return logcontext.isolated(carry_out, team=team_id, sync_id=run_id)
     finally:
         if lease is not None:
             lease.release()
@@ -199,8 +202,10 @@ def _run_sync(
     if row is None:
         raise NotFound(f"There is no account sync {run_id}.")
     connection_id, source_name, token, sync_mode = row
+    logcontext.bind(connection_id=connection_id)
     if not claimed_here and _start(ctx, run_id, leased=leased):
         ctx.events.publish(ConnectionChanged(team_id, connection_id, "accounts"))
+    started = ctx.clock.now()
 
     counts = {"read": 0, "added": 0, "changed": 0}
     seen: set[str] = set()
@@ -282,7 +287,12 @@ def _run_sync(
             run = session.get(AccountSyncRun, run_id)
             _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, 0, "Internal error; see the logs.")
             result = _result(run)
-    for event in events + [ConnectionChanged(team_id, connection_id, "accounts")]:
+    seconds = (ctx.clock.now() - started).total_seconds()
+    events += [
+        ConnectionChanged(team_id, connection_id, "accounts"),
+        SyncFinished(team_id, connection_id, source_name, result.status.value, seconds, result.accounts_read),
+    ]
+    for event in events:
         ctx.events.publish(event)
     return result
 

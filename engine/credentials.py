@@ -33,7 +33,7 @@ def record_auth_failure(connection: Connection, error: SourceError, now: datetim
         return []
     connection.credentials_error_since = now
     _open_alert(connection, now)
-    return [CredentialsBroke(connection.team_id, connection.id, code, error.message, now)]
+    return [CredentialsBroke(connection.team_id, connection.id, code, error.message, now, connection.source)]
 
 
 def record_auth_success(connection: Connection, now: datetime, *, by: str | None = None) -> list[Event]:

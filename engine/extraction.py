@@ -58,6 +58,7 @@ from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import logcontext
 from core.errors import Conflict, NotFound
 from core.events import ConnectionChanged, Event, RunFinished
 from engine.catalogs import (
@@ -458,13 +459,15 @@ def execute_run(ctx: Context, team_id: str, run_id: int, *, stopping: Callable[[
     if lease is None:
         raise LeaseHeld("This extraction run is being carried out by another connbot process.")
     try:
-        return _execute(ctx, team_id, run_id, stopping)
+        return logcontext.isolated(_execute, ctx, team_id, run_id, stopping, team=team_id, run_id=run_id)
     finally:
         lease.release()
 
 
 def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], bool] | None) -> RunResult:
     job = _read_job(ctx, team_id, run_id)
+    logcontext.bind(order_id=job.order_id, connection_id=job.connection_id)
+    started = ctx.clock.now()
     if job.started:
         ctx.events.publish(ConnectionChanged(team_id, job.connection_id, "run"))  # the card shows Syncing
     tally = _Tally()
@@ -493,7 +496,8 @@ def _execute(ctx: Context, team_id: str, run_id: int, stopping: Callable[[], boo
         status, rows, error = RunStatus.FAILED, tally.rows, INTERNAL_ERROR
     events = _record(ctx, team_id, job, status, rows, error, auth_error)
     log.info("extraction run %s of order %s: %s, %d rows", run_id, job.order_id, status.value, rows)
-    finished = RunFinished(team_id, job.connection_id, job.order_id, run_id, status.value)
+    seconds = (ctx.clock.now() - started).total_seconds()
+    finished = RunFinished(team_id, job.connection_id, job.order_id, run_id, status.value, job.source, seconds, rows)
     for event in events + [finished, ConnectionChanged(team_id, job.connection_id, "run")]:
         ctx.events.publish(event)
     return RunResult(run_id, status, rows, error)
@@ -701,7 +705,7 @@ def execute_in_background(ctx: Context, team_id: str, run_id: int) -> threading.
         except Exception:
             log.exception("extraction run %s could not be carried out", run_id)
 
-    thread = threading.Thread(target=execute, name=f"extraction-run-{run_id}", daemon=True)
+    thread = logcontext.thread(execute, name=f"extraction-run-{run_id}")
     thread.start()
     return thread
 

@@ -37,6 +37,21 @@ class FakeClock:
             return self._now
 
 
+# The bot scopes an installation is granted unless a test says otherwise: what a typical bot
+# asks for (posting, joining public channels, reading people, groups and channels).
+DEFAULT_SCOPES = (
+    "app_mentions:read",
+    "channels:join",
+    "channels:read",
+    "chat:write",
+    "commands",
+    "groups:read",
+    "im:write",
+    "usergroups:read",
+    "users:read",
+)
+
+
 @dataclass
 class Team:
     id: str
@@ -46,6 +61,8 @@ class Team:
     bot_user_id: str
     bot_id: str
     enterprise_id: str | None = None
+    # Granted to the bot token; every authenticated answer lists them in `x-oauth-scopes`.
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
 
     def to_api(self) -> dict:  # as in interaction payloads
         return {"id": self.id, "domain": self.domain}

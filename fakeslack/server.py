@@ -46,6 +46,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from . import limits
 from .httpd import HTTPServer, RequestHandler
 from .models import (
+    DEFAULT_SCOPES,
     Call,
     Channel,
     Confirmation,
@@ -163,6 +164,8 @@ class FakeSlack:
         wall: epoch seconds, for message timestamps and call records.
         chat_write_public: the bot may post to public channels it is not in
             (the ``chat:write.public`` scope); off by default.
+        scopes: the bot scopes of the first team (``x-oauth-scopes``); default
+            ``DEFAULT_SCOPES``. The fake answers every method whatever they are.
     """
 
     def __init__(
@@ -178,6 +181,7 @@ class FakeSlack:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         chat_write_public: bool = False,
+        scopes: tuple[str, ...] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -228,7 +232,9 @@ class FakeSlack:
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-        self.add_team(team_id, team_domain, team_name, bot_token=bot_token, bot_user_id=bot_user_id, bot_id=bot_id)
+        self.add_team(
+            team_id, team_domain, team_name, bot_token=bot_token, bot_user_id=bot_user_id, bot_id=bot_id, scopes=scopes
+        )
 
     # ------------------------------------------------------------------ setup
     @property
@@ -246,6 +252,7 @@ class FakeSlack:
         bot_user_id: str | None = None,
         bot_id: str | None = None,
         enterprise_id: str | None = None,
+        scopes: tuple[str, ...] | None = None,
     ) -> Team:
         with self._lock:
             team = Team(
@@ -256,6 +263,7 @@ class FakeSlack:
                 bot_user_id=bot_user_id or f"U0BOT{id}",
                 bot_id=bot_id or f"B0BOT{id}",
                 enterprise_id=enterprise_id,
+                scopes=DEFAULT_SCOPES if scopes is None else tuple(scopes),
             )
             self.teams[id] = team
             self._tokens[team.bot_token] = team
@@ -393,7 +401,7 @@ class FakeSlack:
         keeps working until the app is uninstalled, as Slack's do)."""
         team = self.teams[grant.team_id]
         token = f"xoxb-{team.id.lower()}-{secrets.token_hex(12)}"
-        team.bot_token = token
+        team.bot_token, team.scopes = token, tuple(grant.scopes)  # what the person allowed
         self._tokens[token] = team
         enterprise = {"id": team.enterprise_id, "name": team.enterprise_id} if team.enterprise_id else None
         return {
@@ -1077,7 +1085,10 @@ class FakeSlack:
                 except SlackError as err:
                     return err.status, err.body
 
-            return self._record(call, fault, answer)
+            status, headers, body = self._record(call, fault, answer)
+            if team is not None:  # as Slack: the token's scopes, on every answer to it
+                headers["x-oauth-scopes"] = ",".join(team.scopes)
+            return status, headers, body
 
     def _dispatch(self, method: str, args: dict, team: Team | None, token: str | None, transport: str) -> dict:
         spec = self.methods.get(method)

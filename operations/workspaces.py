@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.events import WorkspaceChanged
@@ -81,18 +82,23 @@ def workspace_settings(ctx: Context, team_id: str) -> WorkspaceSettings:
     """The settings in force for the workspace: read each time, so a change applies at once in
     every process."""
     with ctx.db.read() as session:
-        row = session.get(Workspace, team_id)
-        if row is None or row.settings_saved_at is None:
-            return WorkspaceSettings.defaults(ctx.settings)
-        return WorkspaceSettings(
-            row.alert_channel,
-            row.escalation_channel,
-            row.csm_group,
-            tuple(row.admins or ()),
-            tuple(row.operators or ()),
-            row.settings_saved_at,
-            row.settings_saved_by,
-        )
+        return settings_in(session, ctx.settings, team_id)
+
+
+def settings_in(session: Session, defaults: Settings, team_id: str) -> WorkspaceSettings:
+    """`workspace_settings` in the caller's session."""
+    row = session.get(Workspace, team_id)
+    if row is None or row.settings_saved_at is None:
+        return WorkspaceSettings.defaults(defaults)
+    return WorkspaceSettings(
+        row.alert_channel,
+        row.escalation_channel,
+        row.csm_group,
+        tuple(row.admins or ()),
+        tuple(row.operators or ()),
+        row.settings_saved_at,
+        row.settings_saved_by,
+    )
 
 
 def save_workspace_settings(

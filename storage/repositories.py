@@ -560,6 +560,16 @@ def open_alerts_for(session: Session, connection_ids: Sequence[int]) -> dict[int
     return {cid: tuple(found.get(cid, ())) for cid in connection_ids}
 
 
+def open_alert_counts(session: Session) -> dict[str, int]:
+    """Open alerts of every team, by kind (every kind, those with none at 0)."""
+    counts = dict.fromkeys(AlertKind, 0)
+    for kind, count in session.execute(
+        select(Alert.kind, func.count()).where(Alert.resolved_at.is_(None)).group_by(Alert.kind)
+    ):
+        counts[AlertKind(kind)] = count
+    return {str(kind): count for kind, count in counts.items()}
+
+
 # -- workspaces -------------------------------------------------------------------------------------
 
 _UNINSTALLED = select(Workspace.team_id).where(Workspace.uninstalled_at.is_not(None))

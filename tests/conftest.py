@@ -3,6 +3,9 @@ controlled clock, and the app driven through a fake Slack."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -191,3 +194,40 @@ def queue_ctx(pg_queue, tmp_path: Path, clock: FrozenClock):
     yield context
     context.executor.close()
     context.db.dispose()
+
+
+# -- the log as CONNBOT_LOG_FORMAT=json writes it --------------------------------------------------
+
+
+class JsonLog:
+    def __init__(self, stream):
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def clear(self) -> None:
+        self.stream.seek(0)
+        self.stream.truncate()
+
+    def records(self) -> list[dict]:
+        """Every line, parsed: a line that is not one JSON object fails the test."""
+        return [json.loads(line) for line in self.text.splitlines()]
+
+
+@pytest.fixture
+def json_log():
+    """Every log record of the test, down to DEBUG, written by connbot's JSON formatter."""
+    from connbot.logs import formatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("json"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield JsonLog(stream)
+    root.removeHandler(handler)
+    root.setLevel(level)

@@ -103,6 +103,15 @@ def shown(view) -> str:
     return texts(view.blocks) + texts(view.errors)
 
 
+def open_accounts(fake, user, cid):
+    """The card's Accounts tab, opened with `/connections <id>` then its tab button."""
+    user.command("/connections", str(cid), channel="C0DATA")
+    user.click(fake.ephemerals(user.id)[-1], "connection.tab.accounts")
+    return fake.wait_for(
+        lambda: "Sync accounts" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1]
+    )
+
+
 def wait_modal_text(fake, user_id: str, needle: str):
     """The user's modal once it shows `needle`; says what it shows instead when it never does."""
     try:

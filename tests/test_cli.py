@@ -1,8 +1,11 @@
 """The `connbot` command, run as a person would: a subprocess with its own environment."""
 
+import json
 import os
+import socket
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,6 +56,29 @@ def test_seed_then_run_without_slack_says_how_to_set_up(tmp_path):
     assert "Traceback" not in started.stderr
     audit = run(["audit", "--connection", "1"], tmp_path)
     assert "connection.create" in audit.stdout
+
+
+def test_the_log_in_json_is_one_object_per_line(tmp_path):
+    seeded = run(["demo", "seed", "--team", "T0DEMO"], tmp_path, CONNBOT_LOG_FORMAT="json")
+    assert seeded.returncode == 0, seeded.stderr
+    lines = [json.loads(line) for line in seeded.stderr.splitlines()]
+    created = next(line for line in lines if "Created a new credentials key" in line["message"])
+    assert (created["level"], created["logger"]) == ("warning", "storage.vault")
+    assert datetime.fromisoformat(created["time"]).utcoffset() == timedelta(0)
+
+
+def test_a_metrics_port_in_use_stops_the_worker_with_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = run(["worker", "--host", "127.0.0.1", "--metrics-port", str(port)], tmp_path)
+    assert started.returncode == 2
+    assert (
+        started.stderr.splitlines()[-1]
+        == f"connbot: --metrics-port {port}: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    )
+    assert "scheduler" not in started.stderr  # stopped before anything ran
 
 
 def test_keys_rotate_and_wrong_key_refuses_to_start(tmp_path):

@@ -354,9 +354,10 @@ def test_a_person_at_a_terminal_lists_opens_and_leaves(tmp_path):
 
 def test_make_run_without_slack_settings_seeds_data_and_opens_the_console(tmp_path):
     # The Makefile's run target in a fresh directory; the venv is there already (BIN), so a
-    # stamp newer than pyproject.toml keeps make from reinstalling it.
-    (tmp_path / "pyproject.toml").touch()
-    os.utime(tmp_path / "pyproject.toml", (0, 0))
+    # stamp newer than pyproject.toml and uv.lock keeps make from reinstalling it.
+    for name in ("pyproject.toml", "uv.lock"):
+        (tmp_path / name).touch()
+        os.utime(tmp_path / name, (0, 0))
     (tmp_path / "stamp").touch()
     child = pexpect.spawn(
         "make",

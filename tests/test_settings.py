@@ -51,6 +51,7 @@ def test_distribution_is_one_mode_and_the_retention_has_a_default():
         ({"CONNBOT_SYNC_AT": "25:00"}, "CONNBOT_SYNC_AT", "HH:MM"),
         ({"CONNBOT_SYNC_CONCURRENCY": "0"}, "CONNBOT_SYNC_CONCURRENCY", "whole number"),
         ({"CONNBOT_ALERT_CHANNEL": "#alerts"}, "CONNBOT_ALERT_CHANNEL", "channel ID"),
+        ({"CONNBOT_LOG_FORMAT": "xml"}, "CONNBOT_LOG_FORMAT", "text or json"),
         ({"CONNBOT_ORDER_FAILURES_BEFORE_ALERT": "two"}, "CONNBOT_ORDER_FAILURES_BEFORE_ALERT", "whole number"),
         ({"CONNBOT_UNINSTALLED_RETENTION_DAYS": "a month"}, "CONNBOT_UNINSTALLED_RETENTION_DAYS", "whole number"),
         ({"CONNBOT_SLACK_CLIENT_ID": "1.2"}, "CONNBOT_SLACK_CLIENT_SECRET", "client ID and client secret"),

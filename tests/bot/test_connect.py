@@ -282,7 +282,7 @@ def test_operator_cannot_delete(fake, driver, connect, app_ctx):
         assert session.get(Connection, cid).deleted_at is None
 
 
-def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog):
+def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog, json_log):
     caplog.set_level(logging.DEBUG)
     ada = driver.user("UADMIN")
     token = f"demo:seed={PLANT},accounts=3"
@@ -302,6 +302,7 @@ def test_a_planted_secret_never_leaves_the_vault(fake, driver, app_ctx, caplog):
     # Slack saw nothing: not in any call the app made
     assert PLANT not in texts([c.args for c in fake.calls()])
     assert PLANT not in caplog.text
+    assert json_log.records() and PLANT not in json_log.text  # CONNBOT_LOG_FORMAT=json
     # the database holds it only encrypted
     assert_not_stored(app_ctx, PLANT)
     assert PLANT not in texts([r.details for r in audit_rows(app_ctx)])

@@ -110,7 +110,7 @@ def account_ids(ctx) -> list[str]:
 
 
 def test_a_oneof_option_redraws_the_form_with_its_fields_keeping_what_was_typed(
-    fake, driver, app_ctx, spec_sources, caplog
+    fake, driver, app_ctx, spec_sources, caplog, json_log
 ):
     caplog.set_level(logging.DEBUG)
     ada = driver.user("UADMIN")
@@ -155,6 +155,7 @@ def test_a_oneof_option_redraws_the_form_with_its_fields_keeping_what_was_typed(
     assert row.credentials_hint == {"/credentials/api_token": "••••••••"}
     assert PLANT not in texts([c.args for c in fake.calls()])
     assert PLANT not in caplog.text
+    assert json_log.records() and PLANT not in json_log.text  # CONNBOT_LOG_FORMAT=json
 
 
 def test_what_the_spec_refuses_is_shown_on_its_field_and_nothing_is_stored(fake, driver, app_ctx, spec_sources):
@@ -212,7 +213,9 @@ def test_a_slow_check_says_checking_then_shows_the_result(fake, driver, app_ctx,
     wait_modal_text(fake, "UADMIN", "is connected")
 
 
-def test_reconnect_keeps_an_untouched_secret_and_replaces_a_retyped_one(fake, driver, app_ctx, spec_sources, caplog):
+def test_reconnect_keeps_an_untouched_secret_and_replaces_a_retyped_one(
+    fake, driver, app_ctx, spec_sources, caplog, json_log
+):
     caplog.set_level(logging.DEBUG)
     ada = driver.user("UADMIN")
     secret = f"cs-{PLANT}-client-secret"
@@ -272,6 +275,7 @@ def test_reconnect_keeps_an_untouched_secret_and_replaces_a_retyped_one(fake, dr
     # The planted secret went nowhere but the vault.
     assert PLANT not in texts([c.args for c in fake.calls()])  # views, messages, private_metadata
     assert PLANT not in caplog.text
+    assert json_log.records() and PLANT not in json_log.text  # CONNBOT_LOG_FORMAT=json
     assert_not_stored(app_ctx, PLANT)
     with app_ctx.db.begin() as session:
         assert PLANT not in texts([r.details for r in session.scalars(select(AuditEvent))])

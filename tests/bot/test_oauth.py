@@ -482,7 +482,7 @@ def test_without_a_client_id_there_is_no_button_and_start_answers_404(fake, driv
         )
 
 
-def test_planted_secrets_and_codes_never_show(fake, driver, browser, fb_auth, google_auth, app_ctx, caplog):
+def test_planted_secrets_and_codes_never_show(fake, driver, browser, fb_auth, google_auth, app_ctx, caplog, json_log):
     caplog.set_level(logging.DEBUG)
     ada = driver.user("UADMIN")
     pages = [sign_in(browser, google_auth, open_form(fake, ada, "google_ads"))]
@@ -494,4 +494,5 @@ def test_planted_secrets_and_codes_never_show(fake, driver, browser, fb_auth, go
     assert PLANT not in texts([p.text for p in pages] + [list(p.headers.values()) for p in pages])
     assert PLANT not in texts([c.args for c in fake.calls()])
     assert PLANT not in caplog.text
+    assert json_log.records() and PLANT not in json_log.text  # CONNBOT_LOG_FORMAT=json
     assert_not_stored(app_ctx, PLANT)

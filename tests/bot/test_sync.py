@@ -5,15 +5,7 @@ from sources.base import Credentials
 from sources.demo import DemoSource
 from sources.registry import get_source
 from storage.models import Connection
-from support import texts
-
-
-def open_accounts(fake, user, cid):
-    user.command("/connections", str(cid), channel="C0DATA")
-    user.click(fake.ephemerals(user.id)[-1], "connection.tab.accounts")
-    return fake.wait_for(
-        lambda: "Sync accounts" in texts(fake.ephemerals(user.id)[-1].blocks) and fake.ephemerals(user.id)[-1]
-    )
+from support import open_accounts, texts
 
 
 def test_sync_shows_progress_then_what_changed(fake, driver, connect, app_ctx, clock):

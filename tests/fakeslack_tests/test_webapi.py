@@ -45,6 +45,18 @@ def test_auth_test_names_team_user_and_bot(fake, client):
     )
 
 
+def test_every_answer_lists_the_tokens_scopes_as_slack_does(fake, client):
+    from fakeslack.models import DEFAULT_SCOPES
+
+    assert client.auth_test().headers["x-oauth-scopes"] == ",".join(DEFAULT_SCOPES)
+    narrow = fake.add_team("T0NARROW", bot_token="xoxb-narrow", scopes=("commands", "chat:write"))
+    other = WebClient(token=narrow.bot_token, base_url=fake.base_url)
+    assert other.auth_test().headers["x-oauth-scopes"] == "commands,chat:write"
+    with pytest.raises(SlackApiError) as err:
+        other.chat_postMessage(channel="C0NOWHERE", text="x")
+    assert err.value.response.headers["x-oauth-scopes"] == "commands,chat:write"  # refusals too
+
+
 def test_bad_token_is_invalid_auth(fake):
     bad = WebClient(token="xoxb-wrong", base_url=fake.base_url)
     with pytest.raises(SlackApiError) as err:
