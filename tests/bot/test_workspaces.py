@@ -109,7 +109,14 @@ def world(db_url, tmp_path, clock):
         )
         app, services = create_app(ctx)
         server = waitress.create_server(wsgi_app(app), host="127.0.0.1", port=0, threads=4)
-        serving = threading.Thread(target=server.run, daemon=True)
+
+        def serve() -> None:
+            try:
+                server.run()
+            except OSError:  # its socket closed under its select() at teardown
+                pass
+
+        serving = threading.Thread(target=serve, daemon=True)
         serving.start()
         try:
             yield World(fake, ctx, services, f"http://127.0.0.1:{server.effective_port}", clock)
