@@ -172,7 +172,8 @@ def test_pausing_from_the_alert_closes_it_in_place_and_a_deleted_order_closes_it
     closed = fake.message("C0ALERT", first.ts)
     assert "<@UOPS> paused the order" in texts(closed.blocks) and "Resolved" not in texts(closed.blocks)
     assert closed.find("alert.order.run") is None
-    assert any("Resume it from its card" in m.visible_text for m in fake.ephemerals("UOPS"))
+    # The note goes to the click's response_url after the alert is updated: wait for it too.
+    fake.wait_for(lambda: any("Resume it from its card" in m.visible_text for m in fake.ephemerals("UOPS")))
 
     second = next(m for m in alerts_in(fake) if "Deleted one" in texts(m.blocks))
     delete_order(alerting, Actor(TEAM, "UADMIN", Role.ADMIN), cid, deleted)
