@@ -504,3 +504,15 @@ def test_serving_starts_with_the_start_up_objects_out_of_the_collectors_sight():
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("secret", [None, "not-the-secret"], ids=["rightly signed", "wrongly signed"])
+def test_a_body_that_is_not_utf8_is_refused_with_a_4xx_and_changes_nothing(fake, driver, app_ctx, caplog, secret):
+    body = _slash_body("\u00e9t\u00e9").replace(b"%C3%A9", b"\xe9") + b"&junk=\xff\xfe"
+    before = audit_count(app_ctx)
+    caplog.clear()
+    status, _, _ = driver.send_raw(body, secret=secret)
+    assert status in (400, 401)
+    assert audit_count(app_ctx) == before
+    assert [c.method for c in fake.calls() if c.method != "auth.test"] == []
+    _only_a_warning(caplog)
