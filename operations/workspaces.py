@@ -15,7 +15,11 @@ and the settings their admins choose in the App Home.
 Enterprise Grid: a workspace of an organization installs as any other (its installation carries
 the organization's id). An org-wide install (`is_enterprise_install`) is one installation for
 the organization, with no team: each of its workspaces is recorded the first time a request
-comes from it (`note_workspace`), and its jobs use the organization's token from then on.
+comes from it (`note_workspace`) or when an organization admin grants it the app
+(`team_access_granted`), and its jobs use the organization's token from then on. An admin
+removing a workspace from the org-wide app (`team_access_revoked`) uninstalls that workspace as
+an uninstall would (jobs stop, data kept for the retention period); reinstalling the org-wide app
+does not bring such a workspace back, granting it again does.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ from storage.repositories import purge_team
 
 log = logging.getLogger(__name__)
 
-UNINSTALLED_REASONS = ("app_uninstalled", "tokens_revoked")
+UNINSTALLED_REASONS = ("app_uninstalled", "tokens_revoked", "team_access_revoked")
+ACCESS_REVOKED = "team_access_revoked"
 
 
 # ---- settings --------------------------------------------------------------------------------
@@ -233,8 +238,13 @@ def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
         row.bot_token = ctx.vault.encrypt_token(bot.bot_token)
         row.installed_by, row.installed_at = bot.installed_by, now
         row.team_name, row.enterprise_name, row.enterprise_url = bot.team_name, bot.enterprise_name, bot.enterprise_url
-        if bot.is_enterprise_install:
-            teams = session.scalars(select(Workspace.team_id).where(Workspace.enterprise_id == bot.enterprise_id)).all()
+        if bot.is_enterprise_install:  # an admin's removal of a workspace outlives a reinstall of the org's app
+            teams = session.scalars(
+                select(Workspace.team_id).where(
+                    Workspace.enterprise_id == bot.enterprise_id,
+                    Workspace.uninstall_reason.is_(None) | (Workspace.uninstall_reason != ACCESS_REVOKED),
+                )
+            ).all()
         else:
             teams = [bot.team_id]
         changed = []
@@ -354,19 +364,78 @@ def uninstall(
             ).all()
         else:
             teams = [team_id] if team_id else []
-        uninstalled = []
-        for team in teams:
-            workspace = _workspace(session, team)
-            if workspace.uninstalled_at is not None:
+        uninstalled = _mark_uninstalled(ctx, session, teams, reason, now)
+    _announce_uninstalled(ctx, uninstalled, reason)
+    return uninstalled
+
+
+def revoke_team_access(ctx: Context, enterprise_id: str | None, team_ids: list[str]) -> list[str]:
+    """An organization admin removed workspaces from the org-wide app (`team_access_revoked`):
+    each that the org-wide install served is uninstalled as an uninstall would (a workspace with an
+    install of its own keeps it). Returns the workspaces uninstalled now."""
+    if not enterprise_id:
+        return []
+    with ctx.db.begin() as session:
+        own = select(Installation.team_id).where(Installation.team_id.is_not(None))
+        served = session.scalars(
+            select(Workspace.team_id).where(
+                Workspace.team_id.in_(team_ids), Workspace.enterprise_id == enterprise_id, Workspace.team_id.not_in(own)
+            )
+        ).all()
+        uninstalled = _mark_uninstalled(ctx, session, sorted(served), ACCESS_REVOKED, ctx.clock.now())
+    _announce_uninstalled(ctx, uninstalled, ACCESS_REVOKED)
+    return uninstalled
+
+
+def grant_team_access(ctx: Context, enterprise_id: str | None, team_ids: list[str]) -> list[str]:
+    """An organization admin added workspaces to the org-wide app (`team_access_granted`): each is
+    recorded as the organization's and installed (again, with what it had, within the retention
+    period). Nothing without the organization's org-wide install. Returns the workspaces installed
+    now."""
+    if not enterprise_id:
+        return []
+    now = ctx.clock.now()
+    installed = []
+    with ctx.db.begin() as session:
+        key = installation_key(enterprise_id, None, org_wide=True)
+        org = session.scalars(select(Installation).where(Installation.key == key)).first()
+        if org is None:
+            log.warning("access granted to workspaces of organization %s, which has no org-wide install", enterprise_id)
+            return []
+        for team_id in sorted(set(team_ids)):
+            workspace = _workspace(session, team_id)
+            if workspace.installed_at is not None and workspace.uninstalled_at is None:
+                workspace.enterprise_id = enterprise_id
                 continue
-            workspace.uninstalled_at, workspace.uninstall_reason = now, reason
-            cancel_unfinished(ctx, session, team_id=team, reason=UNINSTALLED)
-            audit(ctx, session, Actor.system(team), "workspace.uninstalled", reason=reason)
-            uninstalled.append(team)
-    for team in uninstalled:
+            again = workspace.uninstalled_at is not None
+            workspace.enterprise_id = enterprise_id
+            workspace.installed_at, workspace.installed_by = now, None
+            workspace.uninstalled_at = workspace.uninstall_reason = None
+            action = "workspace.reinstalled" if again else "workspace.installed"
+            audit(ctx, session, Actor.system(team_id), action, enterprise=enterprise_id, by="team_access_granted")
+            installed.append(team_id)
+    for team_id in installed:
+        ctx.events.publish(WorkspaceChanged(team_id, "installed"))
+    return installed
+
+
+def _mark_uninstalled(ctx: Context, session: Session, teams, reason: str, now: datetime) -> list[str]:
+    uninstalled = []
+    for team in teams:
+        workspace = _workspace(session, team)
+        if workspace.uninstalled_at is not None:
+            continue
+        workspace.uninstalled_at, workspace.uninstall_reason = now, reason
+        cancel_unfinished(ctx, session, team_id=team, reason=UNINSTALLED)
+        audit(ctx, session, Actor.system(team), "workspace.uninstalled", reason=reason)
+        uninstalled.append(team)
+    return uninstalled
+
+
+def _announce_uninstalled(ctx: Context, teams: list[str], reason: str) -> None:
+    for team in teams:
         log.info("workspace %s uninstalled connbot (%s): its jobs stop, its data is kept", team, reason)
         ctx.events.publish(WorkspaceChanged(team, "uninstalled"))
-    return uninstalled
 
 
 def purge_uninstalled(ctx: Context, now: datetime | None = None) -> list[str]:

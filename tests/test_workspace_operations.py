@@ -16,9 +16,11 @@ from operations.workspaces import (
     bot_for_team,
     consume_install_state,
     find_installation,
+    grant_team_access,
     issue_install_state,
     note_workspace,
     record_installation,
+    revoke_team_access,
     save_workspace_settings,
     uninstall,
     workspace_settings,
@@ -64,6 +66,30 @@ def test_an_org_wide_install_serves_the_workspaces_of_its_organization_that_have
     record_installation(ctx, bot(None, "xoxb-org-2", enterprise_id="E1", org_wide=True))  # installed again
     assert bot_for_team(ctx, "T1").bot_token == "xoxb-org-2"
     assert ("T1", "workspace.reinstalled") in actions(ctx)
+
+
+def test_an_org_admin_removing_and_adding_workspaces_of_the_org_wide_app_uninstalls_and_installs_them(ctx):
+    record_installation(ctx, bot(None, "xoxb-org", enterprise_id="E1", org_wide=True))
+    record_installation(ctx, bot("T2", "xoxb-t2", enterprise_id="E1"))
+    for team in ("T1", "T3"):
+        note_workspace(ctx, team, "E1", reinstall=False)
+    assert revoke_team_access(ctx, "E1", ["T1", "T2", "T9"]) == ["T1"]  # T2 keeps its own install; T9 unknown
+    assert revoke_team_access(ctx, "E1", ["T1"]) == []  # the event again
+    assert bot_for_team(ctx, "T1") is None
+    assert bot_for_team(ctx, "T2").bot_token == "xoxb-t2" and bot_for_team(ctx, "T3").bot_token == "xoxb-org"
+    assert revoke_team_access(ctx, "E2", ["T3"]) == []  # another organization's admin cannot reach it
+
+    record_installation(ctx, bot(None, "xoxb-org-2", enterprise_id="E1", org_wide=True))  # the org's app reinstalled
+    assert bot_for_team(ctx, "T1") is None  # still removed by its admin
+    assert grant_team_access(ctx, "E1", ["T1", "T4", "T3"]) == ["T1", "T4"]  # T3 was installed already
+    assert bot_for_team(ctx, "T1").bot_token == "xoxb-org-2" and bot_for_team(ctx, "T4").bot_token == "xoxb-org-2"
+    assert ("T1", "workspace.reinstalled") in actions(ctx) and ("T4", "workspace.installed") in actions(ctx)
+    assert [a for t, a in actions(ctx) if t == "T1"].count("workspace.uninstalled") == 1
+
+
+def test_access_granted_without_the_org_wide_install_installs_nothing(ctx):
+    assert grant_team_access(ctx, "E1", ["T1"]) == []
+    assert bot_for_team(ctx, "T1") is None and actions(ctx) == []
 
 
 def test_an_uninstall_is_recorded_once_and_a_reinstall_replaces_the_token(ctx):

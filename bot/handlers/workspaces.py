@@ -1,6 +1,7 @@
 """A workspace's comings and goings: `app_uninstalled` and `tokens_revoked` (its jobs stop, its
-data is kept for a reinstall: operations/workspaces.py), and each request noting the workspace
-it comes from (its organization, for an org-wide install's jobs)."""
+data is kept for a reinstall: operations/workspaces.py), an organization admin adding or removing
+workspaces of the org-wide app (`team_access_granted` / `team_access_revoked`), and each request
+noting the workspace it comes from (its organization, for an org-wide install's jobs)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from slack_bolt import App, BoltContext
 from bot.errors import guarded
 from bot.services import Services
 from core.events import WorkspaceChanged
-from operations.workspaces import note_workspace, uninstall
+from operations.workspaces import grant_team_access, note_workspace, revoke_team_access, uninstall
 
 log = logging.getLogger(__name__)
 
-UNINSTALL_EVENTS = ("app_uninstalled", "tokens_revoked")
+UNINSTALL_EVENTS = ("app_uninstalled", "tokens_revoked", "team_access_revoked")
 
 
 def register(app: App, services: Services) -> None:
@@ -59,6 +60,17 @@ def register(app: App, services: Services) -> None:
             return  # people's tokens: connbot keeps none
         _uninstall(services, body, context, "tokens_revoked")
 
+    # Sent to an org-wide app; the organization is the envelope's (its team_id may be null).
+    @app.event("team_access_revoked")
+    @guard
+    def team_access_revoked(event: dict, body: dict, context: BoltContext) -> None:
+        revoke_team_access(ctx, _organization(body, context), _team_ids(event))
+
+    @app.event("team_access_granted")
+    @guard
+    def team_access_granted(event: dict, body: dict, context: BoltContext) -> None:
+        grant_team_access(ctx, _organization(body, context), _team_ids(event))
+
 
 def _uninstall(services: Services, body: dict, context: BoltContext, reason: str) -> None:
     authorizations = body.get("authorizations") or [{}]
@@ -69,3 +81,12 @@ def _uninstall(services: Services, body: dict, context: BoltContext, reason: str
         is_enterprise_install=bool(body.get("is_enterprise_install") or authorizations[0].get("is_enterprise_install")),
         reason=reason,
     )
+
+
+def _organization(body: dict, context: BoltContext) -> str | None:
+    authorizations = body.get("authorizations") or [{}]
+    return body.get("enterprise_id") or context.enterprise_id or authorizations[0].get("enterprise_id")
+
+
+def _team_ids(event: dict) -> list[str]:
+    return [team for team in event.get("team_ids") or [] if isinstance(team, str) and team]

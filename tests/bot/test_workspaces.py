@@ -27,7 +27,14 @@ from engine.scheduler import Scheduler, default_runners
 from fakeslack import AppDriver, FakeSlack
 from operations.auth import Actor, Role
 from operations.connections import make_connection
-from operations.workspaces import WorkspaceSettings, save_workspace_settings
+from operations.workspaces import (
+    InstalledBot,
+    WorkspaceSettings,
+    bot_for_team,
+    note_workspace,
+    record_installation,
+    save_workspace_settings,
+)
 from sources.base import Credentials
 from storage.models import AuditEvent, Connection, ExtractionOrder, Installation, Workspace
 from support import assert_not_stored, demo_order, make_context, texts
@@ -291,6 +298,8 @@ def test_the_manifest_asks_for_the_scopes_the_install_link_asks_for():
         "app_mention",
         "app_uninstalled",
         "tokens_revoked",
+        "team_access_granted",
+        "team_access_revoked",
     ]
     assert manifest["settings"]["interactivity"]["message_menu_options_url"].endswith("/slack/events")
 
@@ -317,3 +326,32 @@ def test_with_one_token_an_uninstall_stops_the_jobs_until_someone_uses_connbot_t
     assert trail() == ["workspace.uninstalled", "workspace.reinstalled"]
     scheduler.reconcile()
     assert set(scheduler.jobs()) == {f"sync:{cid}"}
+
+
+def test_an_org_admin_removing_a_workspace_from_the_org_wide_app_stops_it_and_adding_it_back_restores_it(
+    fake, driver, app_ctx
+):
+    team = fake.team
+    team.enterprise_id = "E0ORG"
+    org_bot = InstalledBot(
+        app_id="A0", enterprise_id="E0ORG", team_id=None, bot_token="xoxb-org", is_enterprise_install=True
+    )
+    record_installation(app_ctx, org_bot)
+    note_workspace(app_ctx, team.id, "E0ORG", reinstall=False)
+    cid = make_connection(app_ctx, Actor.system(team.id), "demo", {"token": "demo:business=acme,accounts=3"})
+
+    def audited(action: str) -> list[str]:
+        with app_ctx.db.begin() as session:
+            return session.scalars(select(AuditEvent.team_id).where(AuditEvent.action == action)).all()
+
+    # The organization is the one the envelope's authorization names (the team's, here).
+    assert driver.event({"type": "team_access_revoked", "team_ids": [team.id, "T0OTHER"]}).ok
+    fake.wait_for(lambda: audited("workspace.uninstalled"))
+    assert audited("workspace.uninstalled") == [team.id] and bot_for_team(app_ctx, team.id) is None
+    with app_ctx.db.begin() as session:
+        assert session.get(Workspace, team.id).uninstall_reason == "team_access_revoked"
+        assert session.get(Connection, cid) is not None  # kept for the retention period
+
+    assert driver.event({"type": "team_access_granted", "team_ids": [team.id]}).ok
+    fake.wait_for(lambda: audited("workspace.reinstalled"))
+    assert bot_for_team(app_ctx, team.id).bot_token == "xoxb-org"
