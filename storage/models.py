@@ -488,9 +488,8 @@ class Workspace(Base):
     installed_at: Mapped[datetime | None]
     installed_by: Mapped[str | None] = mapped_column(String(32))
     uninstalled_at: Mapped[datetime | None] = mapped_column(index=True)
-    uninstall_reason: Mapped[str | None] = mapped_column(
-        String(32)
-    )  # app_uninstalled | tokens_revoked | team_access_revoked
+    # app_uninstalled | tokens_revoked | team_access_revoked
+    uninstall_reason: Mapped[str | None] = mapped_column(String(32))
     # NULL until its admins save the settings: the environment's defaults apply until then.
     settings_saved_at: Mapped[datetime | None]
     settings_saved_by: Mapped[str | None] = mapped_column(String(32))
