@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,8 +43,10 @@ def faker_executable() -> Path:
 
 def faker_spec(executable: Path) -> dict:
     cached = executable.parent.parent / ".spec.json"
-    if not cached.exists():
-        cached.write_text(json.dumps(read_spec(str(executable), "airbyte:faker")))
+    if not cached.exists():  # written whole or not at all: test processes may read it meanwhile
+        partial = cached.with_name(f".spec.{os.getpid()}.json")
+        partial.write_text(json.dumps(read_spec(str(executable), "airbyte:faker")))
+        os.replace(partial, cached)
     return json.loads(cached.read_text())
 
 
