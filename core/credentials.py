@@ -3,7 +3,7 @@ its values in repr or str. Here, below storage and sources, because both speak o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 
 class Credentials(Mapping[str, str]):
@@ -17,7 +17,7 @@ class Credentials(Mapping[str, str]):
     def __getitem__(self, key: str) -> str:
         return self._values[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
     def __len__(self) -> int:

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,16 @@ class WorkspaceChanged:
     what: str  # installed | uninstalled | purged | settings
 
 
+E = TypeVar("E", bound="Event | WorkspaceChanged")
+
+
 class EventBus:
     def __init__(self) -> None:
-        self._subscribers: dict[type, list[Callable]] = defaultdict(list)
+        # Each list holds handlers of its key's type only (subscribe pairs them), which a dict's
+        # type cannot say: publish calls them with an instance of that type.
+        self._subscribers: dict[type, list[Callable[[Any], object]]] = defaultdict(list)
 
-    def subscribe(self, event_type: type, handler: Callable) -> None:
+    def subscribe(self, event_type: type[E], handler: Callable[[E], object]) -> None:
         self._subscribers[event_type].append(handler)
 
     def publish(self, event: Event | WorkspaceChanged) -> None:

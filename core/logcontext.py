@@ -14,11 +14,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from structlog.contextvars import bind_contextvars, get_contextvars
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # run_id is an extraction run's, sync_id an account sync's (numbered apart).
 FIELDS = frozenset({"request_id", "request_kind", "team", "connection_id", "order_id", "run_id", "sync_id"})
@@ -60,8 +61,13 @@ def new_request_id() -> str:
 class ContextThreadPoolExecutor(ThreadPoolExecutor):
     """A thread pool whose tasks run in a copy of their submitter's context."""
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        context = contextvars.copy_context()
+
+        def run() -> T:
+            return context.run(fn, *args, **kwargs)
+
+        return super().submit(run)
 
 
 def thread(target: Callable[[], Any], *, name: str, daemon: bool = True) -> threading.Thread:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from typing import Literal, TypedDict
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -78,6 +79,35 @@ class Settings:
         return bool(self.slack_app_token)
 
 
+class _Values(TypedDict, total=False):
+    """Settings' fields as read so far: those left out keep their defaults."""
+
+    data_dir: Path
+    database_url: str
+    warehouse: str
+    timezone: ZoneInfo
+    slack_api_url: str | None
+    slack_bot_token: str | None
+    slack_signing_secret: str | None
+    slack_app_token: str | None
+    slack_client_id: str | None
+    slack_client_secret: str | None
+    slack_authorize_url: str
+    public_url: str | None
+    uninstalled_retention_days: int
+    secret_keys: tuple[str, ...]
+    admins: tuple[str, ...]
+    operators: tuple[str, ...]
+    sync_at: time
+    sync_concurrency: int
+    execution: str
+    alert_channel: str | None
+    escalation_channel: str | None
+    csm_group: str | None
+    log_format: str
+    order_failures_before_alert: int
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
     """Read settings from `env` (default: the process environment plus `.env`)."""
     if env is None:
@@ -86,10 +116,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
 
             load_dotenv(override=False)
         env = os.environ
-    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+    def get(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
 
     data_dir = Path(get("CONNBOT_DATA_DIR") or DEFAULT_DATA_DIR)
-    values: dict = {"data_dir": data_dir}
+    values: _Values = {"data_dir": data_dir}
     values["database_url"] = _database_url(get("CONNBOT_DATABASE_URL") or f"sqlite:///{data_dir}/connbot.db")
     values["warehouse"] = get("CONNBOT_WAREHOUSE") or str(data_dir / "warehouse.duckdb")
     if tz := get("CONNBOT_TIMEZONE"):
@@ -113,10 +145,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
     values["execution"] = _execution(
         get("CONNBOT_EXECUTION"), postgresql=not values["database_url"].startswith("sqlite")
     )
-    for name, key in (
+    channels: tuple[tuple[str, Literal["alert_channel", "escalation_channel"]], ...] = (
         ("CONNBOT_ALERT_CHANNEL", "alert_channel"),
         ("CONNBOT_ESCALATION_CHANNEL", "escalation_channel"),
-    ):
+    )
+    for name, key in channels:
         if value := get(name):
             values[key] = _channel_id(name, value)
     if days := get("CONNBOT_UNINSTALLED_RETENTION_DAYS"):
@@ -132,7 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv: bool = True) 
     return Settings(**values)
 
 
-def _distribution(get, values: dict) -> dict:
+def _distribution(get: Callable[[str], str | None], values: _Values) -> _Values:
     """CONNBOT_SLACK_CLIENT_ID / _SECRET turn on installs through Slack's OAuth flow: one mode or
     the other, never both (which token would a request of the SLACK_BOT_TOKEN's workspace use?)."""
     client_id, secret = get("CONNBOT_SLACK_CLIENT_ID"), get("CONNBOT_SLACK_CLIENT_SECRET")
@@ -157,7 +190,7 @@ def _distribution(get, values: dict) -> dict:
             "CONNBOT_PUBLIC_URL: installs through Slack need the https base URL where this app is reached, "
             "such as https://connbot.example.com (Slack redirects to <it>/slack/oauth_redirect)"
         )
-    distribution = {
+    distribution: _Values = {
         "slack_client_id": client_id,
         "slack_client_secret": secret,
         "public_url": _http_url("CONNBOT_PUBLIC_URL", public_url, "https://connbot.example.com").rstrip("/"),

@@ -12,7 +12,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from core.credentials import Credentials
+from core.credentials import Credentials as Credentials  # re-exported: part of a source's interface
 
 
 class AuthType(StrEnum):

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from jsonschema import Draft7Validator, FormatChecker
+from jsonschema._utils import Unset  # the type of an error's fields left unset
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from sources.base import BusinessAccount, Credentials, InvalidCredentials, mask
@@ -30,8 +31,11 @@ CONFIG_KEY = "config"
 TITLE_KEY = "title"
 TITLE_MAX = 100
 
+# Where a value is in a document: keys of objects, indices of arrays.
+KeyPath = tuple[str | int, ...]
 
-def config_spec(source: object) -> dict | None:
+
+def config_spec(source: object) -> dict[str, Any] | None:
     """The source's configuration schema, or None for a source with `credential_fields`."""
     spec = getattr(source, "config_spec", None)
     return spec if isinstance(spec, dict) else None
@@ -46,8 +50,12 @@ def config_credentials(config: Mapping[str, Any], title: str | None = None) -> C
 
 
 def credentials_config(credentials: Mapping[str, str]) -> dict[str, Any]:
-    """The configuration document back from vault credentials."""
-    return json.loads(credentials.get(CONFIG_KEY) or "{}")
+    """The configuration document back from vault credentials. Raises InvalidCredentials when
+    the stored document is not a JSON object (`config_credentials` writes one)."""
+    config = json.loads(credentials.get(CONFIG_KEY) or "{}")
+    if not isinstance(config, dict):
+        raise InvalidCredentials("The stored configuration is not a JSON object; re-connect.", "config_error")
+    return config
 
 
 def credentials_title(credentials: Mapping[str, str]) -> str:
@@ -65,7 +73,7 @@ def secret_paths(spec: Mapping[str, Any], config: Any) -> list[tuple[str | int, 
     return list(dict.fromkeys(path for path, _ in _secrets(spec, config, ())))
 
 
-def _secrets(schema: Any, value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
+def _secrets(schema: Any, value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
     if not isinstance(schema, Mapping):
         return
     if schema.get("airbyte_secret"):
@@ -86,7 +94,7 @@ def _secrets(schema: Any, value: Any, path: tuple) -> Iterator[tuple[tuple, Any]
 # -- paths -----------------------------------------------------------------------------------------
 
 
-def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
+def _leaves(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
     if isinstance(value, Mapping):
         for key, sub in value.items():
             yield from _leaves(sub, (*path, key))
@@ -256,21 +264,26 @@ def secret_hint(spec: Mapping[str, Any], config: Any) -> dict[str, str]:
 
 def without_secrets(spec: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration with every secret taken out (what a form may show again)."""
-    return _strip(config, (), set(secret_paths(spec, config)))
+    # A secret's path is a leaf's, never the document's own ().
+    return _strip_object(config, (), set(secret_paths(spec, config)))
 
 
 _GONE = object()
 
 
-def _strip(value: Any, path: tuple, secrets: set[tuple]) -> Any:
+def _strip(value: Any, path: KeyPath, secrets: set[KeyPath]) -> Any:
     if path in secrets:
         return _GONE
     if isinstance(value, Mapping):
-        kept = ((k, _strip(v, (*path, k), secrets)) for k, v in value.items())
-        return {k: v for k, v in kept if v is not _GONE}
+        return _strip_object(value, path, secrets)
     if isinstance(value, list):
         return [v for n, item in enumerate(value) if (v := _strip(item, (*path, n), secrets)) is not _GONE]
     return value
+
+
+def _strip_object(value: Mapping[str, Any], path: KeyPath, secrets: set[KeyPath]) -> dict[str, Any]:
+    kept = ((k, _strip(v, (*path, k), secrets)) for k, v in value.items())
+    return {k: v for k, v in kept if v is not _GONE}
 
 
 def keep_secrets(spec: Mapping[str, Any], stored: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -362,6 +375,9 @@ def _plain(error: ValidationError) -> Iterator[tuple[str, str]]:
     at = pointer(path)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     kind, limit = error.validator, error.validator_value
+    if isinstance(kind, Unset) or isinstance(limit, Unset):  # set on every error a validator reports
+        yield at, "Is not valid here."
+        return
     if kind == "required":
         props = schema.get("properties") or {}
         for key in limit:
@@ -411,8 +427,8 @@ def _message(kind: str, limit: Any, schema: Mapping[str, Any]) -> str:
         example = _example(schema)
         return f"Must match the format {shown}" + (f", e.g. {example}." if example else ".")
     if kind == "format":
-        example = FORMAT_EXAMPLES.get(limit)
-        return f"Must be a {_FORMAT_WORDS.get(limit, limit)}" + (f" like {example}." if example else ".")
+        sample = FORMAT_EXAMPLES.get(limit)
+        return f"Must be a {_FORMAT_WORDS.get(limit, limit)}" + (f" like {sample}." if sample else ".")
     if kind == "additionalProperties":
         return "Holds fields the configuration does not have; remove them."
     return f"Is not valid here ({kind})."

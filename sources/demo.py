@@ -306,11 +306,11 @@ def _account_index(token: DemoToken, external_id: str) -> int | None:
 # --- templates ------------------------------------------------------------------------------
 
 
-def _dim(name: str, label: str, type: FieldType = FieldType.TEXT, default: bool = True):
+def _dim(name: str, label: str, type: FieldType = FieldType.TEXT, default: bool = True) -> TemplateField:
     return TemplateField(name, label, type, FieldKind.DIMENSION, default)
 
 
-def _metric(name: str, label: str, type: FieldType = FieldType.INTEGER, default: bool = True):
+def _metric(name: str, label: str, type: FieldType = FieldType.INTEGER, default: bool = True) -> TemplateField:
     return TemplateField(name, label, type, FieldKind.METRIC, default)
 
 
@@ -446,7 +446,7 @@ def _u64(value: int) -> pa.Scalar:
     return pa.scalar(value & _MASK, _U64)
 
 
-def _mix(x):
+def _mix(x: pa.Array) -> pa.Array:
     """`_mix64` over a uint64 array: pyarrow's unchecked uint64 multiply wraps, as it must."""
     x = pc.bit_wise_xor(x, pc.shift_right(x, _u64(30)))
     x = pc.multiply(x, _u64(_MIX1))
@@ -455,38 +455,38 @@ def _mix(x):
     return pc.bit_wise_xor(x, pc.shift_right(x, _u64(31)))
 
 
-def _salted(hashes, values, salt: int):
+def _salted(hashes: pa.Array, values: pa.Array | int, salt: int) -> pa.Array:
     """Hash of (hashes, values): values are small non-negative ints (array or int)."""
     spread = pc.multiply(pc.cast(pc.add(values, 1), _U64), _u64(salt))
     return _mix(pc.bit_wise_xor(hashes, spread))
 
 
-def _unit(hashes, slot: int):
+def _unit(hashes: pa.Array, slot: int) -> pa.Array:
     """A uniform float in [0, 1) from the 16 bits of slot 0..3 of each hash."""
     bits = pc.bit_wise_and(pc.shift_right(hashes, _u64(16 * slot)), _u64(0xFFFF))
     return pc.divide(pc.cast(bits, pa.float64()), 65536.0)
 
 
-def _mod(values, divisor):
+def _mod(values: pa.Array, divisor: pa.Scalar | int) -> pa.Array:
     # Not pc.modulo: it is missing from older pyarrow releases that pyproject allows.
     return pc.subtract(values, pc.multiply(pc.divide(values, divisor), divisor))
 
 
-def _pick(table: pa.Array, hashes, shift: int = 0):
+def _pick(table: pa.Array, hashes: pa.Array, shift: int = 0) -> pa.Array:
     """An element of a small table chosen by some bits of each hash."""
     bits = pc.shift_right(hashes, _u64(shift)) if shift else hashes
     return pc.take(table, _mod(bits, _u64(len(table))))
 
 
-def _between(low: float, high: float, unit):
+def _between(low: float, high: float, unit: pa.Array) -> pa.Array:
     return pc.add(pc.multiply(unit, high - low), low)
 
 
-def _whole(values):
+def _whole(values: pa.Array) -> pa.Array:
     return pc.cast(pc.floor(values), pa.int64())
 
 
-def _campaign_figures(series, day_ordinal) -> dict[str, pa.Array]:
+def _campaign_figures(series: pa.Array, day_ordinal: pa.Array) -> dict[str, pa.Array]:
     """One campaign-day's figures; money in cents. `series` hashes (account, campaign)."""
     level, rate, price, yield_ = (_unit(series, slot) for slot in range(4))
     daily = _salted(series, day_ordinal, 0xD1B54A32D192ED03)
@@ -513,7 +513,7 @@ def _campaign_figures(series, day_ordinal) -> dict[str, pa.Array]:
     }
 
 
-def _money(cents) -> pa.Array:
+def _money(cents: pa.Array) -> pa.Array:
     # Exact: cents / 100 is the double nearest to the decimal, and the cast rounds to 2 places.
     return pc.cast(pc.divide(pc.cast(cents, pa.float64()), 100.0), ARROW_TYPES[FieldType.DECIMAL])
 
@@ -586,65 +586,65 @@ class _Rows:
         return self.figures[name] if name in _METRIC_NAMES else getattr(self, name)
 
     @cached_property
-    def key(self):
+    def key(self) -> pa.Array:
         return pc.take(self.accounts.keys, self.position)
 
     @cached_property
-    def series(self):
+    def series(self) -> pa.Array:
         return _salted(self.key, self.campaign, _GOLDEN)
 
     @cached_property
-    def ad_hash(self):
+    def ad_hash(self) -> pa.Array:
         return _salted(self.series, self.ad, 0xA24BAED4963EE407)
 
     @cached_property
-    def date(self):
+    def date(self) -> pa.Array:
         days = pc.cast(pc.subtract(self.day_ordinal, _EPOCH_ORDINAL), pa.int32())
         return pc.cast(days, pa.date32())
 
     @cached_property
-    def account_id(self):
+    def account_id(self) -> pa.Array:
         return pc.take(self.accounts.ids, self.position)
 
     @cached_property
-    def account_name(self):
+    def account_name(self) -> pa.Array:
         return pc.take(self.accounts.names, self.position)
 
     @cached_property
-    def currency(self):
+    def currency(self) -> pa.Array:
         return pc.take(self.accounts.currencies, self.position)
 
     @cached_property
-    def _campaign_number(self):
+    def _campaign_number(self) -> pa.Array:
         number = pc.take(self.accounts.numbers, self.position)
         return pc.add(pc.multiply(number, 1000), pc.add(self.campaign, 1))
 
     @cached_property
-    def campaign_id(self):
+    def campaign_id(self) -> pa.Array:
         return pc.cast(self._campaign_number, pa.string())
 
     @cached_property
-    def campaign_name(self):
+    def campaign_name(self) -> pa.Array:
         theme = pc.binary_join_element_wise(_pick(_THEMES, self.series), _pick(_PLACEMENTS, self.series, 8), " – ")
         return pc.binary_join_element_wise(theme, pc.cast(pc.add(self.campaign, 1), pa.string()), " #")
 
     @cached_property
-    def campaign_objective(self):
+    def campaign_objective(self) -> pa.Array:
         return _pick(_OBJECTIVES, self.series, 16)
 
     @cached_property
-    def ad_id(self):
+    def ad_id(self) -> pa.Array:
         number = pc.add(pc.multiply(self._campaign_number, 100), pc.add(self.ad, 1))
         return pc.cast(number, pa.string())
 
     @cached_property
-    def ad_name(self):
+    def ad_name(self) -> pa.Array:
         return pc.binary_join_element_wise(
             _pick(_CREATIVE_NAMES, self.ad_hash), pc.cast(pc.add(self.ad, 1), pa.string()), " #"
         )
 
     @cached_property
-    def ad_format(self):
+    def ad_format(self) -> pa.Array:
         return _pick(_CREATIVE_FORMATS, self.ad_hash)  # same bits as ad_name: they agree
 
     @cached_property

@@ -119,6 +119,8 @@ class _Column:
     action_type: str = ""  # for counts and values read from the `actions` lists
 
     def read(self, row: Mapping[str, Any]) -> Any:
+        if self.api_field is None:  # _row adds account_id itself
+            raise RuntimeError(f"{self.field.name} is not in an insights row")
         if self.action_type:
             # A row without the action did not have any: 0, not unknown.
             entries = row.get(self.api_field) or ()
@@ -141,16 +143,18 @@ def _typed(type_: FieldType, raw: Any) -> Any:
     return str(raw)
 
 
-def _dim(name: str, label: str, api: str | None = None, type_=FieldType.TEXT, default=True) -> _Column:
+def _dim(
+    name: str, label: str, api: str | None = None, type_: FieldType = FieldType.TEXT, default: bool = True
+) -> _Column:
     field = TemplateField(name, label, type_, FieldKind.DIMENSION, default)
     return _Column(field, name if api is None else api)
 
 
-def _metric(name: str, label: str, type_=FieldType.INTEGER, default=True) -> _Column:
+def _metric(name: str, label: str, type_: FieldType = FieldType.INTEGER, default: bool = True) -> _Column:
     return _Column(TemplateField(name, label, type_, FieldKind.METRIC, default), name)
 
 
-def _action(name: str, label: str, action_type: str, value=False, default=False) -> _Column:
+def _action(name: str, label: str, action_type: str, value: bool = False, default: bool = False) -> _Column:
     type_ = FieldType.DECIMAL if value else FieldType.INTEGER
     field = TemplateField(name, label, type_, FieldKind.METRIC, default)
     return _Column(field, "action_values" if value else "actions", action_type)
@@ -193,7 +197,7 @@ class _Report:
     columns: Mapping[str, _Column]
 
 
-def _report(name, title, description, level, key, dims) -> _Report:
+def _report(name: str, title: str, description: str, level: str, key: str, dims: Sequence[_Column]) -> _Report:
     columns = (_DATE, _ACCOUNT, *dims, _ACCOUNT_NAME, _CURRENCY, *_METRICS)
     template = ExtractionTemplate(
         name, title, description, tuple(c.field for c in columns), ("date", "account_id", key)
@@ -402,7 +406,15 @@ class FacebookAdsSource:
         accounts = list(dict.fromkeys(_account_id(a) for a in account_ids))
         return self._batches(credentials, accounts, report, columns, start, end)
 
-    def _batches(self, credentials, accounts, report: _Report, columns, start, end) -> Iterator[pa.Table]:
+    def _batches(
+        self,
+        credentials: Credentials,
+        accounts: Sequence[str],
+        report: _Report,
+        columns: Sequence[_Column],
+        start: date,
+        end: date,
+    ) -> Iterator[pa.Table]:
         token = _token(credentials)
         api_fields = {c.api_field for c in columns if c.api_field}
         params = {
@@ -469,7 +481,7 @@ class FacebookAdsSource:
         major, minor = self.api_version[1:].split(".")
         return int(major), int(minor)
 
-    def _pages(self, token: str, url: str, params: Mapping[str, str]) -> Iterator[list[dict]]:
+    def _pages(self, token: str, url: str, params: Mapping[str, str]) -> Iterator[list[dict[str, Any]]]:
         """The `data` of each page, following `paging.next` until it is absent."""
         next_url: str | None = url
         while next_url:
@@ -492,10 +504,18 @@ class FacebookAdsSource:
         query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "access_token"]
         return urlunsplit(parts._replace(query=urlencode(query)))
 
-    def _get(self, token: str, path: str, params: Mapping[str, str]) -> dict:
+    def _get(self, token: str, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         return self._call(token, "GET", f"{self._base}/{path}", params=params)
 
-    def _call(self, token: str, method: str, url: str, *, params=None, form=None) -> dict:
+    def _call(
+        self,
+        token: str,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         response = self._http.request(
             method,
             url,

@@ -143,6 +143,8 @@ class _Column:
     convert: Callable[[Any], Any]
 
     def read(self, row: Mapping[str, Any]) -> Any:
+        if self.gaql is None:  # _row adds account_id itself
+            raise RuntimeError(f"{self.field.name} is not in a result row")
         value: Any = row
         for part in self.gaql.split("."):
             value = value.get(_camel(part)) if isinstance(value, dict) else None
@@ -166,11 +168,18 @@ _CONVERTERS: Mapping[FieldType, Callable[[Any], Any]] = {
 }
 
 
-def _dim(name: str, label: str, gaql: str, type_=FieldType.TEXT, default=True) -> _Column:
+def _dim(name: str, label: str, gaql: str, type_: FieldType = FieldType.TEXT, default: bool = True) -> _Column:
     return _Column(TemplateField(name, label, type_, FieldKind.DIMENSION, default), gaql, _CONVERTERS[type_])
 
 
-def _metric(name, label, gaql, type_=FieldType.INTEGER, default=True, convert=None) -> _Column:
+def _metric(
+    name: str,
+    label: str,
+    gaql: str,
+    type_: FieldType = FieldType.INTEGER,
+    default: bool = True,
+    convert: Callable[[Any], Any] | None = None,
+) -> _Column:
     field_ = TemplateField(name, label, type_, FieldKind.METRIC, default)
     return _Column(field_, gaql, convert or _CONVERTERS[type_])
 
@@ -207,7 +216,7 @@ class _Report:
         )
 
 
-def _report(name, title, description, resource, key, dims) -> _Report:
+def _report(name: str, title: str, description: str, resource: str, key: str, dims: Sequence[_Column]) -> _Report:
     columns = (_DATE, _ACCOUNT, *dims, _CURRENCY, *_METRICS)
     template = ExtractionTemplate(
         name, title, description, tuple(c.field for c in columns), ("date", "account_id", key)
@@ -374,7 +383,13 @@ def _api_error(
     return SourceError(message, code)
 
 
-def _transient(message, code, details, failures, headers) -> TransientSourceError:
+def _transient(
+    message: str,
+    code: str,
+    details: Sequence[Mapping[str, Any]],
+    failures: Sequence[Mapping[str, Any]],
+    headers: Mapping[str, str],
+) -> TransientSourceError:
     wait = _retry_delay(details, failures) or retry_after_header(headers)
     return TransientSourceError(message, code, retry_after=wait)
 
@@ -386,7 +401,7 @@ def _int(value: Any) -> int:
         return 0
 
 
-def _retry_delay(details: Sequence[Mapping], failures: Sequence[Mapping]) -> float | None:
+def _retry_delay(details: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]]) -> float | None:
     """The longest `retryDelay` ("30s") of a google.rpc.RetryInfo or of quota error details."""
     delays = [d.get("retryDelay") for d in details]
     delays += [((f.get("details") or {}).get("quotaErrorDetails") or {}).get("retryDelay") for f in failures]
@@ -523,7 +538,15 @@ class GoogleAdsSource:
         accounts = list(dict.fromkeys(_customer_id(a) for a in account_ids))
         return self._batches(credentials, accounts, report, columns, start, end)
 
-    def _batches(self, credentials, accounts, report: _Report, columns, start, end) -> Iterator[pa.Table]:
+    def _batches(
+        self,
+        credentials: Credentials,
+        accounts: Sequence[str],
+        report: _Report,
+        columns: Sequence[_Column],
+        start: date,
+        end: date,
+    ) -> Iterator[pa.Table]:
         login = self._login(credentials)
         routes = self._routes(login, accounts)
         query = report.query(columns, start, end)
@@ -560,7 +583,7 @@ class GoogleAdsSource:
         ids = {str(n).removeprefix("customers/") for n in names}
         return sorted((i for i in ids if _CUSTOMER_ID.fullmatch(i)), key=int)
 
-    def _clients(self, login: _Login, roots: Sequence[str]) -> Iterator[tuple[str, list[dict]]]:
+    def _clients(self, login: _Login, roots: Sequence[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         """(root, customer_client rows) per batch of each root's hierarchy. Roots the login may
         not read are skipped with a warning; NoPermission when it may read none of them."""
         denied: list[AccountUnavailable] = []
@@ -603,7 +626,7 @@ class GoogleAdsSource:
 
     # --- requests ------------------------------------------------------------------------------
 
-    def _search(self, login: _Login, customer_id: str, query: str, via: str) -> Iterator[list[dict]]:
+    def _search(self, login: _Login, customer_id: str, query: str, via: str) -> Iterator[list[dict[str, Any]]]:
         """The result rows of a GAQL query, one list per searchStream batch, read as they come."""
         url = f"{self._base}/customers/{customer_id}/googleAds:searchStream"
         stream = self._authorized(

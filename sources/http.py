@@ -36,7 +36,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -50,6 +50,8 @@ from sources.base import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ENV_TIMEOUT = "CONNBOT_SOURCE_HTTP_TIMEOUT"
 ENV_ATTEMPTS = "CONNBOT_SOURCE_HTTP_ATTEMPTS"
@@ -168,7 +170,7 @@ class HttpClient:
         self.settings = settings
         self._sleep = sleep
         self._pool: httpx.Client | None = None
-        self._closing: weakref.finalize | None = None
+        self._closing: weakref.finalize[[], HttpClient] | None = None
         self._lock = threading.Lock()
         # Requests in flight, at most one per connection of the pool. When requests queue inside
         # httpcore's pool (1.0.9) for its connections, it can hand one connection to two of them
@@ -223,7 +225,15 @@ class HttpClient:
         request = self._build(method, url, headers, None, None, json_body)
         return self._retrying(request, lambda: self._open_ok(request, classify))
 
-    def _build(self, method, url, headers, params, form, json_body) -> httpx.Request:
+    def _build(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        form: Mapping[str, str] | None,
+        json_body: Any,
+    ) -> httpx.Request:
         return self._client().build_request(
             method,
             url,
@@ -233,7 +243,7 @@ class HttpClient:
             json=json_body,
         )
 
-    def _retrying(self, request: httpx.Request, call: Callable[[], Any]) -> Any:
+    def _retrying(self, request: httpx.Request, call: Callable[[], T]) -> T:
         what = f"{request.method} {request.url.path}"  # never the query
         attempt = 1
         while True:
@@ -402,7 +412,13 @@ def _json_or_none(body: bytes) -> Any:
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
-def iter_json_array(stream: BinaryIO, client: HttpClient, chunk_size: int = 1 << 16) -> Iterator[Any]:
+class Readable(Protocol):
+    """What `iter_json_array` reads: a Stream, or a file opened in binary mode."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def iter_json_array(stream: Readable, client: HttpClient, chunk_size: int = 1 << 16) -> Iterator[Any]:
     """The elements of the JSON array a stream carries, each as soon as it has arrived whole."""
     decoder = json.JSONDecoder()
     text = codecs.getincrementaldecoder("utf-8")()
@@ -421,7 +437,8 @@ def iter_json_array(stream: BinaryIO, client: HttpClient, chunk_size: int = 1 <<
             buffer += text.decode(chunk, final=eof)
 
     while True:
-        pos = _SPACE.match(buffer, pos).end()
+        if (space := _SPACE.match(buffer, pos)) is not None:  # always: the pattern matches ""
+            pos = space.end()
         if pos == len(buffer):
             if eof:
                 raise SourceError(f"{client.platform} sent an incomplete answer", code="bad_answer")

@@ -9,10 +9,15 @@ type needs it, and PostgreSQL receives the rows as arrays in one INSERT instead 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from sqlalchemy import Table, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql import ColumnElement
+
+T = TypeVar("T")
 
 
 def insert_rows(
@@ -38,7 +43,10 @@ def insert_rows(
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
     into = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({quoted})"
     if dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        if driver is None:  # only once the connection is closed or invalidated
+            raise RuntimeError("insert_rows needs an open database connection")
+        cursor = driver.cursor()
         with cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN") as copy:
             for row in values:
                 copy.write_row(row)
@@ -47,12 +55,14 @@ def insert_rows(
     return len(values)
 
 
-def _bound(table: Table, dialect, name: str, value: object) -> object:
+def _bound(table: Table, dialect: Dialect, name: str, value: object) -> object:
     process = table.c[name].type._cached_bind_processor(dialect)
     return value if process is None else process(value)
 
 
-def one_of(conn: Connection, column, values: Sequence[object]):
+def one_of(
+    conn: Connection, column: ColumnElement[T] | QueryableAttribute[T], values: Sequence[T]
+) -> ColumnElement[bool]:
     """`column IN (values)`; on PostgreSQL `column = ANY(array)`, one parameter: psycopg parses
     the text of a long query on every execution, and an IN of hundreds of values makes one."""
     if conn.dialect.name == "postgresql":

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from core.errors import Unavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config  # for annotations; the functions import alembic when called
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -67,7 +73,7 @@ class Database:
                 ) from exc
             raise
 
-    def _serialised(self):
+    def _serialised(self) -> AbstractContextManager[object]:
         return self._sqlite_lock if self._sqlite_lock is not None else nullcontext()
 
     def upgrade(self) -> None:
@@ -92,7 +98,7 @@ class Database:
         self.engine.dispose()
 
 
-def alembic_config(url: str):
+def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -120,7 +126,7 @@ def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # Let SQLAlchemy, not pysqlite, decide when transactions begin.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -131,7 +137,7 @@ def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
+        def _sqlite_begin(conn: Connection) -> None:
             if conn.get_execution_options().get("connbot_read_only"):
                 conn.exec_driver_sql("BEGIN")  # a reader: no write lock
                 return

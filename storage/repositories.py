@@ -9,10 +9,26 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, delete, exists, func, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from core.errors import NotFound
 from storage.models import (
@@ -34,6 +50,11 @@ from storage.models import (
     OrderState,
     Workspace,
 )
+
+# A row of a statement whose columns mypy does not know (a table's, or a hand-built select's):
+# read by name (`row.status`), as cards do.
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+_AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
 
 
 def _like(text: str) -> str:
@@ -112,7 +133,7 @@ class Connections:
             raise self.not_found(connection_id)
         return connection
 
-    def shown(self, connection_id: int, *, include_deleted: bool = False) -> Row:
+    def shown(self, connection_id: int, *, include_deleted: bool = False) -> AnyRow:
         """The connection as a card or a form shows it: a plain row of every column but the
         credentials, which neither needs. A deleted one only with `include_deleted` (its tombstone)."""
         row = self.session.connection().execute(_SHOWN_CONNECTION, {"cid": connection_id, "team": self.team_id}).first()
@@ -139,11 +160,11 @@ class Connections:
         self.session.flush()
         return connection
 
-    def _live(self, search: str | None):
+    def _live(self, search: str | None) -> Select[Connection]:
         query = select(Connection).where(Connection.team_id == self.team_id, Connection.deleted_at.is_(None))
         if search:
             pattern = _like(search)
-            conditions = [
+            conditions: list[ColumnElement[bool]] = [
                 func.lower(Connection.source).like(pattern, escape="\\"),
                 func.lower(Connection.title).like(pattern, escape="\\"),
                 func.lower(Connection.business_account_name).like(pattern, escape="\\"),
@@ -155,7 +176,7 @@ class Connections:
         return query
 
     def count(self, search: str | None = None) -> int:
-        return self.session.scalar(select(func.count()).select_from(self._live(search).subquery()))
+        return self.session.scalars(select(func.count()).select_from(self._live(search).subquery())).one()
 
     def list(self, *, offset: int, limit: int, search: str | None = None) -> Sequence[Connection]:
         """Those with an open alert first, then credentials errors, then by data source and title."""
@@ -171,11 +192,15 @@ class Connections:
         return self.session.scalars(self._live(None).order_by(Connection.id)).all()
 
 
-def live_connection_ids(session: Session) -> list[tuple[str, int]]:
+def live_connection_ids(session: Session) -> Sequence[tuple[str, int]]:
     """(team, id) of every live connection of every team: for the scheduler only."""
-    return session.execute(
-        select(Connection.team_id, Connection.id).where(Connection.deleted_at.is_(None)).order_by(Connection.id)
-    ).all()
+    return (
+        session.execute(
+            select(Connection.team_id, Connection.id).where(Connection.deleted_at.is_(None)).order_by(Connection.id)
+        )
+        .tuples()
+        .all()
+    )
 
 
 class Accounts:
@@ -185,7 +210,7 @@ class Accounts:
         self.session = session
         self.connection_id = connection_id
 
-    def _current(self, search: str | None = None, *, active_only: bool = False):
+    def _current(self, search: str | None = None, *, active_only: bool = False) -> _AnySelect:
         query = select(Account.__table__).where(
             Account.connection_id == self.connection_id, Account.removed_at.is_(None)
         )
@@ -212,9 +237,9 @@ class Accounts:
         if not search:  # the common case: no count over every account
             counts = self.counts()
             return counts.active if active_only else counts.total
-        return self.session.scalar(
+        return self.session.scalars(
             select(func.count()).select_from(self._current(search, active_only=active_only).subquery())
-        )
+        ).one()
 
     def recount(self) -> None:
         """Counts the accounts (after a sync) and keeps the result on the connection."""
@@ -223,7 +248,7 @@ class Accounts:
         )
 
     @staticmethod
-    def counted(connection_id: int) -> dict:
+    def counted(connection_id: int | ColumnElement[int]) -> dict[str, ScalarSelect[int]]:
         """The connection's account counts, as SQL for an UPDATE of its row."""
         current = (Account.connection_id == connection_id, Account.removed_at.is_(None))
         return {
@@ -231,7 +256,9 @@ class Accounts:
             "accounts_active": select(func.count()).where(*current, Account.active.is_(True)).scalar_subquery(),
         }
 
-    def page(self, *, offset: int, limit: int, search: str | None = None, active_only: bool = False) -> Sequence[Row]:
+    def page(
+        self, *, offset: int, limit: int, search: str | None = None, active_only: bool = False
+    ) -> Sequence[AnyRow]:
         """A page of accounts, as rows (for display)."""
         # The order of the ix_accounts_listing index.
         query = self._current(search, active_only=active_only).order_by(
@@ -264,10 +291,10 @@ def account_counts_for(session: Session, connection_ids: Sequence[int]) -> dict[
 class RecentSyncs:
     """Rows of `account_sync_runs`, for display."""
 
-    latest: Row | None
-    finished: Row | None  # the latest that ended, however
-    running: Row | None
-    recent: tuple[Row, ...] = ()  # up to RECENT_SYNCS, newest first
+    latest: AnyRow | None
+    finished: AnyRow | None  # the latest that ended, however
+    running: AnyRow | None
+    recent: tuple[AnyRow, ...] = ()  # up to RECENT_SYNCS, newest first
 
 
 class SyncRuns:
@@ -315,10 +342,10 @@ class Orders:
         self.session = session
         self.team_id = team_id
 
-    def _live(self, connection_id: int):
+    def _live(self, connection_id: int) -> Select[ExtractionOrder]:
         return select(ExtractionOrder).where(*self._of_connection(connection_id))
 
-    def _of_connection(self, connection_id: int) -> tuple:
+    def _of_connection(self, connection_id: int) -> tuple[ColumnElement[bool], ...]:
         return (
             ExtractionOrder.team_id == self.team_id,
             ExtractionOrder.connection_id == connection_id,
@@ -339,9 +366,9 @@ class Orders:
         return order
 
     def count(self, connection_id: int) -> int:
-        return self.session.scalar(select(func.count()).where(*self._of_connection(connection_id)))
+        return self.session.scalars(select(func.count()).where(*self._of_connection(connection_id))).one()
 
-    def shown(self, connection_id: int, *, offset: int, limit: int) -> Sequence[Row]:
+    def shown(self, connection_id: int, *, offset: int, limit: int) -> Sequence[AnyRow]:
         """A page of the connection's orders, newest first, as a card shows them: each row has the
         order's columns, `accounts` (how many it extracts), its newest run as `run_started_at`,
         `run_finished_at`, `run_rows`, `run_status`, `run_error`, `run_job_id`, `run_attempts` (None
@@ -356,7 +383,7 @@ class Orders:
     def all_live(self, connection_id: int) -> Sequence[ExtractionOrder]:
         return self.session.scalars(self._live(connection_id).order_by(ExtractionOrder.id)).all()
 
-    def recent_runs(self, order_ids: Sequence[int], limit: int) -> dict[int, list[Row]]:
+    def recent_runs(self, order_ids: Sequence[int], limit: int) -> dict[int, list[AnyRow]]:
         """The newest `limit` runs of each order (newest first), in one statement: one index range
         per order, however many runs an order has had."""
         if not order_ids:
@@ -377,7 +404,7 @@ class Orders:
             .select()
             for order_id in order_ids
         ]
-        found: dict[int, list[Row]] = {order_id: [] for order_id in order_ids}
+        found: dict[int, list[AnyRow]] = {order_id: [] for order_id in order_ids}
         for row in self.session.execute(union_all(*parts)).all():
             found[row.order_id].append(row)
         for runs in found.values():
@@ -394,7 +421,7 @@ class Orders:
         ).all()
 
 
-def _shown_orders():
+def _shown_orders() -> _AnySelect:
     live = (
         ExtractionOrder.team_id == bindparam("team"),
         ExtractionOrder.connection_id == bindparam("cid"),
@@ -464,7 +491,7 @@ class Audit:
         outcome: str = "ok",
         connection_id: int | None = None,
         order_id: int | None = None,
-        details: dict | None = None,
+        details: dict[str, Any] | None = None,  # as the JSON column holds them
     ) -> AuditEvent:
         event = AuditEvent(
             team_id=self.team_id,
@@ -492,10 +519,10 @@ class Audit:
 
 def all_audit_events(
     session: Session, *, team_id: str | None, connection_id: int | None, since: datetime | None, limit: int
-):
+) -> Sequence[AuditEvent]:
     """For the CLI, which may look across teams."""
     query = select(AuditEvent)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if team_id:
         conditions.append(AuditEvent.team_id == team_id)
     if connection_id is not None:
@@ -519,7 +546,7 @@ def close_alerts(
 ) -> list[int]:
     """Close the open alerts of a connection or an order (of `kinds`, or all), in the caller's
     unit of work; returns their ids. The Slack layer then marks them closed in place."""
-    conditions = [Alert.resolved_at.is_(None)]
+    conditions: list[ColumnElement[bool]] = [Alert.resolved_at.is_(None)]
     if connection_id is not None:
         conditions.append(Alert.connection_id == connection_id)
     if order_id is not None:
@@ -575,7 +602,7 @@ def open_alert_counts(session: Session) -> dict[str, int]:
 _UNINSTALLED = select(Workspace.team_id).where(Workspace.uninstalled_at.is_not(None))
 
 
-def installed(team_id: ColumnElement) -> ColumnElement[bool]:
+def installed(team_id: ColumnElement[str] | QueryableAttribute[str]) -> ColumnElement[bool]:
     """`team_id` (a column) is of a workspace that has not uninstalled connbot: its jobs run."""
     return team_id.not_in(_UNINSTALLED)
 
@@ -603,7 +630,12 @@ def purge_team(session: Session, team_id: str) -> dict[str, int]:
         ("connections", delete(Connection).where(Connection.team_id == team_id)),
         ("workspace", delete(Workspace).where(Workspace.team_id == team_id)),
     ):
-        deleted[name] = session.execute(statement, execution_options={"synchronize_session": False}).rowcount
+        # A DELETE's result is a CursorResult, which counts the rows; Session.execute says Result.
+        result = cast(
+            "CursorResult[*tuple[Any, ...]]",
+            session.execute(statement, execution_options={"synchronize_session": False}),
+        )
+        deleted[name] = result.rowcount
     for start in range(0, len(claim_keys), 500):
         session.execute(delete(JobClaim).where(JobClaim.job_key.in_(claim_keys[start : start + 500])))
     return deleted

@@ -132,7 +132,10 @@ def rotate_all(vault: Vault, session: Session) -> tuple[int, int]:
     of each."""
     count = 0
     for connection in session.scalars(select(Connection).where(Connection.credentials.is_not(None))):
-        connection.credentials = vault.rotate(connection.credentials)
+        credentials = connection.credentials
+        if credentials is None:  # the query leaves these out
+            continue
+        connection.credentials = vault.rotate(credentials)
         count += 1
     tokens = 0
     for installation in session.scalars(select(Installation)):

@@ -42,7 +42,8 @@ def with_accounts(spec: Mapping[str, Any], config: Mapping[str, Any], ids: Seque
 
 def start_property(spec: Mapping[str, Any]) -> tuple[str, str] | None:
     """(name, strftime format) of the connector's start-date property, if it has one."""
-    properties = spec.get("properties") if isinstance(spec.get("properties"), Mapping) else {}
+    declared = spec.get("properties")
+    properties: Mapping[str, Any] = declared if isinstance(declared, Mapping) else {}
     for name in START_PROPERTIES:
         schema = properties.get(name)
         if isinstance(schema, Mapping):

@@ -87,7 +87,8 @@ def _column(values: list[Any], type_: FieldType) -> tuple[pa.Array, int]:
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         pass
     convert = _LENIENT[type_]
-    converted, bad = [], 0
+    converted: list[object] = []
+    bad = 0
     for value in values:
         if value is None:
             converted.append(None)

@@ -128,7 +128,7 @@ class ConnectorCommand:
         self.tick = tick
         self._inputs = {"config": config, "catalog": catalog, "state": state}
         self._folder: str | None = None
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._logged = 0
         self._stderr_tail: list[str] = []
         self.last_error: str = ""  # the last error the connector reported (TRACE, ERROR/FATAL log)
@@ -143,7 +143,7 @@ class ConnectorCommand:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _start(self) -> None:
@@ -193,6 +193,8 @@ class ConnectorCommand:
             self._folder = None
 
     def _signal(self, signum: int) -> None:
+        if self._process is None:  # never started: nothing to end
+            return
         try:
             os.killpg(self._process.pid, signum)
         except (ProcessLookupError, PermissionError):
@@ -209,6 +211,8 @@ class ConnectorCommand:
         silence. Raises ConnectorFailed; returns once the connector has exited with status 0."""
         process = self._process
         assert process is not None, "use the command as a context manager"
+        if process.stdout is None or process.stderr is None:
+            raise RuntimeError("the connector's output must be piped to be read")
         started = last = time.monotonic()
         streams = {process.stdout.fileno(): b"", process.stderr.fileno(): b""}
         unfinished = b""
@@ -284,6 +288,8 @@ class ConnectorCommand:
 
     def _exit_failure(self, wait: float) -> ConnectorFailed | None:
         """The failure of a connector that exited non-zero within `wait` seconds, else None."""
+        if self._process is None:  # never started: it cannot have exited
+            return None
         try:
             status = self._process.wait(wait)
         except subprocess.TimeoutExpired:

@@ -115,22 +115,31 @@ class AirbyteSource:
 
     # -- running commands -----------------------------------------------------------------------
 
-    def _command(self, verb: str, config: Mapping[str, Any] | None, **kw) -> ConnectorCommand:
+    def _command(
+        self,
+        verb: str,
+        config: Mapping[str, Any] | None,
+        *,
+        catalog: Mapping[str, Any] | None = None,
+        state: object = None,
+        idle_timeout: float | None = None,
+        tick: float | None = None,
+    ) -> ConnectorCommand:
         return ConnectorCommand(
             self.executable,
             verb,
             name=self.name,
             config=config,
+            catalog=catalog,
+            state=state,
             secrets=secret_values(self.config_spec, config) if config is not None else (),
             timeout=getattr(self.timeouts, verb),
-            **kw,
+            idle_timeout=idle_timeout,
+            tick=tick,
         )
 
     def _config(self, credentials: Credentials) -> dict[str, Any]:
-        config = credentials_config(credentials)
-        if not isinstance(config, dict):
-            raise InvalidCredentials("The stored configuration is not a JSON object; re-connect.", "config_error")
-        return config
+        return credentials_config(credentials)  # raises InvalidCredentials unless a JSON object
 
     # -- Source ---------------------------------------------------------------------------------
 
@@ -140,6 +149,8 @@ class AirbyteSource:
         try:
             with answer.command:
                 for message in answer.command.messages():
+                    if message is None:  # a tick of silence: these commands ask for none
+                        continue
                     if message["type"] == kind:
                         answer.message = message
                     elif message["type"] == MessageType.TRACE and (found := trace_error(message)):
@@ -185,7 +196,15 @@ class AirbyteSource:
     def templates(self) -> tuple[ExtractionTemplate, ...]:
         return ()  # per connection: catalog_templates
 
-    def extract(self, credentials, account_ids, template, fields, start, end) -> Iterator[Batch]:
+    def extract(
+        self,
+        credentials: Credentials,
+        account_ids: Sequence[str],
+        template: str,
+        fields: Sequence[str],
+        start: date,
+        end: date,
+    ) -> Iterator[Batch]:
         raise TypeError(f"{self.name} reads through `read`, with the connection's catalog")
 
     # -- CatalogSource --------------------------------------------------------------------------
@@ -255,7 +274,9 @@ class AirbyteSource:
             with command:
                 for message in command.messages():
                     kind = message["type"] if message is not None else None
-                    if kind == MessageType.RECORD:
+                    if message is None:
+                        pass  # a tick of silence: a batch is due
+                    elif kind == MessageType.RECORD:
                         record = message.get("record") or {}
                         if record.get("stream") == stream.name and isinstance(record.get("data"), dict):
                             records.append(record["data"])
@@ -267,7 +288,7 @@ class AirbyteSource:
                     elif kind == MessageType.TRACE:
                         error = trace_error(message) or error
                         continue
-                    elif message is not None:
+                    else:
                         continue
                     # A batch is due: records enough, time, a state, or a tick of silence.
                     yield to_table(records, columns, stream=stream.name) if records else empty

@@ -1,6 +1,6 @@
 import pytest
 
-from sources.base import BusinessAccount, InvalidCredentials
+from sources.base import BusinessAccount, Credentials, InvalidCredentials
 from sources.config import (
     AccountField,
     account_field,
@@ -54,6 +54,13 @@ def test_a_configuration_travels_as_credentials_and_back():
     assert credentials_config(credentials) == config
     assert credentials_title(credentials) == "Shop"
     assert "k" * 30 not in repr(credentials)
+
+
+@pytest.mark.parametrize("stored", ["[1, 2]", '"text"', "3"])
+def test_a_stored_configuration_that_is_not_an_object_asks_for_a_reconnect(stored):
+    with pytest.raises(InvalidCredentials) as raised:
+        credentials_config(Credentials({"config": stored}))
+    assert raised.value.code == "config_error"
 
 
 def test_secrets_are_found_at_every_depth_and_only_where_present():
