@@ -552,7 +552,7 @@ def _succeed(
     removed before the sync, when already read. Returns (removed, events)."""
     conn = session.connection()
     if current is None:
-        current = conn.execute(_CURRENT, {"cid": connection_id}).tuples().all()
+        current = conn.execute(_CURRENT, {"cid": connection_id}).all()
     gone = [account_id for account_id, external_id in current if external_id not in seen]
     for start in range(0, len(gone), 500):
         conn.execute(
