@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import cast
 
-from sqlalchemy import Integer, String, bindparam, exists, insert, literal, select, update
+from sqlalchemy import Integer, String, Table, bindparam, exists, insert, literal, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,11 +30,12 @@ from core.events import ConnectionChanged, Event, SyncFinished
 from engine.catalogs import is_catalog_source, save_catalog
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.executor import Work, WorkerStopping
+from engine.executor import AlreadyUnderWay, Work, WorkerStopping
 from engine.leases import SYNCS, Lease, LeaseHeld, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError, attempts_for
 from sources.registry import UnknownSource
 from storage.bulk import insert_rows, one_of
+from storage.db import Database
 from storage.models import (
     UNFINISHED,
     Account,
@@ -146,18 +148,17 @@ def _already_syncing_now(ctx: Context, connection_id: int) -> Conflict:
     return _already_syncing(running) if running is not None else Conflict("Accounts are already syncing.")
 
 
-def _already_syncing(run: AccountSyncRun) -> Conflict:
+def _already_syncing(run: AccountSyncRun) -> AlreadyUnderWay:
     who = f"<@{run.triggered_by}>" if run.triggered_by else "the daily schedule"
     if run.status == RunStatus.QUEUED:
-        error = Conflict(
+        return AlreadyUnderWay(
             f"An account sync is already queued, by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC; "
-            "the Accounts tab shows how many are ahead of it."
+            "the Accounts tab shows how many are ahead of it.",
+            run.id,
         )
-        error.run_id = run.id
-        return error
-    error = Conflict(f"Accounts are already syncing, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.")
-    error.run_id = run.id
-    return error
+    return AlreadyUnderWay(
+        f"Accounts are already syncing, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.", run.id
+    )
 
 
 def run_sync(
@@ -207,7 +208,7 @@ def _run_sync(
         ctx.events.publish(ConnectionChanged(team_id, connection_id, "accounts"))
     started = ctx.clock.now()
 
-    counts = {"read": 0, "added": 0, "changed": 0}
+    counts: dict[str, int] = {"read": 0, "added": 0, "changed": 0}
     seen: set[str] = set()
     events: list[Event] = []
     try:
@@ -264,27 +265,26 @@ def _run_sync(
         raise WorkerStopping(f"account sync {run_id} queued again") from None
     except _Cancelled:
         with ctx.db.begin() as session:
-            run = session.get(AccountSyncRun, run_id)
+            run = _run_row(session, run_id)
             _finish(run, ctx.clock.now(), RunStatus.CANCELLED, counts, 0, "The connection was deleted.")
             result = _result(run)
     except _Missing as missing:
         with ctx.db.begin() as session:
-            run = session.get(AccountSyncRun, run_id)
+            run = _run_row(session, run_id)
             _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, 0, missing.message)
             result = _result(run)
     except SourceError as error:
         with ctx.db.begin() as session:
             now = ctx.clock.now()
-            connection = session.get(Connection, connection_id)
             if error.status is not CheckStatus.TRANSIENT:
-                events += record_auth_failure(connection, error, now)
-            run = session.get(AccountSyncRun, run_id)
+                events += record_auth_failure(_connection_row(session, connection_id), error, now)
+            run = _run_row(session, run_id)
             _finish(run, now, RunStatus.FAILED, counts, 0, error.message)
             result = _result(run)
     except Exception:
         log.exception("account sync %s failed", run_id)
         with ctx.db.begin() as session:
-            run = session.get(AccountSyncRun, run_id)
+            run = _run_row(session, run_id)
             _finish(run, ctx.clock.now(), RunStatus.FAILED, counts, 0, "Internal error; see the logs.")
             result = _result(run)
     seconds = (ctx.clock.now() - started).total_seconds()
@@ -315,6 +315,20 @@ def sync_threads(concurrency: int) -> int:
     writing its page to the database does not hold a slot a waiting sync could use for its
     source; the slots, not the threads, bound what a source sees."""
     return 2 * concurrency
+
+
+def _run_row(session: Session, run_id: int) -> AccountSyncRun:
+    run = session.get(AccountSyncRun, run_id)
+    if run is None:  # purged with its workspace meanwhile
+        raise NotFound(f"There is no account sync {run_id}.")
+    return run
+
+
+def _connection_row(session: Session, connection_id: int) -> Connection:
+    connection = session.get(Connection, connection_id)
+    if connection is None:  # purged with its workspace meanwhile
+        raise NotFound(f"There is no connection {connection_id}.")
+    return connection
 
 
 class _Cancelled(Exception):
@@ -355,13 +369,11 @@ def _in_slots(ctx: Context, pages: Iterable[Sequence[SourceAccount]]) -> Iterato
     iterator = iter(pages)
     while True:
         with ctx.sync_slots:
-            page = next(iterator, _END)
-        if page is _END:
-            return
+            try:
+                page = next(iterator)
+            except StopIteration:
+                return
         yield page
-
-
-_END = object()
 
 
 def _with_last(pages: Iterable[Sequence[SourceAccount]]) -> Iterator[tuple[Sequence[SourceAccount], bool]]:
@@ -418,7 +430,9 @@ _TARGET = (
     .join(AccountSyncRun, AccountSyncRun.connection_id == Connection.id)
     .where(AccountSyncRun.id == bindparam("run_id"), Connection.team_id == bindparam("team"))
 )
-_claimed: weakref.WeakKeyDictionary[object, dict[tuple[str, int], Row]] = weakref.WeakKeyDictionary()
+_claimed: weakref.WeakKeyDictionary[Database, dict[tuple[str, int], Row[int, str, bytes | None, str]]] = (
+    weakref.WeakKeyDictionary()
+)
 # The statements of every sync, built once: a sync is a handful of them, and building one costs
 # about as much as running it.
 _LIVE = exists().where(Connection.id == bindparam("cid"), Connection.deleted_at.is_(None))
@@ -466,7 +480,7 @@ def _apply_page(
     sync_mode: str,
     page: Sequence[SourceAccount],
     seen: set[str],
-    counts: dict,
+    counts: dict[str, int],
     *,
     whole: bool,
 ) -> list[tuple[int, str]] | None:
@@ -499,7 +513,8 @@ def _apply_page(
         if external_id not in existing
     ]
     shared = dict(connection_id=connection_id, enabled=sync_mode == SyncMode.ALL, added_at=now, last_seen_at=now)
-    counts["added"] += insert_rows(conn, Account.__table__, shared, new)
+    # A mapped class's __table__ is its Table; SQLAlchemy types it as any FromClause.
+    counts["added"] += insert_rows(conn, cast(Table, Account.__table__), shared, new)
     for external_id, row in existing.items():
         src = fresh[external_id]
         if row.removed or tuple(row[2:-1]) != _values(src):
@@ -519,7 +534,7 @@ def _apply_page(
     return [(row.id, row.external_id) for row in known if not row.removed] if whole else None
 
 
-def _values(src: SourceAccount) -> tuple:
+def _values(src: SourceAccount) -> tuple[str, str, str, str, bool]:
     return (src.name, src.currency, src.timezone, src.status, src.active)
 
 
@@ -529,8 +544,8 @@ def _succeed(
     connection_id: int,
     run_id: int,
     seen: set[str],
-    counts: dict,
-    current: list[tuple[int, str]] | None,
+    counts: dict[str, int],
+    current: Sequence[tuple[int, str]] | None,
 ) -> tuple[int, list[Event]]:
     """The end of a sync that read every page: vanished accounts marked, counts kept on the
     connection, the run finished, the credentials known to work. `current`: the accounts not
@@ -563,12 +578,17 @@ def _succeed(
     if conn.execute(_STILL_FINE, {"cid": connection_id, "now": now}).rowcount:
         return len(gone), []
     Accounts(session, connection_id).recount()
-    return len(gone), record_auth_success(session.get(Connection, connection_id), now)
+    return len(gone), record_auth_success(_connection_row(session, connection_id), now)
 
 
 def _finish(
-    run: AccountSyncRun, now: datetime, status: RunStatus, counts: dict, removed: int, error: str | None = None
-):
+    run: AccountSyncRun,
+    now: datetime,
+    status: RunStatus,
+    counts: dict[str, int],
+    removed: int,
+    error: str | None = None,
+) -> None:
     run.finished_at = now
     run.status = status
     run.accounts_read = counts["read"]

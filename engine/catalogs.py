@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeGuard
+
+from sqlalchemy.orm import Session
 
 from engine.context import Context
 from sources.base import CatalogSource, ExtractionTemplate, Source
@@ -22,7 +24,11 @@ class CatalogSummary:
     discovered_at: datetime
 
 
-def is_catalog_source(source: Source) -> bool:
+class SourceWithCatalog(Source, CatalogSource, Protocol):
+    """A Source that is also a CatalogSource, as every CatalogSource is."""
+
+
+def is_catalog_source(source: Source) -> TypeGuard[SourceWithCatalog]:
     return isinstance(source, CatalogSource)
 
 
@@ -39,7 +45,7 @@ def save_catalog(ctx: Context, connection_id: int, catalog: Mapping[str, Any]) -
         row.discovered_at = ctx.clock.now()
 
 
-def catalog_summary(session, connection_id: int) -> CatalogSummary | None:
+def catalog_summary(session: Session, connection_id: int) -> CatalogSummary | None:
     """How many streams the connection's last discovery found, and when (None: never)."""
     row = session.get(ConnectionCatalog, connection_id)
     return CatalogSummary(row.streams, row.discovered_at) if row is not None else None

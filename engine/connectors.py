@@ -31,8 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.errors import Conflict, ConnbotError, InvalidInput, NotFound
 from sources.airbyte import PREFIX, AirbyteSource, Timeouts, source_name
@@ -160,6 +162,7 @@ def _entry_point(python: Path, package: str) -> str:
     done = subprocess.run([str(python), "-c", script, package], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise ConnbotError(f"Installed {package}, but could not read its entry points.")
+    scripts: list[str]
     _, scripts = json.loads(done.stdout)
     wanted = f"source-{connector_name(package)}"
     if wanted in scripts:
@@ -188,13 +191,13 @@ def _package_version(executable: Path, package: str) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def read_spec(executable: str, name: str, timeout: float = Timeouts.spec) -> dict:
+def read_spec(executable: str, name: str, timeout: float = Timeouts.spec) -> dict[str, Any]:
     """The connector's SPEC (`spec`): that it answers proves it runs. Raises ConnbotError."""
     spec = None
     try:
         with ConnectorCommand(executable, "spec", name=name, timeout=timeout) as command:
             for message in command.messages():
-                if message["type"] == MessageType.SPEC:
+                if message is not None and message["type"] == MessageType.SPEC:
                     spec = message.get("spec")
     except ConnectorFailed as failed:
         raise ConnbotError(failed.reason) from None
@@ -203,7 +206,7 @@ def read_spec(executable: str, name: str, timeout: float = Timeouts.spec) -> dic
     return spec
 
 
-def _audit(session, now: datetime, action: str, **details) -> None:
+def _audit(session: Session, now: datetime, action: str, **details: str | None) -> None:
     """Connectors belong to the deployment, not to one team: their events have team `*`."""
     try:
         who = getpass.getuser()
@@ -256,7 +259,7 @@ class Connectors:
             )
 
     def _record(
-        self, name: str, package: str | None, version: str | None, executable: str, spec: dict, action: str
+        self, name: str, package: str | None, version: str | None, executable: str, spec: dict[str, Any], action: str
     ) -> InstalledConnector:
         with self.db.begin() as session:
             now = self.now()
@@ -372,6 +375,17 @@ def timeouts_from_env(environ: Mapping[str, str] | None = None) -> Timeouts:
     return Timeouts(**values)
 
 
+class _ConnectorRow(NamedTuple):
+    """What the directory keeps of a connector's row."""
+
+    executable: str
+    spec: dict[str, Any]
+    package: str | None
+    version: str | None
+    removed_at: datetime | None
+    updated_at: datetime
+
+
 class SourceDirectory:
     """Every data source by name: the entry-point sources, and the connectors of the database."""
 
@@ -383,14 +397,14 @@ class SourceDirectory:
         self._lock = threading.Lock()
         self._read_at = float("-inf")
         self._read_generation = -1
-        self._rows: dict[str, tuple] = {}  # name → (executable, spec, package, version, removed)
-        self._sources: dict[tuple, AirbyteSource] = {}
+        self._rows: dict[str, _ConnectorRow] = {}  # by name
+        self._sources: dict[tuple[str, str, datetime], AirbyteSource] = {}  # by name, executable, updated_at
 
     @classmethod
     def changed(cls) -> None:
         cls._generation += 1
 
-    def _connectors(self) -> dict[str, tuple]:
+    def _connectors(self) -> dict[str, _ConnectorRow]:
         with self._lock:
             stale = time.monotonic() - self._read_at > REFRESH_SECONDS or self._read_generation != self._generation
             if stale:
@@ -413,16 +427,18 @@ class SourceDirectory:
                         raise
                     log.debug("connectors not readable", exc_info=True)
                     rows = []
-                self._rows = {r.name: tuple(r[1:]) for r in rows}
+                self._rows = {
+                    r.name: _ConnectorRow(r.executable, r.spec, r.package, r.version, r.removed_at, r.updated_at)
+                    for r in rows
+                }
                 self._read_at, self._read_generation = time.monotonic(), generation
             return self._rows
 
-    def _source(self, name: str, row: tuple) -> AirbyteSource:
-        executable, spec, _, _, _, updated_at = row
-        key = (name, executable, updated_at)
+    def _source(self, name: str, row: _ConnectorRow) -> AirbyteSource:
+        key = (name, row.executable, row.updated_at)
         source = self._sources.get(key)
         if source is None:
-            source = AirbyteSource(name, executable, spec, timeouts=self.timeouts)
+            source = AirbyteSource(name, row.executable, row.spec, timeouts=self.timeouts)
             self._sources = {k: v for k, v in self._sources.items() if k[0] != name}
             self._sources[key] = source
         return source
@@ -437,13 +453,13 @@ class SourceDirectory:
         row = self._connectors().get(connector)
         if row is None:
             raise MissingConnector(name)
-        if row[4] is not None:  # removed
-            raise MissingConnector(name, row[2], row[3])
+        if row.removed_at is not None:
+            raise MissingConnector(name, row.package, row.version)
         return self._source(connector, row)
 
     def all(self) -> dict[str, Source]:
         found: dict[str, Source] = dict(installed_sources())
         for connector, row in sorted(self._connectors().items()):
-            if row[4] is None:
+            if row.removed_at is None:
                 found[source_name(connector)] = self._source(connector, row)
         return found

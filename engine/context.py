@@ -17,6 +17,16 @@ from storage.db import Database
 from storage.vault import Vault
 
 
+# Markers of a Context built without `source` / `sources`: __post_init__ replaces them, so that
+# the fields are never None.
+def _from_directory(name: str) -> Source:
+    raise AssertionError("Context.__post_init__ replaces this default")
+
+
+def _all_from_directory() -> dict[str, Source]:
+    raise AssertionError("Context.__post_init__ replaces this default")
+
+
 @dataclass(eq=False)
 class Context:
     settings: Settings
@@ -24,9 +34,10 @@ class Context:
     vault: Vault
     clock: Clock = field(default_factory=Clock)
     events: EventBus = field(default_factory=EventBus)
-    # Every data source by name (entry points and installed connectors: engine/connectors.py).
-    source: Callable[[str], Source] | None = None
-    sources: Callable[[], dict[str, Source]] | None = None
+    # Every data source by name (entry points and installed connectors: engine/connectors.py);
+    # the database's SourceDirectory unless given.
+    source: Callable[[str], Source] = _from_directory
+    sources: Callable[[], dict[str, Source]] = _all_from_directory
     # Back-off waits go through here, so tests do not sleep.
     sleep: Callable[[float], None] = time.sleep
     # Where runs and syncs execute (engine/executor.py): threads of this process unless
@@ -38,10 +49,12 @@ class Context:
 
     def __post_init__(self) -> None:
         self.sync_slots = threading.BoundedSemaphore(self.settings.sync_concurrency)
-        if self.source is None or self.sources is None:
+        if self.source is _from_directory or self.sources is _all_from_directory:
             directory = SourceDirectory(self.db)
-            self.source = self.source or directory.get
-            self.sources = self.sources or directory.all
+            if self.source is _from_directory:
+                self.source = directory.get
+            if self.sources is _all_from_directory:
+                self.sources = directory.all
 
     def __repr__(self) -> str:
         return f"Context(db={self.db.dialect}, executor={self.executor.name})"

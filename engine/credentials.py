@@ -62,6 +62,8 @@ def _open_alert(connection: Connection, now: datetime) -> None:
     """The alert row is written with the status change, so it cannot be lost; posting it to Slack
     (and retrying that) is the Slack layer's job."""
     session = object_session(connection)
+    if session is None:
+        raise ValueError(f"connection {connection.id} belongs to no session: its alert could not be written")
     has_open = session.scalar(
         select(Alert.id).where(
             Alert.connection_id == connection.id, Alert.kind == AlertKind.CREDENTIALS, Alert.resolved_at.is_(None)

@@ -30,10 +30,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from core.errors import Conflict
+
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlalchemy.orm import Session
 
+    from engine.account_sync import SyncResult
     from engine.context import Context
+    from engine.extraction import RunResult
+    from storage.models import AccountSyncRun, ExtractionRun
 
 Kind = Literal["sync", "run"]
 
@@ -74,6 +80,15 @@ class WorkerStopping(Exception):  # noqa: N818 - a signal, not an error
     (status `queued`), to be carried out again by another worker."""
 
 
+class AlreadyUnderWay(Conflict):
+    """A claim refused because the order's run (or the connection's sync) `run_id` is already
+    queued or running."""
+
+    def __init__(self, message: str, run_id: int):
+        super().__init__(message)
+        self.run_id = run_id
+
+
 class Executor(Protocol):
     name: str  # "inline" | "queue"
     queues: bool  # claims are `queued` rows with a job (True), or `running` rows executed here
@@ -102,7 +117,7 @@ def execute(
     *,
     progress: Callable[[int], None] | None = None,
     stopping: Callable[[], bool] | None = None,
-):
+) -> RunResult | SyncResult:
     """Carry the work out in this thread: what the inline executor and a queue worker both call."""
     if work.kind == "run":
         from engine.extraction import execute_run
@@ -122,7 +137,14 @@ class InlineExecutor:
     def defer(self, session: Session, work: Work) -> None:
         return None
 
-    def carry_out(self, ctx, work, *, progress=None, then=None) -> None:
+    def carry_out(
+        self,
+        ctx: Context,
+        work: Work,
+        *,
+        progress: Callable[[int], None] | None = None,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         try:
             execute(ctx, work, progress=progress)
         finally:
@@ -168,7 +190,9 @@ def cancel_unfinished(
 
     from storage.models import UNFINISHED, AccountSyncRun, Connection, ExtractionRun, RunStatus
 
-    tables = [(ExtractionRun, ExtractionRun.order_id == order_id)]
+    tables: list[tuple[type[ExtractionRun] | type[AccountSyncRun], ColumnElement[bool]]] = [
+        (ExtractionRun, ExtractionRun.order_id == order_id)
+    ]
     if connection_id is not None:
         tables = [
             (ExtractionRun, ExtractionRun.connection_id == connection_id),
@@ -180,10 +204,10 @@ def cancel_unfinished(
             (ExtractionRun, ExtractionRun.connection_id.in_(of_team)),
             (AccountSyncRun, AccountSyncRun.connection_id.in_(of_team)),
         ]
-    jobs = []
+    jobs: list[int] = []
     for model, of_target in tables:
         unfinished = (of_target, model.status.in_(UNFINISHED), model.job_id.is_not(None))
-        jobs += session.scalars(select(model.job_id).where(*unfinished)).all()
+        jobs += [job for job in session.scalars(select(model.job_id).where(*unfinished)) if job is not None]
         session.execute(
             update(model)
             .where(*unfinished, model.status == RunStatus.QUEUED)

@@ -51,10 +51,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import count
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import ColumnElement, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,7 +71,7 @@ from engine.catalogs import (
 )
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.executor import Work, WorkerStopping, carry_out
+from engine.executor import AlreadyUnderWay, Work, WorkerStopping, carry_out
 from engine.leases import RUNS, Lease, LeaseHeld, fail_orphans
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
 from sources.base import Batch, Checkpoint, CheckStatus, RefusedRequest, SourceError, attempts_for
@@ -132,10 +132,11 @@ class RunResult:
     error: str | None = None
 
 
-def lookback_days(schedule: dict) -> int:
+def lookback_days(schedule: dict[str, Any]) -> int:
     """Days before today that a later run of an order with this schedule reloads."""
+    kind = schedule.get("kind")
     # An order without a schedule is run by hand only: treated as daily.
-    return LOOKBACK_DAYS.get(schedule.get("kind"), LOOKBACK_DAYS["daily"])
+    return LOOKBACK_DAYS.get(kind, LOOKBACK_DAYS["daily"]) if isinstance(kind, str) else LOOKBACK_DAYS["daily"]
 
 
 # --- claiming a run -------------------------------------------------------------------------
@@ -256,18 +257,17 @@ def _running(session: Session, order_id: int) -> ExtractionRun | None:
     ).first()
 
 
-def _already_running(run: ExtractionRun) -> Conflict:
+def _already_running(run: ExtractionRun) -> AlreadyUnderWay:
     who = f"<@{run.triggered_by}>" if run.triggered_by else "the schedule"
     if run.status == RunStatus.QUEUED:
-        error = Conflict(
+        return AlreadyUnderWay(
             f"This order is already queued to run, by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC; "
-            "the card shows how many runs are ahead of it."
+            "the card shows how many runs are ahead of it.",
+            run.id,
         )
-        error.run_id = run.id
-        return error
-    error = Conflict(f"This order is already running, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.")
-    error.run_id = run.id
-    return error
+    return AlreadyUnderWay(
+        f"This order is already running, started by {who} at {run.started_at:%Y-%m-%d %H:%M} UTC.", run.id
+    )
 
 
 def _account_ids(session: Session, order: ExtractionOrder, limit: int | None = None) -> list[str]:
@@ -516,6 +516,8 @@ def _read_job(ctx: Context, team_id: str, run_id: int) -> _Job:
         run, order, connection = found
         if run.status not in UNFINISHED:
             raise Conflict(f"Extraction run {run_id} has already finished ({run.status}).")
+        if run.range_start is None or run.range_end is None:  # set by every claim
+            raise ValueError(f"extraction run {run_id} has no date range")
         # A queued run starts here; one left running by a worker that stopped starts again.
         started = run.job_id is not None
         if started:
@@ -560,7 +562,9 @@ def _extract_and_load(ctx: Context, job: _Job, stop: _StopCheck, tally: _Tally) 
             "Re-connect with credentials that see them, or delete this order and set up a new one with Extract."
         )
     with open_warehouse(ctx.settings.warehouse) as warehouse:
-        for attempt in count(1):
+        attempt = 0
+        while True:
+            attempt += 1
             # Also after a back-off wait, so a deleted connection is never called again.
             if job.token is None or stop():
                 if not stop.requeue:
@@ -655,11 +659,14 @@ def _record(
     with ctx.db.begin() as session:
         now = ctx.clock.now()
         run = session.get(ExtractionRun, job.run_id)
+        if run is None:  # purged with its workspace meanwhile
+            raise NotFound(f"There is no extraction run {job.run_id}.")
         run.status, run.rows, run.error, run.finished_at = status, rows, error, now
         if status == RunStatus.CANCELLED:
             return events
         # One statement each, so a pause made meanwhile is never overwritten.
         order_status = ExtractionOrder.status
+        values: dict[str, ColumnElement[Any] | str | None]
         if status == RunStatus.SUCCEEDED:
             values = {
                 "status": case((order_status == OrderStatus.ERROR, OrderStatus.ACTIVE), else_=order_status),

@@ -12,13 +12,14 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.engine import Connection as DbConnection
 
 from core.errors import Conflict
 from engine.context import Context
-from storage.models import RunStatus
+from storage.models import AccountSyncRun, ExtractionRun, RunStatus
 
 # Two-key advisory locks live apart from the scheduler's one-key leader lock (ASCII names).
 RUNS = ("runs", 0x72756E73)
@@ -113,7 +114,9 @@ class Lease:
         return cls(release)
 
 
-def fail_orphans(ctx: Context, kind: tuple[str, int], model, error: str) -> int:
+def fail_orphans(
+    ctx: Context, kind: tuple[str, int], model: type[ExtractionRun] | type[AccountSyncRun], error: str
+) -> int:
     """Fail the running rows of `model` (a run table) whose process died: nobody holds their
     lease. A live process's rows are left alone, and so are rows with a task-queue job: the
     queue retries those on another worker (engine/queue.py). Returns how many were failed."""
@@ -128,11 +131,17 @@ def fail_orphans(ctx: Context, kind: tuple[str, int], model, error: str) -> int:
             continue
         try:
             with ctx.db.begin() as session:
-                failed += session.execute(
-                    update(model)
-                    .where(model.id == row_id, model.status == RunStatus.RUNNING)
-                    .values(status=RunStatus.FAILED, error=error, finished_at=ctx.clock.now())
-                ).rowcount
+                # An UPDATE's result is a CursorResult (it has a rowcount); Session.execute is typed
+                # for every statement.
+                updated = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        update(model)
+                        .where(model.id == row_id, model.status == RunStatus.RUNNING)
+                        .values(status=RunStatus.FAILED, error=error, finished_at=ctx.clock.now())
+                    ),
+                )
+                failed += updated.rowcount
         finally:
             lease.release()
     return failed

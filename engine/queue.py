@@ -38,13 +38,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVarTuple, cast
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions as queue_errors
 from procrastinate.job_context import AbortReason, JobContext
+from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.schema import SchemaManager
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, CursorResult, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -55,6 +58,8 @@ from engine.leases import LeaseHeld
 from storage.models import UNFINISHED, AccountSyncRun, ExtractionRun, RunStatus
 
 log = logging.getLogger(__name__)
+
+Args = TypeVarTuple("Args")
 
 QUEUES = {"sync": "connbot.syncs", "run": "connbot.runs"}
 HEARTBEAT_SECONDS = 10.0  # Procrastinate's defaults
@@ -73,7 +78,7 @@ class _Retry(BaseRetryStrategy):
     aborts); later while another process still holds the run's lease; never otherwise: a
     run's failures are recorded on its row, and the job itself ends."""
 
-    def get_retry_decision(self, *, exception: BaseException, job) -> RetryDecision | None:
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, queue_errors.JobAborted):
             return RetryDecision(retry_in={"seconds": 0})
         if isinstance(exception, LeaseHeld):
@@ -128,11 +133,18 @@ class QueueExecutor:
         lock = f"{work.kind}:{work.target_id}"
         return (
             TASKS[work.kind]
-            .configure(lock=lock, queueing_lock=lock, connection=_driver_connection(session))
+            .configure(lock=lock, queueing_lock=lock, connection=_psycopg(session.connection()))
             .defer(team_id=work.team_id, run_id=work.run_id, target_id=work.target_id)
         )
 
-    def carry_out(self, ctx: Context, work: Work, *, progress=None, then=None) -> None:
+    def carry_out(
+        self,
+        ctx: Context,
+        work: Work,
+        *,
+        progress: Callable[[int], None] | None = None,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         if progress is None and then is None:
             return  # the job runs on a worker; nobody here waits for it
         with self._guard:
@@ -141,7 +153,7 @@ class QueueExecutor:
         self._follower.follow(work, progress, then)
 
     def cancel(self, session: Session, job_ids: Iterable[int]) -> None:
-        connection = _driver_connection(session)
+        connection = _psycopg(session.connection())
         for job_id in job_ids:
             # Waiting: cancelled. Being carried out: asked to abort (the run also sees the deletion).
             app.job_manager.cancel_job_by_id(job_id, abort=True, connection=connection)
@@ -157,9 +169,12 @@ class QueueExecutor:
             self._follower.stop()
 
 
-def _driver_connection(session: Session):
-    """The psycopg connection under the session's transaction."""
-    return session.connection().connection.driver_connection
+def _psycopg(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy connection (and its transaction)."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"the task queue needs PostgreSQL through psycopg, not {type(driver).__name__}")
+    return driver
 
 
 class _Follower:
@@ -168,7 +183,8 @@ class _Follower:
 
     def __init__(self, ctx: Context):
         self._ctx = ctx
-        self._followed: dict[Work, tuple[Callable | None, Callable | None, list[int]]] = {}
+        # work → (progress, then, [accounts read last reported])
+        self._followed: dict[Work, tuple[Callable[[int], None] | None, Callable[[], None] | None, list[int]]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -176,7 +192,7 @@ class _Follower:
         self._thread = threading.Thread(target=self._loop, name="connbot-queue-follower", daemon=True)
         self._thread.start()
 
-    def follow(self, work: Work, progress, then) -> None:
+    def follow(self, work: Work, progress: Callable[[int], None] | None, then: Callable[[], None] | None) -> None:
         with self._lock:
             self._followed[work] = (progress, then, [0])
         self._wake.set()
@@ -210,10 +226,10 @@ class _Follower:
                     if then is not None:
                         self._callbacks.submit(_guarded, then)
 
-    def _read(self, followed) -> dict[tuple[str, int], tuple[str, int]]:
+    def _read(self, followed: Iterable[Work]) -> dict[tuple[str, int], tuple[str, int]]:
         syncs = [w.run_id for w in followed if w.kind == "sync"]
         runs = [w.run_id for w in followed if w.kind == "run"]
-        found = {}
+        found: dict[tuple[str, int], tuple[str, int]] = {}
         with self._ctx.db.read() as session:
             if syncs:
                 for run_id, status, read in session.execute(
@@ -232,7 +248,7 @@ class _Follower:
         return found
 
 
-def _guarded(fn, *args) -> None:
+def _guarded(fn: Callable[[*Args], None], *args: *Args) -> None:
     try:
         fn(*args)
     except Exception:
@@ -318,7 +334,7 @@ def package_version() -> str:
     return metadata.version("procrastinate")
 
 
-def schema_version(conn) -> str | None:
+def schema_version(conn: Connection) -> str | None:
     """The Procrastinate version whose schema the database has (as `upgrade_schema` marked
     it), "" when present but unmarked, None when absent."""
     if conn.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is None:
@@ -338,7 +354,7 @@ def upgrade_schema(engine: Engine) -> str:
     target = package_version()
     with engine.begin() as conn:
         current = schema_version(conn)
-        driver = conn.connection.driver_connection
+        driver = _psycopg(conn)
         if current is None:
             driver.execute(SchemaManager.get_schema())
             done = f"applied the task-queue schema (Procrastinate {target})"
@@ -383,19 +399,25 @@ def fail_runs_without_job(ctx: Context) -> int:
     failed = 0
     with ctx.db.begin() as session:
         for model in (ExtractionRun, AccountSyncRun):
-            failed += session.execute(
-                text(
-                    f"""
-                    UPDATE {model.__tablename__} AS run
-                       SET status = 'failed', error = :error, finished_at = :now
-                     WHERE run.status IN ('queued', 'running') AND run.job_id IS NOT NULL
-                       AND NOT EXISTS (
-                           SELECT 1 FROM procrastinate_jobs AS job
-                            WHERE job.id = run.job_id AND job.status IN ('todo', 'doing'))
-                    """
+            # An UPDATE's result is a CursorResult (it has a rowcount); Session.execute is typed
+            # for every statement.
+            updated = cast(
+                CursorResult[Any],
+                session.execute(
+                    text(
+                        f"""
+                        UPDATE {model.__tablename__} AS run
+                           SET status = 'failed', error = :error, finished_at = :now
+                         WHERE run.status IN ('queued', 'running') AND run.job_id IS NOT NULL
+                           AND NOT EXISTS (
+                               SELECT 1 FROM procrastinate_jobs AS job
+                                WHERE job.id = run.job_id AND job.status IN ('todo', 'doing'))
+                        """
+                    ),
+                    {"error": JOB_LOST, "now": ctx.clock.now()},
                 ),
-                {"error": JOB_LOST, "now": ctx.clock.now()},
-            ).rowcount
+            )
+            failed += updated.rowcount
     if failed:
         log.warning("failed %d queued run(s) or sync(s) whose task-queue job had ended", failed)
     return failed

@@ -59,7 +59,7 @@ class JobSpec:
     since: datetime
 
     @property
-    def fingerprint(self) -> tuple:
+    def fingerprint(self) -> tuple[str, str, int, str]:
         # Triggers have no equality; their repr carries every field, time zone included.
         return (self.kind, self.team_id, self.target_id, repr(self.trigger))
 

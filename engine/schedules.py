@@ -63,7 +63,7 @@ def order_trigger(schedule: dict[str, Any], timezone: str) -> CronTrigger:
 
 
 @lru_cache(maxsize=4096)
-def _order_trigger(key: tuple, timezone: str) -> CronTrigger:
+def _order_trigger(key: tuple[tuple[str, Any], ...], timezone: str) -> CronTrigger:
     """Built once per distinct schedule (a card shows a page of orders, mostly alike); triggers
     are not changed by computing fire times."""
     schedule = dict(key)
@@ -87,15 +87,15 @@ def next_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
     week at most (two changes a year cannot both fall within it)."""
     known = _next_fires.get(id(trigger))
     if known is not None:
-        kept, since, fire = known
+        kept, since, until = known
         if (
             kept is trigger
-            and since <= now < fire
+            and since <= now < until
             and now - since <= _KEPT_FOR
             and _offset(trigger, now) == _offset(trigger, since)
         ):
-            return fire
-    fire = trigger.get_next_fire_time(None, now)
+            return until
+    fire: datetime | None = trigger.get_next_fire_time(None, now)  # apscheduler is untyped
     if fire is not None and _offset(trigger, now) == _offset(trigger, fire):
         if len(_next_fires) >= _NEXT_FIRES_KEPT:
             _next_fires.clear()

@@ -50,18 +50,23 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sources.base import Batch, ExtractionTemplate, FieldType
+
+if TYPE_CHECKING:  # imported where used: each is needed by one kind of warehouse only
+    import duckdb
+    import psycopg
+    from dlt.common.destination import AnyDestination
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +295,9 @@ def _from_rows(rows: Sequence[Mapping[str, Any]], spec: _TableSpec) -> pa.Table:
     return _conform(table, spec)
 
 
-def _cast(column, type_: pa.DataType, spec: _TableSpec, c: _Column):
+def _cast(
+    column: pa.Array | pa.ChunkedArray, type_: pa.DataType, spec: _TableSpec, c: _Column
+) -> pa.Array | pa.ChunkedArray:
     try:
         return pc.cast(column, type_)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
@@ -330,7 +337,7 @@ def _prepared(
     batches: Iterable[Batch],
     should_stop: Callable[[], bool],
     progress: _Progress,
-) -> Iterator[pa.Table]:
+) -> Generator[pa.Table, None, None]:
     """The source's non-empty batches as typed Arrow tables, one at a time.
 
     should_stop() is asked before each batch is pulled, so a stopped run also stops asking the
@@ -421,10 +428,10 @@ class _Loader:
     def close(self) -> None:
         pass
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -456,13 +463,13 @@ class DuckDBWarehouse(_Loader):
 
     def __init__(self, path: str):
         self.path = path
-        self._con = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._con_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({self.path!r})"
 
-    def _cursor(self):
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
         import duckdb
 
         with self._con_lock:
@@ -534,7 +541,7 @@ class DuckDBWarehouse(_Loader):
         def merge(table: pa.Table) -> int:
             """Merge the table in one transaction; the rows taken from the source."""
             nonlocal cleared
-            received = table.num_rows
+            received: int = table.num_rows  # pyarrow is untyped
             con.register(self._STAGE, table)
             try:
                 # Repeated keys: counted in DuckDB (cheap), removed in Arrow (rare).
@@ -570,7 +577,7 @@ class DuckDBWarehouse(_Loader):
             con.close()
 
     @staticmethod
-    def _ensure_columns(con, spec: _TableSpec, names: Sequence[str]) -> set[str]:
+    def _ensure_columns(con: duckdb.DuckDBPyConnection, spec: _TableSpec, names: Sequence[str]) -> set[str]:
         """Create the table, or add the columns it lacks (schema evolution); its columns.
 
         Without a PRIMARY KEY the merge key is kept in the table's comment, so a template whose
@@ -641,12 +648,12 @@ class PostgresWarehouse(_Loader):
     def __repr__(self) -> str:
         return f"PostgresWarehouse({mask_url(self._url)!r}, schema={self.schema!r})"
 
-    def _connect(self):  # a connection lives for one load: nothing to close
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:  # a connection lives for one load: nothing to close
         import psycopg
 
-        options = {} if "connect_timeout=" in self._url else {"connect_timeout": 10}
         try:
-            return psycopg.connect(self._url, **options)
+            # None: the URL's own connect_timeout (psycopg drops None parameters).
+            return psycopg.connect(self._url, connect_timeout=None if "connect_timeout=" in self._url else 10)
         except psycopg.Error as exc:
             message, password = str(exc), urlsplit(self._url).password
             if password:
@@ -679,7 +686,7 @@ class PostgresWarehouse(_Loader):
 
         def write(table: pa.Table) -> int:
             nonlocal cleared
-            received = table.num_rows
+            received: int = table.num_rows  # pyarrow is untyped
             if not spec.replace:
                 table = dedupe_last(table, spec.key)
             names = table.column_names
@@ -720,7 +727,9 @@ class PostgresWarehouse(_Loader):
             con.commit()
             return _run(spec, batches, should_stop, write, on_commit=on_commit)
 
-    def _ensure_columns(self, con, spec: _TableSpec, target: str, names: Sequence[str]) -> set[str]:
+    def _ensure_columns(
+        self, con: psycopg.Connection[tuple[Any, ...]], spec: _TableSpec, target: str, names: Sequence[str]
+    ) -> set[str]:
         """Create the table, or add the columns it lacks (schema evolution); its columns."""
         key = (*spec.key, CONNECTION_ID)
         wanted = [c for c in spec.columns if c.name in names or c.key]
@@ -810,15 +819,18 @@ class DltWarehouse(_Loader):
     def __repr__(self) -> str:  # options may hold credentials: not shown
         return f"DltWarehouse({self.destination!r}, dataset={self.dataset!r})"
 
-    def _factory(self):
+    def _factory(self) -> AnyDestination:
         from dlt.common.destination import Destination
 
         try:
-            return Destination.from_reference(self.destination, **self._options)
+            destination = Destination.from_reference(self.destination, **self._options)
         except Exception as exc:  # dlt raises several kinds for unknown names or options
             raise ValueError(
                 f"{ENV_VAR}: dlt destination {self.destination!r} is not usable ({type(exc).__name__})"
             ) from None
+        if destination is None:  # dlt's answer to no reference at all
+            raise ValueError(f"{ENV_VAR}: dlt destination {self.destination!r} is not usable")
+        return destination
 
     def load(
         self,
@@ -870,7 +882,7 @@ class DltWarehouse(_Loader):
                 pipeline_name=name,
                 destination=self._factory(),
                 dataset_name=self.dataset,
-                pipelines_dir=self.pipelines_dir,
+                pipelines_dir=self.pipelines_dir,  # type: ignore[arg-type]  # dlt's `str = None`: None is its default
             )
             schema = dlt.Schema(name, normalizers={"names": "direct"})
             try:
