@@ -346,7 +346,12 @@ def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> Connec
 def read_summary(ctx: Context, session: Session, actor: Actor, connection_id: int) -> ConnectionSummary:
     """`connection_summary` within the caller's unit of work."""
     connection = Connections(session, actor.team_id).shown(connection_id)
-    return _summary(ctx, connection, AccountCounts.of(connection), SyncRuns(session).recent(connection.id).latest)
+    return _summary(ctx, connection, _counts(connection), SyncRuns(session).recent(connection.id).latest)
+
+
+def _counts(connection: ShownRow) -> AccountCounts:
+    """As of the last account sync, which keeps them on the connection's row (`AccountCounts.of`)."""
+    return AccountCounts(connection.accounts_total, connection.accounts_active)
 
 
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
@@ -356,7 +361,7 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
         if (gone := _tombstone(connection)) is not None:
             return gone
         syncs = SyncRuns(session).recent(connection.id)
-        summary = _summary(ctx, connection, AccountCounts.of(connection), syncs.latest)
+        summary = _summary(ctx, connection, _counts(connection), syncs.latest)
         content: OrdersTab | AccountsTab | SettingsTab
         if tab == "orders":
             content = _orders_tab(ctx, session, actor, connection, page)
