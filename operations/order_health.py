@@ -161,7 +161,7 @@ class WatchedOrder(Protocol):
     @property
     def credentials_fixed_at(self) -> datetime | None: ...
     @property
-    def installed_at(self) -> datetime | None: ...  # None: a workspace with no row (one token for all)
+    def installed_at(self) -> datetime | None: ...  # of its workspace; None without a workspace row
 
 
 def _watched_orders() -> Select[*tuple[Any, ...]]:
@@ -280,7 +280,7 @@ def _evaluate(ctx: Context, order_id: int, now: datetime, changes: Changes) -> N
                 .values(alerts_checked_run_id=row.newest_id)
             )
             run = session.get(ExtractionRun, row.newest_id)
-            assert run is not None  # just read with the order, whose row this unit of work holds
+            assert run is not None  # just read; runs are deleted only with their workspace's data
             if run.started_at >= _watched_since(row):
                 _judge(ctx, session, row, run, open_kinds, opened, resolved)
                 # None if its credentials broke or its workspace uninstalled connbot meanwhile.
@@ -305,7 +305,7 @@ def _judge(
     order = session.get(ExtractionOrder, row.id)
     assert order is not None  # its row is this unit of work's claim (_evaluate)
     if run.status == RunStatus.SUCCEEDED:
-        done: dict[str, object] = {"resolved_rows": run.rows, "resolved_trigger": run.trigger}
+        done = {"resolved_rows": run.rows, "resolved_trigger": run.trigger}
         for kind in (AlertKind.FAILING, AlertKind.STALE):
             if kind in open_kinds and (alert_id := _resolve(session, order.id, kind, run, done)):
                 resolved.append(alert_id)
