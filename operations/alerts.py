@@ -9,13 +9,14 @@ posted, updated or reminded, and records the outcome.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput, NotFound
 from engine.context import Context
@@ -23,6 +24,7 @@ from engine.schedules import describe
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.cards import source_title
+from operations.dml import changed_rows
 from operations.validation import clean_text
 from operations.workspaces import workspace_settings
 from storage.models import (
@@ -77,10 +79,11 @@ class AlertCard:
 
 def alert_card(ctx: Context, alert_id: int) -> AlertCard:
     with ctx.db.begin() as session:
-        alert = session.get(Alert, alert_id)
+        alert = _alert(session, alert_id)
         connection = session.get(Connection, alert.connection_id)
+        assert connection is not None  # the alert's foreign key; connections are never deleted before it
         order = session.get(ExtractionOrder, alert.order_id) if alert.order_id is not None else None
-        orders = ()
+        orders: Sequence[str] = ()
         if order is None:
             orders = session.scalars(
                 select(ExtractionOrder.name)
@@ -115,7 +118,7 @@ def alert_card(ctx: Context, alert_id: int) -> AlertCard:
         )
 
 
-def _not_explained():
+def _not_explained() -> ColumnElement[bool]:
     """Order alerts of a connection whose credentials are in error wait: the credentials alert
     explains them (and lists the orders)."""
     return or_(Alert.kind == AlertKind.CREDENTIALS, Connection.credentials_status != CredentialsStatus.ERROR)
@@ -157,7 +160,7 @@ def to_mark_resolved(ctx: Context) -> list[int]:
         )
 
 
-def _remindable(now: datetime):
+def _remindable(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """Open for a day, not reminded for a day, and nobody said "I'm on it" within a day."""
     cutoff = now - REMIND_EVERY
     return (
@@ -185,39 +188,41 @@ def claim_post(ctx: Context, alert_id: int, now: datetime) -> bool:
     """One poster at a time, however many processes look at the same row: the claim holds until
     the post is recorded, fails, or is older than POST_CLAIM (its process stopped half-way)."""
     with ctx.db.begin() as session:
-        claimed = session.execute(
+        claimed = changed_rows(
+            session,
             update(Alert)
             .where(
                 Alert.id == alert_id,
                 Alert.ts.is_(None),
                 or_(Alert.post_claimed_at.is_(None), Alert.post_claimed_at <= now - POST_CLAIM),
             )
-            .values(post_claimed_at=now, post_attempts=Alert.post_attempts + 1)
+            .values(post_claimed_at=now, post_attempts=Alert.post_attempts + 1),
         )
-        return claimed.rowcount == 1
+        return claimed == 1
 
 
 def mark_posted(ctx: Context, alert_id: int, channel: str, ts: str) -> None:
     with ctx.db.begin() as session:
-        alert = session.get(Alert, alert_id)
+        alert = _alert(session, alert_id)
         alert.channel, alert.ts, alert.last_post_error = channel, ts, None
 
 
 def mark_post_failed(ctx: Context, alert_id: int, error: str) -> None:
     """Not posted: the next flush tries again."""
     with ctx.db.begin() as session:
-        alert = session.get(Alert, alert_id)
+        alert = _alert(session, alert_id)
         alert.last_post_error, alert.post_claimed_at = error, None
 
 
 def claim_resolution(ctx: Context, alert_id: int, now: datetime) -> bool:
     with ctx.db.begin() as session:
-        done = session.execute(
+        done = changed_rows(
+            session,
             update(Alert)
             .where(Alert.id == alert_id, Alert.resolution_posted_at.is_(None))
-            .values(resolution_posted_at=now)
+            .values(resolution_posted_at=now),
         )
-        return done.rowcount == 1
+        return done == 1
 
 
 def release_resolution(ctx: Context, alert_id: int) -> None:
@@ -228,10 +233,10 @@ def release_resolution(ctx: Context, alert_id: int) -> None:
 
 def claim_reminder(ctx: Context, alert_id: int, now: datetime) -> bool:
     with ctx.db.begin() as session:
-        done = session.execute(
-            update(Alert).where(Alert.id == alert_id, *_remindable(now)).values(last_reminded_at=now)
+        done = changed_rows(
+            session, update(Alert).where(Alert.id == alert_id, *_remindable(now)).values(last_reminded_at=now)
         )
-        return done.rowcount == 1
+        return done == 1
 
 
 # ---- "I'm on it" ------------------------------------------------------------------------------
@@ -242,11 +247,12 @@ def acknowledge(ctx: Context, actor: Actor, alert_id: int) -> None:
     with ctx.db.begin() as session:
         alert = _team_alert(session, actor, alert_id)
         now = ctx.clock.now()
-        taken = session.execute(
+        taken = changed_rows(
+            session,
             update(Alert)
             .where(Alert.id == alert_id, Alert.resolved_at.is_(None), Alert.acknowledged_by.is_(None))
-            .values(acknowledged_by=actor.user_id, acknowledged_at=now)
-        ).rowcount
+            .values(acknowledged_by=actor.user_id, acknowledged_at=now),
+        )
         if not taken:
             session.refresh(alert)
             if alert.resolved_at is not None:
@@ -263,11 +269,12 @@ def release(ctx: Context, actor: Actor, alert_id: int) -> None:
     """The person on it gives it back."""
     with ctx.db.begin() as session:
         alert = _team_alert(session, actor, alert_id)
-        released = session.execute(
+        released = changed_rows(
+            session,
             update(Alert)
             .where(Alert.id == alert_id, Alert.resolved_at.is_(None), Alert.acknowledged_by == actor.user_id)
-            .values(acknowledged_by=None, acknowledged_at=None)
-        ).rowcount
+            .values(acknowledged_by=None, acknowledged_at=None),
+        )
         if not released:
             session.refresh(alert)
             if alert.resolved_at is not None:
@@ -280,7 +287,7 @@ def release(ctx: Context, actor: Actor, alert_id: int) -> None:
         _audit(ctx, session, actor, "alert.release", alert)
 
 
-def _audit(ctx: Context, session, actor: Actor, action: str, alert: Alert) -> None:
+def _audit(ctx: Context, session: Session, actor: Actor, action: str, alert: Alert) -> None:
     audit(
         ctx,
         session,
@@ -293,10 +300,21 @@ def _audit(ctx: Context, session, actor: Actor, action: str, alert: Alert) -> No
     )
 
 
-def _team_alert(session, actor: Actor, alert_id: int) -> Alert:
+_GONE = "This alert no longer exists."
+
+
+def _team_alert(session: Session, actor: Actor, alert_id: int) -> Alert:
     alert = session.scalars(select(Alert).where(Alert.id == alert_id, Alert.team_id == actor.team_id)).first()
     if alert is None:
-        raise NotFound("This alert no longer exists.")
+        raise NotFound(_GONE)
+    return alert
+
+
+def _alert(session: Session, alert_id: int) -> Alert:
+    """Of any team: for the poster, which has the id from the alerts to post."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(_GONE)
     return alert
 
 
@@ -361,7 +379,7 @@ def escalation_card(ctx: Context, actor: Actor, connection_id: int, reason: str)
             c.business_account_id,
             c.credentials_status,
             c.credentials_error_message,
-            tuple(tuple(r) for r in runs),
+            tuple(r.tuple() for r in runs),
             actor.user_id or "connbot",
             reason,
         )
@@ -451,11 +469,12 @@ def _insert_claim(ctx: Context, actor: Actor, connection_id: int, channel: str, 
 
 def _take_over_claim(ctx: Context, actor: Actor, stale: Escalation, channel: str, reason: str) -> int | None:
     with ctx.db.begin() as session:
-        taken = session.execute(
+        taken = changed_rows(
+            session,
             update(Escalation)
             .where(Escalation.id == stale.id, Escalation.thread_ts.is_(None), Escalation.created_at == stale.created_at)
-            .values(channel=channel, reason=reason, created_by=actor.user_id or "connbot", created_at=ctx.clock.now())
-        ).rowcount
+            .values(channel=channel, reason=reason, created_by=actor.user_id or "connbot", created_at=ctx.clock.now()),
+        )
     return stale.id if taken else None
 
 

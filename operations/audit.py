@@ -18,7 +18,7 @@ def audit(
     outcome: str = "ok",
     connection_id: int | None = None,
     order_id: int | None = None,
-    **details,
+    **details: object,
 ) -> None:
     """Record in the caller's unit of work. Details must never hold secrets."""
     Audit(session, actor.team_id).record(

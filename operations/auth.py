@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from core.errors import NotAllowed
+from engine.context import Context
 
 
 class Role(IntEnum):
@@ -42,7 +43,9 @@ class Actor:
         )
 
 
-def authorize(ctx, actor: Actor, role: Role, action: str, connection_id: int, *, include_deleted: bool = False) -> None:
+def authorize(
+    ctx: Context, actor: Actor, role: Role, action: str, connection_id: int, *, include_deleted: bool = False
+) -> None:
     """The connection first, then the role: another team's id is "not found" whatever the role,
     so a refusal never tells anyone that a connection exists elsewhere."""
     from storage.repositories import Connections

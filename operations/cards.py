@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeAlias
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Row
@@ -55,6 +56,8 @@ HISTORY_RUNS = 30  # the Run history modal lists this many, paged
 HISTORY_PAGE_SIZE = 10
 
 TABS = ("orders", "accounts", "settings")
+# A plain row of a statement that reads what a card shows (storage.repositories): columns by name.
+ShownRow: TypeAlias = Row[*tuple[Any, ...]]
 # A queued run or sync that waited this long while no worker was alive says so.
 NO_WORKER_AFTER = timedelta(minutes=10)
 
@@ -247,7 +250,7 @@ def _source_state(ctx: Context, name: str) -> tuple[str, str | None]:
         return name, str(missing)
 
 
-def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) -> str:
+def _account_status(counts: AccountCounts, sync: AccountSyncRun | ShownRow | None) -> str:
     if sync is None or (sync.status in UNFINISHED and counts.total == 0):
         return "Loading accounts"
     if sync.status == RunStatus.FAILED and counts.total == 0:
@@ -261,9 +264,9 @@ def _account_status(counts: AccountCounts, sync: AccountSyncRun | Row | None) ->
 
 def _summary(
     ctx: Context,
-    c: Connection | Row,
+    c: Connection | ShownRow,
     counts: AccountCounts,
-    sync: AccountSyncRun | Row | None,
+    sync: AccountSyncRun | ShownRow | None,
     alerts: tuple[OpenAlert, ...] = (),
 ) -> ConnectionSummary:
     title, missing = _source_state(ctx, c.source)
@@ -343,7 +346,12 @@ def connection_summary(ctx: Context, actor: Actor, connection_id: int) -> Connec
 def read_summary(ctx: Context, session: Session, actor: Actor, connection_id: int) -> ConnectionSummary:
     """`connection_summary` within the caller's unit of work."""
     connection = Connections(session, actor.team_id).shown(connection_id)
-    return _summary(ctx, connection, AccountCounts.of(connection), SyncRuns(session).recent(connection.id).latest)
+    return _summary(ctx, connection, _counts(connection), SyncRuns(session).recent(connection.id).latest)
+
+
+def _counts(connection: ShownRow) -> AccountCounts:
+    """As of the last account sync, which keeps them on the connection's row (`AccountCounts.of`)."""
+    return AccountCounts(connection.accounts_total, connection.accounts_active)
 
 
 def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders", page: int = 0) -> Card | Tombstone:
@@ -353,7 +361,8 @@ def load_card(ctx: Context, actor: Actor, connection_id: int, tab: str = "orders
         if (gone := _tombstone(connection)) is not None:
             return gone
         syncs = SyncRuns(session).recent(connection.id)
-        summary = _summary(ctx, connection, AccountCounts.of(connection), syncs.latest)
+        summary = _summary(ctx, connection, _counts(connection), syncs.latest)
+        content: OrdersTab | AccountsTab | SettingsTab
         if tab == "orders":
             content = _orders_tab(ctx, session, actor, connection, page)
         elif tab == "accounts":
@@ -373,13 +382,13 @@ def deleted_connection(ctx: Context, actor: Actor, connection_id: int) -> Tombst
             return None
 
 
-def _tombstone(connection: Row) -> Tombstone | None:
+def _tombstone(connection: ShownRow) -> Tombstone | None:
     if connection.deleted_at is None:
         return None
     return Tombstone(connection.id, connection.title, connection.deleted_by, connection.deleted_at)
 
 
-def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: Row, page: int) -> OrdersTab:
+def _orders_tab(ctx: Context, session: Session, actor: Actor, connection: ShownRow, page: int) -> OrdersTab:
     repo = Orders(session, actor.team_id)
     offset = max(0, page) * ORDERS_PAGE_SIZE
     orders = repo.shown(connection.id, offset=offset, limit=ORDERS_PAGE_SIZE)
@@ -417,7 +426,7 @@ def _template_title(ctx: Context, source: str, template: str) -> str:
     return template
 
 
-def order_status(order: Row) -> str:
+def order_status(order: ShownRow) -> str:
     """Of a row of `Orders.shown`."""
     if order.run_status == RunStatus.RUNNING:
         return "Syncing"
@@ -429,7 +438,7 @@ def order_status(order: Row) -> str:
     return status
 
 
-def _usual_when_far_fewer(recent: list[Row]) -> int | None:
+def _usual_when_far_fewer(recent: list[ShownRow]) -> int | None:
     """What the order usually loads, when its last run (a success) loaded far fewer rows: the rule
     of the "too few rows" alert, over the runs the strip shows."""
     if not recent or recent[0].status != RunStatus.SUCCEEDED:
@@ -439,7 +448,14 @@ def _usual_when_far_fewer(recent: list[Row]) -> int | None:
     return usual if too_few_rows(recent[0].rows, usual) else None
 
 
-def _order_row(ctx, connection: Row, order: Row, now, queued: dict[int, Waiting], recent: list[Row]) -> OrderRow:
+def _order_row(
+    ctx: Context,
+    connection: ShownRow,
+    order: ShownRow,
+    now: datetime,
+    queued: dict[int, Waiting],
+    recent: list[ShownRow],
+) -> OrderRow:
     next_run = None
     if order.status != OrderStatus.PAUSED:
         next_run = next_fire(order_trigger(order.schedule, order.timezone), now)
@@ -475,7 +491,7 @@ def _order_row(ctx, connection: Row, order: Row, now, queued: dict[int, Waiting]
     )
 
 
-def _sync_summary(run: Row | None, queue: InQueue | None = None) -> SyncSummary | None:
+def _sync_summary(run: ShownRow | None, queue: InQueue | None = None) -> SyncSummary | None:
     if run is None:
         return None
     return SyncSummary(
@@ -494,7 +510,7 @@ def _sync_summary(run: Row | None, queue: InQueue | None = None) -> SyncSummary 
     )
 
 
-def _accounts_tab(ctx: Context, session: Session, connection: Row, syncs: RecentSyncs, page: int) -> AccountsTab:
+def _accounts_tab(ctx: Context, session: Session, connection: ShownRow, syncs: RecentSyncs, page: int) -> AccountsTab:
     repo = Accounts(session, connection.id)
     total = connection.accounts_total
     offset = _clamp_offset(page * ACCOUNTS_PAGE_SIZE, total, ACCOUNTS_PAGE_SIZE)
@@ -518,7 +534,7 @@ def _accounts_tab(ctx: Context, session: Session, connection: Row, syncs: Recent
     )
 
 
-def _streams(ctx: Context, session: Session, connection: Row) -> StreamsSummary | None:
+def _streams(ctx: Context, session: Session, connection: ShownRow) -> StreamsSummary | None:
     try:
         if not is_catalog_source(ctx.source(connection.source)):
             return None
@@ -528,7 +544,7 @@ def _streams(ctx: Context, session: Session, connection: Row) -> StreamsSummary 
     return StreamsSummary(found.streams, found.discovered_at) if found else StreamsSummary(0, None)
 
 
-def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: Row) -> SettingsTab:
+def _settings_tab(ctx: Context, session: Session, actor: Actor, connection: ShownRow) -> SettingsTab:
     labels = {}
     try:
         source = ctx.source(connection.source)
@@ -561,7 +577,7 @@ def run_history(ctx: Context, actor: Actor, connection_id: int, order_id: int, p
         repo = Orders(session, actor.team_id)
         order = repo.get(order_id, connection_id=connection_id)
         shown = select(ExtractionRun.id).where(ExtractionRun.order_id == order_id).limit(HISTORY_RUNS).subquery()
-        total = session.scalar(select(func.count()).select_from(shown))
+        total = session.execute(select(func.count()).select_from(shown)).scalar_one()
         offset = _clamp_offset(page * HISTORY_PAGE_SIZE, total, HISTORY_PAGE_SIZE)
         runs = tuple(
             HistoryRun(r.started_at, r.finished_at, r.trigger, r.triggered_by, r.rows, r.status, r.error)

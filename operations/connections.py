@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from core.credentials import Credentials
 from core.errors import Conflict, InvalidInput
 from core.events import ConnectionChanged
 from engine.context import Context
@@ -18,8 +21,9 @@ from engine.credentials import record_auth_success
 from engine.executor import cancel_unfinished
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
+from operations.cards import ShownRow
 from operations.validation import clean_text
-from sources.base import CheckStatus, Credentials, Source, SourceError, TransientSourceError, mask
+from sources.base import CheckStatus, Source, SourceError, TransientSourceError, mask
 from sources.config import (
     CONFIG_KEY,
     TITLE_KEY,
@@ -68,7 +72,7 @@ def connection_setup(ctx: Context, actor: Actor, connection_id: int) -> Connecti
     return ConnectionSetup(row.source, row.title, row.account_sync_mode, dict(row.credentials_hint), prefill)
 
 
-def _spec_prefill(ctx: Context, session, actor: Actor, row) -> dict[str, str]:
+def _spec_prefill(ctx: Context, session: Session, actor: Actor, row: ShownRow) -> dict[str, str]:
     try:
         spec = config_spec(ctx.source(row.source))
     except UnknownSource:
@@ -114,15 +118,19 @@ def credentials_from_form(
     spec = config_spec(source)
     if spec is not None:
         return _configuration(spec, values, stored)
-    cleaned = {}
-    for spec in source.credential_fields:
-        text = clean_text(values.get(spec.name), field=spec.name, label=spec.label, required=not spec.optional)
+    cleaned: dict[str, str] = {}
+    for credential in source.credential_fields:
+        text = clean_text(
+            values.get(credential.name), field=credential.name, label=credential.label, required=not credential.optional
+        )
         if text:
-            cleaned[spec.name] = text
+            cleaned[credential.name] = text
     return Credentials(cleaned)
 
 
-def _configuration(spec: dict, values: Mapping[str, str | None], stored: Credentials | None) -> Credentials:
+def _configuration(
+    spec: Mapping[str, Any], values: Mapping[str, str | None], stored: Credentials | None
+) -> Credentials:
     try:
         config = json.loads(values.get(CONFIG_KEY) or "{}")
     except ValueError:
@@ -190,7 +198,10 @@ def check_new_credentials(source: Source, credentials: Credentials) -> CheckedCr
     return CheckedCredentials(credentials, business.id, business.name)
 
 
-def _retried(read):
+_T = TypeVar("_T")
+
+
+def _retried(read: Callable[[], _T]) -> _T:
     for _ in range(CHECK_RETRIES):
         try:
             return read()
@@ -338,7 +349,10 @@ def reconnect(
         source = ctx.source(connection.source)
         old_business = connection.business_account_id
         # A spec source keeps the secrets of its configuration that the form leaves empty.
-        stored = ctx.vault.decrypt(connection.credentials) if config_spec(source) is not None else None
+        stored = None
+        if config_spec(source) is not None:
+            assert connection.credentials is not None  # NULL only once deleted, which `get` refuses
+            stored = ctx.vault.decrypt(connection.credentials)
     mode = parse_sync_mode(sync_mode)
     checked = check_new_credentials(source, credentials_from_form(source, values, stored))
     changed = checked.business_account_id != old_business

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from core.credentials import Credentials
 from engine.account_sync import sync_accounts
 from engine.context import Context
 from operations.auth import Actor
 from operations.connections import make_connection
-from sources.base import Credentials
-from storage.models import Connection
 from storage.repositories import Connections
 
 SEED_USER = "USLACKBOT"
@@ -29,7 +28,7 @@ def seed_demo(ctx: Context, team_id: str, *, many_accounts: int = 5000) -> list[
     sync_accounts(ctx, team_id, broken, trigger="connect", user_id=SEED_USER)
     # The token then expires at the platform: two failed syncs in a row turn the status to Error.
     with ctx.db.begin() as session:
-        connection = session.get(Connection, broken)
+        connection = Connections(session, team_id).get(broken)
         connection.credentials = ctx.vault.encrypt(Credentials({"token": "demo-expired:business=globex,accounts=12"}))
     for _ in range(2):
         sync_accounts(ctx, team_id, broken, trigger="schedule")

@@ -33,9 +33,10 @@ from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import delete, select, update
 
+from core.credentials import Credentials
 from core.errors import ConnbotError
 from engine.context import Context
-from sources.base import Credentials
+from operations.dml import changed_rows
 from storage.models import OAuthState, SyncMode
 from storage.repositories import Connections
 
@@ -236,8 +237,7 @@ def pending(ctx: Context, source: str, state: str) -> SignIn:
     now = ctx.clock.now()
     with ctx.db.begin() as session:
         row = session.scalars(select(OAuthState).where(OAuthState.state_hash == _hash(state))).first()
-        _check(row, source, now)
-        return _sign_in(ctx, row)
+        return _sign_in(ctx, _usable(row, source, now))
 
 
 def claim(ctx: Context, source: str, state: str) -> SignIn:
@@ -245,7 +245,8 @@ def claim(ctx: Context, source: str, state: str) -> SignIn:
     two replicas), one gets it and the other SignInRefused."""
     now = ctx.clock.now()
     with ctx.db.begin() as session:
-        claimed = session.execute(
+        claimed = changed_rows(
+            session,
             update(OAuthState)
             .where(
                 OAuthState.state_hash == _hash(state),
@@ -253,12 +254,13 @@ def claim(ctx: Context, source: str, state: str) -> SignIn:
                 OAuthState.used_at.is_(None),
                 OAuthState.expires_at > now,
             )
-            .values(used_at=now)
-        ).rowcount
+            .values(used_at=now),
+        )
         row = session.scalars(select(OAuthState).where(OAuthState.state_hash == _hash(state))).first()
         if not claimed:
-            _check(row, source, now)
+            _usable(row, source, now)
             raise SignInRefused(_ALREADY_USED, "used")  # claimed by another request meanwhile
+        assert row is not None  # the row just claimed, in this unit of work
         return _sign_in(ctx, row)
 
 
@@ -266,7 +268,8 @@ _AGAIN = "Open the form in Slack again (Make a new connection or Re-connect) and
 _ALREADY_USED = f"This sign-in link was already used. {_AGAIN}"
 
 
-def _check(row: OAuthState | None, source: str, now: datetime) -> None:
+def _usable(row: OAuthState | None, source: str, now: datetime) -> OAuthState:
+    """The attempt, if it can still be used; else SignInRefused, which says why."""
     if row is None or row.source != source:
         raise SignInRefused(f"This sign-in link is not valid. {_AGAIN}", "unknown")
     if row.used_at is not None:
@@ -274,6 +277,7 @@ def _check(row: OAuthState | None, source: str, now: datetime) -> None:
     if row.expires_at <= now:
         minutes = int(STATE_TTL.total_seconds() // 60)
         raise SignInRefused(f"This sign-in link expired: links work for {minutes} minutes. {_AGAIN}", "expired")
+    return row
 
 
 def _sign_in(ctx: Context, row: OAuthState) -> SignIn:
@@ -297,6 +301,8 @@ def sign_in_values(ctx: Context, sign_in: SignIn, obtained: Mapping[str, str]) -
     bring (a Google login customer ID, a developer token) from the credentials in use."""
     if sign_in.purpose is not Purpose.RECONNECT:
         return dict(obtained)
+    if sign_in.connection_id is None:  # a re-connect is offered from a connection's card only
+        raise SignInRefused(f"This sign-in link is not valid. {_AGAIN}", "unknown")
     with ctx.db.begin() as session:
         connection = Connections(session, sign_in.team_id).get(sign_in.connection_id)
         ciphertext = connection.credentials

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.context import Context
+from operations.dml import changed_rows
 from storage.models import (
     UNFINISHED,
     Alert,
@@ -74,12 +76,15 @@ def too_few_rows(rows: int, usual: int | None) -> bool:
     return usual is not None and usual > SILENT_FLOOR and rows < usual * SILENT_SHARE
 
 
-def schedule_interval(schedule: dict) -> timedelta | None:
+_INTERVALS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "monthly": timedelta(days=31)}
+
+
+def schedule_interval(schedule: Mapping[str, Any]) -> timedelta | None:
     """The longest gap between two runs of a schedule; None for an order run by hand only."""
-    kind = schedule.get("kind")
+    kind: str | None = schedule.get("kind")
     if kind == "hourly":
         return timedelta(hours=int(schedule.get("every_hours") or 1))
-    return {"daily": timedelta(days=1), "weekly": timedelta(days=7), "monthly": timedelta(days=31)}.get(kind)
+    return _INTERVALS.get(kind) if kind is not None else None
 
 
 class ErrorOrigin(StrEnum):
@@ -132,7 +137,34 @@ def evaluate_orders(ctx: Context, now: datetime) -> Changes:
     return changes
 
 
-def _watched_orders():
+class WatchedOrder(Protocol):
+    """A row of `_watched_orders`: an order and what the rules need of it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def schedule(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def resumed_at(self) -> datetime | None: ...
+    @property
+    def alerts_checked_run_id(self) -> int | None: ...
+    @property
+    def newest_id(self) -> int | None: ...  # the newest run of the order, if any
+    @property
+    def newest_status(self) -> str | None: ...
+    @property
+    def newest_started_at(self) -> datetime | None: ...
+    @property
+    def last_success_at(self) -> datetime | None: ...
+    @property
+    def credentials_fixed_at(self) -> datetime | None: ...
+    @property
+    def installed_at(self) -> datetime | None: ...  # of its workspace; None without a workspace row
+
+
+def _watched_orders() -> Select[*tuple[Any, ...]]:
     """Orders the rules apply to, with what they need: live, not paused, of a live connection
     whose credentials are not in error. One statement, built once; each subquery reads one index
     range."""
@@ -191,7 +223,7 @@ _WATCHED = _watched_orders()
 _WATCHED_ONE = _WATCHED.where(ExtractionOrder.id == bindparam("order_id"))
 
 
-def _watched(session: Session, order_id: int):
+def _watched(session: Session, order_id: int) -> WatchedOrder | None:
     return session.execute(_WATCHED_ONE, {"order_id": order_id}).first()
 
 
@@ -201,23 +233,24 @@ def _open_kinds(session: Session, order_id: int | None = None) -> dict[int, set[
         query = query.where(Alert.order_id == order_id)
     found: dict[int, set[str]] = {}
     for oid, kind in session.execute(query):
+        assert oid is not None  # the query reads order alerts only
         found.setdefault(oid, set()).add(kind)
     return found
 
 
-def _has_new_run(row) -> bool:
+def _has_new_run(row: WatchedOrder) -> bool:
     return (
         row.newest_id is not None and row.newest_status not in UNFINISHED and row.newest_id != row.alerts_checked_run_id
     )
 
 
-def _watched_since(row) -> datetime:
+def _watched_since(row: WatchedOrder) -> datetime:
     """Runs before this are not held against the order: it did not exist, was paused, its
     credentials were broken (which explains them), or its workspace had uninstalled connbot."""
     return max(t for t in (row.created_at, row.resumed_at, row.credentials_fixed_at, row.installed_at) if t is not None)
 
 
-def _may_be_stale(row, open_kinds: set[str], now: datetime) -> bool:
+def _may_be_stale(row: WatchedOrder, open_kinds: set[str], now: datetime) -> bool:
     interval = schedule_interval(row.schedule or {})
     if interval is None or open_kinds & {AlertKind.STALE, AlertKind.FAILING}:
         return False
@@ -225,7 +258,9 @@ def _may_be_stale(row, open_kinds: set[str], now: datetime) -> bool:
     if now - since < STALE_INTERVALS * interval:
         return False
     # A run queued or under way gets its chance; one waiting or running longer than an interval is stuck.
-    return not (row.newest_status in UNFINISHED and now - row.newest_started_at < interval)
+    return not (
+        row.newest_status in UNFINISHED and row.newest_started_at is not None and now - row.newest_started_at < interval
+    )
 
 
 def _evaluate(ctx: Context, order_id: int, now: datetime, changes: Changes) -> None:
@@ -245,10 +280,12 @@ def _evaluate(ctx: Context, order_id: int, now: datetime, changes: Changes) -> N
                 .values(alerts_checked_run_id=row.newest_id)
             )
             run = session.get(ExtractionRun, row.newest_id)
+            assert run is not None  # just read; runs are deleted only with their workspace's data
             if run.started_at >= _watched_since(row):
                 _judge(ctx, session, row, run, open_kinds, opened, resolved)
+                # None if its credentials broke or its workspace uninstalled connbot meanwhile.
                 row = _watched(session, order_id)
-        if _may_be_stale(row, open_kinds, now):
+        if row is not None and _may_be_stale(row, open_kinds, now):
             opened.append(_open(session, order_id, AlertKind.STALE, now, details=_stale_details(session, row, now)))
     changes.opened += opened
     changes.resolved += resolved
@@ -257,7 +294,7 @@ def _evaluate(ctx: Context, order_id: int, now: datetime, changes: Changes) -> N
 def _judge(
     ctx: Context,
     session: Session,
-    row,
+    row: WatchedOrder,
     run: ExtractionRun,
     open_kinds: set[str],
     opened: list[int],
@@ -266,6 +303,7 @@ def _judge(
     """What the order's newest finished run says: a success resolves failing and stale (and
     silent when it loaded its usual rows); a failure may make the order failing."""
     order = session.get(ExtractionOrder, row.id)
+    assert order is not None  # its row is this unit of work's claim (_evaluate)
     if run.status == RunStatus.SUCCEEDED:
         done = {"resolved_rows": run.rows, "resolved_trigger": run.trigger}
         for kind in (AlertKind.FAILING, AlertKind.STALE):
@@ -277,7 +315,11 @@ def _judge(
         usual = usual_rows(_previous_success_rows(session, run))
         if too_few_rows(run.rows, usual):
             if AlertKind.SILENT not in open_kinds:
-                details = {"rows": run.rows, "usual_rows": usual, "run_at": run.started_at.isoformat()}
+                details: dict[str, object] = {
+                    "rows": run.rows,
+                    "usual_rows": usual,
+                    "run_at": run.started_at.isoformat(),
+                }
                 opened.append(_open(session, order.id, AlertKind.SILENT, run.finished_at or run.started_at, details))
                 open_kinds.add(AlertKind.SILENT)
         elif AlertKind.SILENT in open_kinds and (alert_id := _resolve(session, order.id, AlertKind.SILENT, run, done)):
@@ -328,8 +370,9 @@ def _previous_success_rows(session: Session, run: ExtractionRun) -> list[int]:
     )
 
 
-def _stale_details(session: Session, row, now: datetime) -> dict:
+def _stale_details(session: Session, row: WatchedOrder, now: datetime) -> dict[str, object]:
     interval = schedule_interval(row.schedule)
+    assert interval is not None  # stale (_may_be_stale): it has a schedule
     newest = session.get(ExtractionRun, row.newest_id) if row.newest_id is not None else None
     return {
         "last_success_at": row.last_success_at.isoformat() if row.last_success_at else None,
@@ -344,13 +387,15 @@ def _open(
     order_id: int,
     kind: AlertKind,
     at: datetime,
-    details: dict,
+    details: dict[str, object],
     *,
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> int:
     order = session.get(ExtractionOrder, order_id)
+    assert order is not None  # its row is this unit of work's claim (_evaluate)
     connection = session.get(Connection, order.connection_id)
+    assert connection is not None  # the order's foreign key
     alert = Alert(
         team_id=order.team_id,
         connection_id=connection.id,
@@ -369,13 +414,16 @@ def _open(
     return alert.id
 
 
-def _resolve(session: Session, order_id: int, kind: AlertKind, run: ExtractionRun, details: dict) -> int | None:
+def _resolve(
+    session: Session, order_id: int, kind: AlertKind, run: ExtractionRun, details: dict[str, object]
+) -> int | None:
     alert = session.scalars(
         select(Alert).where(Alert.order_id == order_id, Alert.kind == kind, Alert.resolved_at.is_(None))
     ).first()
     if alert is None:
         return None
-    done = session.execute(
+    done = changed_rows(
+        session,
         update(Alert)
         .where(Alert.id == alert.id, Alert.resolved_at.is_(None))
         .values(
@@ -383,6 +431,6 @@ def _resolve(session: Session, order_id: int, kind: AlertKind, run: ExtractionRu
             resolved_by=run.triggered_by,
             resolution=AlertResolution.FIXED,
             details={**(alert.details or {}), **details},
-        )
+        ),
     )
-    return alert.id if done.rowcount == 1 else None
+    return alert.id if done == 1 else None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.errors import Conflict, ConnbotError, InvalidInput, NotAllowed, NotFound, StaleAction
 from core.events import ConnectionChanged
@@ -25,6 +27,9 @@ from storage.repositories import Accounts, Connections, Orders, close_alerts
 
 MAX_ACCOUNTS_PER_ORDER = 150  # what the set-up modal can carry, ids only
 MAX_HISTORY_DAYS = 3650
+
+# An account as step 1 of the set-up lists it: (id, external id, name, added).
+AccountChoice = tuple[int, str, str, datetime]
 
 
 class InactiveAccounts(InvalidInput):
@@ -46,7 +51,7 @@ class OrderSpec:
     template: str
     name: str
     fields: tuple[str, ...]
-    schedule: dict = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
     timezone: str = "UTC"
     history_days: int | None = 30
     load_since: date | None = None
@@ -79,7 +84,7 @@ def _available(summary: ConnectionSummary) -> ConnectionSummary:
     return summary
 
 
-def open_setup(ctx: Context, actor: Actor, connection_id: int, *, limit: int) -> tuple[int, list[tuple]]:
+def open_setup(ctx: Context, actor: Actor, connection_id: int, *, limit: int) -> tuple[int, list[AccountChoice]]:
     """Extract pressed, in one read: the connection (another team's id is "not found" whatever the
     role), then the role, then whether Extract is still available (an old card is refused with the
     reason), and the first page of step 1: (active accounts, [(id, external id, name, added)])."""
@@ -244,7 +249,7 @@ def create_order(
     return order_id, True
 
 
-def _order(ctx: Context, actor: Actor, connection_id: int, order_id: int):
+def _order(ctx: Context, actor: Actor, connection_id: int, order_id: int) -> ExtractionOrder:
     with ctx.db.read() as session:
         Connections(session, actor.team_id).require(connection_id)
         return Orders(session, actor.team_id).get(order_id, connection_id=connection_id)
@@ -354,7 +359,7 @@ def start_first_run(ctx: Context, actor: Actor, order_id: int) -> int:
 
 def active_accounts_page(
     ctx: Context, actor: Actor, connection_id: int, *, offset: int, limit: int, search: str | None
-):
+) -> tuple[int, list[AccountChoice]]:
     """Step 1 of the set-up: active accounts, paged in SQL."""
     with ctx.db.read() as session:
         Connections(session, actor.team_id).require(connection_id)
@@ -362,8 +367,8 @@ def active_accounts_page(
 
 
 def _active_accounts(
-    session, connection_id: int, *, offset: int, limit: int, search: str | None
-) -> tuple[int, list[tuple]]:
+    session: Session, connection_id: int, *, offset: int, limit: int, search: str | None
+) -> tuple[int, list[AccountChoice]]:
     repo = Accounts(session, connection_id)
     total = repo.count(search, active_only=True)
     rows = repo.page(offset=offset, limit=limit, search=search, active_only=True)

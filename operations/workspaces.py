@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -75,7 +75,7 @@ class WorkspaceSettings:
         )
 
     @property
-    def chosen(self) -> tuple:
+    def chosen(self) -> tuple[str | None, str | None, str | None, tuple[str, ...], tuple[str, ...]]:
         """The values, without who saved them and when."""
         return (self.alert_channel, self.escalation_channel, self.csm_group, self.admins, self.operators)
 
@@ -140,7 +140,7 @@ def save_workspace_settings(
             actor,
             "workspace.settings",
             changed=changed,
-            **{name: _audited(getattr(chosen, name)) for name in changed},
+            **{name: _audited(getattr(chosen, name)) for name in changed},  # type: ignore[arg-type]  # setting names, never audit's own parameters
         )
     ctx.events.publish(WorkspaceChanged(actor.team_id, "settings"))
     return replace(chosen, saved_at=now, saved_by=actor.user_id)
@@ -161,17 +161,20 @@ def _checked(chosen: WorkspaceSettings) -> WorkspaceSettings:
             fields[name] = "Choose people and user groups (at most 100)."
     if fields:
         raise InvalidInput("Some settings are not valid.", fields)
-    dedupe = lambda ids: tuple(dict.fromkeys(ids))  # noqa: E731
-    return replace(chosen, admins=dedupe(chosen.admins), operators=dedupe(chosen.operators))
+    return replace(chosen, admins=_dedupe(chosen.admins), operators=_dedupe(chosen.operators))
 
 
-def _audited(value) -> str | list[str]:
+def _dedupe(ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ids))
+
+
+def _audited(value: str | tuple[str, ...] | None) -> str | list[str]:
     if isinstance(value, tuple):
         return list(value)
     return value or "none"
 
 
-def _workspace(session, team_id: str) -> Workspace:
+def _workspace(session: Session, team_id: str) -> Workspace:
     """The workspace's row, created if need be (two requests of a new workspace may race), locked
     for this unit of work."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -180,7 +183,9 @@ def _workspace(session, team_id: str) -> Workspace:
         .values(team_id=team_id, admins=[], operators=[])
         .on_conflict_do_nothing(index_elements=["team_id"])
     )
-    return session.get(Workspace, team_id, with_for_update=True, populate_existing=True)
+    workspace = session.get(Workspace, team_id, with_for_update=True, populate_existing=True)
+    assert workspace is not None  # inserted just above unless it was there
+    return workspace
 
 
 # ---- installations ---------------------------------------------------------------------------
@@ -219,7 +224,7 @@ def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
     """An install or reinstall, in one unit of work: the bot token (encrypted) replaces the
     previous one, the workspace (every known workspace of the organization, for an org-wide
     install) is installed again, and it is audited."""
-    if not bot.team_id and not (bot.is_enterprise_install and bot.enterprise_id):
+    if not (bot.enterprise_id if bot.is_enterprise_install else bot.team_id):
         raise ValueError("an installation names a workspace, or an organization for an org-wide install")
     now = ctx.clock.now()
     with ctx.db.begin() as session:
@@ -238,6 +243,7 @@ def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
         row.bot_token = ctx.vault.encrypt_token(bot.bot_token)
         row.installed_by, row.installed_at = bot.installed_by, now
         row.team_name, row.enterprise_name, row.enterprise_url = bot.team_name, bot.enterprise_name, bot.enterprise_url
+        teams: Sequence[str]
         if bot.is_enterprise_install:  # an admin's removal of a workspace outlives a reinstall of the org's app
             teams = session.scalars(
                 select(Workspace.team_id).where(
@@ -246,6 +252,7 @@ def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
                 )
             ).all()
         else:
+            assert bot.team_id  # checked above
             teams = [bot.team_id]
         changed = []
         for team_id in teams:
@@ -257,13 +264,14 @@ def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
             changed.append(team_id)
             _audit_install(ctx, session, team_id, bot, "workspace.reinstalled" if again else "workspace.installed")
         if bot.is_enterprise_install:  # the organization's own line, whatever workspaces are known yet
+            assert bot.enterprise_id  # checked above
             _audit_install(ctx, session, bot.enterprise_id, bot, "organization.installed")
     for team_id in changed:
         ctx.events.publish(WorkspaceChanged(team_id, "installed"))
     return replace(bot, installed_at=now)
 
 
-def _audit_install(ctx: Context, session, team_id: str, bot: InstalledBot, action: str) -> None:
+def _audit_install(ctx: Context, session: Session, team_id: str, bot: InstalledBot, action: str) -> None:
     actor = Actor(team_id, bot.installed_by, Role.ADMIN)
     audit(ctx, session, actor, action, enterprise=bot.enterprise_id or "none", scopes=bot.bot_scopes)
 
@@ -462,7 +470,7 @@ def purge_uninstalled(ctx: Context, now: datetime | None = None) -> list[str]:
                 Actor.system(team_id),
                 "workspace.purged",
                 uninstalled_at=uninstalled_at.isoformat(),
-                **{name.replace(" ", "_"): count for name, count in deleted.items() if count},
+                **{name.replace(" ", "_"): count for name, count in deleted.items() if count},  # type: ignore[arg-type]  # kinds of rows, never audit's own parameters
             )
         log.info(
             "workspace %s: data deleted %d days after connbot was uninstalled", team_id, (now - uninstalled_at).days

@@ -70,3 +70,41 @@ def test_a_platform_refusing_every_run_makes_the_order_failing_without_slack(ctx
         ("failing", oid, "platform", 2)
     ]
     assert evaluate_orders(ctx, ctx.clock.now()).opened == []  # judged once
+
+
+def test_an_order_whose_credentials_break_while_its_run_is_judged_is_left_for_the_credentials_alert(ctx, monkeypatch):
+    """Under read committed another process may break the credentials between the two reads of
+    the order: the second then finds nothing, and the evaluation ends there instead of failing."""
+    from sqlalchemy import select, update
+
+    from engine.account_sync import sync_accounts
+    from engine.extraction import run_order
+    from operations import order_health
+    from operations.auth import Actor, Role
+    from operations.connections import make_connection
+    from operations.orders import OrderSpec, create_order
+    from storage.models import Account, Connection, CredentialsStatus, ExtractionOrder
+
+    cid = make_connection(ctx, Actor("T1", "UADMIN", Role.ADMIN), "demo", {"token": "demo-refused:accounts=5"})
+    sync_accounts(ctx, "T1", cid, trigger="connect")
+    with ctx.db.begin() as session:
+        accounts = tuple(session.scalars(select(Account.id).where(Account.connection_id == cid, Account.active)))
+    spec = OrderSpec(
+        accounts, "campaign_daily", "Refused", ("campaign_name", "spend"), {"kind": "daily", "at": "06:00"}
+    )
+    oid, _ = create_order(ctx, Actor("T1", "UOPS", Role.OPERATOR), cid, spec, idempotency_key="k1")
+    ctx.clock.advance(hours=1)
+    run = run_order(ctx, "T1", oid, trigger="manual", user_id="UOPS")
+    judge = order_health._judge
+
+    def judged_while_the_credentials_break(ctx, session, row, *args):
+        judge(ctx, session, row, *args)
+        session.execute(
+            update(Connection).where(Connection.id == cid).values(credentials_status=CredentialsStatus.ERROR)
+        )
+
+    monkeypatch.setattr(order_health, "_judge", judged_while_the_credentials_break)
+    ctx.clock.advance(days=3)  # long enough to be stale, had the order still been watched
+    assert order_health.evaluate_orders(ctx, ctx.clock.now()).opened == []
+    with ctx.db.begin() as session:
+        assert session.get(ExtractionOrder, oid).alerts_checked_run_id == run.run_id

@@ -92,6 +92,13 @@ def test_access_granted_without_the_org_wide_install_installs_nothing(ctx):
     assert bot_for_team(ctx, "T1") is None and actions(ctx) == []
 
 
+def test_an_org_wide_install_that_names_no_organization_is_refused_before_anything_is_stored(ctx):
+    nameless = replace(bot("T1", "xoxb-org", org_wide=True), team_id="T1")
+    with pytest.raises(ValueError, match="organization"):
+        record_installation(ctx, nameless)
+    assert find_installation(ctx, enterprise_id=None, team_id="T1") is None and actions(ctx) == []
+
+
 def test_an_uninstall_is_recorded_once_and_a_reinstall_replaces_the_token(ctx):
     record_installation(ctx, bot("T1", "xoxb-1"))
     assert uninstall(ctx, team_id="T1", enterprise_id=None, is_enterprise_install=False, reason="tokens_revoked")
