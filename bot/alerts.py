@@ -60,6 +60,13 @@ FLUSH_EVERY_SECONDS = 60.0
 GONE = frozenset({"message_not_found", "channel_not_found", "is_archived", "cant_update_message"})
 
 
+def _message(card: AlertCard) -> tuple[str, str] | None:
+    """Where the alert's message is (channel, ts); None while it is not posted."""
+    if card.channel is None or card.ts is None:
+        return None
+    return card.channel, card.ts
+
+
 class AlertPoster:
     def __init__(self, services: Services):
         self.services = services
@@ -175,10 +182,15 @@ class AlertPoster:
             card = alert_card(self.ctx, alert_id)
             shown = self._update(card)
         note = acknowledged_text(user_id, card.acknowledged_at) if taken else released_text(user_id)
-        try:
-            self.services.client_for(card.team_id).chat_postMessage(channel=card.channel, thread_ts=card.ts, text=note)
-        except SlackApiError as error:
-            log.error("alert %s: thread note not posted: %s", alert_id, error.response.get("error"))
+        message = _message(card)
+        if message is None:
+            log.error("alert %s: thread note not posted: the alert is not posted", alert_id)
+        else:
+            channel, ts = message
+            try:
+                self.services.client_for(card.team_id).chat_postMessage(channel=channel, thread_ts=ts, text=note)
+            except SlackApiError as error:
+                log.error("alert %s: thread note not posted: %s", alert_id, error.response.get("error"))
         self._escalation_reply(card.team_id, card.connection_id, taken_note(card, user_id, taken=taken))
         self._listed(card)
         return shown
@@ -188,9 +200,14 @@ class AlertPoster:
         self.services.home.changed(ConnectionChanged(card.team_id, card.connection_id, "alerts"))
 
     def _update(self, card: AlertCard) -> bool:
+        message = _message(card)
+        if message is None:
+            log.warning("alert %s: could not update it in place: it is not posted", card.id)
+            return False
+        channel, ts = message
         try:
             self.services.client_for(card.team_id).chat_update(
-                channel=card.channel, ts=card.ts, text=alert_text(card), blocks=alert_message(card)
+                channel=channel, ts=ts, text=alert_text(card), blocks=alert_message(card)
             )
             return True
         except SlackApiError as error:
@@ -240,10 +257,15 @@ class AlertPoster:
 
     def _resolve(self, alert_id: int) -> None:
         card = alert_card(self.ctx, alert_id)
+        message = _message(card)
+        if message is None:  # only posted alerts are picked; as good as gone
+            log.error("alert %s: could not mark it resolved in Slack: it is not posted", alert_id)
+            return
+        channel, ts = message
         try:
             client = self.services.client_for(card.team_id)
-            client.chat_update(channel=card.channel, ts=card.ts, text=alert_text(card), blocks=alert_message(card))
-            client.chat_postMessage(channel=card.channel, thread_ts=card.ts, text=resolution_text(card))
+            client.chat_update(channel=channel, ts=ts, text=alert_text(card), blocks=alert_message(card))
+            client.chat_postMessage(channel=channel, thread_ts=ts, text=resolution_text(card))
         except NotInstalled as gone:
             release_resolution(self.ctx, alert_id)  # posted once connbot is installed again
             log.error("alert %s: could not mark it resolved in Slack: %s", alert_id, gone.message)
@@ -258,9 +280,14 @@ class AlertPoster:
 
     def _remind(self, alert_id: int) -> None:
         card = alert_card(self.ctx, alert_id)
+        message = _message(card)
+        if message is None:  # only posted alerts are picked
+            log.error("alert %s: reminder not posted: the alert is not posted", alert_id)
+            return
+        channel, ts = message
         try:
             self.services.client_for(card.team_id).chat_postMessage(
-                channel=card.channel, thread_ts=card.ts, text=reminder_text(card)
+                channel=channel, thread_ts=ts, text=reminder_text(card)
             )
         except NotInstalled as gone:
             log.error("alert %s: reminder not posted: %s", alert_id, gone.message)

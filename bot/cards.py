@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks.connections import card_fallback, connection_card, connection_list, tombstone
 from bot.blocks.home import home_view
+from bot.roles import person
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Unavailable
@@ -50,13 +51,14 @@ def refresh_card(
 def publish_home(services: Services, actor: Actor, offset: int = 0) -> None:
     data = load_list(services.ctx, actor, offset=offset)
     settings = workspace_settings(services.ctx, actor.team_id)
+    user_id = person(actor)
     try:
-        can_change = services.roles.role(actor.team_id, actor.user_id, settings) >= Role.ADMIN
+        can_change = services.roles.role(actor.team_id, user_id, settings) >= Role.ADMIN
     except Unavailable:  # Slack could not tell the role just now: the settings are shown read-only
         can_change = False
     try:
         services.client_for(actor.team_id).views_publish(
-            user_id=actor.user_id, view=home_view(data, settings, can_change=can_change)
+            user_id=user_id, view=home_view(data, settings, can_change=can_change)
         )
     except SlackApiError as error:
         log.warning("views.publish failed: %s", error.response.get("error"))
@@ -88,7 +90,7 @@ def replace_card_after_modal(
             return
     if from_ephemeral and channel and not ts:
         try:
-            client.chat_postEphemeral(channel=channel, user=actor.user_id, text=OUTDATED.format(action=action))
+            client.chat_postEphemeral(channel=channel, user=person(actor), text=OUTDATED.format(action=action))
         except SlackApiError as error:
             log.warning("could not say the card is out of date: %s", error.response.get("error"))
     show_card_after_modal(services, actor, connection_id, tab, channel, ts)
@@ -101,16 +103,17 @@ def show_card_after_modal(
     else show a fresh card to the user in that channel (an ephemeral card cannot be updated)."""
     if not channel:
         return
+    user_id = person(actor)
     blocks, text = card_message(services, actor, connection_id, tab, page)
     client = services.client_for(actor.team_id)
     try:
         if ts:
             client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         else:
-            client.chat_postEphemeral(channel=channel, user=actor.user_id, text=text, blocks=blocks)
+            client.chat_postEphemeral(channel=channel, user=user_id, text=text, blocks=blocks)
     except SlackApiError as error:
         log.warning("could not show the card after the modal: %s", error.response.get("error"))
         try:  # as refresh_card does: the user must not be left with a card that is wrong
-            client.chat_postEphemeral(channel=channel, user=actor.user_id, text=UNDELIVERED.format(id=connection_id))
+            client.chat_postEphemeral(channel=channel, user=user_id, text=UNDELIVERED.format(id=connection_id))
         except SlackApiError as again:
             log.warning("could not tell the user either: %s", again.response.get("error"))

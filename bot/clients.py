@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -70,7 +70,7 @@ class InstalledWorkspaces:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self._by_team: dict[str, tuple[object, WebClient]] = {}  # team -> (kept until, client)
+        self._by_team: dict[str, tuple[datetime, WebClient]] = {}  # team -> (kept until, client)
         self._by_token: dict[str, WebClient] = {}
         self._lock = threading.Lock()
 

@@ -61,7 +61,7 @@ class Tab(StrEnum):
     SETTINGS = "settings"
 
     @property
-    def title(self) -> str:
+    def heading(self) -> str:  # not `title`: that would hide str.title
         return {"orders": "Extraction orders", "accounts": "Accounts", "settings": "Settings"}[self.value]
 
 

@@ -31,6 +31,7 @@ from slack_sdk.oauth.state_store import OAuthStateStore
 
 from bot.clients import SLACK_LOG, make_client
 from bot.pages import PAGE_HEADERS, html_page
+from core.errors import ConfigError
 from engine.context import Context
 from operations.workspaces import (
     STATE_TTL,
@@ -220,6 +221,10 @@ class _InstallFlow(OAuthFlow):
 def install_flow(ctx: Context) -> OAuthFlow:
     """bolt's OAuth flow on connbot's stores, with connbot's pages."""
     settings = ctx.settings
+    if settings.public_url is None:  # load_settings asks for it with the client ID and secret
+        raise ConfigError(
+            "CONNBOT_PUBLIC_URL: installs through Slack need the https base URL where this app is reached"
+        )
     return _InstallFlow(
         client=make_client(None, settings.slack_api_url),
         logger=INSTALL_LOG,

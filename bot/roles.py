@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -22,6 +23,15 @@ log = logging.getLogger(__name__)
 
 CACHE_FOR = timedelta(minutes=5)
 
+T = TypeVar("T")
+
+
+def person(actor: Actor) -> str:
+    """The Slack user an actor stands for: the bot answers people, never the system."""
+    if actor.user_id is None:
+        raise ValueError(f"the system acts in workspace {actor.team_id}: there is no person to answer")
+    return actor.user_id
+
 
 class RoleResolver:
     def __init__(
@@ -33,7 +43,7 @@ class RoleResolver:
         self.settings_of = settings_of
         self.client_for = client_for
         self.clock = clock
-        self._cache: dict[tuple[str, str, str], tuple[object, object]] = {}
+        self._cache: dict[tuple[str, str, str], tuple[object, datetime]] = {}  # key -> (value, kept until)
         self._lock = threading.Lock()
 
     def actor(self, team_id: str, user_id: str, settings: WorkspaceSettings | None = None) -> Actor:
@@ -67,12 +77,12 @@ class RoleResolver:
             return True
         return any(user_id in self._group_members(team_id, gid) for gid in ids if gid.startswith("S"))
 
-    def _cached(self, key: tuple[str, str, str], load):
+    def _cached(self, key: tuple[str, str, str], load: Callable[[], T]) -> T:
         now = self.clock.now()
         with self._lock:
             hit = self._cache.get(key)
             if hit and hit[1] > now:
-                return hit[0]
+                return cast(T, hit[0])  # the key's kind ("user", "group") says what load gave
         value = load()
         with self._lock:
             self._cache[key] = (value, now + CACHE_FOR)

@@ -7,11 +7,14 @@ import json
 import types
 import typing
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.errors import StaleAction
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # what unpack builds: one of the dataclasses below
 
 MAX_VALUE = 2000  # Slack's limit for a button value
 MAX_METADATA = 3000  # Slack's limit for a view's private_metadata
@@ -45,7 +48,7 @@ def unpack(cls: type[T], text: str | None) -> T:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: type[DataclassInstance]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in fields(cls)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
@@ -33,7 +33,7 @@ class UserGroup:
 class UserGroups:
     def __init__(self, services: Services):
         self.services = services
-        self._kept: dict[str, tuple[object, tuple[UserGroup, ...]]] = {}
+        self._kept: dict[str, tuple[datetime, tuple[UserGroup, ...]]] = {}
         self._lock = threading.Lock()
 
     def of(self, team_id: str) -> tuple[UserGroup, ...]:

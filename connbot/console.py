@@ -322,7 +322,7 @@ class Screen:
         surface = self._surfaces.get(label)
         if surface is None:
             raise ConsoleError(f"There is no {label} on screen.")
-        if surface.obj.deleted:
+        if isinstance(surface.obj, Message) and surface.obj.deleted:  # views close rather
             raise ConsoleError(f"{label} was deleted.")
         self.forget(label)
 
@@ -439,7 +439,7 @@ class Screen:
     def _new_problems(self) -> list[str]:
         """What Slack would show as an error, or refuse: the app's bugs, never hidden."""
         fake = self.fake
-        groups = (
+        groups: tuple[tuple[str, list[object]], ...] = (
             ("fakeslack internal error", list(fake.internal_errors)),
             ("Slack refused it", list(fake.violations)),
             ("Slack shows an error", list(fake.failures)),
@@ -610,6 +610,8 @@ class Console:
         target, control = self.screen.control(number)
         try:
             if control.is_input:
+                if not isinstance(target, View):  # connbot's messages have no input blocks
+                    raise ConsoleError("Only a modal's inputs can be typed into.")
                 self.fill(target, control, rest)
             elif control.kind == "button":
                 self.press(target, control)
@@ -820,7 +822,7 @@ def run_console(
                 file=out,
             )
         console = Console(workspace, out, style=style, interactive=interactive)
-        read = terminal_reader() if interactive else script_reader(lines, out)
+        read = terminal_reader() if lines is None else script_reader(lines, out)
         return console.run(read)
 
 

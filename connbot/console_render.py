@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,7 +218,11 @@ class _Renderer:
         out = _ANGLE.sub(lambda m: self._angle(m[1], m[2]), text)
         out = _emoji(out)
         for pattern, paint in ((_CODE, s.code), (_BOLD, s.bold), (_ITALIC, s.italic), (_STRIKE, s.strike)):
-            out = pattern.sub(lambda m, paint=paint: paint(m[1]), out)
+
+            def painted(m: re.Match[str], paint: Callable[[str], str] = paint) -> str:
+                return paint(m[1])
+
+            out = pattern.sub(painted, out)
         return out.replace("\u200d", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
     def _angle(self, target: str, label: str | None) -> str:

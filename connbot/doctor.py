@@ -59,7 +59,7 @@ def checks(manifest: Path | None = None) -> Iterator[Check]:
     database, check = _database(settings)
     yield check
     if database is not None:
-        stored = _stored_credentials(database)
+        stored: list[tuple[int, bytes]] | None = _stored_credentials(database)
     else:  # not known, unless the embedded database is still to be created
         stored = [] if _not_created_yet(settings) else None
     yield _credentials_key(settings, stored)
@@ -150,13 +150,12 @@ def _credentials_key(settings: Settings, tokens: list[tuple[int, bytes]] | None)
 
 def _stored_credentials(database: Database) -> list[tuple[int, bytes]]:
     with database.read() as session:
-        return list(
-            session.execute(
-                select(Connection.id, Connection.credentials).where(
-                    Connection.credentials.is_not(None), Connection.deleted_at.is_(None)
-                )
-            ).tuples()
-        )
+        rows = session.execute(
+            select(Connection.id, Connection.credentials).where(
+                Connection.credentials.is_not(None), Connection.deleted_at.is_(None)
+            )
+        ).tuples()
+        return [(connection_id, blob) for connection_id, blob in rows if blob is not None]  # as selected
 
 
 def _execution(settings: Settings, database: Database | None) -> Check:

@@ -132,6 +132,8 @@ class _ScrapeTime(Collector):
         except Exception as error:  # the scrape still answers; /healthz says the queue is unreadable
             log.warning("metrics: the task queue did not answer (%s)", type(error).__name__)
             return
+        if stats is None:  # runs jobs inline: no queue to describe
+            return
         waiting = GaugeMetricFamily("connbot_queue_jobs", "Jobs waiting for a worker, by queue", labels=["queue"])
         oldest = GaugeMetricFamily(
             "connbot_queue_oldest_job_age_seconds", "Age of the oldest job waiting, by queue", labels=["queue"]

@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bot.errors import user_message
@@ -57,6 +57,21 @@ class Provider(Protocol):
         """The credential values the code is worth. Raises SourceError."""
 
 
+@runtime_checkable
+class GraphApiSource(Protocol):
+    """What Facebook Login needs of its source (sources.facebook_ads): the Graph API it calls."""
+
+    api_url: str
+    api_version: str
+
+
+@runtime_checkable
+class GoogleTokenSource(Protocol):
+    """What Google sign-in needs of its source (sources.google_ads): where codes become tokens."""
+
+    token_url: str
+
+
 def _client(platform: str) -> HttpClient:
     # A code works once: a retried exchange could only be refused, so there is no retry.
     return HttpClient(platform, replace(HttpSettings.from_env(), attempts=1))
@@ -78,6 +93,8 @@ class FacebookLogin:
     days) that the Marketing API source uses as its access token."""
 
     def __init__(self, source: Source):
+        if not isinstance(source, GraphApiSource):
+            raise TypeError(f"Facebook Login signs in to a source of the Graph API, not to {source!r}")
         self.source = source
 
     def authorize_url(self, app: OAuthApp, state: str, challenge: str | None) -> str:
@@ -139,6 +156,8 @@ class GoogleLogin:
     so that a refresh token comes back even for a login that consented before."""
 
     def __init__(self, source: Source):
+        if not isinstance(source, GoogleTokenSource):
+            raise TypeError(f"Google sign-in signs in to a source with a Google token endpoint, not to {source!r}")
         self.source = source
 
     def authorize_url(self, app: OAuthApp, state: str, challenge: str | None) -> str:

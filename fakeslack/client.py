@@ -683,7 +683,7 @@ class SlackUser:
             result.failure = self.fake.record_failure(
                 "invalid_response", problem, interaction="block_suggestion", user_id=self.id
             )
-        return [] if problem else copy.deepcopy(options)
+        return copy.deepcopy(options) if isinstance(options, list) and not problem else []
 
     # -- modals -----------------------------------------------------------------------
     def _top_modal(self, view: View | None) -> View:
@@ -916,7 +916,7 @@ def _message_state(msg: Message) -> dict:
     return state_values(msg.blocks, {})
 
 
-_EMPTY = (None, "", [])
+_EMPTY: tuple[object, ...] = (None, "", [])
 
 
 def _validate_inputs(view: View) -> None:

@@ -79,11 +79,12 @@ def merge(old: dict[str, dict], new: dict[str, dict]) -> dict[str, dict]:
     for name in sorted(set(old) | set(new)):
         o, n = old.get(name), new.get(name)
         args = (o["args"] if o else set()) | (n["args"] if n else set())
-        required = (n or o)["required"]
+        latest = n if n is not None else old[name]  # the name comes from one of the two
+        required = latest["required"]
         entry: dict = {
             "args": sorted(args - _IMPLICIT),
             "required": sorted(required - _IMPLICIT),
-            "json": (n or o)["json"],
+            "json": latest["json"],
         }
         if n is None:
             entry["retired"] = True  # documented in 2020, gone from the current reference

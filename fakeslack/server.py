@@ -451,6 +451,8 @@ class FakeSlack:
         if self._server is None:
             raise RuntimeError("FakeSlack is not started: use start() or `with FakeSlack() as fake`")
         host, port = self._server.server_address[:2]
+        if not isinstance(host, str):  # an AF_INET socket names its address with a str
+            raise RuntimeError(f"FakeSlack is bound to an unexpected address: {host!r}")
         return f"http://{host}:{port}"
 
     @property

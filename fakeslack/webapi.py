@@ -399,7 +399,7 @@ def views_push(fake, team, args):
 
 
 @method("views.update")
-def views_update(fake, team, args):
+def views_update(fake: FakeSlack, team: Team, args: dict) -> dict:
     if not args.get("view_id") and not args.get("external_id"):
         raise SlackError("invalid_arguments", messages=["[ERROR] either view_id or external_id is required"])
     current: View | None = fake.find_view(team, view_id=args.get("view_id"), external_id=args.get("external_id"))

@@ -225,7 +225,7 @@ def resolution_text(a: AlertCard) -> str:
     return f":white_check_mark: Resolved: {run} succeeded at {when} ({rows:,} rows)."
 
 
-def resolved_text(user_id: str | None, at: datetime) -> str:
+def resolved_text(user_id: str | None, at: datetime | None) -> str:
     return f":white_check_mark: Resolved by {user_mention(user_id, system='a successful check')} at {slack_date(at)}."
 
 

@@ -100,7 +100,7 @@ def actions(*elements: dict[str, Any], block_id: str | None = None) -> dict[str,
 
 
 def confirm(title: str, text: str, ok: str, *, danger: bool = False, deny: str = "Cancel") -> dict[str, Any]:
-    dialog = {
+    dialog: dict[str, Any] = {
         "title": plain(title, CONFIRM_TITLE_MAX),
         "text": plain(text, CONFIRM_TEXT_MAX),
         "confirm": plain(ok, 30),

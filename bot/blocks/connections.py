@@ -220,7 +220,7 @@ def connection_card(card: Card) -> list[dict[str, Any]]:
 def _tabs(connection_id: int, selected: str) -> dict[str, Any]:
     elements = [
         button(
-            tab.title,
+            tab.heading,
             f"{Action.TAB}.{tab.value}",
             pack(CardRef(connection_id, tab.value)),
             style="primary" if tab.value == selected else None,

@@ -86,7 +86,7 @@ def accounts_step(
             )
         )
     else:
-        options = [
+        options: list[dict[str, Any]] = [
             {
                 "text": plain(name, 75),
                 "description": plain(f"{external_id} · added {added:%Y-%m-%d}", 75),

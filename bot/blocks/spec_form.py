@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from bot.blocks.common import context, header, option, plain, section
 from bot.blocks.connect import (
@@ -186,7 +186,8 @@ def _property(
         yield Group(path, schema, needed, shown=any(isinstance(i, Field) for i in inner))
         yield from inner
     elif kind == "array":
-        items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
+        raw_items = schema.get("items")
+        items: Mapping[str, Any] = raw_items if isinstance(raw_items, Mapping) else {}
         if isinstance(items.get("enum"), list) and 0 < len(items["enum"]) <= MAX_OPTIONS:
             yield Field(path, Kind.CHOICES, schema, required)
         elif _type(items) in ("string", "integer", "number") and not schema.get("airbyte_secret"):
@@ -270,7 +271,7 @@ def spec_form(
     metadata: str,
     config: Mapping[str, Any] | None = None,
     name: str = "",
-    choices: Mapping[str, int] | None = None,
+    choices: Mapping[str, int | None] | None = None,
     in_use: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
     sync_mode: str = "all",
@@ -308,7 +309,7 @@ def spec_form(
     return modal(title, callback_id, head + body + tail, submit="Check and save", metadata=metadata)
 
 
-def _builder_chooser(config: Mapping[str, Any] | None, choices: Mapping[str, int] | None) -> Chooser:
+def _builder_chooser(config: Mapping[str, Any] | None, choices: Mapping[str, int | None] | None) -> Chooser:
     def choose(path: tuple[str, ...], schema: Mapping[str, Any], required: bool) -> int | None:
         count = len(branches(schema))
         if choices and pointer(path) in choices:
@@ -463,7 +464,7 @@ def _input(item: Field, value: Any, masked: str | None) -> dict:
     return block
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -691,7 +692,8 @@ def read_spec_form(spec: Mapping[str, Any], values: Mapping[str, Any], *, keep_s
     errors: dict[str, str] = {}
     name = _read_name(spec, values.get(TITLE_BLOCK), errors)
     if JSON_BLOCK in values:
-        config, choices = _read_json(values.get(JSON_BLOCK), errors), {}
+        choices: dict[str, int | None] = {}
+        config = _read_json(values.get(JSON_BLOCK), errors)
         items: list[Item] = []
     else:
         choices = {}
@@ -822,7 +824,11 @@ def _read(item: Field, raw: Any, errors: dict[str, str]) -> Any:
         if wanted in ("integer", "number"):
             parsed = []
             for n, line in enumerate(lines, 1):
-                number = _parsed_number(line, wanted == "integer", lambda m, n=n: fail(f"Line {n}: {m}"))
+
+                def fail_line(message: str, n: int = n) -> None:
+                    fail(f"Line {n}: {message}")
+
+                number = _parsed_number(line, wanted == "integer", fail_line)
                 if number is None:
                     return None
                 parsed.append(number)

@@ -141,6 +141,8 @@ def register(app: App, services: Services) -> None:
         if not first_delivery(ctx, body.get("event_id"), body.get("event_time")):
             return
         team_id = body.get("team_id") or event.get("team")
+        if not team_id:
+            raise ValueError("an app_mention event with no team")
         thread_ts = event.get("thread_ts") or event.get("ts")
         match = STATUS.search(event.get("text") or "")
         client = services.client_for(team_id)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, replace
+from typing import Any, TypedDict
 
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
@@ -34,10 +35,11 @@ from bot.cards import card_message, publish_home, refresh_card, replace_card_aft
 from bot.errors import guarded, user_message
 from bot.forms import form_values
 from bot.ids import Action, Callback
+from bot.roles import person
 from bot.routing import CardRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, StaleAction
 from engine.account_sync import start_sync
 from engine.executor import Work, carry_out
 from operations.auth import Actor, Role, authorize
@@ -54,6 +56,7 @@ from operations.connections import (
 )
 from operations.oauth import Offer, Purpose, SignIn, attach_view, note_choice, offer_sign_in
 from sources.config import config_credentials, config_spec, credentials_config, credentials_title, without_secrets
+from storage.models import SyncMode
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,14 @@ class FormMeta:
     n: bool | None = None  # Re-connect: saving a login that sees no accounts was confirmed
 
 
+class _Choice(TypedDict, total=False):
+    """One choice made in a form with a sign-in button (operations.oauth.note_choice)."""
+
+    sync_mode: SyncMode
+    confirm_business: bool
+    slack_meta: str
+
+
 def register(app: App, services: Services) -> None:
     guard = guarded(services)
 
@@ -89,7 +100,7 @@ def register(app: App, services: Services) -> None:
     def chose_source(ack: Ack, body: dict, view: dict) -> None:
         name = form_values(view).get(forms.SOURCE_BLOCK)
         sources = services.ctx.sources()
-        if name not in sources:
+        if not isinstance(name, str) or name not in sources:
             ack(response_action="errors", errors={forms.SOURCE_BLOCK: "Choose a data source from the list."})
             return
         meta = FormMeta(s=name)
@@ -132,7 +143,7 @@ def register(app: App, services: Services) -> None:
         meta = FormMeta(
             s=source, c=ref.c, ch=surface.channel_id, ts=surface.ts if is_card else None, e=ephemeral or None
         )
-        offer = _offer(services, actor.team_id, actor.user_id, meta, None, mode)
+        offer = _offer(services, actor.team_id, person(actor), meta, None, mode)
         opened = services.client_for(actor.team_id).views_open(
             trigger_id=body["trigger_id"], view=_reconnect_form(services, meta, mode, hint, offer, values=setup.prefill)
         )
@@ -173,6 +184,7 @@ def register(app: App, services: Services) -> None:
     def choice_made(ack: Ack, body: dict, action: dict) -> None:
         ack()  # sent only by forms with a sign-in button, for the sign-in to come
         ticked = any(o.get("value") == "yes" for o in action.get("selected_options") or ())
+        choice: _Choice
         if action["block_id"] == forms.SYNC_MODE_BLOCK:
             choice = {"sync_mode": parse_sync_mode((action.get("selected_option") or {}).get("value"))}
         elif action["block_id"] == forms.CONFIRM_BUSINESS_BLOCK:
@@ -242,24 +254,34 @@ def _attach(services: Services, offer: Offer | None, opened) -> None:
 
 def _new_form(services: Services, meta: FormMeta, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
-    if config_spec(source) is not None:
-        return _spec_form(services, meta, "New connection", Callback.NEW_CONNECTION_CREDENTIALS, **kw)
+    spec = config_spec(source)
+    if spec is not None:
+        return _spec_form(services, meta, spec, "New connection", Callback.NEW_CONNECTION_CREDENTIALS, **kw)
     return forms.credentials_form(
         title="New connection",
         callback_id=Callback.NEW_CONNECTION_CREDENTIALS,
         source_title=source.title,
         fields=source.credential_fields,
         metadata=pack(meta),
-        sign_in=offer and (offer.button, offer.url),
+        sign_in=(offer.button, offer.url) if offer else None,
         **kw,
     )
 
 
 def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, offer: Offer | None, **kw) -> dict:
     source = services.ctx.source(meta.s)
-    if config_spec(source) is not None:
+    spec = config_spec(source)
+    if spec is not None:
         return _spec_form(
-            services, meta, "Re-connect", Callback.RECONNECT, sync_mode=mode, in_use=hint, confirm_business=True, **kw
+            services,
+            meta,
+            spec,
+            "Re-connect",
+            Callback.RECONNECT,
+            sync_mode=mode,
+            in_use=hint,
+            confirm_business=True,
+            **kw,
         )
     labels = {f.name: f.label for f in source.credential_fields}
     return forms.credentials_form(
@@ -271,7 +293,7 @@ def _reconnect_form(services: Services, meta: FormMeta, mode: str, hint: dict, o
         sync_mode=mode,
         in_use=tuple((labels.get(k, k), v) for k, v in sorted(hint.items())),
         confirm_business=True,
-        sign_in=offer and (offer.button, offer.url),
+        sign_in=(offer.button, offer.url) if offer else None,
         **kw,
     )
 
@@ -280,8 +302,9 @@ def _read_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
     """Fields checked in the 3-second window; errors answered inline. (None, None) when refused."""
     values = form_values(view)
     source = services.ctx.source(meta.s)
-    if config_spec(source) is not None:
-        return _read_spec_form(services, meta, view, ack)
+    spec = config_spec(source)
+    if spec is not None:
+        return _read_spec_form(meta, spec, view, ack)
     try:
         credentials_from_form(source, values)
         mode = parse_sync_mode(values.get(forms.SYNC_MODE_BLOCK))
@@ -304,7 +327,14 @@ def _non_secret(services: Services, meta: FormMeta, values: dict) -> dict:
 
 
 def _spec_form(
-    services: Services, meta: FormMeta, title: str, callback_id: str, *, values: dict | None = None, **kw
+    services: Services,
+    meta: FormMeta,
+    spec: dict[str, Any],
+    title: str,
+    callback_id: str,
+    *,
+    values: dict | None = None,
+    **kw,
 ) -> dict:
     """The form built from the source's spec; `values` (the sources.config Credentials shape)
     fill it in: the configuration in use, or what was typed."""
@@ -314,7 +344,7 @@ def _spec_form(
         title=title,
         callback_id=callback_id,
         source_title=source.title,
-        spec=config_spec(source),
+        spec=spec,
         metadata=pack(meta),
         config=credentials_config(values) if values else None,
         name=credentials_title(values),
@@ -322,11 +352,10 @@ def _spec_form(
     )
 
 
-def _read_spec_form(services: Services, meta: FormMeta, view: dict, ack: Ack):
+def _read_spec_form(meta: FormMeta, spec: dict[str, Any], view: dict, ack: Ack):
     """The configuration typed, validated against the spec in the 3-second window; errors inline.
     A secret left empty on Re-connect keeps the one in use (the operation puts it back)."""
     values = form_values(view)
-    spec = config_spec(services.ctx.source(meta.s))
     reading = spec_form.read_spec_form(spec, values, keep_secrets=meta.c is not None)
     errors = dict(reading.errors)
     try:
@@ -346,6 +375,8 @@ def _redraw_spec_form(services: Services, actor: Actor, view: dict) -> None:
     meta = unpack(FormMeta, view.get("private_metadata"))
     values = form_values(view)
     spec = config_spec(services.ctx.source(meta.s))
+    if spec is None:  # the source changed since the form was drawn
+        raise StaleAction("This form no longer matches its data source. Close it and start again.")
     reading = spec_form.read_spec_form(spec, values)
     typed = config_credentials(without_secrets(spec, reading.config), reading.name).to_dict()
     try:
@@ -427,7 +458,7 @@ def _form_again(
     services: Services, actor: Actor, meta: FormMeta, mode: str, view_id: str | None, errors: dict, values: dict
 ) -> dict:
     """The form once more, with the errors, what was typed (never secrets) and a fresh sign-in."""
-    offer = _offer(services, actor.team_id, actor.user_id, meta, view_id, mode)
+    offer = _offer(services, actor.team_id, person(actor), meta, view_id, mode)
     if meta.c is None:
         return _new_form(services, meta, offer, errors=errors, values=values, sync_mode=mode)
     hint = connection_setup(services.ctx, actor, meta.c).credentials_hint
@@ -450,7 +481,7 @@ def _finish_new(
     def after() -> None:
         client = services.client_for(actor.team_id)
         try:
-            posted = client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)
+            posted = client.chat_postMessage(channel=person(actor), text=text, blocks=blocks)
         except SlackApiError as error:
             posted = None
             log.warning("could not send the new card: %s", error.response.get("error"))
@@ -490,11 +521,14 @@ def _twins_note(services: Services, actor: Actor, connection_id: int) -> str:
 def _finish_reconnect(
     services: Services, actor: Actor, meta: FormMeta, values: dict, mode: str, confirmed: bool, view_id: str | None
 ) -> Outcome:
+    connection_id = meta.c
+    if connection_id is None:  # Re-connect's forms are drawn for a connection
+        raise ValueError("a Re-connect form that names no connection")
     try:
         result = reconnect(
             services.ctx,
             actor,
-            meta.c,
+            connection_id,
             values,
             mode,
             confirm_business_change=confirmed,
@@ -519,21 +553,21 @@ def _finish_reconnect(
         # The card is updated now (a channel copy, or the ephemeral card in place) and again after
         # the sync; an ephemeral card that can no longer be replaced is posted anew, said so.
         if meta.ts:
-            show_card_after_modal(services, actor, meta.c, "settings", meta.ch, meta.ts)
+            show_card_after_modal(services, actor, connection_id, "settings", meta.ch, meta.ts)
         elif card is not None:
-            blocks, text = card_message(services, actor, meta.c, "settings")
+            blocks, text = card_message(services, actor, connection_id, "settings")
             card.replace(services.client_for(actor.team_id), blocks, text)
         try:
             # Shown when the sync has finished (inline here, queued when a worker has run it).
             _first_sync(
                 services,
                 actor,
-                meta.c,
+                connection_id,
                 "reconnect",
                 then=lambda: replace_card_after_modal(
                     services,
                     actor,
-                    meta.c,
+                    connection_id,
                     "settings",
                     card,
                     meta.ch,
@@ -550,7 +584,7 @@ def _finish_reconnect(
         note += "As you confirmed, this login sees no accounts: the connection has none to extract until it does. "
     note += "Reading its accounts now; the card shows them when that is done."
     if result.business_account_changed:
-        note += _twins_note(services, actor, meta.c)
+        note += _twins_note(services, actor, connection_id)
     reconnected = "Re-connected: the new credentials work and are in use."
     if result.sees_no_accounts:
         reconnected = "Re-connected: the new credentials work, but they see no accounts."
@@ -589,6 +623,6 @@ def show_outcome(services: Services, actor: Actor, view_id: str | None, outcome:
         except SlackApiError as error:
             log.info("modal not updated (%s); telling the user in a DM", error.response.get("error"))
     try:
-        client.chat_postMessage(channel=actor.user_id, text=escape(outcome.message))
+        client.chat_postMessage(channel=person(actor), text=escape(outcome.message))
     except SlackApiError as error:
         log.warning("could not DM the user the outcome either: %s", error.response.get("error"))

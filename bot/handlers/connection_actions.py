@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_bolt import Ack, App
@@ -19,8 +20,9 @@ from bot.routing import CardRef, HistoryRef, OrderRef, pack, unpack
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, NotFound, StaleAction
+from engine.context import Context
 from engine.executor import Work, carry_out
-from operations.auth import Role, authorize
+from operations.auth import Actor, Role, authorize
 from operations.cards import deleted_connection, run_history
 from operations.orders import delete_order, order_name, request_run, set_paused, set_silent_alerts
 from operations.sync import request_sync
@@ -104,7 +106,8 @@ def register(app: App, services: Services) -> None:
             history = run_history(ctx, actor, ref.c, ref.o)
             services.client_for(surface.team_id).views_open(trigger_id=trigger_id, view=run_history_modal(history))
             return
-        switches = {
+        # By the value a menu option carries (a str): an OrderAction is one.
+        switches: dict[str, tuple[Callable[[Context, Actor, int, int, bool], None], bool]] = {
             OrderAction.PAUSE: (set_paused, True),
             OrderAction.RESUME: (set_paused, False),
             OrderAction.SILENT_OFF: (set_silent_alerts, False),
@@ -163,11 +166,11 @@ def _run_then_refresh(
     services: Services, surface: Surface, actor, connection_id: int, order_id: int, page: int, run_id: int
 ) -> None:
     """Inline the run executes here; queued, the card is refreshed when a worker has finished it."""
-    carry_out(
-        services.ctx,
-        Work("run", actor.team_id, run_id, order_id),
-        then=lambda: refresh_card(services, surface, actor, connection_id, "orders", page),
-    )
+
+    def refreshed() -> None:
+        refresh_card(services, surface, actor, connection_id, "orders", page)
+
+    carry_out(services.ctx, Work("run", actor.team_id, run_id, order_id), then=refreshed)
 
 
 def _run_sync_with_progress(
@@ -189,9 +192,7 @@ def _run_sync_with_progress(
             services.client_for(surface.team_id), blocks, text
         )  # a lost progress update is not worth a message
 
-    carry_out(
-        services.ctx,
-        Work("sync", actor.team_id, run_id, connection_id),
-        progress=progress,
-        then=lambda: refresh_card(services, surface, actor, connection_id, "accounts", page),
-    )
+    def refreshed() -> None:
+        refresh_card(services, surface, actor, connection_id, "accounts", page)
+
+    carry_out(services.ctx, Work("sync", actor.team_id, run_id, connection_id), progress=progress, then=refreshed)

@@ -275,8 +275,11 @@ def _with_configuration(draft: Draft, view: dict) -> Draft:
     values = form_values(view)
 
     def number(key: str, default: int | None) -> int | None:
+        raw = values.get(key)
+        if raw is None or raw == "":
+            return default
         try:
-            return int(values.get(key)) if values.get(key) not in (None, "") else default
+            return int(raw)
         except (TypeError, ValueError):
             return default
 

@@ -13,6 +13,7 @@ from bot.channels import join_channel
 from bot.errors import guarded
 from bot.forms import form_values
 from bot.ids import Action, Callback, SettingsField
+from bot.roles import person
 from bot.services import Services
 from bot.surface import Surface
 from bot.usergroups import UserGroups
@@ -66,7 +67,7 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=errors or {SettingsField.ALERT_CHANNEL: bad.message})
             return
         ack()
-        services.home.show(actor.team_id, actor.user_id, None)  # the new settings, at once
+        services.home.show(actor.team_id, person(actor), None)  # the new settings, at once
 
 
 def _read(view: dict) -> WorkspaceSettings:
@@ -97,7 +98,7 @@ def _usable(services: Services, actor: Actor, chosen: WorkspaceSettings) -> None
                 join_channel(client, channel, then="save again")
             except ConnbotError as refused:
                 fields[field] = refused.message
-    if services.roles.role(actor.team_id, actor.user_id, chosen) < Role.ADMIN:
+    if services.roles.role(actor.team_id, person(actor), chosen) < Role.ADMIN:
         fields[SettingsField.ADMINS] = (
             "You would no longer be an admin: add yourself, or a user group you are in (with no admins chosen, "
             "the workspace admins and owners are admins)."
