@@ -11,7 +11,7 @@ UV := $(UV_HOME)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: run test test-slow lint typecheck lock lock-upgrade bench clean
+.PHONY: run test test-slow lint lock lock-upgrade bench clean
 
 GET_UV := test -x $(UV) || { $(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/python -m pip install --quiet uv==$(UV_VERSION); }
 
@@ -35,13 +35,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Lint (pyflakes, isort, pycodestyle, bugbear, pyupgrade) and the formatter's check.
+# Lint (pyflakes, isort, pycodestyle, bugbear, pyupgrade), the formatter's check and the types
+# (pyproject.toml's [tool.mypy]: strict below the Slack surface, basic on it).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-# Types (pyproject.toml's [tool.mypy]: strict below the Slack surface, basic on it).
-typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Slow suites (multi-process, large data); CI runs them after `make test`.

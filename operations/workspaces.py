@@ -427,7 +427,7 @@ def grant_team_access(ctx: Context, enterprise_id: str | None, team_ids: list[st
     return installed
 
 
-def _mark_uninstalled(ctx: Context, session: Session, teams, reason: str, now: datetime) -> list[str]:
+def _mark_uninstalled(ctx: Context, session: Session, teams: Iterable[str], reason: str, now: datetime) -> list[str]:
     uninstalled = []
     for team in teams:
         workspace = _workspace(session, team)

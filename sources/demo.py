@@ -694,7 +694,7 @@ class DemoSource:
     name = "demo"
     title = "Demo Ads"
     auth_type = AuthType.TOKEN
-    credential_fields = (
+    credential_fields: tuple[CredentialField, ...] = (
         CredentialField(
             name="token",
             label="Demo token",

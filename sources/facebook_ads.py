@@ -304,7 +304,7 @@ class FacebookAdsSource:
     name = "facebook_ads"
     title = "Facebook Ads"
     auth_type = AuthType.OAUTH
-    credential_fields = (
+    credential_fields: tuple[CredentialField, ...] = (
         CredentialField(
             name="access_token",
             label="Access token",

@@ -419,7 +419,7 @@ class GoogleAdsSource:
     title = "Google Ads"
     auth_type = AuthType.OAUTH
     # The refresh token comes first: the app reports a failed check on the first secret field.
-    credential_fields = (
+    credential_fields: tuple[CredentialField, ...] = (
         CredentialField("refresh_token", "Refresh token", secret=True, hint="From the OAuth sign-in"),
         CredentialField("client_id", "OAuth client ID", secret=False, hint="…apps.googleusercontent.com"),
         CredentialField("client_secret", "OAuth client secret", secret=True),

@@ -48,6 +48,7 @@ from sources.base import (
     Checkpoint,
     CheckResult,
     CheckStatus,
+    CredentialField,
     Credentials,
     ExtractionTemplate,
     FieldKind,
@@ -98,7 +99,7 @@ def source_name(connector: str) -> str:
 
 class AirbyteSource:
     auth_type = AuthType.TOKEN
-    credential_fields = ()  # configured by `config_spec` instead
+    credential_fields: tuple[CredentialField, ...] = ()  # configured by `config_spec` instead
 
     def __init__(self, connector: str, executable: str, spec: Mapping[str, Any], *, timeouts: Timeouts = Timeouts()):
         self.connector = connector
