@@ -32,8 +32,9 @@ run: $(STAMP)
 	@if $(BIN)/python -c 'import sys; from core.settings import load_settings; sys.exit(not load_settings().has_slack)' 2>/dev/null; \
 	then $(BIN)/connbot run; else $(BIN)/connbot console; fi
 
+# The suite in one process per core (pytest-xdist): each has its own databases and fakes.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # Lint (pyflakes, isort, pycodestyle, bugbear, pyupgrade), the formatter's check and the types
 # (pyproject.toml's [tool.mypy]: strict below the Slack surface, basic on it).
