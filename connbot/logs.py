@@ -10,8 +10,10 @@ is written: `extra=` fields and local variables of a traceback could carry a sec
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
+from typing import Any
 
-import structlog
+from core import logcontext
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")
@@ -22,12 +24,14 @@ def formatter(log_format: str) -> logging.Formatter:
         return logging.Formatter(TEXT_FORMAT)
     if log_format != "json":
         raise ValueError(f"log format {log_format!r}: expected one of {', '.join(FORMATS)}")
+    import structlog  # only for JSON lines: a process writing text never loads it
+
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
-            structlog.contextvars.merge_contextvars,
+            _with_context,
             # The traceback as plain text: structlog's dict tracebacks would show local variables.
             structlog.processors.format_exc_info,
         ],
@@ -37,6 +41,13 @@ def formatter(log_format: str) -> logging.Formatter:
             structlog.processors.JSONRenderer(),
         ],
     )
+
+
+def _with_context(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The ids core.logcontext holds for the code that wrote the line."""
+    for name, value in logcontext.current().items():
+        event.setdefault(name, value)
+    return event
 
 
 def configure(*, level: int = logging.INFO, log_format: str = "text") -> None:

@@ -16,13 +16,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from structlog.contextvars import bind_contextvars, get_contextvars
-
 T = TypeVar("T")
 P = ParamSpec("P")
 
 # run_id is an extraction run's, sync_id an account sync's (numbered apart).
 FIELDS = frozenset({"request_id", "request_kind", "team", "connection_id", "order_id", "run_id", "sync_id"})
+# One variable per field, as contextvars wants them: a copied context carries them, a value set in
+# it ends with it.
+_VARS: dict[str, contextvars.ContextVar[Any]] = {
+    name: contextvars.ContextVar(f"connbot_log_{name}", default=None) for name in sorted(FIELDS)
+}
 
 
 def isolated(fn: Callable[..., T], /, *args: Any, **fields: Any) -> T:
@@ -42,11 +45,14 @@ def bind(**fields: Any) -> None:
     unknown = fields.keys() - FIELDS
     if unknown:
         raise TypeError(f"not a log context field: {', '.join(sorted(unknown))}")
-    bind_contextvars(**{name: value for name, value in fields.items() if value is not None})
+    for name, value in fields.items():
+        if value is not None:
+            _VARS[name].set(value)
 
 
 def current() -> dict[str, Any]:
-    return {name: value for name, value in get_contextvars().items() if name in FIELDS}
+    """The fields bound in the current context (connbot/logs.py adds them to every JSON line)."""
+    return {name: value for name, var in _VARS.items() if (value := var.get()) is not None}
 
 
 def request_id() -> str | None:

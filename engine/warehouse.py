@@ -452,12 +452,17 @@ class DuckDBWarehouse(_Loader):
     slicing batches where needed, while a batch the source took more than COMMIT_SECONDS to
     produce is committed at once with what is pending. A stop, the end of the source or a
     source error commits what is pending; memory holds at most one row group of pending rows,
-    or COMMIT_BYTES of them for wide rows (a stream of 17 columns of text held 122,880 rows in
-    ~300 MB at the peak of its commit; 16 MB commits kept it near 220 MB, and no slower).
+    or COMMIT_BYTES of them, or WIDE_COMMIT_BYTES for wide rows: a stream of 17 columns of text
+    (~330 bytes a row) held 122,880 rows in ~300 MB at the peak of its commit; committed every
+    16 MB, a run of 100,000 such rows peaked at 270-300 MB, every 8 MB at ~268, every 4 MB at
+    ~245, no slower. Narrow rows committed every 4 MB ran at 0.6x and peaked higher (more, smaller
+    commits), hence the two sizes.
     """
 
     COMMIT_ROWS = 122_880  # one DuckDB row group
-    COMMIT_BYTES = 16 << 20  # a row group of the demo source's rows is ~9 MB: only wide rows reach it
+    COMMIT_BYTES = 16 << 20  # a row group of the demo source's rows is ~12 MB: only wide rows reach it
+    WIDE_ROW_BYTES = 200  # the demo source's rows are ~100 bytes, an Airbyte stream's of 17 text fields ~330
+    WIDE_COMMIT_BYTES = 4 << 20
     COMMIT_SECONDS = 1.0
     _STAGE = "_connbot_batch"
 
@@ -482,6 +487,11 @@ class DuckDBWarehouse(_Loader):
                     raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from None
             # A cursor is a connection of its own to the same database: one per load and thread.
             return self._con.cursor()
+
+    def _commit_due(self, rows: int, nbytes: int) -> bool:
+        """Whether pending rows are enough bytes to commit before a row group: fewer for wide rows."""
+        wide = rows and nbytes / rows >= self.WIDE_ROW_BYTES
+        return nbytes >= (self.WIDE_COMMIT_BYTES if wide else self.COMMIT_BYTES)
 
     def close(self) -> None:
         with self._con_lock:
@@ -528,7 +538,7 @@ class DuckDBWarehouse(_Loader):
                 rows = pa.concat_tables(pending, promote_options="default")
                 pending[:] = [rows.slice(self.COMMIT_ROWS)]
                 committed += merge(rows.slice(0, self.COMMIT_ROWS))
-            if due or sum(t.nbytes for t in pending) >= self.COMMIT_BYTES:
+            if due or self._commit_due(sum(t.num_rows for t in pending), sum(t.nbytes for t in pending)):
                 committed += flush()
             last_write = time.monotonic()
             return committed

@@ -10,19 +10,20 @@ from the schema (bot/blocks/spec_form.py), and the document travels in the vault
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from jsonschema import Draft7Validator, FormatChecker
-from jsonschema._utils import Unset  # the type of an error's fields left unset
-from jsonschema.exceptions import SchemaError, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from sources.base import BusinessAccount, Credentials, InvalidCredentials, mask
+
+if TYPE_CHECKING:
+    from jsonschema import FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -342,10 +343,19 @@ _TYPE_WORDS = {
     "null": "empty",
 }
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
-_FORMATS = FormatChecker()
 
 
-@_FORMATS.checks("date-time", raises=ValueError)
+# jsonschema is loaded where a configuration is validated (a form, the CLI), not by every process
+# that reads sources: an extraction worker never validates one.
+@functools.cache
+def _format_checker() -> FormatChecker:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker()
+    checker.checks("date-time", raises=ValueError)(_is_date_time)
+    return checker
+
+
 def _is_date_time(value: object) -> bool:
     # jsonschema checks date-time only with an optional package: a date and a time, ISO 8601.
     return not isinstance(value, str) or bool(_DATE_TIME.match(value) and datetime.fromisoformat(value))
@@ -359,7 +369,10 @@ def config_errors(spec: Mapping[str, Any], config: Any) -> dict[str, str]:
     """What is wrong with a configuration, validated against the spec (JSON Schema draft-07) by
     `jsonschema`: plain words keyed by the JSON pointer of the field at fault (a missing
     property's own pointer). Messages never quote the value (it may be a secret)."""
-    validator = Draft7Validator(spec, format_checker=_FORMATS)
+    from jsonschema import Draft7Validator
+    from jsonschema.exceptions import SchemaError
+
+    validator = Draft7Validator(spec, format_checker=_format_checker())
     found: dict[str, str] = {}
     try:
         for error in validator.iter_errors(config):
@@ -371,6 +384,8 @@ def config_errors(spec: Mapping[str, Any], config: Any) -> dict[str, str]:
 
 
 def _plain(error: ValidationError) -> Iterator[tuple[str, str]]:
+    from jsonschema._utils import Unset  # the type of an error's fields left unset
+
     path = tuple(error.absolute_path)
     at = pointer(path)
     schema = error.schema if isinstance(error.schema, Mapping) else {}

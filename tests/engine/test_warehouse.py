@@ -384,6 +384,33 @@ def test_duckdb_commits_row_groups_and_slow_batches(tmp_path, monkeypatch):
     wh.close()
 
 
+def test_duckdb_commits_wide_rows_in_fewer_bytes_than_narrow_ones(tmp_path, monkeypatch):
+    """Wide rows (many text fields, as Airbyte streams have) grow DuckDB's memory most at a
+    commit: they are committed every WIDE_COMMIT_BYTES, narrow ones every COMMIT_BYTES."""
+    wh = Duck(tmp_path)
+    monkeypatch.setattr(DuckDBWarehouse, "COMMIT_SECONDS", 3600.0)
+    narrow = arrow_batch(range(50))  # 100 rows
+    wide = arrow_batch(range(50), account="act_" + "x" * 1000)  # the same rows, ~1 KB wider each
+    width = narrow.nbytes / narrow.num_rows
+    assert width < DuckDBWarehouse.WIDE_ROW_BYTES <= wide.nbytes / wide.num_rows
+    monkeypatch.setattr(DuckDBWarehouse, "COMMIT_BYTES", 3 * narrow.nbytes)
+    monkeypatch.setattr(DuckDBWarehouse, "WIDE_COMMIT_BYTES", 2 * wide.nbytes)
+    commits: list[int] = []
+
+    load(wh, [narrow] * 4, on_commit=commits.append)
+    assert len(commits) == 2  # 3 batches' bytes, then the rest at the end
+
+    commits.clear()
+    load(wh, [wide] * 4, connection_id=2, on_commit=commits.append)
+    assert len(commits) == 2  # 2 batches' bytes, twice
+
+    commits.clear()
+    monkeypatch.setattr(DuckDBWarehouse, "WIDE_COMMIT_BYTES", 3 * narrow.nbytes)  # wide rows reach it at once
+    load(wh, [wide] * 4, connection_id=3, on_commit=commits.append)
+    assert len(commits) == 4
+    wh.close()
+
+
 def test_duckdb_default_and_plain_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CONNBOT_WAREHOUSE", "other.duckdb")
