@@ -1,8 +1,10 @@
 """Running one command of a connector (`spec`, `check`, `discover`, `read`) as a subprocess.
 
 Safety, whatever the connector does:
-- its configuration (and catalog and state) are written to files of mode 0600 in a private
-  temporary folder, removed when the command ends, however it ends;
+- its configuration (secrets) is a file in memory (Linux's memfd, mode 0600) that only the
+  connector is handed, as `--config /dev/fd/N`: nothing on disk, gone with the two processes
+  even if connbot is killed (elsewhere, a file like the catalog's); its catalog and state are
+  files of mode 0600 in a private temporary folder, removed when the command ends;
 - its environment is ours without connbot's own secrets (`SLACK_*`, `CONNBOT_*`, database URLs);
 - stdout is read as it comes, line by line (a chunk and a partial line in memory, never the
   whole output), stderr alongside it so that neither pipe fills up and blocks the connector;
@@ -149,28 +151,43 @@ class ConnectorCommand:
     def _start(self) -> None:
         self._folder = tempfile.mkdtemp(prefix="connbot-airbyte-")  # mode 0700: ours alone
         arguments = [self.executable, self.verb]
-        for key, value in self._inputs.items():
-            if value is None:
-                continue
-            path = Path(self._folder) / f"{key}.json"
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                json.dump(value, file)
-            arguments += [f"--{key}", str(path)]
+        memory_files: list[int] = []
         try:
-            self._process = subprocess.Popen(
-                arguments,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=connector_environment(),
-                cwd=self._folder,
-                start_new_session=True,  # its own process group, so that close() ends its children too
-            )
-        except OSError as error:
-            raise ConnectorFailed(
-                FailureKind.START, f"The connector {self.name} could not be started ({error.strerror})."
-            ) from None
+            for key, value in self._inputs.items():
+                if value is None:
+                    continue
+                if key == "config" and hasattr(os, "memfd_create"):
+                    # The configuration holds secrets: a file in memory, shared with the connector
+                    # only, is gone with the two processes, even if connbot is killed.
+                    descriptor = os.memfd_create("connbot-config", 0)
+                    memory_files.append(descriptor)
+                    os.fchmod(descriptor, 0o600)
+                    os.write(descriptor, json.dumps(value).encode())
+                    path = f"/dev/fd/{descriptor}"  # opened afresh at its start, as often as read
+                else:
+                    path = str(Path(self._folder) / f"{key}.json")
+                    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                    with os.fdopen(descriptor, "w") as file:
+                        json.dump(value, file)
+                arguments += [f"--{key}", path]
+            try:
+                self._process = subprocess.Popen(
+                    arguments,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=connector_environment(),
+                    cwd=self._folder,
+                    pass_fds=memory_files,
+                    start_new_session=True,  # its own process group, so that close() ends its children too
+                )
+            except OSError as error:
+                raise ConnectorFailed(
+                    FailureKind.START, f"The connector {self.name} could not be started ({error.strerror})."
+                ) from None
+        finally:
+            for descriptor in memory_files:  # the connector has its own
+                os.close(descriptor)
 
     def close(self) -> None:
         """Ends the connector if it still runs (and everything it started), removes the files."""

@@ -278,6 +278,11 @@ if "--config" in args:
     key = json.load(open(args[args.index("--config") + 1])).get("api_key", "")
     print(json.dumps({{"type": "LOG", "log": {{"level": "ERROR", "message": "calling with key " + key}}}}), flush=True)
     print("debug: api_key=" + key, file=sys.stderr, flush=True)
+    for folder in (".", os.environ.get("TMPDIR") or "/tmp"):  # where a configuration file would lie
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if key and os.path.isfile(path) and key in open(path, errors="replace").read():
+                sys.exit("the configuration lies on disk: " + path)
     if args[0] == "check" and json.load(open(args[args.index("--config") + 1])).get("fail"):
         print(json.dumps({{"type": "CONNECTION_STATUS", "connectionStatus": {{"status": "FAILED", "message": "key " + key + " refused"}}}}))
         sys.exit(0)

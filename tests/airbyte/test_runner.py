@@ -156,15 +156,22 @@ def test_the_connector_gets_no_secret_of_connbots_environment_and_its_files_are_
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     body = (
-        'path = args[args.index("--config") + 1]\n'
-        'say({"type": "SPEC", "spec": {"env": sorted(os.environ), "mode": oct(os.stat(path).st_mode & 0o777), '
-        '"folder": oct(os.stat(os.path.dirname(path)).st_mode & 0o777)}})'
+        'path, catalog = args[args.index("--config") + 1], args[args.index("--catalog") + 1]\n'
+        'say({"type": "SPEC", "spec": {"env": sorted(os.environ), "path": path, '
+        '"mode": oct(os.stat(path).st_mode & 0o777), "token": json.load(open(path))["token"], '
+        '"catalog": oct(os.stat(catalog).st_mode & 0o777), "folder": oct(os.stat(os.path.dirname(catalog)).st_mode & 0o777), '
+        '"on_disk": [n for n in os.listdir(".")]}})'
     )
-    with ConnectorCommand(connector(tmp_path, body), "spec", name="x", config={"token": TOKEN}, timeout=30) as command:
+    with ConnectorCommand(
+        connector(tmp_path, body), "spec", name="x", config={"token": TOKEN}, catalog={"streams": []}, timeout=30
+    ) as command:
         seen = [m for m in command.messages()][0]["spec"]
     assert "HARMLESS" in seen["env"]
     assert not {"SLACK_BOT_TOKEN", "CONNBOT_SECRET_KEYS", "MY_DATABASE_URL", "OTHER"} & set(seen["env"])
-    assert (seen["mode"], seen["folder"]) == ("0o600", "0o700")
+    # The configuration (secrets) is a file in memory shared with the connector, never on disk.
+    assert seen["path"].startswith("/dev/fd/") and seen["token"] == TOKEN and seen["mode"] == "0o600"
+    assert seen["on_disk"] == ["catalog.json"]
+    assert (seen["catalog"], seen["folder"]) == ("0o600", "0o700")
     assert list(temp.iterdir()) == []
 
 
