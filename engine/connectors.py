@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 2.0
 PIP_TIMEOUT_SECONDS = 1800.0
 FOLDER = "connectors"
+RETIRED = ".retired"  # in an environment a connector no longer uses: when it stopped using it
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 # A package name (PEP 508) with an optional exact version: what `add` takes.
@@ -276,7 +277,8 @@ class Connectors:
             session.flush()
             info = _info(row)
         if old_executable and old_executable != executable:
-            self._delete_environment(old_executable)
+            self._retire(old_executable)
+        self._sweep()
         SourceDirectory.changed()
         log.info("connector %s: %s", name, _describe(row))
         return info
@@ -288,8 +290,8 @@ class Connectors:
 
     def upgrade(self, name: str, version: str | None = None) -> InstalledConnector:
         """A package-installed connector: its newest (or the given) version in a new environment,
-        switched to once its `spec` answers; the old environment is deleted then. One registered
-        with --executable: its spec read again (the executable was updated in place)."""
+        switched to once its `spec` answers; the old environment is retired (see `_retire`). One
+        registered with --executable: its spec read again (the executable was updated in place)."""
         current = self._get(name)
         if current.package is None:
             if version:
@@ -318,7 +320,8 @@ class Connectors:
             row.removed_at = row.updated_at = now
             _audit(session, now, "connector.remove", connector=name, package=row.package, version=row.version)
             info = _info(row)
-        self._delete_environment(info.executable)
+        self._retire(info.executable)
+        self._sweep()
         SourceDirectory.changed()
         return info
 
@@ -329,11 +332,26 @@ class Connectors:
                 raise NotFound(f"No connector named {name} is installed; `connbot connectors list` shows them.")
             return _info(row)
 
-    def _delete_environment(self, executable: str) -> None:
-        """Deletes a virtual environment this installer made (never an --executable's files)."""
+    def _retire(self, executable: str) -> None:
+        """An environment this installer made (never an --executable's files) that the connector
+        no longer uses. A run started before may still be reading with it, in any process of the
+        deployment, for as long as a read may last: it is marked retired and deleted by a later
+        add, upgrade or remove once that time has passed."""
         folder = Path(executable).parent.parent
-        if self.root in folder.parents and folder.parent.parent == self.root:
-            shutil.rmtree(folder, ignore_errors=True)
+        if self.root in folder.parents and folder.parent.parent == self.root and folder.is_dir():
+            (folder / RETIRED).write_text(self.now().isoformat())
+
+    def _sweep(self) -> None:
+        """Deletes the retired environments no run can still be using."""
+        longest = timeouts_from_env().read
+        for marker in self.root.glob(f"*/*/{RETIRED}"):
+            try:
+                retired_at = datetime.fromisoformat(marker.read_text())
+            except (OSError, ValueError):
+                continue  # being written, or not ours to judge
+            if (self.now() - retired_at).total_seconds() >= longest:
+                shutil.rmtree(marker.parent, ignore_errors=True)
+                log.info("deleted the retired environment %s", marker.parent)
 
 
 def _describe(row: Connector) -> str:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from engine.connectors import MissingConnector, SourceDirectory
+from engine import connectors
+from engine.connectors import RETIRED, Connectors, MissingConnector, SourceDirectory
 from storage.db import Database
 
 CONNBOT = str(Path(sys.executable).with_name("connbot"))
@@ -98,6 +101,45 @@ def test_add_a_package_then_upgrade_it(tmp_path):
     upgraded = run(["connectors", "upgrade", "faker", "7.2.1"], tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     assert "airbyte-source-faker==7.2.1" in upgraded.stdout
-    assert [p.name[:6] for p in folder.iterdir()] == ["7.2.1-"]  # the old environment is gone
-    run(["connectors", "remove", "faker"], tmp_path)
-    assert list(folder.iterdir()) == []
+    # The old environment is kept, retired, while a run started before may still read with it.
+    assert sorted(p.name[:6] for p in folder.iterdir()) == ["7.2.0-", "7.2.1-"]
+    assert [p.parent.name[:6] for p in folder.glob(f"*/{RETIRED}")] == ["7.2.0-"]
+    time.sleep(1.1)
+    run(["connectors", "remove", "faker"], tmp_path, CONNBOT_AIRBYTE_TIMEOUT_READ="1")  # reads last 1 s at most
+    assert [p.name[:6] for p in folder.iterdir()] == ["7.2.1-"]  # retired just now
+
+
+def test_an_upgraded_or_removed_environment_is_kept_while_a_run_may_still_read_with_it(tmp_path, monkeypatch):
+    """A run started before an upgrade goes on with the environment it started with, in any
+    process: that environment is deleted once no read can last that long any more."""
+    built: list[Path] = []
+
+    def build(folder: Path, package: str, version: str | None, *, python: str | None = None) -> Path:
+        executable = folder / "bin" / "source-faker"
+        executable.parent.mkdir(parents=True)
+        executable.write_text("#!/bin/sh\n")
+        built.append(folder)
+        return executable
+
+    monkeypatch.setattr(connectors, "build_environment", build)
+    monkeypatch.setattr(connectors, "read_spec", lambda executable, name, timeout=0: {"connectionSpecification": {}})
+    monkeypatch.setattr(connectors, "_package_version", lambda executable, package: None)
+    monkeypatch.setenv("CONNBOT_AIRBYTE_TIMEOUT_READ", "3600")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    db = Database(f"sqlite:///{tmp_path}/connbot.db")
+    db.upgrade()
+    installer = Connectors(db, tmp_path / "data", lambda: now)
+
+    installer.add("airbyte-source-faker==7.2.0")
+    installer.upgrade("faker", "7.2.1")
+    assert all(folder.is_dir() for folder in built)  # the first one still serves runs under way
+    assert (built[0] / RETIRED).exists() and not (built[1] / RETIRED).exists()
+
+    now += timedelta(minutes=59)
+    installer.upgrade("faker", "7.2.2")
+    assert built[0].is_dir()  # a read may last an hour: not yet
+
+    now += timedelta(minutes=2)
+    installer.remove("faker")
+    assert [folder.is_dir() for folder in built] == [False, True, True]  # retired 61, 2 and 0 minutes ago
+    db.dispose()
