@@ -30,7 +30,7 @@ from core.events import ConnectionChanged, Event, SyncFinished
 from engine.catalogs import is_catalog_source, save_catalog
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.executor import AlreadyUnderWay, Work, WorkerStopping
+from engine.executor import CONNECTION_DELETED, UNINSTALLED, AlreadyUnderWay, Work, WorkerStopping
 from engine.leases import SYNCS, Lease, LeaseHeld, fail_orphans
 from sources.base import CheckStatus, SourceAccount, SourceError, attempts_for
 from sources.registry import UnknownSource
@@ -45,8 +45,9 @@ from storage.models import (
     RunStatus,
     SyncMode,
     UTCDateTime,
+    Workspace,
 )
-from storage.repositories import Accounts, Connections, SyncRuns
+from storage.repositories import Accounts, Connections, SyncRuns, installed
 
 log = logging.getLogger(__name__)
 
@@ -263,10 +264,10 @@ def _run_sync(
         log.info("account sync %s: its worker is stopping; queued again", run_id)
         ctx.events.publish(ConnectionChanged(team_id, connection_id, "accounts"))
         raise WorkerStopping(f"account sync {run_id} queued again") from None
-    except _Cancelled:
+    except _Cancelled as cancelled:
         with ctx.db.begin() as session:
             run = _run_row(session, run_id)
-            _finish(run, ctx.clock.now(), RunStatus.CANCELLED, counts, 0, "The connection was deleted.")
+            _finish(run, ctx.clock.now(), RunStatus.CANCELLED, counts, 0, cancelled.reason)
             result = _result(run)
     except _Missing as missing:
         with ctx.db.begin() as session:
@@ -332,7 +333,20 @@ def _connection_row(session: Session, connection_id: int) -> Connection:
 
 
 class _Cancelled(Exception):
-    pass
+    def __init__(self, reason: str = CONNECTION_DELETED):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _cancelled_because(session: Session, connection_id: int) -> str:
+    """Why a sync under way was stopped at a page: its connection was deleted, or connbot
+    uninstalled from its workspace (its pages would be written for nobody)."""
+    row = session.execute(
+        select(Connection.deleted_at, Workspace.uninstalled_at)
+        .outerjoin(Workspace, Workspace.team_id == Connection.team_id)
+        .where(Connection.id == connection_id)
+    ).first()
+    return UNINSTALLED if row is not None and row[0] is None and row[1] is not None else CONNECTION_DELETED
 
 
 class _Missing(Exception):
@@ -435,7 +449,9 @@ _claimed: weakref.WeakKeyDictionary[Database, dict[tuple[str, int], Row[int, str
 )
 # The statements of every sync, built once: a sync is a handful of them, and building one costs
 # about as much as running it.
-_LIVE = exists().where(Connection.id == bindparam("cid"), Connection.deleted_at.is_(None))
+_LIVE = exists().where(
+    Connection.id == bindparam("cid"), Connection.deleted_at.is_(None), installed(Connection.team_id)
+)
 _COMPARED = (Account.name, Account.currency, Account.timezone, Account.status, Account.active)
 _KNOWN = select(Account.id, Account.external_id, *_COMPARED, Account.removed_at.is_not(None).label("removed"))
 _ALL_KNOWN = _KNOWN.where(Account.connection_id == bindparam("cid"))
@@ -467,10 +483,11 @@ _STILL_FINE = (
 
 def _record_progress(session: Session, connection_id: int, run_id: int, read: int) -> None:
     """For "Syncing accounts… 3,200 read" on the card. Last in the unit of work: a connection
-    deleted meanwhile cancels the sync and undoes the page."""
+    deleted meanwhile, or connbot uninstalled from its workspace, cancels the sync and undoes
+    the page."""
     updated = session.connection().execute(_PROGRESS, {"run_id": run_id, "cid": connection_id, "read": read})
     if not updated.rowcount:
-        raise _Cancelled()
+        raise _Cancelled(_cancelled_because(session, connection_id))
 
 
 def _apply_page(
@@ -572,8 +589,8 @@ def _succeed(
             "n_removed": len(gone),
         },
     )
-    if not finished.rowcount:  # deleted meanwhile
-        raise _Cancelled()
+    if not finished.rowcount:  # deleted or uninstalled meanwhile
+        raise _Cancelled(_cancelled_because(session, connection_id))
     # Credentials that were fine stay fine: one UPDATE; anything else takes the full path.
     if conn.execute(_STILL_FINE, {"cid": connection_id, "now": now}).rowcount:
         return len(gone), []

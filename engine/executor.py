@@ -172,6 +172,11 @@ def carry_out(
     ctx.executor.carry_out(ctx, work, progress=progress, then=then)
 
 
+# Why a run or sync under way was cancelled (both stop at their next batch or page).
+CONNECTION_DELETED = "The connection was deleted."
+UNINSTALLED = "connbot was uninstalled from this workspace."
+
+
 def cancel_unfinished(
     ctx: Context,
     session: Session,

@@ -71,7 +71,7 @@ from engine.catalogs import (
 )
 from engine.context import Context
 from engine.credentials import record_auth_failure, record_auth_success
-from engine.executor import AlreadyUnderWay, Work, WorkerStopping, carry_out
+from engine.executor import CONNECTION_DELETED, UNINSTALLED, AlreadyUnderWay, Work, WorkerStopping, carry_out
 from engine.leases import RUNS, Lease, LeaseHeld, fail_orphans
 from engine.warehouse import LoadResult, WarehouseError, open_warehouse
 from sources.base import Batch, Checkpoint, CheckStatus, RefusedRequest, SourceError, attempts_for
@@ -119,9 +119,7 @@ REFUSED = (
     "connbot."
 )
 INTERRUPTED = "Interrupted by a restart of connbot."
-CONNECTION_DELETED = "The connection was deleted."
 ORDER_DELETED = "The extraction order was deleted."
-UNINSTALLED = "connbot was uninstalled from this workspace."
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from core.errors import Conflict, InvalidInput
 from core.events import ConnectionChanged
 from engine.context import Context
 from engine.credentials import record_auth_success
-from engine.executor import cancel_unfinished
+from engine.executor import CONNECTION_DELETED, cancel_unfinished
 from operations.audit import audit
 from operations.auth import Actor, Role, authorize
 from operations.cards import ShownRow
@@ -404,8 +404,6 @@ def delete_connection(ctx: Context, actor: Actor, connection_id: int) -> None:
 
     A second delete (a double click, a colleague at the same time) raises Conflict("already deleted").
     """
-    from engine.extraction import CONNECTION_DELETED
-
     authorize(ctx, actor, Role.ADMIN, "delete a connection", connection_id, include_deleted=True)
     with ctx.db.begin() as session:
         connection = Connections(session, actor.team_id).get(connection_id, include_deleted=True, for_update=True)

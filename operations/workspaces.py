@@ -40,8 +40,7 @@ from core.errors import InvalidInput
 from core.events import WorkspaceChanged
 from core.settings import CHANNEL_ID, SLACK_ID, USER_GROUP_ID, Settings
 from engine.context import Context
-from engine.executor import cancel_unfinished
-from engine.extraction import UNINSTALLED
+from engine.executor import UNINSTALLED, cancel_unfinished
 from operations.audit import audit
 from operations.auth import Actor, Role
 from storage.models import Installation, InstallState, Workspace

@@ -15,7 +15,7 @@ from operations.auth import Actor
 from operations.connections import make_connection
 from sources.base import Credentials, RefusedRequest, SourceError
 from sources.demo import DemoSource
-from storage.models import Account, Connection, RunStatus
+from storage.models import Account, AccountSyncRun, Connection, RunStatus
 
 ADMIN = Actor("T1", "UADMIN", Actor.system("T1").role)
 
@@ -192,6 +192,24 @@ def test_a_connection_deleted_between_pages_cancels_and_undoes_the_page_being_wr
 
     result = run_sync(ctx, "T1", run_id, progress=delete_after_first_page)
     assert result.status == RunStatus.CANCELLED
+    assert len(_accounts(ctx, cid)) == 500  # the first page only: the second was rolled back
+
+
+def test_an_uninstall_between_pages_cancels_the_sync_and_says_so(ctx):
+    from engine.executor import UNINSTALLED
+    from operations.workspaces import uninstall
+
+    cid = _connect(ctx, "demo:accounts=1200")
+    run_id = start_sync(ctx, "T1", cid, trigger="manual")
+
+    def uninstalled_after_first_page(read):
+        if read == 500:
+            uninstall(ctx, team_id="T1", enterprise_id=None, is_enterprise_install=False, reason="app_uninstalled")
+
+    result = run_sync(ctx, "T1", run_id, progress=uninstalled_after_first_page)
+    assert result.status == RunStatus.CANCELLED
+    with ctx.db.begin() as session:
+        assert session.get(AccountSyncRun, run_id).error == UNINSTALLED
     assert len(_accounts(ctx, cid)) == 500  # the first page only: the second was rolled back
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, select, text
 from connbot.runtime import start_executor
 from core.errors import ConfigError, Conflict
 from engine.account_sync import start_sync, sync_accounts
-from engine.executor import Work, carry_out
-from engine.extraction import CONNECTION_DELETED, ORDER_DELETED, UNINSTALLED, start_run
+from engine.executor import CONNECTION_DELETED, UNINSTALLED, Work, carry_out
+from engine.extraction import ORDER_DELETED, start_run
 from engine.queue import JOB_LOST, WorkerOptions, fail_runs_without_job, queue_stats, upgrade_schema
 from operations.auth import Actor, Role
 from operations.cards import NO_WORKER_AFTER, load_card

@@ -15,7 +15,8 @@ from sqlalchemy import select, text
 from test_queue import ADMIN, connect, jobs, order, run_row, wait_for
 
 from core.clock import Clock
-from engine.extraction import CONNECTION_DELETED, start_run
+from engine.executor import CONNECTION_DELETED
+from engine.extraction import start_run
 from operations.cards import load_card
 from operations.connections import delete_connection
 from storage.models import ExtractionOrder, ExtractionRun
