@@ -164,11 +164,19 @@ def check_new_credentials(source: Source, credentials: Credentials) -> CheckedCr
     field = next((f.name for f in fields if f.secret), fields[0].name if fields else "")
     result = source.check_credentials(credentials)
     for _ in range(CHECK_RETRIES):
-        if result.status is not CheckStatus.TRANSIENT:
+        if result.status is not CheckStatus.TRANSIENT or result.definitive:
             break
         # A rate limit or a blip: retried once while the person waits ("Checking…"), briefly.
         time.sleep(min(result.retry_after or 1.0, MAX_CHECK_WAIT_SECONDS))
         result = source.check_credentials(credentials)
+    if result.status is CheckStatus.TRANSIENT and result.definitive:
+        raise InvalidInput(
+            "The credentials could not be checked.",
+            {
+                field: f"{source.title} refused connbot's check ({result.reason}); asking again would not help. "
+                "Nothing was saved: tell whoever runs connbot."
+            },
+        )
     if result.status is CheckStatus.TRANSIENT:
         raise InvalidInput(
             "Could not check the credentials right now.",

@@ -57,6 +57,9 @@ class CheckResult:
     reason: str = ""
     code: str = ""
     retry_after: float | None = None
+    # The platform refused the check's request as it is (TRANSIENT, since it says nothing of the
+    # credentials): asking again answers the same.
+    definitive: bool = False
 
     @property
     def ok(self) -> bool:
@@ -154,7 +157,7 @@ class SourceError(Exception):
         self.retryable = retryable
 
     def as_check(self) -> CheckResult:
-        return CheckResult(self.status, self.message, self.code, self.retry_after)
+        return CheckResult(self.status, self.message, self.code, self.retry_after, self.definitive)
 
 
 class InvalidCredentials(SourceError):

@@ -42,6 +42,9 @@ def app_ctx(ctx, fake):
 def bolt(app_ctx):
     app, services = create_app(app_ctx)
     yield app, services
+    # Listeners still at work after the test (a Home refresh after a delete) end before the fake
+    # Slack they talk to does.
+    app.listener_runner.listener_executor.shutdown(wait=True)
     services.executor.shutdown(wait=True)
 
 

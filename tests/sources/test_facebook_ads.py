@@ -401,8 +401,19 @@ def test_errors_are_classified_from_the_body(graph, token, reply, status, code):
 def test_an_invalid_parameter_is_not_retried_and_never_invalid(source, graph, token, waits):
     graph.server.fail("GET /v21.0/me", fb_error(100, "Invalid parameter"))
     result = source.check_credentials(creds(token))
-    assert (result.status, result.code) == (CheckStatus.TRANSIENT, "100")
+    assert (result.status, result.code, result.definitive) == (CheckStatus.TRANSIENT, "100", True)
     assert len(graph.server.requests) == 1 and waits == []
+
+
+def test_a_check_the_platform_refuses_as_it_is_is_not_asked_again_and_says_so(source, graph, token, waits):
+    from core.errors import InvalidInput
+    from operations.connections import check_new_credentials
+
+    graph.server.fail("GET /v21.0/me", fb_error(100, "Invalid parameter"))
+    with pytest.raises(InvalidInput) as refused:
+        check_new_credentials(source, creds(token))
+    assert "asking again would not help" in str(refused.value.fields) and "try again" not in str(refused.value.fields)
+    assert len(graph.server.requests) == 1  # not once more "in case it was a blip"
 
 
 @pytest.mark.parametrize(
