@@ -89,36 +89,26 @@ def run_case(case: str, users: int, workdir: Path) -> dict:
         rows = users
     else:
         import duckdb
-        from sqlalchemy import select
 
         from engine.catalogs import connection_templates
         from engine.extraction import run_order
         from faker_connector import connect_airbyte, register_faker
-        from storage.models import Account, ExtractionOrder, OrderAccount
+        from support import order_of_every_account
 
         ctx = sqlite_context(workdir)
         warehouse = ctx.settings.warehouse
         source = register_faker(ctx, executable, spec)
         cid = connect_airbyte(ctx, source, _config(users), title="Bench", team="T1")
         users_template = next(t for t in connection_templates(ctx, ctx.source(source), cid) if t.name == "users")
-        with ctx.db.begin() as session:
-            order = ExtractionOrder(
-                team_id="T1",
-                connection_id=cid,
-                name="bench",
-                template="users",
-                fields=[f.name for f in users_template.fields],
-                history_days=30,
-                schedule={"kind": "daily", "at": "06:00"},
-                timezone="UTC",
-                created_by="bench",
-                created_at=ctx.clock.now(),
-            )
-            session.add(order)
-            session.flush()
-            for account_id in session.scalars(select(Account.id).where(Account.connection_id == cid)):
-                session.add(OrderAccount(order_id=order.id, account_id=account_id))
-            order_id = order.id
+        order_id = order_of_every_account(
+            ctx,
+            "T1",
+            cid,
+            template="users",
+            fields=[f.name for f in users_template.fields],
+            name="bench",
+            history_days=30,
+        )
         started = time.perf_counter()
         result = run_order(ctx, "T1", order_id, trigger="created")
         seconds = time.perf_counter() - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,6 +151,33 @@ def inline_execution(ctx: Context):
 
 def demo_order(ctx: Context, team_id: str, connection_id: int, *, history_days: int = 2) -> int:
     """An order of every account of the connection, daily."""
+    return order_of_every_account(
+        ctx,
+        team_id,
+        connection_id,
+        template="campaign_daily",
+        fields=["campaign_name", "impressions", "clicks", "spend"],
+        name="Campaigns",
+        history_days=history_days,
+    )
+
+
+def order_of_every_account(
+    ctx: Context,
+    team_id: str,
+    connection_id: int,
+    *,
+    template: str,
+    fields: Sequence[str],
+    name: str | None = None,
+    history_days: int = 2,
+    schedule: dict | None = None,
+    timezone: str = "UTC",
+    load_since=None,
+    created_by: str = "UADMIN",
+) -> int:
+    """An order's rows as Extract's last step stores them, of every account of the connection
+    (inactive ones included: runs skip them), daily at 06:00 unless `schedule` says otherwise."""
     from sqlalchemy import select
 
     from storage.models import Account, ExtractionOrder, OrderAccount
@@ -158,13 +186,14 @@ def demo_order(ctx: Context, team_id: str, connection_id: int, *, history_days: 
         row = ExtractionOrder(
             team_id=team_id,
             connection_id=connection_id,
-            name="Campaigns",
-            template="campaign_daily",
-            fields=["campaign_name", "impressions", "clicks", "spend"],
+            name=name or template,
+            template=template,
+            fields=list(fields),
             history_days=history_days,
-            schedule={"kind": "daily", "at": "06:00"},
-            timezone="UTC",
-            created_by="UADMIN",
+            load_since=load_since,
+            schedule=schedule or {"kind": "daily", "at": "06:00"},
+            timezone=timezone,
+            created_by=created_by,
             created_at=ctx.clock.now(),
         )
         session.add(row)

@@ -25,35 +25,18 @@ from faker_connector import connect_airbyte, faker_config, register_faker
 from operations.auth import Actor, Role
 from operations.orders import delete_order
 from sources.config import config_credentials
-from storage.models import Account, AuditEvent, ExtractionOrder, ExtractionRun, OrderAccount, RunStatus
-from support import assert_not_stored, make_context
+from storage.models import Account, AuditEvent, ExtractionRun, RunStatus
+from support import assert_not_stored, make_context, order_of_every_account
 
 TEAM = "T0FAKE001"
 TABLE = "airbyte:faker__users"
 
 
 def _order(ctx, cid, template="users", fields=None, history_days=30) -> int:
-    with ctx.db.begin() as session:
-        if fields is None:
-            fields = [t for t in connection_templates(ctx, ctx.source("airbyte:faker"), cid) if t.name == template][0]
-            fields = [f.name for f in fields.fields]
-        order = ExtractionOrder(
-            team_id=TEAM,
-            connection_id=cid,
-            name=template,
-            template=template,
-            fields=fields,
-            history_days=history_days,
-            schedule={"kind": "daily", "at": "06:00"},
-            timezone="UTC",
-            created_by="UADMIN",
-            created_at=ctx.clock.now(),
-        )
-        session.add(order)
-        session.flush()
-        for account_id in session.scalars(select(Account.id).where(Account.connection_id == cid)):
-            session.add(OrderAccount(order_id=order.id, account_id=account_id))
-        return order.id
+    if fields is None:
+        chosen = next(t for t in connection_templates(ctx, ctx.source("airbyte:faker"), cid) if t.name == template)
+        fields = [f.name for f in chosen.fields]
+    return order_of_every_account(ctx, TEAM, cid, template=template, fields=fields, history_days=history_days)
 
 
 def _warehouse(ctx, sql: str):

@@ -31,8 +31,8 @@ from operations.auth import Actor, Role
 from operations.connections import delete_connection, make_connection, reconnect
 from sources.base import Credentials, SourceError, TransientSourceError
 from sources.demo import DemoSource
-from storage.models import Account, Connection, ExtractionOrder, ExtractionRun, OrderAccount, RunStatus
-from support import T0, make_context
+from storage.models import Account, Connection, ExtractionOrder, ExtractionRun, RunStatus
+from support import T0, make_context, order_of_every_account
 
 ADMIN = Actor("T1", "UADMIN", Role.ADMIN)
 DAILY = {"kind": "daily", "at": "06:00"}
@@ -51,25 +51,18 @@ def _connect(ctx, token="demo:accounts=5") -> int:
 
 def _order(ctx, cid, *, schedule=DAILY, history_days=6, load_since=None, timezone="UTC") -> int:
     """An order of every account of the connection (the disabled one included: runs skip it)."""
-    with ctx.db.begin() as session:
-        order = ExtractionOrder(
-            team_id="T1",
-            connection_id=cid,
-            name="Campaigns",
-            template="campaign_daily",
-            fields=FIELDS,
-            history_days=history_days,
-            load_since=load_since,
-            schedule=schedule,
-            timezone=timezone,
-            created_by="UADMIN",
-            created_at=ctx.clock.now(),
-        )
-        session.add(order)
-        session.flush()
-        for account_id in session.scalars(select(Account.id).where(Account.connection_id == cid)):
-            session.add(OrderAccount(order_id=order.id, account_id=account_id))
-        return order.id
+    return order_of_every_account(
+        ctx,
+        "T1",
+        cid,
+        template="campaign_daily",
+        fields=FIELDS,
+        name="Campaigns",
+        history_days=history_days,
+        load_since=load_since,
+        schedule=schedule,
+        timezone=timezone,
+    )
 
 
 def _set_token(ctx, cid, token):
