@@ -344,12 +344,13 @@ class Connectors:
     def _sweep(self) -> None:
         """Deletes the retired environments no run can still be using."""
         longest = timeouts_from_env().read
-        for marker in self.root.glob(f"*/*/{RETIRED}"):
+        now = self.now()  # once: deleting one environment can take a while
+        for marker in sorted(self.root.glob(f"*/*/{RETIRED}")):
             try:
                 retired_at = datetime.fromisoformat(marker.read_text())
             except (OSError, ValueError):
                 continue  # being written, or not ours to judge
-            if (self.now() - retired_at).total_seconds() >= longest:
+            if (now - retired_at).total_seconds() >= longest:
                 shutil.rmtree(marker.parent, ignore_errors=True)
                 log.info("deleted the retired environment %s", marker.parent)
 

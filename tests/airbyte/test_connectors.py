@@ -140,6 +140,14 @@ def test_an_upgraded_or_removed_environment_is_kept_while_a_run_may_still_read_w
     assert built[0].is_dir()  # a read may last an hour: not yet
 
     now += timedelta(minutes=2)
+    removing = connectors.shutil.rmtree
+
+    def slow_rmtree(path, **kwargs):  # deleting a large environment takes a while: judged before it
+        nonlocal now
+        removing(path, **kwargs)
+        now += timedelta(hours=2)
+
+    monkeypatch.setattr(connectors.shutil, "rmtree", slow_rmtree)
     installer.remove("faker")
     assert [folder.is_dir() for folder in built] == [False, True, True]  # retired 61, 2 and 0 minutes ago
     db.dispose()
