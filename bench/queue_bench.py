@@ -272,11 +272,16 @@ class Split:
                 pass  # the session ended meanwhile
 
     def stop(self) -> None:
+        """Everything on every CPU again; also after a failed start (PostgreSQL is the machine's)."""
         self.on.clear()
-        self.thread.join()
-        self._place(split=False)
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.postmaster:
+            self._place(split=False)
         for pid in self.processes:
-            _pin(pid, self.all)
+            if Path(f"/proc/{pid}").exists():
+                _pin(pid, self.all)
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -487,13 +492,14 @@ def slack_path(ctx, env: dict, made: dict, rounds: int, passes: int) -> dict[str
             measure("inline", passes)
             inline(False)
             for state, load in loads.items():
-                load.start()
-                time.sleep(2 if isinstance(load, QueueLoad) else 0.5)  # the extractions under way
                 try:
+                    load.start()
+                    time.sleep(2 if isinstance(load, QueueLoad) else 0.5)  # the extractions under way
                     measure(state, passes)
                 finally:
                     load.stop()
     finally:
+        split.stop()
         _stop([server])
         fake.__exit__(None, None, None)
     return samples
