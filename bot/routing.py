@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -122,7 +125,8 @@ class Draft:
     sw: int = 0  # weekday
     sd: int = 1  # day of month
     tz: str = "UTC"
-    f: tuple[str, ...] | None = None  # chosen fields; None: the template's defaults
+    f: tuple[str, ...] | None = None  # chosen fields; None: the template's defaults (or `fm`)
+    fm: str | None = None  # chosen fields as a mask over the template's fields, when their names are too long
     kf: tuple[str, ...] | None = None  # key fields chosen for a template without a primary key
     ch: str | None = None  # channel of the card
     ts: str | None = None  # ts of the card when it is a channel message
@@ -145,6 +149,40 @@ def search_that_fits(draft: Draft) -> Draft:
     if over <= 0 or not draft.q:
         return draft
     return draft.but(q=draft.q[: max(0, len(draft.q) - over)].strip() or None)  # each character cut saves one or more
+
+
+def with_fields(draft: Draft, chosen: Sequence[str], offered: Sequence[str]) -> Draft:
+    """The draft carrying the fields `chosen` among the template's `offered` fields: by name when
+    that fits in private_metadata, else as a mask over `offered` (hundreds of a stream's fields do
+    not fit by name), which keeps them in the template's order."""
+    by_name = draft.but(f=tuple(dict.fromkeys(chosen)), fm=None)
+    if len(_encode(by_name)) <= MAX_METADATA:
+        return by_name
+    picked = set(chosen)
+    bits = bytearray((len(offered) + 7) // 8)
+    for i, name in enumerate(offered):
+        if name in picked:
+            bits[i // 8] |= 1 << (i % 8)
+    return draft.but(f=None, fm=f"{_fingerprint(offered)}.{base64.urlsafe_b64encode(bytes(bits)).decode()}")
+
+
+def draft_fields(draft: Draft, offered: Sequence[str]) -> tuple[str, ...] | None:
+    """The fields the draft carries (None: the template's defaults, also when the template's fields
+    changed since the mask was made: a new discovery of the catalog)."""
+    if draft.fm is None:
+        return draft.f
+    fingerprint, _, encoded = draft.fm.partition(".")
+    if fingerprint != _fingerprint(offered):
+        return None
+    try:
+        bits = base64.urlsafe_b64decode(encoded)
+    except ValueError:
+        return None
+    return tuple(name for i, name in enumerate(offered) if i // 8 < len(bits) and bits[i // 8] >> (i % 8) & 1)
+
+
+def _fingerprint(names: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
 
 
 def unpack_draft(text: str | None) -> Draft:

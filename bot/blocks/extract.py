@@ -8,9 +8,9 @@ from typing import Any
 
 from bot.blocks.common import actions, button, context, divider, mrkdwn, option, plain, plural, section
 from bot.ids import Callback
-from bot.routing import Draft, pack_draft
+from bot.routing import Draft, draft_fields, pack_draft
 from engine.schedules import HOURLY_EVERY, WEEKDAYS, describe
-from sources.base import ExtractionTemplate
+from sources.base import ExtractionTemplate, TemplateField
 
 VALUE = "value"
 ACCOUNTS_PAGE = 10  # Slack's checkbox group holds 10 options
@@ -25,6 +25,9 @@ class ExtractAction:
     PREV = "extract.accounts.prev"
     NEXT = "extract.accounts.next"
     BACK = "extract.back"
+    # Pickers of more than a select's 100 options: their options come as the person types.
+    STREAMS = "extract.streams"
+    FIELDS = "extract.fields"
 
 
 def _modal(
@@ -131,22 +134,31 @@ def accounts_step(
 
 
 RADIO_TEMPLATES = 10  # Slack's radio buttons hold 10 options; more templates (streams) get a select
-SELECT_TEMPLATES = 100
+MAX_OPTIONS = 100  # Slack's limit for a static select; more get an external select, searched as one types
 
 
 def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> dict:
+    element: dict[str, Any]
     if len(templates) <= RADIO_TEMPLATES:
         options = [
             {"text": plain(t.title, 75), "description": plain(t.description, 75), "value": t.name} for t in templates
         ]
-        element: dict[str, Any] = {"type": "radio_buttons", "action_id": VALUE, "options": options}
-    else:
-        options = [option(t.title, t.name) for t in templates[:SELECT_TEMPLATES]]
+        element = {"type": "radio_buttons", "action_id": VALUE, "options": options}
+    elif len(templates) <= MAX_OPTIONS:
+        options = [option(t.title, t.name) for t in templates]
         element = {
             "type": "static_select",
             "action_id": VALUE,
             "placeholder": plain("Choose a stream"),
             "options": options,
+        }
+    else:
+        options = [option(t.title, t.name) for t in templates if t.name == draft.t]
+        element = {
+            "type": "external_select",
+            "action_id": ExtractAction.STREAMS,
+            "placeholder": plain("Type part of a stream's name"),
+            "min_query_length": 0,
         }
     chosen = next((o for o in options if o["value"] == draft.t), None)
     if chosen:
@@ -156,14 +168,28 @@ def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> di
     ]
     if not templates:
         blocks = [section(plain("No templates yet: Sync accounts on the card reads the data source's streams.", 500))]
-    elif len(templates) > SELECT_TEMPLATES:
-        blocks.append(context(plain(f"The first {SELECT_TEMPLATES} of {len(templates):,} streams are listed.", 200)))
+    elif len(templates) > MAX_OPTIONS:
+        blocks.append(context(plain(f"{len(templates):,} streams: type part of a name to find one.", 200)))
     blocks.append(_back(2))
     return _modal(Callback.EXTRACT_TEMPLATE, 2, blocks, draft, "Continue")
 
 
+def stream_options(templates: tuple[ExtractionTemplate, ...], typed: str) -> list[dict]:
+    """What the stream picker offers for what was typed: streams whose title or name holds it."""
+    return _matching([(t.title, t.name) for t in templates], typed)
+
+
+def _matching(choices: list[tuple[str, str]], typed: str) -> list[dict]:
+    """The first options (label, value) whose label or value holds `typed`, whatever its case."""
+    wanted = typed.strip().casefold()
+    found = (
+        option(label, value) for label, value in choices if wanted in label.casefold() or wanted in value.casefold()
+    )
+    return [o for o, _ in zip(found, range(MAX_OPTIONS), strict=False)]
+
+
 def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str | None, *, optional=True) -> dict:
-    options = [option(text, value) for value, text in choices][:100]
+    options = [option(text, value) for value, text in choices][:MAX_OPTIONS]
     element: dict[str, Any] = {"type": "static_select", "action_id": VALUE, "options": options}
     chosen = next((o for o in options if o["value"] == initial), None)
     if chosen:
@@ -171,32 +197,70 @@ def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: 
     return {"type": "input", "block_id": block_id, "optional": optional, "label": plain(label), "element": element}
 
 
-def _multi(block_id: str, label: str, fields, chosen: set[str]) -> dict | None:
-    options = [option(f.label, f.name) for f in fields][:100]
-    if not options:
+# The field pickers of step 3, by block id.
+DIMENSIONS, METRICS, KEY_FIELDS = "dimensions", "metrics", "key_fields"
+
+
+def offered_fields(template: ExtractionTemplate, block_id: str) -> list[TemplateField]:
+    """The fields the picker `block_id` of step 3 offers (the primary key is always extracted)."""
+    if block_id == DIMENSIONS:
+        key = set(template.primary_key)
+        return [f for f in template.dimensions if f.name not in key]
+    if block_id == METRICS:
+        return list(template.metrics)
+    if block_id == KEY_FIELDS and not template.primary_key:
+        return list(template.fields)
+    return []
+
+
+def field_options(template: ExtractionTemplate, block_id: str, typed: str) -> list[dict]:
+    """What the field picker `block_id` offers for what was typed, when it has too many to list."""
+    return _matching([(f.label, f.name) for f in offered_fields(template, block_id)], typed)
+
+
+def _multi(block_id: str, label: str, fields: list[TemplateField], chosen: set[str] | tuple[str, ...]) -> dict | None:
+    if not fields:
         return None
-    element: dict[str, Any] = {"type": "multi_static_select", "action_id": VALUE, "options": options}
-    initial = [o for o in options if o["value"] in chosen]
+    initial = [option(f.label, f.name) for f in fields if f.name in chosen]
+    element: dict[str, Any]
+    hint = None
+    if len(fields) <= MAX_OPTIONS:
+        element = {
+            "type": "multi_static_select",
+            "action_id": VALUE,
+            "options": [option(f.label, f.name) for f in fields],
+        }
+    else:
+        element = {
+            "type": "multi_external_select",
+            "action_id": ExtractAction.FIELDS,
+            "placeholder": plain("Type part of a field's name"),
+            "min_query_length": 0,
+        }
+        hint = f"{len(fields):,} fields: type part of a name to find one."
     if initial:
         element["initial_options"] = initial
-    return {
+    block = {
         "type": "input",
         "block_id": block_id,
-        "optional": block_id != "metrics",
+        "optional": block_id != METRICS,
         "label": plain(label),
         "element": element,
     }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
 
 
 def chosen_fields(draft: Draft, template: ExtractionTemplate) -> set[str]:
-    if draft.f is not None:
-        return set(draft.f)
+    chosen = draft_fields(draft, [f.name for f in template.fields])
+    if chosen is not None:
+        return set(chosen)
     return {f.name for f in template.fields if f.default}
 
 
 def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[str], notice: str | None = None) -> dict:
     chosen = chosen_fields(draft, template)
-    key = set(template.primary_key)
     blocks: list[dict] = [
         {
             "type": "input",
@@ -248,12 +312,9 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
     for block in (
         # A template without metrics (a connector's stream) has plain fields.
         _multi(
-            "dimensions",
-            "Dimensions" if template.metrics else "Fields",
-            [f for f in template.dimensions if f.name not in key],
-            chosen,
+            DIMENSIONS, "Dimensions" if template.metrics else "Fields", offered_fields(template, DIMENSIONS), chosen
         ),
-        _multi("metrics", "Metrics", template.metrics, chosen),
+        _multi(METRICS, "Metrics", offered_fields(template, METRICS), chosen),
     ):
         if block:
             blocks.append(block)
@@ -275,22 +336,13 @@ def configure_step(draft: Draft, template: ExtractionTemplate, timezones: list[s
 
 def _key_fields(template: ExtractionTemplate, chosen: tuple[str, ...]) -> list[dict]:
     """For a template without a primary key: the fields that identify a row, or replacement."""
-    options = [option(f.label, f.name) for f in template.fields][:100]
-    element: dict[str, Any] = {"type": "multi_static_select", "action_id": VALUE, "options": options}
-    initial = [o for o in options if o["value"] in chosen]
-    if initial:
-        element["initial_options"] = initial
-    return [
-        {
-            "type": "input",
-            "block_id": "key_fields",
-            "optional": True,
-            "label": plain("Key fields"),
-            "hint": plain("The fields that together identify a row; each run then updates rows on them.", 2000),
-            "element": element,
-        },
-        context(plain(REPLACES_ROWS, 2000)),
-    ]
+    block = _multi(KEY_FIELDS, "Key fields", offered_fields(template, KEY_FIELDS), chosen)
+    if block is None:
+        return []
+    block["optional"] = True
+    said = "The fields that together identify a row; each run then updates rows on them."
+    block["hint"] = plain(f"{said} {block['hint']['text']}" if "hint" in block else said, 2000)
+    return [block, context(plain(REPLACES_ROWS, 2000))]
 
 
 REPLACES_ROWS = (
@@ -312,7 +364,8 @@ def review_step(
     if len(accounts) > 20:
         shown += f" and {len(accounts) - 20:,} more"
     depth = f"since {draft.s}" if draft.s else f"the last {draft.h or 0:,} days"
-    fields = [template.field(n).label for n in (draft.f or ()) if n in {f.name for f in template.fields}]
+    labels = {f.name: f.label for f in template.fields}
+    fields = [labels[n] for n in draft_fields(draft, list(labels)) or () if n in labels]
     schedule = {"kind": draft.sk, "every_hours": draft.se, "at": draft.sa, "weekday": draft.sw, "day": draft.sd}
     key = template.primary_key or draft.kf
     merge = (
@@ -325,7 +378,7 @@ def review_step(
         section(plain(f"Data source: {source_title} · template: {template.title}", 2000)),
         section(plain(f"Accounts ({len(accounts)}): {shown}", 3000)),
         section(plain(f"History: {depth} · Schedule: {describe(schedule, draft.tz)}", 2000)),
-        section(plain("Fields: " + ", ".join(fields), 3000)),
+        section(plain("Fields: " + _listed(fields, 2900), 3000)),
         *([] if template.primary_key else [section(plain(merge, 2000))]),
         divider(),
     ]
@@ -347,6 +400,22 @@ def taken_out(labels: list[tuple[int, str, str]]) -> str:
         f"{plural(len(labels), 'selected account')} {'is' if one else 'are'} no longer active and "
         f"{'was' if one else 'were'} taken out of the selection: {names}."
     )
+
+
+def _listed(names: list[str], room: int) -> str:
+    """`names` joined, or as many as fit in `room` characters and how many more."""
+    text = ", ".join(names)
+    if len(text) <= room:
+        return text
+    shown: list[str] = []
+    used = 0
+    for name in names:
+        rest = len(f" and {len(names) - len(shown) - 1:,} more")
+        if used + len(name) + rest > room:
+            break
+        shown.append(name)
+        used += len(name) + 2
+    return ", ".join(shown) + f" and {len(names) - len(shown):,} more"
 
 
 def created(order_name: str, note: str) -> dict:

@@ -17,7 +17,7 @@ from bot.cards import show_card_after_modal
 from bot.errors import guarded
 from bot.forms import form_values
 from bot.ids import Action, Callback
-from bot.routing import CardRef, Draft, search_that_fits, unpack, unpack_draft
+from bot.routing import CardRef, Draft, draft_fields, search_that_fits, unpack, unpack_draft, with_fields
 from bot.services import Services
 from bot.surface import Surface
 from core.errors import Conflict, ConnbotError, InvalidInput, NotAllowed, NotFound, StaleAction
@@ -43,6 +43,7 @@ from operations.orders import (
     templates_of,
     validate_spec,
 )
+from sources.base import ExtractionTemplate
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def register(app: App, services: Services) -> None:
             draft = draft.but(
                 t=template.name,
                 f=None,
+                fm=None,
                 kf=None,
                 n=f"{template.title} · {len(draft.a)} account{'s' if len(draft.a) != 1 else ''}",
             )
@@ -127,9 +129,12 @@ def register(app: App, services: Services) -> None:
     @guard
     def configured(ack: Ack, body: dict, view: dict) -> None:
         actor = actor_of(body)
-        draft = _with_configuration(unpack_draft(view.get("private_metadata")), view)
+        draft = unpack_draft(view.get("private_metadata"))
+        source = _source_name(services, actor, draft)
         try:
-            validate_spec(ctx, _source_name(services, actor, draft), draft.c, _spec(draft), ctx.clock.now().date())
+            template = template_of(ctx, source, draft.c, draft.t or "")
+            draft = _with_configuration(draft, view, template)
+            validate_spec(ctx, source, draft.c, _spec(draft, template), ctx.clock.now().date())
         except InvalidInput as bad:
             errors = _on_blocks(bad, view)
             if errors:
@@ -150,7 +155,8 @@ def register(app: App, services: Services) -> None:
         # A refusal updates the review in place, rebuilt from the state now, so that it offers
         # Create only if Create can work (a notice pushed over it would go Back to a stale Create).
         try:
-            order_id, is_new = create_order(ctx, actor, draft.c, _spec(draft), idempotency_key=draft.k)
+            spec = _spec(draft, template_of(ctx, _source_name(services, actor, draft), draft.c, draft.t or ""))
+            order_id, is_new = create_order(ctx, actor, draft.c, spec, idempotency_key=draft.k)
         except InactiveAccounts as gone:  # e.g. the daily account sync ran since step 1
             draft, taken_out = _without(services, actor, draft, gone.account_ids)
             then = " Press Create again to create it with the other accounts." if draft.a else ""
@@ -182,6 +188,34 @@ def register(app: App, services: Services) -> None:
         )
         services.background(_first_run, services, actor, draft, order_id)
 
+    @app.options(ExtractAction.STREAMS)
+    def stream_options(ack: Ack, body: dict) -> None:
+        def options(draft: Draft, actor: Actor) -> list[dict]:
+            return steps.stream_options(
+                templates_of(ctx, _source_name(services, actor, draft), draft.c), body.get("value") or ""
+            )
+
+        ack(options=_suggested(body, options))
+
+    @app.options(ExtractAction.FIELDS)
+    def field_options(ack: Ack, body: dict) -> None:
+        def options(draft: Draft, actor: Actor) -> list[dict]:
+            template = template_of(ctx, _source_name(services, actor, draft), draft.c, draft.t or "")
+            return steps.field_options(template, body.get("block_id") or "", body.get("value") or "")
+
+        ack(options=_suggested(body, options))
+
+    def _suggested(body: dict, options) -> list[dict]:
+        """The options for a picker of the modal in `body`; none when they cannot be read (the
+        picker shows nothing, and Continue says what is wrong)."""
+        try:
+            return options(unpack_draft((body.get("view") or {}).get("private_metadata")), actor_of(body))
+        except ConnbotError as refused:
+            log.info("no options for an Extract picker: %s", refused.message)
+        except Exception:  # the picker shows nothing; the person can type again
+            log.exception("could not list the options of an Extract picker")
+        return []
+
     @app.action(ExtractAction.BACK)
     @guard
     def back(ack: Ack, body: dict, action: dict) -> None:
@@ -190,8 +224,13 @@ def register(app: App, services: Services) -> None:
         actor = actor_of(body)
         draft = unpack_draft(view.get("private_metadata"))
         step = int(action.get("value") or 2)
-        if step == 3:
-            draft = _with_configuration(draft, view)  # remember what was typed
+        if step == 3:  # remember what was typed, unless the stream is gone (step 2 says so)
+            try:
+                template = template_of(ctx, _source_name(services, actor, draft), draft.c, draft.t or "")
+            except InvalidInput:
+                pass
+            else:
+                draft = _with_configuration(draft, view, template)
         target = {
             2: lambda: _accounts_view(services, actor, draft),
             3: lambda: _template_view(services, actor, draft),
@@ -243,9 +282,10 @@ def _review_view(services: Services, actor: Actor, draft: Draft, notice: str | N
     ctx = services.ctx
     summary = connection_summary(ctx, actor, draft.c)
     template = template_of(ctx, summary.source, draft.c, draft.t or "")
-    draft = draft.but(f=order_fields(template, draft.f or (), draft.kf or ()))
+    offered = [f.name for f in template.fields]
+    draft = with_fields(draft, order_fields(template, draft_fields(draft, offered) or (), draft.kf or ()), offered)
     try:
-        refusal = creation_refusal(ctx, actor, draft.c, _spec(draft))
+        refusal = creation_refusal(ctx, actor, draft.c, _spec(draft, template))
     except InvalidInput as bad:  # a date that is not one
         refusal = bad
     if refusal is not None:
@@ -271,7 +311,7 @@ def _with_selection(draft: Draft, view: dict) -> Draft:
     return draft.but(a=tuple(kept + sorted(ticked)))
 
 
-def _with_configuration(draft: Draft, view: dict) -> Draft:
+def _with_configuration(draft: Draft, view: dict, template: ExtractionTemplate) -> Draft:
     values = form_values(view)
 
     def number(key: str, default: int | None) -> int | None:
@@ -283,11 +323,8 @@ def _with_configuration(draft: Draft, view: dict) -> Draft:
         except (TypeError, ValueError):
             return default
 
-    fields = None
-    if "metrics" in values or "dimensions" in values:
-        fields = tuple((values.get("dimensions") or []) + (values.get("metrics") or []))
-    key_fields = tuple(values.get("key_fields") or ()) if "key_fields" in values else draft.kf
-    return draft.but(
+    key_fields = tuple(values.get(steps.KEY_FIELDS) or ()) if steps.KEY_FIELDS in values else draft.kf
+    draft = draft.but(
         kf=key_fields or None,
         n=(values.get("name") or "").strip() or None,
         h=number("history_days", None),
@@ -298,11 +335,14 @@ def _with_configuration(draft: Draft, view: dict) -> Draft:
         sw=number("schedule_weekday", draft.sw),
         sd=number("schedule_day", draft.sd),
         tz=values.get("schedule_timezone") or draft.tz,
-        f=fields if fields is not None else draft.f,
     )
+    if steps.METRICS in values or steps.DIMENSIONS in values:  # last: how they are carried depends on the rest
+        chosen = (values.get(steps.DIMENSIONS) or []) + (values.get(steps.METRICS) or [])
+        draft = with_fields(draft, chosen, [f.name for f in template.fields])
+    return draft
 
 
-def _spec(draft: Draft) -> OrderSpec:
+def _spec(draft: Draft, template: ExtractionTemplate) -> OrderSpec:
     since = None
     if draft.s:
         try:
@@ -313,7 +353,7 @@ def _spec(draft: Draft) -> OrderSpec:
         account_ids=draft.a,
         template=draft.t or "",
         name=draft.n or "",
-        fields=tuple(draft.f or ()),
+        fields=draft_fields(draft, [f.name for f in template.fields]) or (),
         schedule={"kind": draft.sk, "every_hours": draft.se, "at": draft.sa, "weekday": draft.sw, "day": draft.sd},
         timezone=draft.tz,
         history_days=draft.h,

@@ -141,3 +141,80 @@ def test_a_connection_whose_connector_was_removed_says_how_to_add_it_back(fake, 
         timeout=30,
     )
     assert failed
+
+
+def _wide_catalog(streams: int, fields: int) -> dict:
+    """A catalog as large as a CRM's: `streams` streams, the first with `fields` properties named as
+    long as a CRM's custom properties."""
+
+    def stream(name: str, properties: list[str]) -> dict:
+        return {
+            "name": name,
+            "json_schema": {"type": "object", "properties": {p: {"type": ["null", "string"]} for p in properties}},
+            "supported_sync_modes": ["full_refresh"],
+            "source_defined_primary_key": [["id"]],
+        }
+
+    wide = ["id", *(f"hs_analytics_custom_property_number_{i:03d}" for i in range(fields - 1))]
+    return {
+        "streams": [stream("contacts", wide), *(stream(f"object_{i:03d}", ["id", "name"]) for i in range(streams - 1))]
+    }
+
+
+def test_extract_from_a_catalog_beyond_slacks_100_options_searches_streams_and_fields(
+    fake, driver, app_ctx, faker_installed
+):
+    """120 streams and a stream of 260 fields: Slack's selects hold 100 options and private_metadata
+    3,000 characters, so the pickers are searched as one types and the choice is carried as a mask."""
+    from engine.catalogs import save_catalog
+    from storage.models import ExtractionOrder
+
+    source = register_faker(app_ctx, *faker_installed)
+    cid = connect_airbyte(app_ctx, source, faker_config(20), title="Acme CRM", check=False)
+    save_catalog(app_ctx, cid, _wide_catalog(streams=120, fields=260))
+    otto = driver.user("UOPS")
+    otto.click(_card(fake, otto, cid), "connection.extract")
+    step1 = fake.wait_for(lambda: fake.modal("UOPS"))
+    block = next(b for b in step1.blocks if b.get("block_id", "").startswith("accounts:"))
+    otto.fill(step1, {block["block_id"]: {"value": [block["element"]["options"][0]["value"]]}})
+    step2 = otto.submit(step1).view
+
+    picker = next(b for b in step2.blocks if b.get("block_id") == "template")["element"]
+    assert picker["type"] == "external_select" and "options" not in picker
+    assert "120 streams: type part of a name to find one." in texts(step2.blocks)
+    assert len(otto.suggest(step2, "template", "")) == 100  # the first 100 when nothing is typed
+    found = otto.suggest(step2, "template", "OBJECT_11")  # any case, title or name
+    assert [o["value"] for o in found] == [f"object_{i}" for i in range(110, 119)]
+    assert [o["value"] for o in otto.suggest(step2, "template", "object_118")] == ["object_118"]  # beyond 100
+    contacts = otto.suggest(step2, "template", "contacts")
+    step3 = otto.submit(step2, {"template": {"extract.streams": contacts[0]}}).view
+    assert step3.callback_id == "extract.configure", texts(step3.errors)
+
+    fields = next(b for b in step3.blocks if b.get("block_id") == "dimensions")
+    assert fields["element"]["type"] == "multi_external_select"
+    assert len(fields["element"]["initial_options"]) == 259  # every field but the key, as a stream's default
+    assert "259 fields: type part of a name to find one." in texts([fields])
+    assert [o["value"] for o in otto.suggest(step3, "dimensions", "number_25")] == [
+        f"hs_analytics_custom_property_number_{i}" for i in range(250, 259)
+    ]
+    # Keep 200 of them: far more names than private_metadata holds.
+    kept = fields["element"]["initial_options"][:200]
+    step4 = otto.submit(step3, {"history_days": {"value": "30"}, "dimensions": {"extract.fields": kept}}).view
+    assert step4.callback_id == "extract.review", texts(step4.errors)
+    assert len(step4.private_metadata) <= 3000
+    review = texts(step4.blocks)
+    assert "Fields: id, hs_analytics_custom_property_number_000, " in review and " more" in review
+
+    # Back to step 3 shows the choice carried, and so does Continue again.
+    otto.click(step4, "extract.back")
+    step3 = fake.wait_for(lambda: fake.modal("UOPS").callback_id == "extract.configure" and fake.modal("UOPS"))
+    fields = next(b for b in step3.blocks if b.get("block_id") == "dimensions")
+    assert fields["element"]["initial_options"] == kept
+    step4 = otto.submit(step3).view
+    assert step4.callback_id == "extract.review", texts(step4.errors)
+    done = otto.submit(step4).view
+    assert "Created the extraction order" in texts(done.blocks)
+    with app_ctx.db.begin() as session:
+        order = session.scalars(select(ExtractionOrder)).one()
+        assert order.fields == ["id", *(o["value"] for o in kept)]
+        assert order.template == "contacts"

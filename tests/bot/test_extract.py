@@ -611,3 +611,59 @@ def test_a_channel_copy_slack_will_not_update_after_the_first_run_is_said_to_the
     assert f"/connections {cid}" in note[-1].visible_text
     fake.clear_faults()
     fake.clear_records()  # the refused updates are the behaviour under test
+
+
+def test_a_streams_fields_ride_in_private_metadata_by_name_when_they_fit_else_as_a_mask():
+    from bot.routing import MAX_METADATA, Draft, draft_fields, pack_draft, unpack_draft, with_fields
+
+    offered = [f"property_{i:04d}_{'x' * 50}" for i in range(1000)]  # 1,000 fields of 64 characters
+    draft = Draft(c=7, k="k" * 32, a=tuple(range(2**31 - 150, 2**31)), t="contacts", n='"' * 255)
+
+    few = with_fields(draft, [offered[3], offered[1]], offered)
+    assert (few.f, few.fm) == ((offered[3], offered[1]), None)  # by name, in the order chosen
+
+    half = offered[::2]
+    carried = unpack_draft(pack_draft(with_fields(draft, half, offered)))
+    assert len(pack_draft(carried)) <= MAX_METADATA and carried.f is None
+    assert draft_fields(carried, offered) == tuple(half)
+    assert draft_fields(carried, [*offered, "new_field"]) is None  # rediscovered since: the defaults again
+    assert draft_fields(carried.but(fm="garbage"), offered) is None
+    nothing = unpack_draft(pack_draft(with_fields(draft, [], offered)))
+    assert draft_fields(nothing, offered) == ()
+
+
+def test_pickers_of_more_than_100_options_are_searched_as_one_types():
+    from bot.blocks.extract import configure_step, field_options, stream_options, template_step
+    from bot.routing import Draft
+    from sources.base import ExtractionTemplate, FieldKind, FieldType, TemplateField
+
+    def template(name: str, fields: int) -> ExtractionTemplate:
+        made = tuple(TemplateField(f"f{i}", f"Field {i}", FieldType.TEXT, FieldKind.DIMENSION) for i in range(fields))
+        return ExtractionTemplate(name, name.title(), "", made, ())
+
+    templates = tuple(template(f"stream_{i}", 3) for i in range(150))
+    draft = Draft(c=1, k="k", t="stream_120")
+    picker = next(b for b in template_step(draft, templates)["blocks"] if b.get("block_id") == "template")
+    assert picker["element"]["type"] == "external_select"
+    assert picker["element"]["initial_option"]["value"] == "stream_120"  # the choice so far, beyond 100
+    assert [o["value"] for o in stream_options(templates, " Stream_14 ")] == [f"stream_14{i}" for i in ("", *range(10))]
+    assert len(stream_options(templates, "")) == 100 and stream_options(templates, "nothing like it") == []
+    assert (
+        next(b for b in template_step(draft, templates[:100])["blocks"] if b.get("block_id") == "template")["element"][
+            "type"
+        ]
+        == "static_select"
+    )
+
+    wide = template("events", 101)  # no primary key: the key-field picker is as wide
+    view = configure_step(draft.but(t="events"), wide, ["UTC"])
+    pickers = {b["block_id"]: b for b in view["blocks"] if b.get("block_id") in ("dimensions", "key_fields")}
+    assert {k: b["element"]["type"] for k, b in pickers.items()} == {
+        "dimensions": "multi_external_select",
+        "key_fields": "multi_external_select",
+    }
+    assert len(pickers["dimensions"]["element"]["initial_options"]) == 101  # a stream's default: every field
+    assert "initial_options" not in pickers["key_fields"]["element"] and pickers["key_fields"]["optional"]
+    assert pickers["key_fields"]["hint"]["text"].startswith("The fields that together identify a row")
+    assert [o["value"] for o in field_options(wide, "key_fields", "field 10")] == ["f10", "f100"]
+    assert field_options(wide, "metrics", "") == [] and field_options(wide, "unknown", "f") == []
