@@ -15,6 +15,7 @@ class Action(StrEnum):
     ESCALATE = "connection.escalate"
     ORDER_MENU = "order.menu"
     NEW_CONNECTION = "connection.new"
+    SOURCE_OPTIONS = "connection.new.sources"  # the data-source picker when it has too many to list
     HELP = "connections.help"
     ALERT_CHANNEL = "connection.alert_channel"
     SIGN_IN = "connection.sign_in"  # a URL button: the browser goes to /oauth/<source>/start

@@ -20,6 +20,7 @@ BUTTON_TEXT_MAX = 75
 CONFIRM_TITLE_MAX = 100
 CONFIRM_TEXT_MAX = 300
 OPTION_TEXT_MAX = 75
+SELECT_OPTIONS_MAX = 100  # a static select's options, and an external select's answer
 MODAL_TITLE_MAX = 24
 
 
@@ -128,6 +129,16 @@ def button(
 
 def option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain(text, OPTION_TEXT_MAX), "value": value}
+
+
+def matching_options(choices: list[tuple[str, str]], typed: str) -> list[dict[str, Any]]:
+    """What an external select offers for what was typed: the first options (label, value) whose
+    label or value holds it, whatever its case."""
+    wanted = typed.strip().casefold()
+    found = (
+        option(label, value) for label, value in choices if wanted in label.casefold() or wanted in value.casefold()
+    )
+    return [o for o, _ in zip(found, range(SELECT_OPTIONS_MAX), strict=False)]
 
 
 def overflow(action_id: str, options: list[dict[str, Any]]) -> dict[str, Any]:

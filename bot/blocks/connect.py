@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks.common import context, mrkdwn, option, plain, section
+from bot.blocks.common import SELECT_OPTIONS_MAX, context, matching_options, mrkdwn, option, plain, section
 from bot.ids import Action
 from sources.base import CredentialField
 
@@ -39,19 +39,32 @@ def modal(
 
 
 def source_picker(callback_id: str, sources: list[tuple[str, str]]) -> dict:
-    """Step 1: which data source."""
-    picker = {
-        "type": "input",
-        "block_id": SOURCE_BLOCK,
-        "label": plain("Data source"),
-        "element": {
+    """Step 1: which data source; more than a select holds are searched as one types."""
+    element: dict[str, Any]
+    if len(sources) <= SELECT_OPTIONS_MAX:
+        element = {
             "type": "static_select",
             "action_id": VALUE,
             "placeholder": plain("Choose a data source"),
-            "options": [option(title, name) for name, title in sources][:100],
-        },
-    }
-    return modal("New connection", callback_id, [picker], submit="Continue")
+            "options": [option(title, name) for name, title in sources],
+        }
+    else:
+        element = {
+            "type": "external_select",
+            "action_id": Action.SOURCE_OPTIONS,
+            "placeholder": plain("Type part of a data source's name"),
+            "min_query_length": 0,
+        }
+    picker = {"type": "input", "block_id": SOURCE_BLOCK, "label": plain("Data source"), "element": element}
+    blocks: list[dict] = [picker]
+    if len(sources) > SELECT_OPTIONS_MAX:
+        blocks.append(context(plain(f"{len(sources):,} data sources: type part of a name to find one.", 200)))
+    return modal("New connection", callback_id, blocks, submit="Continue")
+
+
+def source_options(sources: list[tuple[str, str]], typed: str) -> list[dict]:
+    """What the data-source picker offers for what was typed."""
+    return matching_options([(title, name) for name, title in sources], typed)
 
 
 def _input(spec: CredentialField, initial: str | None, error: str | None) -> list[dict]:

@@ -6,7 +6,19 @@ import zlib
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.common import actions, button, context, divider, mrkdwn, option, plain, plural, section
+from bot.blocks.common import (
+    SELECT_OPTIONS_MAX,
+    actions,
+    button,
+    context,
+    divider,
+    matching_options,
+    mrkdwn,
+    option,
+    plain,
+    plural,
+    section,
+)
 from bot.ids import Callback
 from bot.routing import Draft, draft_fields, pack_draft
 from engine.schedules import HOURLY_EVERY, WEEKDAYS, describe
@@ -134,7 +146,7 @@ def accounts_step(
 
 
 RADIO_TEMPLATES = 10  # Slack's radio buttons hold 10 options; more templates (streams) get a select
-MAX_OPTIONS = 100  # Slack's limit for a static select; more get an external select, searched as one types
+MAX_OPTIONS = SELECT_OPTIONS_MAX  # more get an external select, searched as one types
 
 
 def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> dict:
@@ -176,16 +188,7 @@ def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> di
 
 def stream_options(templates: tuple[ExtractionTemplate, ...], typed: str) -> list[dict]:
     """What the stream picker offers for what was typed: streams whose title or name holds it."""
-    return _matching([(t.title, t.name) for t in templates], typed)
-
-
-def _matching(choices: list[tuple[str, str]], typed: str) -> list[dict]:
-    """The first options (label, value) whose label or value holds `typed`, whatever its case."""
-    wanted = typed.strip().casefold()
-    found = (
-        option(label, value) for label, value in choices if wanted in label.casefold() or wanted in value.casefold()
-    )
-    return [o for o, _ in zip(found, range(MAX_OPTIONS), strict=False)]
+    return matching_options([(t.title, t.name) for t in templates], typed)
 
 
 def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str | None, *, optional=True) -> dict:
@@ -215,7 +218,7 @@ def offered_fields(template: ExtractionTemplate, block_id: str) -> list[Template
 
 def field_options(template: ExtractionTemplate, block_id: str, typed: str) -> list[dict]:
     """What the field picker `block_id` offers for what was typed, when it has too many to list."""
-    return _matching([(f.label, f.name) for f in offered_fields(template, block_id)], typed)
+    return matching_options([(f.label, f.name) for f in offered_fields(template, block_id)], typed)
 
 
 def _multi(block_id: str, label: str, fields: list[TemplateField], chosen: set[str] | tuple[str, ...]) -> dict | None:

@@ -95,6 +95,15 @@ def register(app: App, services: Services) -> None:
         ack()
         open_new_connection(services, body["trigger_id"], Surface.of(body).team_id, body["user"]["id"])
 
+    @app.options(Action.SOURCE_OPTIONS)
+    def source_options(ack: Ack, body: dict) -> None:
+        actor = services.roles.actor(Surface.of(body).team_id, body["user"]["id"])
+        if actor.role < Role.ADMIN:  # the picker is an admin's; nothing for anyone else
+            ack(options=[])
+            return
+        sources = [(n, s.title) for n, s in services.ctx.sources().items()]
+        ack(options=forms.source_options(sources, body.get("value") or ""))
+
     @app.view_submission(Callback.NEW_CONNECTION_SOURCE)
     @guard
     def chose_source(ack: Ack, body: dict, view: dict) -> None:

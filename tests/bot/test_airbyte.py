@@ -218,3 +218,32 @@ def test_extract_from_a_catalog_beyond_slacks_100_options_searches_streams_and_f
         order = session.scalars(select(ExtractionOrder)).one()
         assert order.fields == ["id", *(o["value"] for o in kept)]
         assert order.template == "contacts"
+
+
+def test_more_data_sources_than_a_select_holds_are_searched_as_one_types(fake, driver, app_ctx, faker_installed):
+    executable, spec = faker_installed
+    for i in range(110):
+        named = json.loads(json.dumps(spec))
+        named["connectionSpecification"]["title"] = f"Platform {i:03d}"
+        register_faker(app_ctx, executable, named, name=f"platform{i:03d}")
+    ada = driver.user("UADMIN")
+    ada.command("/connections", "new", channel="C0DATA")
+    picker = fake.wait_for(lambda: fake.modal("UADMIN"))
+    element = next(b for b in picker.blocks if b.get("block_id") == "source")["element"]
+    assert element["type"] == "external_select" and "options" not in element
+    assert "11" in texts(picker.blocks) and "data sources: type part of a name to find one." in texts(picker.blocks)
+    assert len(ada.suggest(picker, "source", "")) == 100
+    found = ada.suggest(picker, "source", "platform 10")  # the title, any case
+    assert [o["value"] for o in found] == [f"airbyte:platform{i}" for i in range(100, 110)]
+    assert [o["value"] for o in ada.suggest(picker, "source", "demo")] == ["demo"]  # the built-ins too
+    form = ada.submit(picker, {"source": {"connection.new.sources": found[-1]}}).view
+    assert form.callback_id == "connection.new.credentials", texts(form.errors)
+    assert "Platform 109" in texts(form.blocks)
+
+    # Options asked for by someone who is not an admin (a forged request: only admins get the
+    # picker) are none.
+    otto = driver.user("UOPS")
+    payload = otto._base("block_suggestion")
+    payload.update(action_id="connection.new.sources", block_id="source", value="", view=picker.to_api())
+    answer = driver._interactive("block_suggestion", payload, otto.id)
+    assert answer.ok and answer.json == {"options": []}
