@@ -11,15 +11,20 @@ bolt runs the flow; slack_sdk's `InstallationStore` and `OAuthStateStore` interf
 implemented here on operations/workspaces.py, so the bot token is kept encrypted with the
 vault's keys and an install is one audited unit of work. Requests are authorized by bolt's
 `InstallationStoreAuthorize` on the same store; jobs and alerts find the same token through
-`Services.client_for` (bot/clients.py). Bot tokens only: connbot asks for no user scope, and
-token rotation is off (see manifest.yml). Codes and tokens are never logged.
+`Services.client_for` (bot/clients.py). Bot tokens only: connbot asks for no user scope. With
+token rotation on in the app's settings, the refresh token is kept (encrypted) too, and the
+store hands out a bot token renewed when it nears its end, for requests as for jobs (bolt's
+own rotation is not used: it would save the renewal as a new install). Codes and tokens are
+never logged.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
+from datetime import datetime, timedelta
 
 from slack_bolt.error import BoltError
 from slack_bolt.oauth import OAuthFlow
@@ -29,9 +34,9 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
-from bot.clients import SLACK_LOG, make_client
+from bot.clients import SLACK_LOG, make_client, token_renewer
 from bot.pages import PAGE_HEADERS, html_page
-from core.errors import ConfigError
+from core.errors import ConfigError, NotInstalled
 from engine.context import Context
 from operations.workspaces import (
     STATE_TTL,
@@ -40,6 +45,7 @@ from operations.workspaces import (
     find_installation,
     issue_install_state,
     record_installation,
+    with_fresh_token,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,7 @@ class ConnbotInstallationStore(InstallationStore):
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        self.renew = token_renewer(ctx)
 
     @property
     def logger(self) -> logging.Logger:
@@ -77,6 +84,8 @@ class ConnbotInstallationStore(InstallationStore):
                     team_name=installation.team_name or "",
                     enterprise_name=installation.enterprise_name or "",
                     enterprise_url=installation.enterprise_url or "",
+                    bot_refresh_token=installation.bot_refresh_token,
+                    bot_token_expires_at=_expires_at(self.ctx, installation.bot_token_expires_at),
                 ),
             )
         except Exception as error:  # bolt shows its failure page for a BoltError; the reason is logged here
@@ -99,7 +108,11 @@ class ConnbotInstallationStore(InstallationStore):
         )
         if bot is None:
             return None
-        return Installation(
+        try:
+            bot = with_fresh_token(self.ctx, bot, self.renew)
+        except NotInstalled:  # expired, and Slack would not renew it: bolt says to install connbot again
+            return None
+        return Installation(  # no refresh token: bolt would renew the token itself
             app_id=bot.app_id,
             enterprise_id=bot.enterprise_id,
             enterprise_name=bot.enterprise_name,
@@ -123,6 +136,13 @@ class ConnbotInstallationStore(InstallationStore):
             enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
         )
         return installation.to_bot() if installation is not None else None
+
+
+def _expires_at(ctx: Context, expires_at: int | None) -> datetime | None:
+    """When a bot token from Slack expires, on connbot's clock (slack_sdk counts on the wall's)."""
+    if expires_at is None:
+        return None
+    return ctx.clock.now() + timedelta(seconds=expires_at - time.time())
 
 
 class ConnbotStateStore(OAuthStateStore):

@@ -317,6 +317,15 @@ def _installed_workspaces(settings: Settings, database: Database | None, manifes
         try:
             identity = client.auth_test()
         except SlackApiError as error:
+            if error.response.get("error") == "token_expired" and row.bot_refresh_token is not None:
+                # Token rotation: not used for 12 hours; connbot renews it when it needs it.
+                yield Check(
+                    SKIPPED,
+                    f"{where}: bot token",
+                    "expired (token rotation): connbot renews it with its refresh token at the workspace's next "
+                    "request, job or alert",
+                )
+                continue
             yield Check(
                 FAILED,
                 f"{where}: bot token",

@@ -484,6 +484,9 @@ class OAuthApp:
     client_secret: str
     redirect_urls: list[str]
     scopes: set[str]
+    # Token rotation (once on, Slack's apps cannot turn it off): bot tokens expire after
+    # `token_ttl` seconds and are renewed with a refresh token, each usable once.
+    token_rotation: bool = False
 
 
 @dataclass

@@ -68,6 +68,7 @@ METHODS_FILE = Path(__file__).with_name("methods.json")
 
 TRIGGER_TTL = 3.0  # seconds a trigger_id can be exchanged for a view
 CODE_TTL = 10 * 60.0  # seconds an OAuth code can be exchanged (once)
+TOKEN_TTL = 12 * 3600.0  # seconds a bot token lasts with token rotation on (Slack's 12 hours)
 # Methods called without a token: the OAuth exchange authenticates the app by its client id and secret.
 TOKENLESS = frozenset({"api.test", "oauth.v2.access"})
 RESPONSE_URL_USES = 5
@@ -191,6 +192,7 @@ class FakeSlack:
         self.chat_write_public = chat_write_public
         self.trigger_ttl = TRIGGER_TTL
         self.code_ttl = CODE_TTL
+        self.token_ttl = TOKEN_TTL
         self.response_url_uses = RESPONSE_URL_USES
         self.response_url_ttl = RESPONSE_URL_TTL
         self._host, self._port = host, port
@@ -213,6 +215,8 @@ class FakeSlack:
         self.usergroups: dict[str, dict] = {}
         self._tokens: dict[str, Team] = {}
         self._revoked: set[str] = set()  # tokens of an uninstalled app: "token_revoked"
+        self._expires: dict[str, float] = {}  # token rotation: a bot token's end, on `clock`
+        self._refresh: dict[str, str] = {}  # token rotation: refresh token -> team id, until used
         self.oauth_app: OAuthApp | None = None
         self._grants: dict[str, Grant] = {}
         self._ephemerals: dict[str, list[Message]] = {}
@@ -345,12 +349,19 @@ class FakeSlack:
 
     # ------------------------------------------------------------ distribution
     def configure_oauth(
-        self, client_id: str, client_secret: str, *, redirect_urls: list[str], scopes: list[str] | tuple[str, ...]
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        redirect_urls: list[str],
+        scopes: list[str] | tuple[str, ...],
+        token_rotation: bool = False,
     ) -> OAuthApp:
         """The app's OAuth settings, as on its api.slack.com page: installs go through
-        ``authorize`` (the person on Slack's page) and ``oauth.v2.access`` (the app)."""
+        ``authorize`` (the person on Slack's page) and ``oauth.v2.access`` (the app). With
+        ``token_rotation``, bot tokens expire (``token_ttl``) and ``oauth.v2.access`` renews them."""
         with self._lock:
-            self.oauth_app = OAuthApp(client_id, client_secret, list(redirect_urls), set(scopes))
+            self.oauth_app = OAuthApp(client_id, client_secret, list(redirect_urls), set(scopes), token_rotation)
             return self.oauth_app
 
     def authorize(self, url: str, user_id: str, *, approve: bool = True) -> str:
@@ -395,18 +406,17 @@ class FakeSlack:
                 if team.id == team_id:
                     del self._tokens[token]
                     self._revoked.add(token)
+            self._refresh = {refresh: team for refresh, team in self._refresh.items() if team != team_id}
 
     def _install(self, grant: Grant) -> dict:
         """``oauth.v2.access``'s answer for a code: a new bot token for the team (its old one
-        keeps working until the app is uninstalled, as Slack's do)."""
+        keeps working until the app is uninstalled, or expires, as Slack's do)."""
         team = self.teams[grant.team_id]
-        token = f"xoxb-{team.id.lower()}-{secrets.token_hex(12)}"
-        team.bot_token, team.scopes = token, tuple(grant.scopes)  # what the person allowed
-        self._tokens[token] = team
+        team.scopes = tuple(grant.scopes)  # what the person allowed
         enterprise = {"id": team.enterprise_id, "name": team.enterprise_id} if team.enterprise_id else None
         return {
             "ok": True,
-            "access_token": token,
+            **self._new_token(team),
             "token_type": "bot",
             "scope": ",".join(grant.scopes),
             "bot_user_id": team.bot_user_id,
@@ -416,6 +426,37 @@ class FakeSlack:
             "authed_user": {"id": grant.user_id},
             "is_enterprise_install": False,
         }
+
+    def _renew(self, refresh_token: str) -> dict:
+        """``oauth.v2.access``'s answer for a refresh token (token rotation): a new bot token and
+        a new refresh token; the one given is used up, the old bot token lasts until it expires."""
+        team_id = self._refresh.pop(refresh_token, None)
+        if team_id is None:
+            raise SlackError("invalid_refresh_token")
+        team = self.teams[team_id]
+        return {
+            "ok": True,
+            **self._new_token(team),
+            "token_type": "bot",
+            "scope": ",".join(team.scopes),
+            "bot_user_id": team.bot_user_id,
+            "app_id": self.app_id,
+            "team": {"id": team.id, "name": team.name},
+            "enterprise": {"id": team.enterprise_id, "name": team.enterprise_id} if team.enterprise_id else None,
+            "is_enterprise_install": False,
+        }
+
+    def _new_token(self, team: Team) -> dict:
+        rotating = self.oauth_app is not None and self.oauth_app.token_rotation
+        token = f"{'xoxe.' if rotating else ''}xoxb-{team.id.lower()}-{secrets.token_hex(12)}"
+        team.bot_token = token
+        self._tokens[token] = team
+        if not rotating:
+            return {"access_token": token}
+        refresh = f"xoxe-1-{secrets.token_hex(24)}"
+        self._refresh[refresh] = team.id
+        self._expires[token] = self.clock() + self.token_ttl
+        return {"access_token": token, "refresh_token": refresh, "expires_in": int(self.token_ttl)}
 
     # -------------------------------------------------------------- lifecycle
     def start(self) -> FakeSlack:
@@ -1105,6 +1146,8 @@ class FakeSlack:
                 raise SlackError("token_revoked")
             if team is None:
                 raise SlackError("invalid_auth")
+            if token in self._expires and self.clock() >= self._expires[token]:
+                raise SlackError("token_expired")
         if transport == "json" and not spec["json"]:
             raise SlackError(
                 "invalid_arguments",
@@ -1177,8 +1220,8 @@ class FakeSlack:
 
 def _decoded(args: dict) -> dict:
     out = dict(args)
-    out.pop("token", None)
-    out.pop("client_secret", None)
+    for secret in ("token", "client_secret", "refresh_token"):  # never recorded
+        out.pop(secret, None)
     for key in JSON_ARGS:
         if isinstance(out.get(key), str):
             try:

@@ -134,14 +134,18 @@ def auth_test(fake, team, args):
 def oauth_v2_access(fake, team, args):
     """Exchanges the code of an approved install for a bot token, as Slack documents it: the
     app's client id and secret (HTTP Basic or arguments), the code (once, within 10 minutes) and
-    the redirect_uri the authorize link had. Token rotation (grant_type=refresh_token) is not
-    offered: the fake's app has it off."""
+    the redirect_uri the authorize link had. With token rotation on, the answer carries a
+    refresh token and `expires_in`, and `grant_type=refresh_token` renews the bot token (each
+    refresh token once)."""
     app = fake.oauth_app
     if app is None or args.get("client_id") != app.client_id:
         raise SlackError("invalid_client_id")
     if args.get("client_secret") != app.client_secret:
         raise SlackError("bad_client_secret")
-    if (args.get("grant_type") or "authorization_code") != "authorization_code":
+    grant_type = args.get("grant_type") or "authorization_code"
+    if grant_type == "refresh_token" and app.token_rotation:
+        return fake._renew(args.get("refresh_token") or "")
+    if grant_type != "authorization_code":
         raise SlackError("invalid_grant_type")
     grant = fake._grants.get(args.get("code") or "")
     if (

@@ -4,6 +4,10 @@ and the settings their admins choose in the App Home.
 - An install (bot/installations.py hands over what Slack's `oauth.v2.access` returned) stores
   the bot token encrypted with the vault's keys and marks the workspace installed; a reinstall
   replaces the token and finds the workspace's connections, orders and settings as they were.
+- Token rotation (an app setting in Slack): the bot token expires after 12 hours and comes with
+  a refresh token, both kept encrypted. `with_fresh_token` renews it once it has less than
+  RENEW_BEFORE left, under the installation's row lock, so that of several processes one renews
+  and the others read the new token (each refresh token works once).
 - `app_uninstalled` / `tokens_revoked`: the workspace is marked uninstalled and its bot token
   deleted (Slack revoked it); its queued runs and syncs are cancelled and the scheduler drops
   its jobs. Its data is kept CONNBOT_UNINSTALLED_RETENTION_DAYS, then `purge_uninstalled` (a
@@ -27,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -36,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotInstalled
 from core.events import WorkspaceChanged
 from core.settings import CHANNEL_ID, SLACK_ID, USER_GROUP_ID, Settings
 from engine.context import Context
@@ -207,6 +212,9 @@ class InstalledBot:
     enterprise_name: str = ""
     enterprise_url: str = ""
     installed_at: datetime | None = None
+    # Token rotation on: what renews the bot token, and when the bot token expires.
+    bot_refresh_token: str | None = field(default=None, repr=False)
+    bot_token_expires_at: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -240,6 +248,9 @@ def record_installation(ctx: Context, bot: InstalledBot) -> InstalledBot:
             bot.bot_scopes,
         )
         row.bot_token = ctx.vault.encrypt_token(bot.bot_token)
+        _refused.pop(bot.key, None)  # a new token: a renewal refused before says nothing of it
+        row.bot_refresh_token = ctx.vault.encrypt_token(bot.bot_refresh_token) if bot.bot_refresh_token else None
+        row.bot_token_expires_at = bot.bot_token_expires_at
         row.installed_by, row.installed_at = bot.installed_by, now
         row.team_name, row.enterprise_name, row.enterprise_url = bot.team_name, bot.enterprise_name, bot.enterprise_url
         teams: Sequence[str]
@@ -316,7 +327,89 @@ def _bot(ctx: Context, row: Installation) -> InstalledBot:
         enterprise_name=row.enterprise_name,
         enterprise_url=row.enterprise_url,
         installed_at=row.installed_at,
+        bot_refresh_token=ctx.vault.decrypt_token(row.bot_refresh_token) if row.bot_refresh_token else None,
+        bot_token_expires_at=row.bot_token_expires_at,
     )
+
+
+# A renewed bot token lasts 12 hours; it is renewed once it has less than this left (bolt's
+# default), so that a Slack outage of an hour or two costs nothing.
+RENEW_BEFORE = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class RenewedToken:
+    """Slack's answer to a refresh token: a new bot token, a new refresh token, seconds to live."""
+
+    bot_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int
+
+
+_RENEWING = threading.Lock()
+# A renewal Slack refused is asked again after this long, not on every request and job meanwhile.
+RETRY_RENEWAL = timedelta(minutes=5)
+# Installation key -> (ask again after, Slack's reason); each process keeps its own.
+_refused: dict[str, tuple[datetime, str]] = {}
+
+
+class TokenNotRenewed(Exception):
+    """Slack did not renew a bot token; `reason` is its error code (never a token)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def with_fresh_token(ctx: Context, bot: InstalledBot, renew: Callable[[str], RenewedToken]) -> InstalledBot:
+    """`bot`, its token renewed first if it expires within RENEW_BEFORE (token rotation on).
+    `renew(refresh_token)` asks Slack. When Slack refuses, the token in hand serves while it
+    lasts (a warning says so, and Slack is asked again after RETRY_RENEWAL, not on every use); an
+    expired one that could not be renewed is NotInstalled."""
+    now = ctx.clock.now()
+    if bot.bot_token_expires_at is None or bot.bot_token_expires_at - now > RENEW_BEFORE:
+        return bot
+    refused = _refused.get(bot.key)
+    if refused is not None and refused[0] > now:
+        return _not_renewed(bot, refused[1], now)
+    # The row lock keeps other processes out (PostgreSQL); this lock, other threads (SQLite has no row lock).
+    with _RENEWING, ctx.db.begin() as session:
+        row = session.scalars(select(Installation).where(Installation.key == bot.key).with_for_update()).first()
+        if row is None:
+            return bot  # uninstalled meanwhile: the caller finds out with the token it has
+        current = _bot(ctx, row)
+        if current.bot_token_expires_at is None or current.bot_token_expires_at - now > RENEW_BEFORE:
+            return current  # another process renewed it while this one waited for the lock
+        try:
+            if not current.bot_refresh_token:
+                raise TokenNotRenewed("no_refresh_token")
+            renewed = renew(current.bot_refresh_token)
+        except TokenNotRenewed as refusal:
+            _refused[bot.key] = (now + RETRY_RENEWAL, refusal.reason)
+            log.warning(
+                "Slack did not renew the bot token of %s (%s); it expires at %s; asking again in %d minutes",
+                bot.key,
+                refusal.reason,
+                current.bot_token_expires_at.isoformat(),
+                RETRY_RENEWAL.total_seconds() // 60,
+            )
+            return _not_renewed(current, refusal.reason, now)
+        _refused.pop(bot.key, None)
+        row.bot_token = ctx.vault.encrypt_token(renewed.bot_token)
+        row.bot_refresh_token = ctx.vault.encrypt_token(renewed.refresh_token)
+        row.bot_token_expires_at = now + timedelta(seconds=renewed.expires_in)
+        log.info("renewed the bot token of %s; it expires at %s", bot.key, row.bot_token_expires_at.isoformat())
+        return _bot(ctx, row)
+
+
+def _not_renewed(bot: InstalledBot, reason: str, now: datetime) -> InstalledBot:
+    """The token in hand while it lasts; after that, connbot has no access to the workspace."""
+    if bot.bot_token_expires_at is not None and bot.bot_token_expires_at <= now:
+        raise NotInstalled(
+            f"connbot's access to this workspace expired and Slack did not renew it ({reason}). "
+            "An admin installs connbot again from the install page; its connections are kept."
+        )
+    return bot
 
 
 def note_workspace(ctx: Context, team_id: str, enterprise_id: str | None, *, reinstall: bool) -> bool:

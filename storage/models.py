@@ -519,6 +519,9 @@ class Installation(Base):
     bot_user_id: Mapped[str | None] = mapped_column(String(32))
     bot_scopes: Mapped[str] = mapped_column(Text, default="")
     bot_token: Mapped[bytes] = mapped_column(LargeBinary)  # ciphertext (the vault's keys)
+    # Token rotation on (Slack's app setting): the bot token expires, and this renews it (ciphertext).
+    bot_refresh_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bot_token_expires_at: Mapped[datetime | None]
     installed_by: Mapped[str | None] = mapped_column(String(32))
     team_name: Mapped[str] = mapped_column(String(255), default="")
     enterprise_name: Mapped[str] = mapped_column(String(255), default="")

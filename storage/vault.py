@@ -128,8 +128,8 @@ def verify_keys(vault: Vault, session: Session) -> None:
 
 
 def rotate_all(vault: Vault, session: Session) -> tuple[int, int]:
-    """Re-encrypt every stored credential and bot token with the current key; returns how many
-    of each."""
+    """Re-encrypt every stored credential and bot token (with its refresh token, when token
+    rotation is on) with the current key; returns how many credentials and installations."""
     count = 0
     for connection in session.scalars(select(Connection).where(Connection.credentials.is_not(None))):
         credentials = connection.credentials
@@ -140,5 +140,7 @@ def rotate_all(vault: Vault, session: Session) -> tuple[int, int]:
     tokens = 0
     for installation in session.scalars(select(Installation)):
         installation.bot_token = vault.rotate(installation.bot_token)
+        if installation.bot_refresh_token is not None:
+            installation.bot_refresh_token = vault.rotate(installation.bot_refresh_token)
         tokens += 1
     return count, tokens

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from slack_sdk import WebClient
 
 from engine.account_sync import start_sync
 from faker_connector import register_faker
@@ -200,6 +201,31 @@ def test_installs_to_many_workspaces_check_each_with_its_token_and_settings(slac
         record_installation(
             ctx, InstalledBot(app_id="A1", enterprise_id=None, team_id=team, bot_token=token, team_name=team.title())
         )
+    # A workspace of token rotation whose token expired (nothing used it for 12 hours).
+    slack.add_team("T0IDLE", name="Idle")
+    slack.add_user("UIDLE", "ida", team_id="T0IDLE")
+    slack.configure_oauth(
+        "1.2",
+        "s",
+        redirect_urls=["https://connbot.example.com/slack/oauth_redirect"],
+        scopes=["commands"],
+        token_rotation=True,
+    )
+    slack.token_ttl = 0.0
+    back = slack.authorize("https://slack.com/oauth/v2/authorize?client_id=1.2&scope=commands&state=x", "UIDLE")
+    code = back.split("code=")[1].split("&")[0]
+    issued = WebClient(base_url=slack.base_url).oauth_v2_access(client_id="1.2", client_secret="s", code=code)
+    record_installation(
+        ctx,
+        InstalledBot(
+            app_id="A1",
+            enterprise_id=None,
+            team_id="T0IDLE",
+            bot_token=issued["access_token"],
+            team_name="Idle",
+            bot_refresh_token=issued["refresh_token"],
+        ),
+    )
     admin = Actor("T0DOCTOR", "UCSM", Role.ADMIN)
     save_workspace_settings(ctx, admin, WorkspaceSettings(alert_channel="C0ALERTS", csm_group="S0NOPE"))
     env = set_up(
@@ -222,5 +248,7 @@ def test_installs_to_many_workspaces_check_each_with_its_token_and_settings(slac
     assert "S0NOPE (the App Home's Settings): no such user group" in line(lines, "T0Doctor (T0DOCTOR): CSM group")
     gone = line(lines, "T0Gone (T0GONE): bot token")
     assert gone.startswith("✗") and "invalid_auth" in gone and "/slack/install" in gone
-    assert "xoxb-" not in "\n".join(lines)
+    idle = line(lines, "Idle (T0IDLE): bot token")
+    assert idle.startswith("–") and "renews it with its refresh token" in idle and "/slack/install" not in idle
+    assert "xoxb-" not in "\n".join(lines) and "xoxe" not in "\n".join(lines)
     slack.clear_records()  # the revoked token's invalid_auth is what this test asked for

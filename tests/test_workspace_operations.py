@@ -219,3 +219,134 @@ def test_the_purge_deletes_every_row_of_the_workspace_but_its_audit_trail(ctx, c
         assert session.scalars(select(OrderState.order_id)).all() == [kept["order"]]
     assert workspace_settings(ctx, "T2").saved_at is None  # its settings went with it
     assert [a for t, a in actions(ctx) if t == "T2"][-2:] == ["workspace.uninstalled", "workspace.purged"]
+
+
+# ---- token rotation -----------------------------------------------------------------------------
+
+
+def test_a_rotating_token_is_renewed_once_it_has_less_than_two_hours_left_and_kept_encrypted(ctx, clock):
+    from datetime import timedelta
+
+    from operations.workspaces import RenewedToken, with_fresh_token
+    from support import assert_not_stored
+
+    asked = []
+
+    def renew(refresh_token: str) -> RenewedToken:
+        asked.append(refresh_token)
+        return RenewedToken(bot_token="xoxe.xoxb-second", refresh_token="xoxe-1-second", expires_in=43200)
+
+    installed = record_installation(
+        ctx,
+        replace(
+            bot("T1", "xoxe.xoxb-first"),
+            bot_refresh_token="xoxe-1-first",
+            bot_token_expires_at=clock.now() + timedelta(hours=12),
+        ),
+    )
+    for secret in ("xoxe.xoxb-first", "xoxe-1-first"):
+        assert_not_stored(ctx, secret)
+        assert secret not in repr(installed)
+    clock.advance(hours=9, minutes=59)
+    assert with_fresh_token(ctx, bot_for_team(ctx, "T1"), renew).bot_token == "xoxe.xoxb-first" and asked == []
+    clock.advance(minutes=2)
+    renewed = with_fresh_token(ctx, bot_for_team(ctx, "T1"), renew)
+    assert (renewed.bot_token, asked) == ("xoxe.xoxb-second", ["xoxe-1-first"])
+    assert renewed.bot_token_expires_at == clock.now() + timedelta(hours=12)
+    assert bot_for_team(ctx, "T1").bot_refresh_token == "xoxe-1-second"
+    assert with_fresh_token(ctx, bot_for_team(ctx, "T1"), renew).bot_token == "xoxe.xoxb-second" and len(asked) == 1
+    for secret in ("xoxe.xoxb-second", "xoxe-1-second"):
+        assert_not_stored(ctx, secret)
+    plain = record_installation(ctx, bot("T2", "xoxb-forever"))  # rotation off: nothing to renew, ever
+    clock.advance(days=400)
+    assert with_fresh_token(ctx, plain, renew) is plain and len(asked) == 1
+
+
+def test_a_renewal_slack_refuses_keeps_the_token_while_it_lasts_then_says_to_reinstall(ctx, clock, caplog):
+    from datetime import timedelta
+
+    from core.errors import NotInstalled
+    from operations.workspaces import TokenNotRenewed, with_fresh_token
+
+    record_installation(
+        ctx,
+        replace(
+            bot("T1", "xoxe.xoxb-first"),
+            bot_refresh_token="xoxe-1-first",
+            bot_token_expires_at=clock.now() + timedelta(hours=1),
+        ),
+    )
+    asked = []
+
+    def refuse(refresh_token: str):
+        asked.append(refresh_token)
+        raise TokenNotRenewed("invalid_refresh_token")
+
+    assert with_fresh_token(ctx, bot_for_team(ctx, "T1"), refuse).bot_token == "xoxe.xoxb-first"
+    assert "Slack did not renew the bot token of T:T1 (invalid_refresh_token)" in caplog.text
+    clock.advance(minutes=4)  # not asked again on every use meanwhile
+    assert with_fresh_token(ctx, bot_for_team(ctx, "T1"), refuse).bot_token == "xoxe.xoxb-first" and len(asked) == 1
+    clock.advance(minutes=2)
+    assert with_fresh_token(ctx, bot_for_team(ctx, "T1"), refuse).bot_token == "xoxe.xoxb-first" and len(asked) == 2
+    clock.advance(hours=1)
+    with pytest.raises(NotInstalled, match="installs connbot again from the install page"):
+        with_fresh_token(ctx, bot_for_team(ctx, "T1"), refuse)
+    with pytest.raises(NotInstalled):  # within the retry delay: the same answer, Slack not asked
+        with_fresh_token(ctx, bot_for_team(ctx, "T1"), refuse)
+    assert len(asked) == 3 and "xoxe" not in caplog.text
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has no row lock
+def test_a_process_waiting_for_the_lock_takes_the_token_another_one_renewed(ctx, clock):
+    """Each refresh token works once: of two processes, the one that waited for the row lock must
+    not renew again with the used one, but read what the other stored."""
+    import threading
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from operations.workspaces import RenewedToken, with_fresh_token
+    from storage.models import Installation
+
+    record_installation(
+        ctx,
+        replace(
+            bot("T1", "xoxe.xoxb-first"),
+            bot_refresh_token="xoxe-1-first",
+            bot_token_expires_at=clock.now() + timedelta(hours=1),
+        ),
+    )
+    asked = []
+
+    def renew(refresh_token: str) -> RenewedToken:
+        asked.append(refresh_token)
+        return RenewedToken(bot_token="xoxe.xoxb-mine", refresh_token="xoxe-1-mine", expires_in=43200)
+
+    found = bot_for_team(ctx, "T1")
+    result = {}
+    with ctx.db.engine.connect() as other:  # the other process: holds the row while it renews
+        other.execute(text("BEGIN"))
+        other.execute(text("SELECT id FROM installations FOR UPDATE"))
+        waiting = threading.Thread(target=lambda: result.update(bot=with_fresh_token(ctx, found, renew)))
+        waiting.start()
+        with ctx.db.engine.connect() as watcher:  # until it waits for the row
+            for _ in range(200):
+                waits = watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                )
+                if waits:
+                    break
+                waiting.join(0.05)
+        assert waits == 1 and waiting.is_alive()
+        other.execute(
+            Installation.__table__.update().values(
+                bot_token=ctx.vault.encrypt_token("xoxe.xoxb-theirs"),
+                bot_refresh_token=ctx.vault.encrypt_token("xoxe-1-theirs"),
+                bot_token_expires_at=clock.now() + timedelta(hours=12),
+            )
+        )
+        other.execute(text("COMMIT"))
+    waiting.join(10)
+    assert result["bot"].bot_token == "xoxe.xoxb-theirs" and asked == []

@@ -192,6 +192,71 @@ def test_a_job_of_each_workspace_posts_with_its_own_token(world):
         assert [(c.token, c.team_id) for c in posts] == [(tokens[team], team)]
 
 
+def test_with_token_rotation_the_bot_token_is_renewed_before_it_expires_for_requests_and_jobs(world, caplog):
+    caplog.set_level(logging.DEBUG)
+    world.fake.configure_oauth(
+        CLIENT_ID, CLIENT_SECRET, redirect_urls=[PUBLIC + REDIRECT_PATH], scopes=BOT_SCOPES, token_rotation=True
+    )
+    first = world.install("UADA")
+    assert first.startswith("xoxe.xoxb-")
+    with world.ctx.db.begin() as session:
+        row = session.scalars(select(Installation)).one()
+        assert row.bot_refresh_token is not None
+        left = row.bot_token_expires_at - world.clock.now()
+        assert timedelta(hours=11, minutes=59) < left <= timedelta(hours=12)
+    assert_not_stored(world.ctx, first)
+    ada = world.driver.user("UADA")
+
+    def published_with() -> str:
+        before = len(world.fake.calls("views.publish"))
+        ada.open_home()
+        return world.fake.wait_for(lambda: world.fake.calls("views.publish")[before:])[-1].token
+
+    def renewals() -> list:
+        return [c for c in world.fake.calls("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"]
+
+    world.clock.advance(hours=9, minutes=59)  # more than 2 hours left: the token in hand
+    assert published_with() == first and renewals() == []
+
+    world.clock.advance(minutes=2)  # less than 2 hours left: the next request renews it, once
+    second = published_with()
+    assert second.startswith("xoxe.xoxb-") and second != first
+    assert len(renewals()) == 1
+    assert listed(world, "UADA", "C0ADATA") and published_with() == second and len(renewals()) == 1
+    world.clock.advance(minutes=1)
+    assert world.services.client_for(A).token == second  # a job's client: the same token, not renewed again
+    assert len(renewals()) == 1
+    with world.ctx.db.begin() as session:
+        row = session.scalars(select(Installation)).one()
+        assert row.bot_token_expires_at - world.clock.now() > timedelta(hours=11)
+    assert world.audit("workspace.installed") == [(A, "UADA")]  # a renewal is no new install
+    assert_not_stored(world.ctx, second)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert first not in logged and second not in logged and "xoxe-1-" not in logged
+    assert f"renewed the bot token of T:{A}" in logged
+
+
+def test_a_renewal_slack_refuses_serves_the_old_token_while_it_lasts_then_asks_for_a_reinstall(world, caplog):
+    world.fake.configure_oauth(
+        CLIENT_ID, CLIENT_SECRET, redirect_urls=[PUBLIC + REDIRECT_PATH], scopes=BOT_SCOPES, token_rotation=True
+    )
+    first = world.install("UADA")
+    world.fake.configure_oauth(  # the app's secret was changed in Slack, not in connbot's settings
+        CLIENT_ID, "a-new-secret", redirect_urls=[PUBLIC + REDIRECT_PATH], scopes=BOT_SCOPES, token_rotation=True
+    )
+    ada = world.driver.user("UADA")
+    world.clock.advance(hours=11)
+    ada.open_home()
+    published = world.fake.wait_for(lambda: world.fake.calls("views.publish"))
+    assert [c.token for c in published] == [first]  # the token in hand, while it lasts
+    assert "Slack did not renew the bot token of T:T0AAAAAA (bad_client_secret)" in caplog.text
+    world.clock.advance(hours=1)
+    ada.command("/connections", channel="C0ADATA")  # expired: the person is told to install connbot again
+    told = world.fake.wait_for(lambda: world.fake.ephemerals("UADA"))[-1]
+    assert "connbot is not installed in this workspace any more" in told.text
+    world.fake.clear_records()  # the refused renewals are what this test asked for
+
+
 def test_a_forged_replayed_expired_or_cancelled_install_is_refused(world, caplog):
     caplog.set_level(logging.INFO)
     link, cookie = world.start_install()

@@ -89,7 +89,7 @@ def test_start_up_refuses_keys_that_cannot_read_stored_credentials(ctx):
             verify_keys(Vault([generate_key()]), session)
 
 
-def _installation(ctx, token: str) -> None:
+def _installation(ctx, token: str, refresh_token: str | None = None) -> None:
     with ctx.db.begin() as session:
         session.add(
             Installation(
@@ -97,6 +97,7 @@ def _installation(ctx, token: str) -> None:
                 team_id="T1",
                 app_id="A1",
                 bot_token=ctx.vault.encrypt_token(token),
+                bot_refresh_token=ctx.vault.encrypt_token(refresh_token) if refresh_token else None,
                 installed_at=ctx.clock.now(),
             )
         )
@@ -104,13 +105,15 @@ def _installation(ctx, token: str) -> None:
 
 def test_rotate_all_reencrypts_every_credential_and_bot_token(ctx):
     _connection(ctx, ctx.vault, n=3)
-    _installation(ctx, "xoxb-planted")
+    _installation(ctx, "xoxe.xoxb-planted", refresh_token="xoxe-1-planted")  # token rotation on
     new_key = generate_key()
     with ctx.db.begin() as session:
         assert rotate_all(Vault([new_key, ctx.test_key]), session) == (3, 1)
     with ctx.db.begin() as session:
         verify_keys(Vault([new_key]), session)
-        assert Vault([new_key]).decrypt_token(session.scalars(select(Installation.bot_token)).one()) == "xoxb-planted"
+        row = session.scalars(select(Installation)).one()
+        assert Vault([new_key]).decrypt_token(row.bot_token) == "xoxe.xoxb-planted"
+        assert Vault([new_key]).decrypt_token(row.bot_refresh_token) == "xoxe-1-planted"
         with pytest.raises(ConfigError):
             verify_keys(Vault([ctx.test_key]), session)
 
