@@ -346,7 +346,15 @@ class RenewedToken:
     expires_in: int
 
 
-_RENEWING = threading.Lock()
+_RENEWALS: dict[str, threading.Lock] = {}  # installation key -> its lock
+_RENEWALS_GUARD = threading.Lock()
+
+
+def _renewing(key: str) -> threading.Lock:
+    with _RENEWALS_GUARD:
+        return _RENEWALS.setdefault(key, threading.Lock())
+
+
 # A renewal Slack refused is asked again after this long, not on every request and job meanwhile.
 RETRY_RENEWAL = timedelta(minutes=5)
 # Installation key -> (ask again after, Slack's reason); each process keeps its own.
@@ -372,8 +380,9 @@ def with_fresh_token(ctx: Context, bot: InstalledBot, renew: Callable[[str], Ren
     refused = _refused.get(bot.key)
     if refused is not None and refused[0] > now:
         return _not_renewed(bot, refused[1], now)
-    # The row lock keeps other processes out (PostgreSQL); this lock, other threads (SQLite has no row lock).
-    with _RENEWING, ctx.db.begin() as session:
+    # The row lock keeps other processes out (PostgreSQL); this lock, other threads (SQLite has no
+    # row lock). One installation's renewal waiting for Slack holds up no other installation's.
+    with _renewing(bot.key), ctx.db.begin() as session:
         row = session.scalars(select(Installation).where(Installation.key == bot.key).with_for_update()).first()
         if row is None:
             return bot  # uninstalled meanwhile: the caller finds out with the token it has

@@ -224,6 +224,19 @@ def test_the_purge_deletes_every_row_of_the_workspace_but_its_audit_trail(ctx, c
 # ---- token rotation -----------------------------------------------------------------------------
 
 
+def rotating_install(ctx, clock, *, hours: float) -> InstalledBot:
+    """An install of token rotation (token xoxe.xoxb-first, refresh token xoxe-1-first) whose
+    token expires in `hours`."""
+    from datetime import timedelta
+
+    expiring = replace(
+        bot("T1", "xoxe.xoxb-first"),
+        bot_refresh_token="xoxe-1-first",
+        bot_token_expires_at=clock.now() + timedelta(hours=hours),
+    )
+    return record_installation(ctx, expiring)
+
+
 def test_a_rotating_token_is_renewed_once_it_has_less_than_two_hours_left_and_kept_encrypted(ctx, clock):
     from datetime import timedelta
 
@@ -236,14 +249,7 @@ def test_a_rotating_token_is_renewed_once_it_has_less_than_two_hours_left_and_ke
         asked.append(refresh_token)
         return RenewedToken(bot_token="xoxe.xoxb-second", refresh_token="xoxe-1-second", expires_in=43200)
 
-    installed = record_installation(
-        ctx,
-        replace(
-            bot("T1", "xoxe.xoxb-first"),
-            bot_refresh_token="xoxe-1-first",
-            bot_token_expires_at=clock.now() + timedelta(hours=12),
-        ),
-    )
+    installed = rotating_install(ctx, clock, hours=12)
     for secret in ("xoxe.xoxb-first", "xoxe-1-first"):
         assert_not_stored(ctx, secret)
         assert secret not in repr(installed)
@@ -263,19 +269,11 @@ def test_a_rotating_token_is_renewed_once_it_has_less_than_two_hours_left_and_ke
 
 
 def test_a_renewal_slack_refuses_keeps_the_token_while_it_lasts_then_says_to_reinstall(ctx, clock, caplog):
-    from datetime import timedelta
 
     from core.errors import NotInstalled
     from operations.workspaces import TokenNotRenewed, with_fresh_token
 
-    record_installation(
-        ctx,
-        replace(
-            bot("T1", "xoxe.xoxb-first"),
-            bot_refresh_token="xoxe-1-first",
-            bot_token_expires_at=clock.now() + timedelta(hours=1),
-        ),
-    )
+    rotating_install(ctx, clock, hours=1)
     asked = []
 
     def refuse(refresh_token: str):
@@ -308,14 +306,7 @@ def test_a_process_waiting_for_the_lock_takes_the_token_another_one_renewed(ctx,
     from operations.workspaces import RenewedToken, with_fresh_token
     from storage.models import Installation
 
-    record_installation(
-        ctx,
-        replace(
-            bot("T1", "xoxe.xoxb-first"),
-            bot_refresh_token="xoxe-1-first",
-            bot_token_expires_at=clock.now() + timedelta(hours=1),
-        ),
-    )
+    rotating_install(ctx, clock, hours=1)
     asked = []
 
     def renew(refresh_token: str) -> RenewedToken:
@@ -339,7 +330,7 @@ def test_a_process_waiting_for_the_lock_takes_the_token_another_one_renewed(ctx,
                 if waits:
                     break
                 waiting.join(0.05)
-        assert waits == 1 and waiting.is_alive()
+        assert waits and waiting.is_alive(), waits
         other.execute(
             Installation.__table__.update().values(
                 bot_token=ctx.vault.encrypt_token("xoxe.xoxb-theirs"),

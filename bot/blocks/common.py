@@ -131,6 +131,17 @@ def option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain(text, OPTION_TEXT_MAX), "value": value}
 
 
+def searched_select(action_id: str, placeholder: str, *, multiple: bool = False) -> dict[str, Any]:
+    """A select whose options the app gives as the person types (block_suggestion), from the
+    first keystroke: for more options than a static select holds."""
+    return {
+        "type": "multi_external_select" if multiple else "external_select",
+        "action_id": action_id,
+        "placeholder": plain(placeholder),
+        "min_query_length": 0,
+    }
+
+
 def matching_options(choices: list[tuple[str, str]], typed: str) -> list[dict[str, Any]]:
     """What an external select offers for what was typed: the first options (label, value) whose
     label or value holds it, whatever its case."""

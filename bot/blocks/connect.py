@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks.common import SELECT_OPTIONS_MAX, context, matching_options, mrkdwn, option, plain, section
+from bot.blocks.common import (
+    SELECT_OPTIONS_MAX,
+    context,
+    matching_options,
+    mrkdwn,
+    option,
+    plain,
+    searched_select,
+    section,
+)
 from bot.ids import Action
 from sources.base import CredentialField
 
@@ -49,12 +58,7 @@ def source_picker(callback_id: str, sources: list[tuple[str, str]]) -> dict:
             "options": [option(title, name) for name, title in sources],
         }
     else:
-        element = {
-            "type": "external_select",
-            "action_id": Action.SOURCE_OPTIONS,
-            "placeholder": plain("Type part of a data source's name"),
-            "min_query_length": 0,
-        }
+        element = searched_select(Action.SOURCE_OPTIONS, "Type part of a data source's name")
     picker = {"type": "input", "block_id": SOURCE_BLOCK, "label": plain("Data source"), "element": element}
     blocks: list[dict] = [picker]
     if len(sources) > SELECT_OPTIONS_MAX:

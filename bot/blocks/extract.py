@@ -17,6 +17,7 @@ from bot.blocks.common import (
     option,
     plain,
     plural,
+    searched_select,
     section,
 )
 from bot.ids import Callback
@@ -166,12 +167,7 @@ def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> di
         }
     else:
         options = [option(t.title, t.name) for t in templates if t.name == draft.t]
-        element = {
-            "type": "external_select",
-            "action_id": ExtractAction.STREAMS,
-            "placeholder": plain("Type part of a stream's name"),
-            "min_query_length": 0,
-        }
+        element = searched_select(ExtractAction.STREAMS, "Type part of a stream's name")
     chosen = next((o for o in options if o["value"] == draft.t), None)
     if chosen:
         element["initial_option"] = chosen
@@ -234,12 +230,7 @@ def _multi(block_id: str, label: str, fields: list[TemplateField], chosen: set[s
             "options": [option(f.label, f.name) for f in fields],
         }
     else:
-        element = {
-            "type": "multi_external_select",
-            "action_id": ExtractAction.FIELDS,
-            "placeholder": plain("Type part of a field's name"),
-            "min_query_length": 0,
-        }
+        element = searched_select(ExtractAction.FIELDS, "Type part of a field's name", multiple=True)
         hint = f"{len(fields):,} fields: type part of a name to find one."
     if initial:
         element["initial_options"] = initial

@@ -19,6 +19,7 @@ from bot.blocks.common import (
     divider,
     mrkdwn,
     plain,
+    searched_select,
     section,
     slack_date,
     user_mention,
@@ -92,12 +93,7 @@ def _conversation(field: SettingsField, channel: str | None) -> dict[str, Any]:
 
 
 def _groups(ids: tuple[str, ...], names: Mapping[str, str], *, multiple: bool) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "multi_external_select" if multiple else "external_select",
-        "action_id": Action.USER_GROUPS,
-        "placeholder": plain("Type a user group's name"),
-        "min_query_length": 0,
-    }
+    element = searched_select(Action.USER_GROUPS, "Type a user group's name", multiple=multiple)
     if ids and multiple:
         element["initial_options"] = group_options([(i, names.get(i, i)) for i in ids])
     elif ids:

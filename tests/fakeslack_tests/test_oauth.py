@@ -164,56 +164,37 @@ def test_with_token_rotation_bot_tokens_expire_and_each_refresh_token_renews_onc
     )
     fake.token_ttl = 3600.0
     app = WebClient(base_url=fake.base_url)
+
+    def renew(refresh_token: str, secret: str = "app-secret"):
+        return app.oauth_v2_access(
+            client_id="111.222", client_secret=secret, grant_type="refresh_token", refresh_token=refresh_token
+        )
+
     code = _query(fake.authorize(_link(), ALICE))["code"]
     first = app.oauth_v2_access(client_id="111.222", client_secret="app-secret", code=code, redirect_uri=REDIRECT)
     assert first["access_token"].startswith("xoxe.xoxb-") and first["expires_in"] == 3600
     assert first["refresh_token"].startswith("xoxe-1-")
 
-    renewed = app.oauth_v2_access(
-        client_id="111.222",
-        client_secret="app-secret",
-        grant_type="refresh_token",
-        refresh_token=first["refresh_token"],
-    )
+    renewed = renew(first["refresh_token"])
     assert renewed["access_token"] != first["access_token"] and renewed["refresh_token"] != first["refresh_token"]
     assert renewed["team"]["id"] == fake.team.id and renewed["token_type"] == "bot"
     assert "refresh_token" not in fake.last("oauth.v2.access").args  # a secret is never recorded
     with pytest.raises(SlackApiError) as used:  # a refresh token works once
-        app.oauth_v2_access(
-            client_id="111.222",
-            client_secret="app-secret",
-            grant_type="refresh_token",
-            refresh_token=first["refresh_token"],
-        )
+        renew(first["refresh_token"])
     assert used.value.response.data == {"ok": False, "error": "invalid_refresh_token"}
     with pytest.raises(SlackApiError) as wrong:
-        app.oauth_v2_access(
-            client_id="111.222",
-            client_secret="wrong",
-            grant_type="refresh_token",
-            refresh_token=renewed["refresh_token"],
-        )
+        renew(renewed["refresh_token"], "wrong")
     assert wrong.value.response.data == {"ok": False, "error": "bad_client_secret"}
 
     old = WebClient(token=first["access_token"], base_url=fake.base_url)
     assert old.auth_test()["ok"]  # the old bot token lasts until it expires
     fake.token_ttl = 0.0  # tokens issued from now on are already expired
-    expired = app.oauth_v2_access(
-        client_id="111.222",
-        client_secret="app-secret",
-        grant_type="refresh_token",
-        refresh_token=renewed["refresh_token"],
-    )
+    expired = renew(renewed["refresh_token"])
     with pytest.raises(SlackApiError) as late:
         WebClient(token=expired["access_token"], base_url=fake.base_url).auth_test()
     assert late.value.response.data["error"] == "token_expired"
 
     fake.uninstall(fake.team.id)  # an uninstall revokes the refresh tokens too
     with pytest.raises(SlackApiError) as gone:
-        app.oauth_v2_access(
-            client_id="111.222",
-            client_secret="app-secret",
-            grant_type="refresh_token",
-            refresh_token=expired["refresh_token"],
-        )
+        renew(expired["refresh_token"])
     assert gone.value.response.data["error"] == "invalid_refresh_token"
