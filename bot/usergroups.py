@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks.common import SELECT_OPTIONS_MAX
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 KEEP_FOR = timedelta(minutes=5)
-MAX_OPTIONS = 100  # Slack's limit for an external select's options
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class UserGroups:
         return {group.id: group.label for group in self.of(team_id)}
 
     def matching(self, team_id: str, typed: str) -> list[UserGroup]:
-        """The groups whose handle or name contains what was typed, at most MAX_OPTIONS."""
+        """The groups whose handle or name contains what was typed, at most SELECT_OPTIONS_MAX."""
         typed = typed.strip().lstrip("@").lower()
         found = [g for g in self.of(team_id) if typed in g.handle.lower() or typed in g.name.lower()]
-        return found[:MAX_OPTIONS]
+        return found[:SELECT_OPTIONS_MAX]

@@ -147,7 +147,6 @@ def accounts_step(
 
 
 RADIO_TEMPLATES = 10  # Slack's radio buttons hold 10 options; more templates (streams) get a select
-MAX_OPTIONS = SELECT_OPTIONS_MAX  # more get an external select, searched as one types
 
 
 def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> dict:
@@ -157,7 +156,7 @@ def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> di
             {"text": plain(t.title, 75), "description": plain(t.description, 75), "value": t.name} for t in templates
         ]
         element = {"type": "radio_buttons", "action_id": VALUE, "options": options}
-    elif len(templates) <= MAX_OPTIONS:
+    elif len(templates) <= SELECT_OPTIONS_MAX:
         options = [option(t.title, t.name) for t in templates]
         element = {
             "type": "static_select",
@@ -176,7 +175,7 @@ def template_step(draft: Draft, templates: tuple[ExtractionTemplate, ...]) -> di
     ]
     if not templates:
         blocks = [section(plain("No templates yet: Sync accounts on the card reads the data source's streams.", 500))]
-    elif len(templates) > MAX_OPTIONS:
+    elif len(templates) > SELECT_OPTIONS_MAX:
         blocks.append(context(plain(f"{len(templates):,} streams: type part of a name to find one.", 200)))
     blocks.append(_back(2))
     return _modal(Callback.EXTRACT_TEMPLATE, 2, blocks, draft, "Continue")
@@ -188,7 +187,7 @@ def stream_options(templates: tuple[ExtractionTemplate, ...], typed: str) -> lis
 
 
 def _select(block_id: str, label: str, choices: list[tuple[str, str]], initial: str | None, *, optional=True) -> dict:
-    options = [option(text, value) for value, text in choices][:MAX_OPTIONS]
+    options = [option(text, value) for value, text in choices][:SELECT_OPTIONS_MAX]
     element: dict[str, Any] = {"type": "static_select", "action_id": VALUE, "options": options}
     chosen = next((o for o in options if o["value"] == initial), None)
     if chosen:
@@ -223,7 +222,7 @@ def _multi(block_id: str, label: str, fields: list[TemplateField], chosen: set[s
     initial = [option(f.label, f.name) for f in fields if f.name in chosen]
     element: dict[str, Any]
     hint = None
-    if len(fields) <= MAX_OPTIONS:
+    if len(fields) <= SELECT_OPTIONS_MAX:
         element = {
             "type": "multi_static_select",
             "action_id": VALUE,

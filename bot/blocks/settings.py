@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.blocks.common import (
     OPTION_TEXT_MAX,
+    SELECT_OPTIONS_MAX,
     actions,
     button,
     context,
@@ -179,4 +180,6 @@ def settings_modal(s: WorkspaceSettings, group_names: Mapping[str, str]) -> dict
 
 def group_options(groups: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The options a user-group picker offers: (id, label) pairs, at most 100."""
-    return [{"text": plain(label, OPTION_TEXT_MAX), "value": group_id} for group_id, label in groups[:100]]
+    return [
+        {"text": plain(label, OPTION_TEXT_MAX), "value": group_id} for group_id, label in groups[:SELECT_OPTIONS_MAX]
+    ]

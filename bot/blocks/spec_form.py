@@ -40,7 +40,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeGuard
 
-from bot.blocks.common import context, header, option, plain, section
+from bot.blocks.common import SELECT_OPTIONS_MAX, context, header, option, plain, section
 from bot.blocks.connect import (
     VALUE,
     confirm_business_blocks,
@@ -75,7 +75,6 @@ CHECKED = "yes"
 
 MAX_BLOCKS = 100  # Slack's limit for a modal
 MAX_DEPTH = 3  # objects nested deeper are asked as JSON
-MAX_OPTIONS = 100  # Slack's limit for a select
 TEXT_MAX = 3000  # Slack's limit for a text input
 LABEL_MAX = HINT_MAX = 2000
 PLACEHOLDER_MAX = 150
@@ -169,7 +168,7 @@ def _property(
     options = branches(schema)
     if options:
         fit = kind in ("object", None) and all(_type(b) in ("object", None) and b.get("properties") for b in options)
-        if fit and depth < MAX_DEPTH and len(options) <= MAX_OPTIONS:
+        if fit and depth < MAX_DEPTH and len(options) <= SELECT_OPTIONS_MAX:
             chosen = choose(path, schema, required)
             yield Field(path, Kind.BRANCH, schema, required, chosen)
             if chosen is not None:
@@ -188,7 +187,7 @@ def _property(
     elif kind == "array":
         raw_items = schema.get("items")
         items: Mapping[str, Any] = raw_items if isinstance(raw_items, Mapping) else {}
-        if isinstance(items.get("enum"), list) and 0 < len(items["enum"]) <= MAX_OPTIONS:
+        if isinstance(items.get("enum"), list) and 0 < len(items["enum"]) <= SELECT_OPTIONS_MAX:
             yield Field(path, Kind.CHOICES, schema, required)
         elif _type(items) in ("string", "integer", "number") and not schema.get("airbyte_secret"):
             yield Field(path, Kind.LINES, schema, required)
@@ -197,7 +196,7 @@ def _property(
     elif schema.get("airbyte_secret") and kind in ("string", None):
         yield Field(path, Kind.SECRET, schema, required)
     elif isinstance(schema.get("enum"), list) and schema["enum"]:
-        yield Field(path, Kind.SELECT if len(schema["enum"]) <= MAX_OPTIONS else Kind.TEXT, schema, required)
+        yield Field(path, Kind.SELECT if len(schema["enum"]) <= SELECT_OPTIONS_MAX else Kind.TEXT, schema, required)
     elif kind == "boolean":
         yield Field(path, Kind.BOOLEAN, schema, required)
     elif kind in ("integer", "number"):
