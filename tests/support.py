@@ -138,6 +138,31 @@ def assert_not_stored(ctx: Context, secret: str) -> None:
 
 
 @contextmanager
+def serving_http(application, *, threads: int = 4):
+    """`application` (WSGI) served by waitress, as `connbot serve` serves connbot; yields its base
+    URL. Its loop stops when its socket is closed under its select() at the end: not an error."""
+    import threading
+
+    import waitress
+
+    server = waitress.create_server(application, host="127.0.0.1", port=0, threads=threads)
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            pass
+
+    serving = threading.Thread(target=serve, daemon=True)
+    serving.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        serving.join(5)
+
+
+@contextmanager
 def inline_execution(ctx: Context):
     """Set-up work (a connection's first sync) done in this process, as without the task queue."""
     from engine.executor import InlineExecutor

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from connbot.server import wsgi_app
 from fakeslack.client import AppDriver
 from storage.models import AuditEvent, Connection
-from support import text_objects, texts
+from support import serving_http, text_objects, texts
 
 SECRET = "test-signing-secret"  # tests/bot/conftest.py signs with it
 
@@ -112,19 +112,11 @@ def test_a_malformed_header_gets_401_changes_nothing_and_logs_one_warning(
 
 
 def test_a_malformed_timestamp_gets_401_over_real_http(fake, bolt, caplog):
-    import waitress
-
-    server = waitress.create_server(wsgi_app(bolt[0]), host="127.0.0.1", port=0, threads=2)
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    try:
-        driver = AppDriver(fake, f"http://127.0.0.1:{server.effective_port}/slack/events", signing_secret=SECRET)
+    with serving_http(wsgi_app(bolt[0]), threads=2) as base:
+        driver = AppDriver(fake, f"{base}/slack/events", signing_secret=SECRET)
         status, _, _ = driver.send_raw(_slash_body(), timestamp="yesterday")
         assert status == 401
         assert driver.send_raw(_slash_body())[0] == 200  # the same body, rightly signed, is served
-    finally:
-        server.close()
-        serving.join(5)
     assert [r for r in _refusals(caplog) if "refused a request" in r.getMessage()]
 
 

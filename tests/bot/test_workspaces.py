@@ -8,13 +8,11 @@ from __future__ import annotations
 import html
 import logging
 import re
-import threading
 import urllib.error
 import urllib.request
 from datetime import timedelta
 
 import pytest
-import waitress
 from sqlalchemy import func, select
 
 from bot.app import create_app
@@ -37,7 +35,7 @@ from operations.workspaces import (
 )
 from sources.base import Credentials
 from storage.models import AuditEvent, Connection, ExtractionOrder, Installation, Workspace
-from support import assert_not_stored, demo_order, make_context, texts
+from support import assert_not_stored, demo_order, make_context, serving_http, texts
 
 A, B = "T0AAAAAA", "T0BBBBBB"
 PUBLIC = "https://connbot.example.com"
@@ -115,21 +113,10 @@ def world(db_url, tmp_path, clock):
             CONNBOT_PUBLIC_URL=PUBLIC,
         )
         app, services = create_app(ctx)
-        server = waitress.create_server(wsgi_app(app), host="127.0.0.1", port=0, threads=4)
-
-        def serve() -> None:
-            try:
-                server.run()
-            except OSError:  # its socket closed under its select() at teardown
-                pass
-
-        serving = threading.Thread(target=serve, daemon=True)
-        serving.start()
         try:
-            yield World(fake, ctx, services, f"http://127.0.0.1:{server.effective_port}", clock)
+            with serving_http(wsgi_app(app)) as base:
+                yield World(fake, ctx, services, base, clock)
         finally:
-            server.close()
-            serving.join(5)
             services.executor.shutdown(wait=True)
             ctx.db.dispose()
     fake.assert_clean()
