@@ -327,6 +327,7 @@ def test_a_process_waiting_for_the_lock_takes_the_token_another_one_renewed(ctx,
                         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
                     )
                 )
+                watcher.rollback()  # PostgreSQL reads pg_stat_activity once per transaction
                 if waits:
                     break
                 waiting.join(0.05)
