@@ -7,6 +7,7 @@ own words, numbers, dates and validated Slack ids. Fallback `text` goes through 
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,7 +150,7 @@ def matching_options(choices: list[tuple[str, str]], typed: str) -> list[dict[st
     found = (
         option(label, value) for label, value in choices if wanted in label.casefold() or wanted in value.casefold()
     )
-    return [o for o, _ in zip(found, range(SELECT_OPTIONS_MAX), strict=False)]
+    return list(itertools.islice(found, SELECT_OPTIONS_MAX))
 
 
 def overflow(action_id: str, options: list[dict[str, Any]]) -> dict[str, Any]:
